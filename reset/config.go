@@ -1,0 +1,125 @@
+package reset
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Defaults for the zero values of [Config].
+const (
+	DefaultTokenTTL    = time.Hour
+	DefaultCooldown    = time.Minute
+	DefaultQueueSize   = 1024
+	DefaultWorkers     = 2
+	DefaultSendTimeout = 30 * time.Second
+)
+
+// Config configures a [Service]. The zero value of every optional field
+// means the documented default. Store, Users, Mailer and ResetURL are
+// required.
+type Config struct {
+	// Store keeps the token records. Required.
+	Store Store
+	// Users finds accounts and sets passwords. Required.
+	Users Users
+	// Mailer delivers the emails. Required.
+	Mailer Mailer
+
+	// ResetURL is the absolute URL of the hosted reset page that default
+	// links point to, such as "https://app.example.com/auth/reset". The
+	// token is added as its "token" query parameter. Required; its host is
+	// fixed here and never taken from a request.
+	ResetURL string
+
+	// AllowedLinks lists the places a caller-supplied link may point to,
+	// each an absolute URL prefix such as "https://app.example.com/reset/":
+	// a link must have the same scheme and host (with port) and a path under
+	// that path. https is required except for loopback hosts. Default: none,
+	// so every caller-supplied link is refused.
+	AllowedLinks []string
+
+	// Product names the application in emails. Default: the host of ResetURL.
+	Product string
+
+	// TokenTTL is how long a token works. Default 1 hour.
+	TokenTTL time.Duration
+
+	// Cooldown is the shortest time between two reset emails to one address
+	// for public requests (and trusted requests that ask for it); during it a
+	// request sends nothing and changes nothing, and the caller cannot tell.
+	// Default 1 minute; negative disables it.
+	Cooldown time.Duration
+
+	// TokenKey, when set, makes stored token hashes HMAC-SHA-256 keyed with
+	// it instead of plain SHA-256, so a stolen table cannot be checked
+	// against guessed tokens without the key. Changing it invalidates every
+	// outstanding token. Default: none.
+	TokenKey []byte
+
+	// PasswordPolicy checks a new password and returns nil or an error,
+	// ideally a [*PasswordError]. Default: [DefaultPasswordPolicy].
+	PasswordPolicy func(password string) error
+
+	// DisableChangedNotice turns off the "your password was changed" email.
+	// Default false: the notice is sent.
+	DisableChangedNotice bool
+
+	// AfterReset runs after a password has been changed, for example to
+	// end the user's other sessions. An error is logged and reported as an
+	// EventAfterResetFailed event; the password stays changed. Default: none.
+	AfterReset func(ctx context.Context, userID string) error
+
+	// Templates replaces the email templates. Default: built-in templates.
+	Templates *Templates
+
+	// QueueSize bounds the in-process delivery queue. When it is full,
+	// requests that would send mail fail with ErrQueueFull and change
+	// nothing. Default 1024.
+	QueueSize int
+	// Workers is how many goroutines deliver queued work. Default 2.
+	Workers int
+	// SendTimeout bounds one delivery by the Mailer. Default 30 seconds.
+	SendTimeout time.Duration
+
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Rand is the source of token randomness. Default crypto/rand.Reader.
+	Rand io.Reader
+	// Logger receives the service's logs. It never receives a token, a link
+	// or a whole email address. Default slog.Default().
+	Logger *slog.Logger
+	// OnEvent, when set, is called for every [Event], synchronously; it
+	// must be safe for concurrent use and should return quickly.
+	OnEvent func(Event)
+}
+
+// EventKind says what happened.
+type EventKind string
+
+// Event kinds.
+const (
+	EventRequested        EventKind = "requested"          // a token was issued
+	EventUnknown          EventKind = "unknown"            // a request named no account
+	EventThrottled        EventKind = "throttled"          // the cooldown suppressed a mail
+	EventSent             EventKind = "sent"               // the Mailer accepted a message
+	EventSendFailed       EventKind = "send_failed"        // the Mailer failed
+	EventCompleted        EventKind = "completed"          // a password was changed
+	EventInvalid          EventKind = "invalid"            // a token was unknown, used or replaced
+	EventExpired          EventKind = "expired"            // a token had expired
+	EventRevoked          EventKind = "revoked"            // RevokeAll ran
+	EventAfterResetFailed EventKind = "after_reset_failed" // Config.AfterReset failed
+	EventFailed           EventKind = "failed"             // a back end failed during background work
+)
+
+// Event describes one thing the service did, for audit logs and metrics.
+// It carries no token, link or email address.
+type Event struct {
+	Kind      EventKind
+	Time      time.Time
+	UserID    string // empty when unknown
+	MessageID string // for EventSent, EventSendFailed and EventRequested with mail
+	MailKind  string // KindReset or KindChanged, with MessageID
+	Err       error  // for failures
+}

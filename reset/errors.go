@@ -1,0 +1,77 @@
+package reset
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. They are checked with [errors.Is]; adapters may wrap them.
+var (
+	// ErrUnknownUser means that no account has the given email address.
+	// Users implementations return it from LookupEmail.
+	ErrUnknownUser = errors.New("reset: unknown user")
+
+	// ErrNotFound is what a Store returns when no record has the given hash.
+	ErrNotFound = errors.New("reset: record not found")
+
+	// ErrInvalidToken means that a token is malformed, unknown, already
+	// used or replaced by a newer one.
+	ErrInvalidToken = errors.New("reset: invalid token")
+
+	// ErrExpiredToken means that a token was valid but its lifetime is over.
+	ErrExpiredToken = errors.New("reset: expired token")
+
+	// ErrLinkNotAllowed means that a caller-supplied link does not match
+	// [Config.AllowedLinks]. It is wrapped in an [*InputError] for field "link".
+	ErrLinkNotAllowed = errors.New("reset: link not allowed")
+
+	// ErrInvalidInput is the sentinel behind every [*InputError].
+	ErrInvalidInput = errors.New("reset: invalid input")
+
+	// ErrPasswordRejected is the sentinel behind every [*PasswordError].
+	ErrPasswordRejected = errors.New("reset: password rejected")
+
+	// ErrQueueFull means that the delivery queue has no room: the request
+	// was not accepted and nothing changed. Try again later.
+	ErrQueueFull = errors.New("reset: delivery queue full")
+
+	// ErrClosed means that the Service has been shut down.
+	ErrClosed = errors.New("reset: service shut down")
+
+	// ErrThrottled means that the per-address cooldown suppressed a mail.
+	// [Service.Request] returns it only when [Request.Throttle] is set;
+	// public requests never report it to the caller.
+	ErrThrottled = errors.New("reset: throttled")
+)
+
+// InputError reports a bad input value. Field names the offending field
+// with the JSON name the HTTP API uses ("email", "link", "newPassword",
+// "confirmationToken"). Nothing changes when an InputError is returned.
+type InputError struct {
+	Field  string // the offending field
+	Reason string // human-readable, safe to show to the caller
+	Err    error  // a more specific sentinel such as ErrLinkNotAllowed, or nil
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("reset: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidInput or e.Err.
+func (e *InputError) Is(target error) bool {
+	return target == ErrInvalidInput || (e.Err != nil && target == e.Err)
+}
+
+// Unwrap returns the more specific cause, if any.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// PasswordError reports that a new password does not meet the policy.
+// Reason is safe to show to the person choosing the password.
+type PasswordError struct {
+	Reason string
+}
+
+func (e *PasswordError) Error() string { return "reset: password rejected: " + e.Reason }
+
+// Is reports whether target is ErrPasswordRejected.
+func (e *PasswordError) Is(target error) bool { return target == ErrPasswordRejected }

@@ -1,0 +1,175 @@
+// Package memstore is an in-memory [reset.Store]: the default for
+// development, tests and single-process programs. Records live in process
+// memory and are lost when the process ends.
+//
+// It implements [reset.Pruner] and [reset.Cooldowner], and removes expired
+// records and cooldowns by itself as it goes, so that memory stays bounded
+// by the number of live tokens without a background goroutine.
+package memstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// sweepEvery is how often, in the store's own time (taken from the records
+// it is given), expired entries are swept.
+const sweepEvery = time.Minute
+
+// Store is an in-memory token store. The zero value is not usable: call
+// [New]. It is safe for concurrent use.
+type Store struct {
+	mu     sync.Mutex
+	byHash map[reset.Hash]*entry
+	byUser map[string]*entry
+	cool   map[reset.Hash]time.Time
+	sweep  time.Time // next sweep at or after this time
+}
+
+// entry is a record without its hash key duplicated elsewhere.
+type entry struct {
+	rec reset.Record
+}
+
+var (
+	_ reset.Store      = (*Store)(nil)
+	_ reset.Pruner     = (*Store)(nil)
+	_ reset.Cooldowner = (*Store)(nil)
+)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		byHash: make(map[reset.Hash]*entry),
+		byUser: make(map[string]*entry),
+		cool:   make(map[reset.Hash]time.Time),
+	}
+}
+
+// Rotate implements [reset.Store].
+func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.byUser[rec.UserID]; ok {
+		delete(s.byHash, old.rec.Hash)
+	}
+	e := &entry{rec: rec}
+	s.byHash[rec.Hash] = e
+	s.byUser[rec.UserID] = e
+	s.maybeSweep(rec.CreatedAt)
+	return nil
+}
+
+// Lookup implements [reset.Store].
+func (s *Store) Lookup(ctx context.Context, h reset.Hash) (reset.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return reset.Record{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byHash[h]
+	if !ok {
+		return reset.Record{}, reset.ErrNotFound
+	}
+	return e.rec, nil
+}
+
+// Consume implements [reset.Store].
+func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return reset.Record{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byHash[h]
+	if !ok {
+		return reset.Record{}, reset.ErrNotFound
+	}
+	s.remove(e)
+	return e.rec, nil
+}
+
+// RevokeAll implements [reset.Store].
+func (s *Store) RevokeAll(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.byUser[userID]; ok {
+		s.remove(e)
+	}
+	return nil
+}
+
+// Prune implements [reset.Pruner].
+func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prune(now), nil
+}
+
+// Cooldown implements [reset.Cooldowner].
+func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maybeSweep(now)
+	if t, ok := s.cool[key]; ok && now.Before(t) {
+		return false, nil
+	}
+	s.cool[key] = until
+	return true, nil
+}
+
+// Len returns the number of records held, for tests and metrics.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byHash)
+}
+
+func (s *Store) remove(e *entry) {
+	delete(s.byHash, e.rec.Hash)
+	if cur, ok := s.byUser[e.rec.UserID]; ok && cur == e {
+		delete(s.byUser, e.rec.UserID)
+	}
+}
+
+// maybeSweep prunes when now has passed the next sweep time. A sweep costs
+// O(live entries) and runs at most once per sweepEvery of store time, so
+// its cost per operation stays small.
+func (s *Store) maybeSweep(now time.Time) {
+	if now.Before(s.sweep) {
+		return
+	}
+	s.prune(now)
+	s.sweep = now.Add(sweepEvery)
+}
+
+func (s *Store) prune(now time.Time) int {
+	n := 0
+	for _, e := range s.byHash {
+		if !now.Before(e.rec.ExpiresAt) {
+			s.remove(e)
+			n++
+		}
+	}
+	for k, t := range s.cool {
+		if !now.Before(t) {
+			delete(s.cool, k)
+		}
+	}
+	return n
+}

@@ -1,0 +1,18 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/memstore"
+)
+
+func TestConformance(t *testing.T) {
+	resettest.TestStore(t, func(*testing.T) reset.Store { return memstore.New() })
+}
+
+func TestConformanceShared(t *testing.T) {
+	s := memstore.New()
+	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
+}
