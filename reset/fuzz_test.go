@@ -1,0 +1,80 @@
+package reset_test
+
+import (
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/memstore"
+)
+
+func FuzzParseToken(f *testing.F) {
+	for _, s := range []string{"", strings.Repeat("A", 43), strings.Repeat("_", 43), strings.Repeat("A", 42) + "B",
+		"abc", strings.Repeat("A", 44), strings.Repeat("A", 42) + "=", strings.Repeat("+", 43)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := reset.ParseToken(s)
+		if err != nil {
+			return
+		}
+		// A token has exactly one text form.
+		if got := base64.RawURLEncoding.EncodeToString(b[:]); got != s {
+			t.Fatalf("ParseToken(%q) accepted a non-canonical form of %q", s, got)
+		}
+	})
+}
+
+func FuzzCheckLink(f *testing.F) {
+	for _, s := range []string{"https://anywhere.com/", "https://anywhere.com/reset?x=1", "https://ANYWHERE.com/a",
+		"https://anywhere.com:443/", "https://anywhere.com@evil.com/", "https://evil.com\\@anywhere.com/",
+		"https://anywhere.com/%2e%2e/x", "http://127.0.0.1:8080/app/reset", "http://127.0.0.1:8080/app/reset/../../x",
+		"https://anywhere.com/#x", "https://anywhere.com/\x00", "https://anywhere.com./", "HTTPS://anywhere.com/"} {
+		f.Add(s)
+	}
+	svc, err := reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+		ResetURL:     "https://app.example.com/reset",
+		AllowedLinks: []string{"https://anywhere.com/", "http://127.0.0.1:8080/app/reset"}, Workers: 1, QueueSize: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { svc.Shutdown(f.Context()) })
+	f.Fuzz(func(t *testing.T, s string) {
+		if svc.CheckLink(s) != nil {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatalf("accepted unparsable %q", s)
+		}
+		switch {
+		case u.User != nil, u.Fragment != "", strings.ContainsAny(s, "\\\x00\r\n\t #"):
+			t.Fatalf("accepted %q with userinfo, fragment or odd characters", s)
+		case u.Scheme == "https" && strings.ToLower(u.Host) == "anywhere.com":
+		case u.Scheme == "http" && u.Host == "127.0.0.1:8080" &&
+			(u.EscapedPath() == "/app/reset" || strings.HasPrefix(u.EscapedPath(), "/app/reset/")):
+			if strings.Contains(u.EscapedPath(), "/..") {
+				t.Fatalf("accepted dot segments in %q", s)
+			}
+		default:
+			t.Fatalf("accepted %q outside the allowlist (scheme %q host %q path %q)", s, u.Scheme, u.Host, u.EscapedPath())
+		}
+	})
+}
+
+func FuzzCheckEmail(f *testing.F) {
+	for _, s := range []string{"a@b.c", "jborder@anywhere.com", "x\r\n@y", "<a@b.c>", "A <a@b.c>", "\"a b\"@c.d", "a@[127.0.0.1]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if reset.CheckEmail(s) != nil {
+			return
+		}
+		if len(s) > 254 || strings.ContainsAny(s, "\r\n\x00<>") || !strings.Contains(s, "@") {
+			t.Fatalf("accepted %q", s)
+		}
+	})
+}
