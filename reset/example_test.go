@@ -1,6 +1,7 @@
 package reset_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -20,11 +21,12 @@ import (
 func Example() {
 	users := &resettest.Users{}
 	users.Add("42", "jborder@anywhere.com", "old password")
+	var outbox bytes.Buffer // emails are written here, and printed at the end
 
 	svc, err := reset.New(reset.Config{
 		Store:    memstore.New(),
 		Users:    users,
-		Mailer:   logmailer.New(os.Stdout),
+		Mailer:   logmailer.New(&outbox),
 		ResetURL: "https://app.example.com/reset",
 		Product:  "Example",
 		Logger:   slog.New(slog.DiscardHandler),
@@ -51,6 +53,7 @@ func Example() {
 	_, err = svc.Complete(ctx, reset.Completion{Token: token, Password: "and once more"})
 	fmt.Println(err)
 	svc.Shutdown(ctx) // waits for the "password changed" notice
+	fmt.Print(outbox.String())
 	// Output:
 	// https://app.example.com/reset?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 	// 42 <nil> a new long password

@@ -2,6 +2,7 @@ package reset_test
 
 import (
 	"encoding/base64"
+	"net/mail"
 	"net/url"
 	"strings"
 	"testing"
@@ -75,6 +76,23 @@ func FuzzCheckEmail(f *testing.F) {
 		}
 		if len(s) > 254 || strings.ContainsAny(s, "\r\n\x00<>") || !strings.Contains(s, "@") {
 			t.Fatalf("accepted %q", s)
+		}
+	})
+}
+
+// FuzzCheckEmailAgreesWithNetMail checks that the fast path accepts only
+// what net/mail accepts as a bare address.
+func FuzzCheckEmailAgreesWithNetMail(f *testing.F) {
+	for _, s := range []string{"a@b.c", "a.b@c-d.e", "a..b@c.d", ".a@b.c", "a@b..c", "a@-b.c", "a@b.c.", "{x}@y.z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if reset.CheckEmail(s) != nil {
+			return
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s || a.Name != "" {
+			t.Fatalf("CheckEmail accepted %q, net/mail says %v, %+v", s, err, a)
 		}
 	})
 }

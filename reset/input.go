@@ -25,14 +25,62 @@ func CheckEmail(s string) error {
 	case strings.ContainsAny(s, "\r\n"):
 		return bad("contains a line break")
 	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return bad("contains a control character")
+	}
+	if simpleAddress(s) {
+		return nil
+	}
+	// The rare rest (quoted local parts, non-ASCII, domain literals) gets
+	// the full RFC 5322 parser.
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(s, "@") {
 		return bad("not an email address")
 	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return bad("contains a control character")
-	}
 	return nil
+}
+
+// simpleAddress reports whether s is an ASCII dot-atom address with a
+// dotted domain of letters, digits and hyphens: what nearly every address
+// is. Every address it accepts, net/mail accepts too.
+func simpleAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	if !dotted(local, isAtext) {
+		return false
+	}
+	return dotted(domain, func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+	})
+}
+
+// dotted reports whether s is non-empty runs of ok bytes joined by single dots.
+func dotted(s string, ok func(byte) bool) bool {
+	prev := byte('.')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			if prev == '.' {
+				return false
+			}
+		} else if !ok(c) {
+			return false
+		}
+		prev = c
+	}
+	return prev != '.'
+}
+
+// isAtext reports whether c is an RFC 5322 atext character.
+func isAtext(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+/=?^_`{|}~-", c) >= 0
 }
 
 // DefaultMinPassword and DefaultMaxPassword bound a new password's length

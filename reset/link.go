@@ -117,10 +117,38 @@ func (s *Service) parseLink(link string) (*url.URL, error) {
 
 const maxLinkLen = 2048
 
-// withToken returns base with the token set as its "token" query parameter,
+// linkBase is a validated link ready to take a token.
+type linkBase struct {
+	u      *url.URL
+	prefix string // the link up to the token's value, when it can be appended
+}
+
+// newLinkBase prepares u to take a token. When u has no "token" parameter
+// of its own, the token is appended to the link as it stands; otherwise
+// the query is rebuilt with the token replacing the caller's value.
+func newLinkBase(u *url.URL) linkBase {
+	if u == nil {
+		return linkBase{}
+	}
+	if _, ok := u.Query()["token"]; ok {
+		return linkBase{u: u}
+	}
+	v := *u
+	v.ForceQuery = false
+	s := v.String()
+	if v.RawQuery == "" {
+		return linkBase{u: u, prefix: s + "?token="}
+	}
+	return linkBase{u: u, prefix: s + "&token="}
+}
+
+// with returns the link carrying token as its "token" query parameter,
 // keeping every other parameter.
-func withToken(base *url.URL, token string) string {
-	u := *base
+func (b linkBase) with(token string) string {
+	if b.prefix != "" {
+		return b.prefix + token
+	}
+	u := *b.u
 	q := u.Query()
 	q.Set("token", token)
 	u.RawQuery = q.Encode()

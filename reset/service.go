@@ -17,13 +17,13 @@ import (
 // Service runs the reset flow. It is safe for concurrent use. Create one
 // with [New] and stop it with [Service.Shutdown].
 type Service struct {
-	cfg      Config
-	resetURL *url.URL
-	rules    []linkRule
-	render   *renderer
-	log      *slog.Logger
-	cool     Cooldowner
-	queue    *queue
+	cfg       Config
+	resetBase linkBase
+	rules     []linkRule
+	render    *renderer
+	log       *slog.Logger
+	cool      Cooldowner
+	queue     *queue
 }
 
 // New checks cfg and returns a Service. It starts cfg.Workers delivery
@@ -86,7 +86,7 @@ func New(cfg Config) (*Service, error) {
 	if strings.ContainsAny(cfg.Product, "\r\n") {
 		problems = append(problems, "Product must not contain a line break")
 	}
-	rend, err := newRenderer(cfg.Product, cfg.Templates)
+	rend, err := newRenderer(cfg.Product, humanDuration(cfg.TokenTTL), cfg.Templates)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -106,11 +106,11 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{
-		cfg:      cfg,
-		resetURL: resetURL,
-		rules:    rules,
-		render:   rend,
-		log:      cfg.Logger.With("component", "passreset"),
+		cfg:       cfg,
+		resetBase: newLinkBase(resetURL),
+		rules:     rules,
+		render:    rend,
+		log:       cfg.Logger.With("component", "passreset"),
 	}
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
@@ -223,19 +223,23 @@ func (s *Service) RequestPublic(ctx context.Context, email, link string) error {
 }
 
 // checkRequest validates the input of a request and returns the link base.
-func (s *Service) checkRequest(email, link string) (*url.URL, error) {
+func (s *Service) checkRequest(email, link string) (linkBase, error) {
 	if err := CheckEmail(email); err != nil {
-		return nil, err
+		return linkBase{}, err
 	}
 	if link == "" {
-		return s.resetURL, nil
+		return s.resetBase, nil
 	}
-	return s.parseLink(link)
+	u, err := s.parseLink(link)
+	if err != nil {
+		return linkBase{}, err
+	}
+	return newLinkBase(u), nil
 }
 
 // issue looks the account up, applies the cooldown if asked, rotates the
 // token and renders the email if mail is true.
-func (s *Service) issue(ctx context.Context, email string, base *url.URL, mail, throttle bool) (Issued, Message, error) {
+func (s *Service) issue(ctx context.Context, email string, base linkBase, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
@@ -259,11 +263,10 @@ func (s *Service) issue(ctx context.Context, email string, base *url.URL, mail, 
 			return Issued{}, Message{}, ErrThrottled
 		}
 	}
-	tok, err := newToken(s.cfg.Rand)
+	raw, tok, err := newToken(s.cfg.Rand)
 	if err != nil {
 		return Issued{}, Message{}, err
 	}
-	raw, _ := ParseToken(tok)
 	rec := Record{
 		Hash:      hashToken(s.cfg.TokenKey, raw[:]),
 		UserID:    u.ID,
@@ -271,7 +274,7 @@ func (s *Service) issue(ctx context.Context, email string, base *url.URL, mail, 
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.TokenTTL),
 	}
-	iss := Issued{UserID: u.ID, Link: withToken(base, tok), ExpiresAt: rec.ExpiresAt}
+	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
 	var msg Message
 	if mail {
 		msg, err = s.message(KindReset, u.Email, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})

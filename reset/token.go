@@ -15,13 +15,12 @@ const TokenBytes = 32
 // TokenLen is the length of a token's text: TokenBytes in unpadded base64url.
 var TokenLen = base64.RawURLEncoding.EncodedLen(TokenBytes)
 
-// newToken reads TokenBytes from r and returns the token text.
-func newToken(r io.Reader) (string, error) {
-	var b [TokenBytes]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("reset: reading randomness: %w", err)
+// newToken reads TokenBytes from r and returns the token's bytes and text.
+func newToken(r io.Reader) (raw [TokenBytes]byte, text string, err error) {
+	if _, err := io.ReadFull(r, raw[:]); err != nil {
+		return raw, "", fmt.Errorf("reset: reading randomness: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+	return raw, base64.RawURLEncoding.EncodeToString(raw[:]), nil
 }
 
 // ParseToken checks that s has the exact form of a token this package

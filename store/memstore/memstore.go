@@ -23,15 +23,10 @@ const sweepEvery = time.Minute
 // [New]. It is safe for concurrent use.
 type Store struct {
 	mu     sync.Mutex
-	byHash map[reset.Hash]*entry
-	byUser map[string]*entry
+	byHash map[reset.Hash]reset.Record
+	byUser map[string]reset.Hash
 	cool   map[reset.Hash]time.Time
 	sweep  time.Time // next sweep at or after this time
-}
-
-// entry is a record without its hash key duplicated elsewhere.
-type entry struct {
-	rec reset.Record
 }
 
 var (
@@ -43,8 +38,8 @@ var (
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		byHash: make(map[reset.Hash]*entry),
-		byUser: make(map[string]*entry),
+		byHash: make(map[reset.Hash]reset.Record),
+		byUser: make(map[string]reset.Hash),
 		cool:   make(map[reset.Hash]time.Time),
 	}
 }
@@ -57,11 +52,10 @@ func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.byUser[rec.UserID]; ok {
-		delete(s.byHash, old.rec.Hash)
+		delete(s.byHash, old)
 	}
-	e := &entry{rec: rec}
-	s.byHash[rec.Hash] = e
-	s.byUser[rec.UserID] = e
+	s.byHash[rec.Hash] = rec
+	s.byUser[rec.UserID] = rec.Hash
 	s.maybeSweep(rec.CreatedAt)
 	return nil
 }
@@ -73,11 +67,11 @@ func (s *Store) Lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.byHash[h]
+	rec, ok := s.byHash[h]
 	if !ok {
 		return reset.Record{}, reset.ErrNotFound
 	}
-	return e.rec, nil
+	return rec, nil
 }
 
 // Consume implements [reset.Store].
@@ -87,12 +81,12 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.byHash[h]
+	rec, ok := s.byHash[h]
 	if !ok {
 		return reset.Record{}, reset.ErrNotFound
 	}
-	s.remove(e)
-	return e.rec, nil
+	s.remove(rec)
+	return rec, nil
 }
 
 // RevokeAll implements [reset.Store].
@@ -102,8 +96,8 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.byUser[userID]; ok {
-		s.remove(e)
+	if h, ok := s.byUser[userID]; ok {
+		s.remove(s.byHash[h])
 	}
 	return nil
 }
@@ -140,10 +134,10 @@ func (s *Store) Len() int {
 	return len(s.byHash)
 }
 
-func (s *Store) remove(e *entry) {
-	delete(s.byHash, e.rec.Hash)
-	if cur, ok := s.byUser[e.rec.UserID]; ok && cur == e {
-		delete(s.byUser, e.rec.UserID)
+func (s *Store) remove(rec reset.Record) {
+	delete(s.byHash, rec.Hash)
+	if cur, ok := s.byUser[rec.UserID]; ok && cur == rec.Hash {
+		delete(s.byUser, rec.UserID)
 	}
 }
 
@@ -160,9 +154,9 @@ func (s *Store) maybeSweep(now time.Time) {
 
 func (s *Store) prune(now time.Time) int {
 	n := 0
-	for _, e := range s.byHash {
-		if !now.Before(e.rec.ExpiresAt) {
-			s.remove(e)
+	for _, rec := range s.byHash {
+		if !now.Before(rec.ExpiresAt) {
+			s.remove(rec)
 			n++
 		}
 	}
