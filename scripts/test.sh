@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The project's test command (README: "Run the tests"). On a fresh Debian 12
+# machine with Go it installs and starts what the tests need, runs every
+# check and every test with the race detector, and stops what it started.
+#
+#   scripts/test.sh            everything
+#   PASSRESET_MYSQL_DSN=...    use an existing MySQL/MariaDB instead of a throwaway one
+#   PASSRESET_FUZZTIME=10s     how long each fuzz target runs (default 5s; 0 skips)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "go $(go env GOVERSION), $(nproc) cores"
+
+if [ -z "${PASSRESET_MYSQL_DSN:-}" ]; then
+  step "starting a throwaway MariaDB (scripts/mariadb.sh)"
+  PASSRESET_MYSQL_DSN=$(scripts/mariadb.sh start | tail -n 1)
+  export PASSRESET_MARIADB_SCRIPT="$root/scripts/mariadb.sh"
+  trap 'scripts/mariadb.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+export PASSRESET_MYSQL_DSN
+
+step "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+step "reset imports the standard library only"
+if go list -deps ./reset | grep -q '\.'; then
+  echo "package reset depends on: $(go list -deps ./reset | grep '\.')"; exit 1
+fi
+
+step "go test -race ./..."
+go test -race -count=1 ./...
+
+step "benchmarks compile and run once"
+go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+
+fuzztime=${PASSRESET_FUZZTIME:-5s}
+if [ "$fuzztime" != 0 ]; then
+  step "fuzzing, $fuzztime per target"
+  for pkg in $(go list ./...); do
+    for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+      echo "$pkg $f"
+      go test -run '^$' -fuzz "^$f\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+    done
+  done
+fi
+
+step "all checks passed"
