@@ -74,6 +74,14 @@ type Config struct {
 	// Templates replaces the email templates. Default: built-in templates.
 	Templates *Templates
 
+	// Outbox, when set, replaces the in-process delivery queue with the
+	// Store's durable outbox (the Store must implement [OutboxStore]):
+	// queued mail survives a crash, many processes drain it together, and
+	// a public request does the same single write whether or not the
+	// address has an account. Workers run only inside [Service.RunOutbox]
+	// or [Service.DrainOutbox]. Default nil: the in-process queue.
+	Outbox *OutboxOptions
+
 	// QueueSize bounds the in-process delivery queue. When it is full,
 	// requests that would send mail fail with ErrQueueFull and change
 	// nothing. Default 1024.
@@ -111,6 +119,10 @@ const (
 	EventRevoked          EventKind = "revoked"            // RevokeAll ran
 	EventAfterResetFailed EventKind = "after_reset_failed" // Config.AfterReset failed
 	EventFailed           EventKind = "failed"             // a back end failed during background work
+	EventQueued           EventKind = "queued"             // work entered the durable outbox
+	EventRetry            EventKind = "retry"              // a delivery failed and will be retried
+	EventDead             EventKind = "dead"               // a message was moved aside
+	EventOutboxStats      EventKind = "outbox_stats"       // periodic outbox figures, in Stats
 )
 
 // Event describes one thing the service did, for audit logs and metrics.
@@ -118,8 +130,59 @@ const (
 type Event struct {
 	Kind      EventKind
 	Time      time.Time
-	UserID    string // empty when unknown
-	MessageID string // for EventSent, EventSendFailed and EventRequested with mail
-	MailKind  string // KindReset or KindChanged, with MessageID
-	Err       error  // for failures
+	UserID    string       // empty when unknown
+	MessageID string       // for EventSent, EventSendFailed and EventRequested with mail
+	MailKind  string       // KindReset or KindChanged, with MessageID
+	Err       error        // for failures
+	Stats     *OutboxStats // for EventOutboxStats
+}
+
+// Defaults for the zero values of [OutboxOptions].
+const (
+	DefaultOutboxMaxPending  = 100000
+	DefaultOutboxWorkers     = 2
+	DefaultOutboxBatch       = 4
+	DefaultOutboxPoll        = time.Second
+	DefaultOutboxLease       = 2 * time.Minute
+	DefaultOutboxMaxAttempts = 10
+	DefaultOutboxMaxAge      = 24 * time.Hour
+	DefaultOutboxRetryBase   = 10 * time.Second
+	DefaultOutboxRetryMax    = 15 * time.Minute
+)
+
+// OutboxOptions turns on the durable outbox (see [Config.Outbox]). Every
+// field but Keys is optional.
+type OutboxOptions struct {
+	// Keys seal queued messages with AES-256-GCM: the first key seals, all
+	// of them open, so a key can be rotated by putting the new one first and
+	// removing the old one once no message sealed with it is pending.
+	// Required: without a key the outbox does not start.
+	Keys []SealKey
+
+	// MaxPending bounds the outbox: beyond it requests fail with
+	// ErrQueueFull. Default 100,000.
+	MaxPending int
+	// Workers is how many goroutines [Service.RunOutbox] runs. Default 2.
+	Workers int
+	// Batch is how many envelopes a worker claims at once. Default 4.
+	Batch int
+	// PollInterval is how long an idle worker waits before looking for
+	// work again (work queued by the same Service wakes it at once).
+	// Default 1 second.
+	PollInterval time.Duration
+	// Lease is how long a claim lasts: a worker that dies holding one
+	// frees it when it ends. It must exceed Config.SendTimeout. Default 2
+	// minutes.
+	Lease time.Duration
+	// MaxAttempts and MaxAge bound the retries of a message that fails
+	// transiently; past either it is moved aside as dead. Defaults 10 and
+	// 24 hours.
+	MaxAttempts int
+	MaxAge      time.Duration
+	// RetryBase and RetryMax shape the per-message exponential backoff
+	// with full jitter. Defaults 10 seconds and 15 minutes.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// WorkerID names this process's claims. Default: random.
+	WorkerID string
 }

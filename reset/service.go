@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,11 +25,14 @@ type Service struct {
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
-	queue     *queue
+	queue     *queue   // in-process delivery, when durable is nil
+	durable   *durable // the Store's outbox, when Config.Outbox is set
+	closed    atomic.Bool
 }
 
-// New checks cfg and returns a Service. It starts cfg.Workers delivery
-// goroutines; [Service.Shutdown] stops them. The error names every missing
+// New checks cfg and returns a Service. Without cfg.Outbox it starts
+// cfg.Workers delivery goroutines, which [Service.Shutdown] stops; with it,
+// it starts none (see [Service.RunOutbox]). The error names every missing
 // or invalid setting.
 func New(cfg Config) (*Service, error) {
 	var problems []string
@@ -90,6 +95,15 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	var dur *durable
+	if cfg.Outbox != nil && cfg.Store != nil {
+		var p []string
+		dur, p = setupOutbox(&cfg)
+		problems = append(problems, p...)
+	}
 	if len(problems) > 0 {
 		return nil, errors.New("reset: invalid Config: " + strings.Join(problems, "; "))
 	}
@@ -98,9 +112,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -117,7 +128,11 @@ func New(cfg Config) (*Service, error) {
 	} else {
 		s.cool = &memCooldown{until: map[Hash]time.Time{}}
 	}
-	s.queue = newQueue(cfg.QueueSize, cfg.Workers, s.runJob)
+	if dur != nil {
+		s.durable = dur
+	} else {
+		s.queue = newQueue(cfg.QueueSize, cfg.Workers, s.runJob)
+	}
 	return s, nil
 }
 
@@ -180,13 +195,13 @@ func (s *Service) Request(ctx context.Context, r Request) (Issued, error) {
 		return Issued{}, err
 	}
 	var slot bool
-	if !r.SkipSend && !r.Wait {
+	if !r.SkipSend && !r.Wait && s.durable == nil {
 		if err := s.queue.reserve(); err != nil {
 			return Issued{}, err
 		}
 		slot = true
 	}
-	iss, msg, err := s.issue(ctx, r.Email, base, !r.SkipSend, r.Throttle)
+	iss, msg, err := s.issueWithID(ctx, "", r.Email, base, !r.SkipSend, r.Throttle)
 	if err != nil {
 		if slot {
 			s.queue.cancel()
@@ -197,6 +212,10 @@ func (s *Service) Request(ctx context.Context, r Request) (Issued, error) {
 	case r.SkipSend:
 	case r.Wait:
 		if err := s.deliver(ctx, msg); err != nil {
+			return iss, err
+		}
+	case s.durable != nil:
+		if err := s.enqueueMessage(ctx, msg, r.Link); err != nil {
 			return iss, err
 		}
 	default:
@@ -214,6 +233,13 @@ func (s *Service) Request(ctx context.Context, r Request) (Issued, error) {
 func (s *Service) RequestPublic(ctx context.Context, email, link string) error {
 	if _, err := s.checkRequest(email, link); err != nil {
 		return err
+	}
+	if s.durable != nil {
+		id, err := s.newID()
+		if err != nil {
+			return err
+		}
+		return s.enqueue(ctx, Envelope{ID: id, Kind: EnvelopeRequest, Email: email, Link: link})
 	}
 	if err := s.queue.reserve(); err != nil {
 		return err
@@ -237,9 +263,10 @@ func (s *Service) checkRequest(email, link string) (linkBase, error) {
 	return newLinkBase(u), nil
 }
 
-// issue looks the account up, applies the cooldown if asked, rotates the
-// token and renders the email if mail is true.
-func (s *Service) issue(ctx context.Context, email string, base linkBase, mail, throttle bool) (Issued, Message, error) {
+// issueWithID looks the account up, applies the cooldown if asked, rotates
+// the token and renders the email with message ID id (random if empty) if
+// mail is true.
+func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBase, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
@@ -277,7 +304,7 @@ func (s *Service) issue(ctx context.Context, email string, base linkBase, mail, 
 	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
 	var msg Message
 	if mail {
-		msg, err = s.message(KindReset, u.Email, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
+		msg, err = s.message(id, KindReset, u.Email, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
 		if err != nil {
 			return Issued{}, Message{}, err
 		}
@@ -296,14 +323,25 @@ func cooldownKey(email string) Hash {
 	return sha256.Sum256([]byte("passreset/cooldown\x00" + strings.ToLower(email)))
 }
 
-// message renders one email.
-func (s *Service) message(kind, to string, d MailData) (Message, error) {
+// newID returns a random identifier for a message.
+func (s *Service) newID() (string, error) {
+	var id [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
+		return "", fmt.Errorf("reset: reading randomness: %w", err)
+	}
+	return hex.EncodeToString(id[:]), nil
+}
+
+// message renders one email with the given ID, or a new one if id is empty.
+func (s *Service) message(id, kind, to string, d MailData) (Message, error) {
 	if strings.ContainsAny(to, "\r\n") {
 		return Message{}, fmt.Errorf("reset: recipient contains a line break")
 	}
-	var id [16]byte
-	if _, err := s.cfg.Rand.Read(id[:]); err != nil {
-		return Message{}, fmt.Errorf("reset: reading randomness: %w", err)
+	if id == "" {
+		var err error
+		if id, err = s.newID(); err != nil {
+			return Message{}, err
+		}
 	}
 	d.Product, d.Email = s.cfg.Product, to
 	d.ExpiresIn = humanDuration(s.cfg.TokenTTL)
@@ -311,7 +349,7 @@ func (s *Service) message(kind, to string, d MailData) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{ID: hex.EncodeToString(id[:]), Kind: kind, To: to, Subject: subj, Text: text, HTML: html}, nil
+	return Message{ID: id, Kind: kind, To: to, Subject: subj, Text: text, HTML: html}, nil
 }
 
 // deliver sends msg now, bounded by Config.SendTimeout.
@@ -338,7 +376,7 @@ func (s *Service) runJob(ctx context.Context, j job) {
 	if err != nil { // checked when queued; cannot happen
 		return
 	}
-	_, msg, err := s.issue(ctx, j.email, base, true, true)
+	_, msg, err := s.issueWithID(ctx, "", j.email, base, true, true)
 	switch {
 	case err == nil:
 		s.deliver(ctx, msg)
@@ -476,8 +514,13 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 }
 
 func (s *Service) notifyChanged(ctx context.Context, rec Record) {
-	msg, err := s.message(KindChanged, rec.Email, MailData{Time: s.now()})
-	if err == nil {
+	msg, err := s.message("", KindChanged, rec.Email, MailData{Time: s.now()})
+	if err == nil && s.durable != nil {
+		err = s.enqueueMessage(ctx, msg, "")
+		if err == nil {
+			return
+		}
+	} else if err == nil {
 		err = s.queue.reserve()
 	}
 	if err != nil {
@@ -515,10 +558,16 @@ func (s *Service) Prune(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Shutdown stops accepting work and waits until the queued work is done or
-// ctx ends, whichever is first. Later requests that need the queue fail
-// with [ErrClosed]. It is safe to call more than once.
+// Shutdown stops accepting work and waits until the in-process queue's
+// work is done or ctx ends, whichever is first. Later requests that need
+// the queue fail with [ErrClosed]. With the durable outbox nothing is held
+// in process: Shutdown only refuses new work (stop [Service.RunOutbox]
+// through its context). It is safe to call more than once.
 func (s *Service) Shutdown(ctx context.Context) error {
+	s.closed.Store(true)
+	if s.queue == nil {
+		return nil
+	}
 	return s.queue.shutdown(ctx)
 }
 

@@ -2,7 +2,8 @@
 // development, tests and single-process programs. Records live in process
 // memory and are lost when the process ends.
 //
-// It implements [reset.Pruner] and [reset.Cooldowner], and removes expired
+// It implements [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore]
+// (an outbox that is not durable: see [Store.Enqueue]), and removes expired
 // records and cooldowns by itself as it goes, so that memory stays bounded
 // by the number of live tokens without a background goroutine.
 package memstore
@@ -27,6 +28,9 @@ type Store struct {
 	byUser map[string]reset.Hash
 	cool   map[reset.Hash]time.Time
 	sweep  time.Time // next sweep at or after this time
+
+	outbox  map[string]*leased // see outbox.go
+	pending int                // envelopes in outbox that are not dead
 }
 
 var (

@@ -16,3 +16,7 @@ func TestConformanceShared(t *testing.T) {
 	s := memstore.New()
 	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
 }
+
+func TestOutboxConformance(t *testing.T) {
+	resettest.TestOutboxStore(t, func(*testing.T) reset.OutboxStore { return memstore.New() })
+}

@@ -1,0 +1,185 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// The outbox of a memstore lives in process memory: it is NOT durable,
+// and everything queued is lost with the process. It exists so that
+// programs and tests can run the durable outbox's code paths without a
+// database; use mysqlstore for delivery that survives a crash.
+
+var _ reset.OutboxStore = (*Store)(nil)
+
+type leased struct {
+	env   reset.Envelope
+	owner string
+	until time.Time
+}
+
+func (s *Store) outboxMap() map[string]*leased {
+	if s.outbox == nil {
+		s.outbox = make(map[string]*leased)
+	}
+	return s.outbox
+}
+
+// Enqueue implements [reset.OutboxStore]. This outbox is kept in process
+// memory: it is not durable.
+func (s *Store) Enqueue(ctx context.Context, e reset.Envelope, maxPending int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ob := s.outboxMap()
+	if s.pending >= maxPending {
+		return reset.ErrQueueFull
+	}
+	e.Sealed = append([]byte(nil), e.Sealed...)
+	if len(e.Sealed) == 0 {
+		e.Sealed = nil
+	}
+	ob[e.ID] = &leased{env: e}
+	s.pending++
+	return nil
+}
+
+// Claim implements [reset.OutboxStore].
+func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []*leased
+	for _, l := range s.outboxMap() {
+		if !l.env.Dead && !l.env.NotBefore.After(now) && !l.until.After(now) {
+			due = append(due, l)
+		}
+	}
+	slices.SortFunc(due, func(a, b *leased) int {
+		return cmp.Or(a.env.NotBefore.Compare(b.env.NotBefore), a.env.CreatedAt.Compare(b.env.CreatedAt), cmp.Compare(a.env.ID, b.env.ID))
+	})
+	out := make([]reset.Envelope, 0, min(max, len(due)))
+	for _, l := range due[:min(max, len(due))] {
+		l.owner, l.until = worker, leaseUntil
+		l.env.Claims++
+		out = append(out, l.env)
+	}
+	return out, nil
+}
+
+// holder returns the envelope id if worker holds its lease.
+func (s *Store) holder(worker, id string) (*leased, error) {
+	l, ok := s.outboxMap()[id]
+	if !ok || l.owner != worker || l.until.IsZero() {
+		return nil, reset.ErrLeaseLost
+	}
+	return l, nil
+}
+
+// Save implements [reset.OutboxStore].
+func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := s.holder(worker, e.ID)
+	if err != nil {
+		return err
+	}
+	if e.Dead && !l.env.Dead {
+		s.pending--
+	}
+	l.env.Sealed = append([]byte(nil), e.Sealed...)
+	if len(e.Sealed) == 0 {
+		l.env.Sealed = nil
+	}
+	l.env.KeyID, l.env.Attempts, l.env.NotBefore, l.env.Dead, l.env.LastError = e.KeyID, e.Attempts, e.NotBefore, e.Dead, e.LastError
+	if !hold {
+		l.owner, l.until = "", time.Time{}
+	}
+	return nil
+}
+
+// Delete implements [reset.OutboxStore].
+func (s *Store) Delete(ctx context.Context, worker, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := s.holder(worker, id)
+	if err != nil {
+		return err
+	}
+	if !l.env.Dead {
+		s.pending--
+	}
+	delete(s.outbox, id)
+	return nil
+}
+
+// OutboxStats implements [reset.OutboxStore].
+func (s *Store) OutboxStats(ctx context.Context) (reset.OutboxStats, error) {
+	if err := ctx.Err(); err != nil {
+		return reset.OutboxStats{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st reset.OutboxStats
+	for _, l := range s.outboxMap() {
+		if l.env.Dead {
+			st.Dead++
+			continue
+		}
+		st.Pending++
+		if st.Oldest.IsZero() || l.env.CreatedAt.Before(st.Oldest) {
+			st.Oldest = l.env.CreatedAt
+		}
+	}
+	return st, nil
+}
+
+// Dead implements [reset.OutboxStore].
+func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []reset.Envelope
+	for _, l := range s.outboxMap() {
+		if l.env.Dead {
+			out = append(out, l.env)
+		}
+	}
+	slices.SortFunc(out, func(a, b reset.Envelope) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(limit, len(out))], nil
+}
+
+// Revive implements [reset.OutboxStore].
+func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.outboxMap()[id]
+	if !ok || !l.env.Dead {
+		return reset.ErrNotFound
+	}
+	l.env.Dead, l.env.Attempts, l.env.Claims, l.env.NotBefore = false, 0, 0, now
+	l.owner, l.until = "", time.Time{}
+	s.pending++
+	return nil
+}
