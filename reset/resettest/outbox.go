@@ -76,7 +76,7 @@ func testEnqueueClaimDelete(t *testing.T, s reset.OutboxStore) {
 		g.KeyID != "k1" || g.Claims != 1 || !g.CreatedAt.Equal(e2.CreatedAt) {
 		t.Errorf("claimed %+v, want %+v with Claims 1", g, e2)
 	}
-	if got[0].Sealed != nil && len(got[0].Sealed) != 0 {
+	if len(got[0].Sealed) != 0 {
 		t.Errorf("Sealed = %v, want none", got[0].Sealed)
 	}
 	if again := claim(t, s, "w2", base.Add(time.Second), 10); len(again) != 0 {
