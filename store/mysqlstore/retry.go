@@ -1,0 +1,131 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MySQL and MariaDB error numbers the store treats as transient.
+const (
+	errLockWaitTimeout   = 1205 // ER_LOCK_WAIT_TIMEOUT: the statement was rolled back
+	errDeadlock          = 1213 // ER_LOCK_DEADLOCK, also a Galera certification conflict
+	errServerShutdown    = 1053 // ER_SERVER_SHUTDOWN
+	errConnectionKilled  = 1927 // ER_CONNECTION_KILLED (MariaDB)
+	errClientInteraction = 4031 // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+)
+	errServerGone        = 2006 // CR_SERVER_GONE_ERROR, from proxies and other clients
+	errServerLost        = 2013 // CR_SERVER_LOST
+)
+
+// permanent marks an error that must not be retried even if it wraps a
+// transient one.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// retry runs f until it succeeds, fails with an error that is not
+// transient, runs out of attempts or ctx ends, and wraps the final error
+// as "mysqlstore: <op>: ...".
+func (s *Store) retry(ctx context.Context, op string, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var p permanent
+		if errors.As(err, &p) {
+			return fmt.Errorf("mysqlstore: %s: %w", op, p.err)
+		}
+		if !transient(err) || attempt >= s.attempts {
+			if attempt > 1 {
+				return fmt.Errorf("mysqlstore: %s: gave up after %d attempts: %w", op, attempt, err)
+			}
+			return fmt.Errorf("mysqlstore: %s: %w", op, err)
+		}
+		if werr := sleep(ctx, s.backoff(attempt)); werr != nil {
+			return fmt.Errorf("mysqlstore: %s: %w (while retrying after: %w)", op, werr, err)
+		}
+	}
+}
+
+// backoff returns the wait before retry number n (1 for the first): a
+// random duration between half and all of RetryDelay*2^(n-1), capped at
+// one second.
+func (s *Store) backoff(n int) time.Duration {
+	d := s.retryDelay
+	for i := 1; i < n && d < maxRetryDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxRetryDelay)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// transient reports whether err is worth retrying: a deadlock, a lock wait
+// timeout or a lost connection. Context errors never are.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case errDeadlock, errLockWaitTimeout,
+			errServerShutdown, errConnectionKilled, errClientInteraction, errServerGone, errServerLost:
+			return true
+		}
+		return false
+	}
+	return lostConnection(err)
+}
+
+// lostConnection reports whether err says the connection to the server
+// broke or could not be made.
+func lostConnection(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// mayHaveApplied reports whether a statement that failed with err may
+// still have taken effect: the connection broke after the statement could
+// have reached the server. A deadlock or lock wait timeout rolled it back;
+// driver.ErrBadConn and a failed dial mean it was never sent.
+func mayHaveApplied(err error) bool {
+	if !transient(err) || errors.Is(err, driver.ErrBadConn) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == errDeadlock || me.Number == errLockWaitTimeout) {
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return false
+	}
+	return true
+}

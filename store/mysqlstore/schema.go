@@ -1,0 +1,180 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// SchemaVersion is the version of the schema this package needs. [Store.Migrate]
+// brings the tables up to it; [Store.Check] refuses an older schema.
+const SchemaVersion = 1
+
+// DefaultTablePrefix is the table-name prefix used when
+// [Options.TablePrefix] is empty.
+const DefaultTablePrefix = "passreset_"
+
+// maxPrefixLen keeps the longest table name ("<prefix>schema_version")
+// within MySQL's 64-character limit.
+const maxPrefixLen = 64 - len("schema_version")
+
+// migrations[i] holds the statements that take the schema from version i
+// to version i+1. "%[1]s" stands for the table prefix. Every statement must
+// be safe to run again, since two processes may migrate at the same time.
+var migrations = [][]string{
+	{
+		// One row per user: Rotate replaces it with an upsert on the primary
+		// key. user_id is VARBINARY so that IDs compare byte for byte (no
+		// collation folding case or trailing spaces).
+		"CREATE TABLE IF NOT EXISTS `%[1]stokens` (\n" +
+			"  user_id    VARBINARY(255) NOT NULL,\n" +
+			"  token_hash BINARY(32)     NOT NULL,\n" +
+			"  email      VARCHAR(320)   CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n" +
+			"  created_at DATETIME(6)    NOT NULL,\n" +
+			"  expires_at DATETIME(6)    NOT NULL,\n" +
+			"  PRIMARY KEY (user_id),\n" +
+			"  UNIQUE KEY token_hash (token_hash),\n" +
+			"  KEY expires_at (expires_at)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		// The shared per-address cooldown. nonce identifies the call that
+		// started the running cooldown, so that a retry after a lost
+		// connection can tell its own write from someone else's.
+		"CREATE TABLE IF NOT EXISTS `%[1]scooldowns` (\n" +
+			"  cooldown_key BINARY(32)  NOT NULL,\n" +
+			"  ends_at      DATETIME(6) NOT NULL,\n" +
+			"  nonce        BINARY(16)  NOT NULL,\n" +
+			"  PRIMARY KEY (cooldown_key),\n" +
+			"  KEY ends_at (ends_at)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	},
+}
+
+const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n" +
+	"  version INT UNSIGNED NOT NULL,\n" +
+	"  PRIMARY KEY (version)\n" +
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+const recordVersion = "INSERT IGNORE INTO `%[1]sschema_version` (version) VALUES (%[2]d)"
+
+func init() {
+	if len(migrations) != SchemaVersion {
+		panic("mysqlstore: SchemaVersion does not match the migrations")
+	}
+}
+
+// checkPrefix validates a table prefix and applies the default.
+func checkPrefix(prefix string) (string, error) {
+	if prefix == "" {
+		return DefaultTablePrefix, nil
+	}
+	if len(prefix) > maxPrefixLen {
+		return "", fmt.Errorf("mysqlstore: TablePrefix %q is longer than %d bytes", prefix, maxPrefixLen)
+	}
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return "", fmt.Errorf("mysqlstore: TablePrefix %q may hold only ASCII letters, digits and '_'", prefix)
+		}
+	}
+	return prefix, nil
+}
+
+// SchemaSQL returns the SQL that creates the schema at [SchemaVersion] for
+// tablePrefix ("" means [DefaultTablePrefix]), for teams that run their own
+// migrations: semicolon-terminated statements, the same ones
+// [Store.Migrate] runs, ending with the row that records the version. Every
+// statement is idempotent. After applying it, call [Store.Check] at startup.
+func SchemaSQL(tablePrefix string) (string, error) {
+	p, err := checkPrefix(tablePrefix)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf(createVersionTable, p) + ";\n")
+	for i, m := range migrations {
+		for _, stmt := range m {
+			b.WriteString(fmt.Sprintf(stmt, p) + ";\n")
+		}
+		b.WriteString(fmt.Sprintf(recordVersion, p, i+1) + ";\n")
+	}
+	return b.String(), nil
+}
+
+// Migrate creates or upgrades the store's tables to [SchemaVersion] and then
+// runs [Store.Check]. It is idempotent and safe to run from several
+// processes at once; call it at startup, or apply [SchemaSQL] with your own
+// migration tool instead. It fails if the database holds a newer schema
+// than this package knows.
+func (s *Store) Migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(createVersionTable, s.prefix)); err != nil {
+		return fmt.Errorf("mysqlstore: migrate: %w", err)
+	}
+	cur, err := s.version(ctx)
+	if err != nil {
+		return fmt.Errorf("mysqlstore: migrate: %w", err)
+	}
+	if cur > SchemaVersion {
+		return fmt.Errorf("mysqlstore: migrate: the tables with prefix %q are at schema version %d, newer than this package's %d", s.prefix, cur, SchemaVersion)
+	}
+	for v := cur; v < SchemaVersion; v++ {
+		for _, stmt := range migrations[v] {
+			if _, err := s.db.ExecContext(ctx, fmt.Sprintf(stmt, s.prefix)); err != nil {
+				return fmt.Errorf("mysqlstore: migrate to version %d: %w", v+1, err)
+			}
+		}
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf(recordVersion, s.prefix, v+1)); err != nil {
+			return fmt.Errorf("mysqlstore: migrate to version %d: %w", v+1, err)
+		}
+	}
+	return s.Check(ctx)
+}
+
+// version returns the highest applied schema version, 0 for none.
+func (s *Store) version(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	q := fmt.Sprintf("SELECT MAX(version) FROM `%sschema_version`", s.prefix)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&v); err != nil {
+		return 0, err
+	}
+	return int(v.Int64), nil
+}
+
+// errClientFoundRows explains the one connection setting the store cannot
+// work with.
+var errClientFoundRows = errors.New("the connection reports found rows instead of changed rows " +
+	"(clientFoundRows=true in the DSN): Cooldown needs the default, clientFoundRows=false")
+
+// Check verifies that the tables exist at [SchemaVersion] and that the
+// connection behaves as the store needs: it must report changed rows, not
+// found rows (clientFoundRows must be off, the driver's default). Times
+// need no setting: the store writes and reads its DATETIME columns as UTC
+// text itself, so it is correct with or without parseTime and whatever the
+// DSN's loc or the dialect's time location. [Store.Migrate] calls Check;
+// call it at startup if you apply [SchemaSQL] yourself.
+func (s *Store) Check(ctx context.Context) error {
+	v, err := s.version(ctx)
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == 1146: // ER_NO_SUCH_TABLE
+		return fmt.Errorf("mysqlstore: check: no tables with prefix %q: run Migrate or apply SchemaSQL: %w", s.prefix, err)
+	case err != nil:
+		return fmt.Errorf("mysqlstore: check: %w", err)
+	case v < SchemaVersion:
+		return fmt.Errorf("mysqlstore: check: the tables with prefix %q are at schema version %d, want %d: run Migrate", s.prefix, v, SchemaVersion)
+	}
+	// An UPDATE that matches one row and changes nothing reports 0 rows
+	// affected by default, 1 with CLIENT_FOUND_ROWS.
+	res, err := s.db.ExecContext(ctx, fmt.Sprintf("UPDATE `%sschema_version` SET version = version WHERE version = %d", s.prefix, SchemaVersion))
+	if err != nil {
+		return fmt.Errorf("mysqlstore: check: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("mysqlstore: check: %w", err)
+	} else if n != 0 {
+		return fmt.Errorf("mysqlstore: check: %w", errClientFoundRows)
+	}
+	return nil
+}

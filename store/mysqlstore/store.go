@@ -1,0 +1,408 @@
+package mysqlstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// Defaults for the zero values of [Options].
+const (
+	DefaultMaxAttempts = 5
+	DefaultRetryDelay  = 10 * time.Millisecond
+	DefaultPruneBatch  = 5000
+)
+
+// Limits of the stored values, set by the column types.
+const (
+	MaxUserIDLen = 255 // bytes
+	MaxEmailLen  = 320 // characters
+)
+
+// maxRetryDelay caps the delay before one retry.
+const maxRetryDelay = time.Second
+
+// Options configures a [Store]. The zero value means the documented
+// defaults.
+type Options struct {
+	// TablePrefix is put before every table name: <prefix>tokens,
+	// <prefix>cooldowns and <prefix>schema_version. It may hold ASCII
+	// letters, digits and '_', at most 50 bytes. Default "passreset_".
+	TablePrefix string
+
+	// MaxAttempts bounds how many times one operation is tried when it
+	// fails with a transient error: a deadlock (1213, also a Galera
+	// certification conflict), a lock wait timeout (1205) or a lost
+	// connection. Default 5; 1 turns retries off. A Store made on a bun.Tx
+	// never retries, since a failed statement may have ended the
+	// transaction.
+	MaxAttempts int
+
+	// RetryDelay is the longest wait before the first retry. Each later
+	// retry doubles it, up to 1 second; the actual wait is a random
+	// duration between half of that and all of it. Waits end early when
+	// the context does. Default 10ms.
+	RetryDelay time.Duration
+
+	// PruneBatch is how many rows one DELETE statement of Prune removes at
+	// most, so that pruning a large table never holds locks for long.
+	// Default 5000.
+	PruneBatch int
+}
+
+// Store is a [reset.Store] on MySQL or MariaDB through bun. It also
+// implements [reset.Pruner] and [reset.Cooldowner]. It is safe for
+// concurrent use, holds no state besides its configuration and starts no
+// goroutine: there is nothing to close. Create it with [New].
+type Store struct {
+	db         bun.IDB
+	prefix     string
+	attempts   int
+	retryDelay time.Duration
+	pruneBatch int
+	q          queries
+}
+
+var (
+	_ reset.Store      = (*Store)(nil)
+	_ reset.Pruner     = (*Store)(nil)
+	_ reset.Cooldowner = (*Store)(nil)
+)
+
+// queries holds the store's statements with the table names filled in.
+// Placeholders are bun's '?': bun formats every argument into the SQL text
+// itself, so each statement is one round trip.
+type queries struct {
+	lookup, consume, rotate, revoke, pruneTokens, pruneCooldowns, cooldown, cooldownNonce string
+}
+
+// timeFormat is how the store writes and reads DATETIME(6) values: UTC
+// wall-clock text, independent of the DSN's parseTime and loc and of the
+// dialect's time location.
+const (
+	timeFormat = "2006-01-02 15:04:05.000000"
+	sqlTime    = "DATE_FORMAT(%s, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')"
+)
+
+func newQueries(p string) queries {
+	tokens, cooldowns := "`"+p+"tokens`", "`"+p+"cooldowns`"
+	return queries{
+		lookup: "SELECT user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at") +
+			" FROM " + tokens + " WHERE token_hash = ?",
+		// Conditional on the exact hash: a row that a concurrent Rotate
+		// replaced between the SELECT and this DELETE is left alone.
+		consume: "DELETE FROM " + tokens + " WHERE user_id = ? AND token_hash = ?",
+		rotate: "INSERT INTO " + tokens + " (user_id, token_hash, email, created_at, expires_at) VALUES (?, ?, ?, ?, ?)" +
+			" ON DUPLICATE KEY UPDATE token_hash = ?, email = ?, created_at = ?, expires_at = ?",
+		revoke: "DELETE FROM " + tokens + " WHERE user_id = ?",
+		pruneTokens: "DELETE FROM " + tokens + " WHERE expires_at <= CAST(? AS DATETIME(6))" +
+			" ORDER BY expires_at, user_id LIMIT ?",
+		pruneCooldowns: "DELETE FROM " + cooldowns + " WHERE ends_at <= CAST(? AS DATETIME(6))" +
+			" ORDER BY ends_at, cooldown_key LIMIT ?",
+		// Rows affected: 1 inserted, 2 replaced an ended cooldown, 0 one
+		// is running (the row is unchanged). nonce is assigned first so
+		// that it still sees the old ends_at.
+		cooldown: "INSERT INTO " + cooldowns + " (cooldown_key, ends_at, nonce) VALUES (?, ?, ?)" +
+			" ON DUPLICATE KEY UPDATE nonce = IF(ends_at <= CAST(? AS DATETIME(6)), ?, nonce)," +
+			" ends_at = IF(ends_at <= CAST(? AS DATETIME(6)), ?, ends_at)",
+		cooldownNonce: "SELECT nonce FROM " + cooldowns + " WHERE cooldown_key = ?",
+	}
+}
+
+// New returns a Store that keeps its tables in db, which must use bun's
+// MySQL dialect. Pass the application's *bun.DB; the Store never closes
+// it. New does no I/O: call [Store.Migrate] (or [Store.Check] when you run
+// [SchemaSQL] yourself) before use.
+func New(db bun.IDB, opts Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("mysqlstore: New: db is nil")
+	}
+	if d, ok := db.(*bun.DB); ok && d == nil {
+		return nil, errors.New("mysqlstore: New: db is a nil *bun.DB")
+	}
+	if name := db.Dialect().Name(); name != dialect.MySQL {
+		return nil, fmt.Errorf("mysqlstore: New: db uses bun's %s dialect; build it with mysqldialect.New()", name)
+	}
+	prefix, err := checkPrefix(opts.TablePrefix)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxAttempts < 0 || opts.RetryDelay < 0 || opts.PruneBatch < 0 {
+		return nil, errors.New("mysqlstore: New: MaxAttempts, RetryDelay and PruneBatch must not be negative")
+	}
+	s := &Store{
+		db:         db,
+		prefix:     prefix,
+		attempts:   opts.MaxAttempts,
+		retryDelay: opts.RetryDelay,
+		pruneBatch: opts.PruneBatch,
+		q:          newQueries(prefix),
+	}
+	if s.attempts == 0 {
+		s.attempts = DefaultMaxAttempts
+	}
+	if s.retryDelay == 0 {
+		s.retryDelay = DefaultRetryDelay
+	}
+	if s.pruneBatch == 0 {
+		s.pruneBatch = DefaultPruneBatch
+	}
+	switch db.(type) {
+	case bun.Tx, *bun.Tx:
+		s.attempts = 1
+	}
+	return s, nil
+}
+
+// TablePrefix returns the prefix of the store's table names.
+func (s *Store) TablePrefix() string { return s.prefix }
+
+// dbTime formats t for a DATETIME(6) column: UTC, truncated to the
+// microsecond.
+func dbTime(t time.Time) (string, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 1000 || y > 9999 {
+		return "", fmt.Errorf("time %v is outside the DATETIME range (years 1000 to 9999)", t)
+	}
+	return t.Format(timeFormat), nil
+}
+
+// parseTime reads a time written by the sqlTime expression.
+func parseTime(b []byte) (time.Time, error) {
+	return time.ParseInLocation(timeFormat, string(b), time.UTC)
+}
+
+// Rotate implements [reset.Store] with one INSERT ... ON DUPLICATE KEY
+// UPDATE keyed on the user: the new record replaces the user's old one in
+// a single atomic statement. Running it twice stores the same row, so it is
+// retried freely.
+func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
+	switch {
+	case rec.UserID == "":
+		return errors.New("mysqlstore: rotate: empty user ID")
+	case len(rec.UserID) > MaxUserIDLen:
+		return fmt.Errorf("mysqlstore: rotate: user ID longer than %d bytes", MaxUserIDLen)
+	case !utf8.ValidString(rec.Email) || utf8.RuneCountInString(rec.Email) > MaxEmailLen:
+		return fmt.Errorf("mysqlstore: rotate: email address is not valid UTF-8 of at most %d characters", MaxEmailLen)
+	}
+	created, err := dbTime(rec.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("mysqlstore: rotate: CreatedAt: %w", err)
+	}
+	expires, err := dbTime(rec.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("mysqlstore: rotate: ExpiresAt: %w", err)
+	}
+	// Strings go in as bytes: bun writes them as hex literals, which no
+	// sql_mode (NO_BACKSLASH_ESCAPES) can reinterpret and which keep NUL
+	// bytes that bun's string quoting would drop.
+	user, email := []byte(rec.UserID), []byte(rec.Email)
+	return s.retry(ctx, "rotate", func() error {
+		_, err := s.db.ExecContext(ctx, s.q.rotate,
+			user, rec.Hash[:], email, created, expires,
+			rec.Hash[:], email, created, expires)
+		return err
+	})
+}
+
+// Lookup implements [reset.Store] with one SELECT.
+func (s *Store) Lookup(ctx context.Context, h reset.Hash) (reset.Record, error) {
+	var rec reset.Record
+	err := s.retry(ctx, "lookup", func() (err error) {
+		rec, err = s.lookup(ctx, h)
+		return err
+	})
+	return rec, err
+}
+
+func (s *Store) lookup(ctx context.Context, h reset.Hash) (reset.Record, error) {
+	var user, email, created, expires []byte
+	err := s.db.QueryRowContext(ctx, s.q.lookup, h[:]).Scan(&user, &email, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return reset.Record{}, reset.ErrNotFound
+	}
+	if err != nil {
+		return reset.Record{}, err
+	}
+	rec := reset.Record{Hash: h, UserID: string(user), Email: string(email)}
+	if rec.CreatedAt, err = parseTime(created); err != nil {
+		return reset.Record{}, permanent{fmt.Errorf("reading created_at: %w", err)}
+	}
+	if rec.ExpiresAt, err = parseTime(expires); err != nil {
+		return reset.Record{}, permanent{fmt.Errorf("reading expires_at: %w", err)}
+	}
+	return rec, nil
+}
+
+// Consume implements [reset.Store] without DELETE ... RETURNING (which
+// MySQL lacks): it reads the record by hash, then deletes it with a DELETE
+// conditional on the same user and hash, and returns the record only when
+// that DELETE removed exactly one row. Of concurrent calls only one DELETE
+// removes the row; a row that a concurrent Rotate replaced has another hash
+// and is left alone. Two round trips.
+//
+// When the connection is lost after the DELETE was sent and the retry
+// finds the record gone, Consume cannot tell whether its own DELETE or a
+// concurrent call removed it. It then returns the connection error (not
+// [reset.ErrNotFound]): the token may be used up, and the person may have
+// to ask for a new link.
+func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error) {
+	var rec reset.Record
+	var lost error // set when a DELETE may have been applied though its answer was lost
+	err := s.retry(ctx, "consume", func() error {
+		r, err := s.lookup(ctx, h)
+		if errors.Is(err, reset.ErrNotFound) && lost != nil {
+			return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+		}
+		if err != nil {
+			return err
+		}
+		res, err := s.db.ExecContext(ctx, s.q.consume, []byte(r.UserID), h[:])
+		if err != nil {
+			if mayHaveApplied(err) {
+				lost = err
+			}
+			return err
+		}
+		n, err := res.RowsAffected()
+		switch {
+		case err != nil:
+			return err
+		case n == 1:
+			rec = r
+			return nil
+		case lost != nil:
+			return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+		default:
+			return reset.ErrNotFound
+		}
+	})
+	return rec, err
+}
+
+// RevokeAll implements [reset.Store] with one DELETE. Running it twice
+// removes the same rows, so it is retried freely.
+func (s *Store) RevokeAll(ctx context.Context, userID string) error {
+	if userID == "" || len(userID) > MaxUserIDLen {
+		return nil // no such record can exist
+	}
+	return s.retry(ctx, "revoke all", func() error {
+		_, err := s.db.ExecContext(ctx, s.q.revoke, []byte(userID))
+		return err
+	})
+}
+
+// Prune implements [reset.Pruner]. It deletes the records that expired at
+// or before now, and the cooldowns that ended at or before now, in batches
+// of Options.PruneBatch rows, and returns how many records it removed.
+// Between batches it stops when ctx ends. After a lost connection a batch
+// is retried and its count may be missed.
+func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
+	at, err := dbTime(now)
+	if err != nil {
+		return 0, fmt.Errorf("mysqlstore: prune: %w", err)
+	}
+	total, err := s.prune(ctx, s.q.pruneTokens, at)
+	if err != nil {
+		return total, err
+	}
+	_, err = s.prune(ctx, s.q.pruneCooldowns, at)
+	return total, err
+}
+
+func (s *Store) prune(ctx context.Context, query, at string) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.retry(ctx, "prune", func() error {
+			res, err := s.db.ExecContext(ctx, query, at, s.pruneBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += int(n)
+		if err != nil || n < int64(s.pruneBatch) {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("mysqlstore: prune: %w", err)
+		}
+	}
+}
+
+// Cooldown implements [reset.Cooldowner] with one statement:
+//
+//	INSERT INTO <prefix>cooldowns (cooldown_key, ends_at, nonce) VALUES (key, until, nonce)
+//	ON DUPLICATE KEY UPDATE nonce = IF(ends_at <= now, nonce', nonce), ends_at = IF(ends_at <= now, until, ends_at)
+//
+// MySQL reports 1 row affected for an insert, 2 for an update that changed
+// the row and 0 for one that left it as it was, so 1 or 2 means this call
+// started the cooldown and 0 means one is running. This needs the driver's
+// default clientFoundRows=false ([Store.Check] verifies it): with it on, an
+// unchanged row would also report 1. Concurrent calls for one key are
+// serialised by the row lock, so exactly one of them starts the cooldown.
+//
+// If the connection is lost after the statement was sent, the retry finds
+// a running cooldown either way; it then reads the row's nonce (one more
+// round trip, only in that case) to learn whether the running cooldown is
+// its own.
+func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+	if !until.After(now) {
+		return true, nil // a cooldown that has already ended never runs
+	}
+	nowAt, err := dbTime(now)
+	if err != nil {
+		return false, fmt.Errorf("mysqlstore: cooldown: %w", err)
+	}
+	untilAt, err := dbTime(until)
+	if err != nil {
+		return false, fmt.Errorf("mysqlstore: cooldown: %w", err)
+	}
+	var nonce [16]byte
+	rand.Read(nonce[:]) // never fails
+	var started, unsure bool
+	err = s.retry(ctx, "cooldown", func() error {
+		res, err := s.db.ExecContext(ctx, s.q.cooldown,
+			key[:], untilAt, nonce[:],
+			nowAt, nonce[:],
+			nowAt, untilAt)
+		if err != nil {
+			unsure = unsure || mayHaveApplied(err)
+			return err
+		}
+		n, err := res.RowsAffected()
+		switch {
+		case err != nil:
+			return err
+		case n == 1 || n == 2:
+			started = true
+			return nil
+		case n != 0:
+			return permanent{fmt.Errorf("unexpected %d rows affected", n)}
+		case !unsure:
+			started = false
+			return nil
+		}
+		var got []byte
+		err = s.db.QueryRowContext(ctx, s.q.cooldownNonce, key[:]).Scan(&got)
+		if errors.Is(err, sql.ErrNoRows) {
+			started = false
+			return nil
+		}
+		started = err == nil && bytes.Equal(got, nonce[:])
+		return err
+	})
+	return started, err
+}
