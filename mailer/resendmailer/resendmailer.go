@@ -1,0 +1,453 @@
+package resendmailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/resend/resend-go/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// Defaults for the zero fields of [Options].
+const (
+	DefaultBaseURL     = "https://api.resend.com/"
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxAttempts = 5
+	DefaultMaxElapsed  = 2 * time.Minute
+	DefaultBackoffBase = 500 * time.Millisecond
+	DefaultBackoffMax  = 30 * time.Second
+	DefaultRate        = rate.Limit(2) // Resend's default team limit: 2 requests per second
+	DefaultBurst       = 1
+)
+
+// KindTag is the name of the tag that carries a message's Kind
+// (password_reset or password_changed). Send adds it to every email.
+const KindTag = "kind"
+
+// Tag is a name and value that Resend attaches to an email, for filtering
+// in its dashboard and in webhook events. Both may hold only ASCII letters,
+// digits, '_' and '-', at most 256 characters each.
+type Tag struct {
+	Name  string
+	Value string
+}
+
+// Options configures a [Mailer]. APIKey and From are required; for every
+// other field the zero value means the default its comment names.
+type Options struct {
+	// APIKey is the Resend API key. Required. It is sent only in the
+	// Authorization header, and never logged or put in an error.
+	APIKey string
+
+	// From is the sender: "addr@example.com" or "Name <addr@example.com>",
+	// on a domain verified with Resend. Required.
+	From string
+
+	// ReplyTo, when set, is the Reply-To address, in the same forms as From.
+	ReplyTo string
+
+	// Tags are attached to every email. Nil means one tag,
+	// category=password_reset; an empty non-nil slice means none. Send
+	// adds the tag [KindTag] with the message's Kind, so no tag may be
+	// named "kind".
+	Tags []Tag
+
+	// BaseURL is the address of the Resend API. Default [DefaultBaseURL].
+	// Point it at a resendtest.Server in tests, or at a proxy.
+	BaseURL string
+
+	// HTTPClient sends the requests. Default: a client with
+	// http.DefaultTransport. The Mailer uses a copy whose Transport wraps
+	// this one's; the client given is not modified.
+	HTTPClient *http.Client
+
+	// Timeout bounds one attempt (one HTTP request and its answer).
+	// Default [DefaultTimeout], 10 seconds.
+	Timeout time.Duration
+
+	// MaxAttempts bounds the attempts of one Send, the first included.
+	// Default [DefaultMaxAttempts], 5. 1 means no retries: enough behind
+	// a durable outbox, which retries on its own.
+	MaxAttempts int
+
+	// MaxElapsed bounds one Send in total, waits for the rate limiter and
+	// between attempts included. Default [DefaultMaxElapsed], 2 minutes.
+	// The context passed to Send may end it sooner: reset.Service bounds
+	// each delivery by its Config.SendTimeout (30 seconds by default).
+	MaxElapsed time.Duration
+
+	// BackoffBase and BackoffMax shape the wait before each retry: a
+	// uniformly random duration between 0 and
+	// min(BackoffMax, BackoffBase·2^(n-1)) before retry n ("full jitter").
+	// A Retry-After from Resend replaces that wait when it is longer; one
+	// longer than BackoffMax ends the Send at once with ErrTransient.
+	// Defaults [DefaultBackoffBase] (500 ms) and [DefaultBackoffMax] (30 s).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+
+	// Rate is how many requests per second this Mailer starts, retries
+	// included, across all its concurrent sends. Default [DefaultRate], 2,
+	// Resend's default limit for a team: raise it only if Resend raised
+	// yours, and lower it if several processes share one team.
+	// rate.Inf turns pacing off.
+	Rate rate.Limit
+
+	// Burst is how many requests may start at once after a quiet spell.
+	// Default [DefaultBurst], 1: Resend counts requests per second, and a
+	// larger burst can exceed that count.
+	Burst int
+
+	// Logger receives a Warn record for each failed attempt and a Debug
+	// record for each accepted email, with the message's ID and kind, the
+	// attempt number, the HTTP status and Resend's error name; never the
+	// API key, the recipient, the link or the token. Default: no logging.
+	Logger *slog.Logger
+}
+
+// Mailer sends messages through Resend. Create one with [New]. It is safe
+// for concurrent use; all its sends share one rate limiter.
+type Mailer struct {
+	client      *resend.Client
+	from        string
+	replyTo     string
+	tags        []resend.Tag
+	timeout     time.Duration
+	maxAttempts int
+	maxElapsed  time.Duration
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	limiter     *rate.Limiter
+	log         *slog.Logger
+}
+
+var _ reset.Mailer = (*Mailer)(nil)
+
+// New returns a Mailer configured by opts. It checks opts and reports
+// every missing or invalid field at once. It starts no goroutine and makes
+// no request.
+func New(opts Options) (*Mailer, error) {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	switch {
+	case strings.TrimSpace(opts.APIKey) == "":
+		bad("APIKey is required")
+	case strings.ContainsAny(opts.APIKey, " \t\r\n"):
+		bad("APIKey contains white space")
+	}
+	if opts.From == "" {
+		bad("From is required")
+	} else if err := checkAddress(opts.From); err != nil {
+		bad("From %v", err)
+	}
+	if opts.ReplyTo != "" {
+		if err := checkAddress(opts.ReplyTo); err != nil {
+			bad("ReplyTo %v", err)
+		}
+	}
+	tags := opts.Tags
+	if tags == nil {
+		tags = []Tag{{Name: "category", Value: "password_reset"}}
+	}
+	seen := map[string]bool{}
+	for i, t := range tags {
+		switch {
+		case !validTag(t.Name):
+			bad("Tags[%d]: name %q must be 1 to 256 ASCII letters, digits, '_' or '-'", i, t.Name)
+		case !validTag(t.Value):
+			bad("Tags[%d]: value %q must be 1 to 256 ASCII letters, digits, '_' or '-'", i, t.Value)
+		case t.Name == KindTag:
+			bad("Tags[%d]: the name %q is reserved for the message kind", i, KindTag)
+		case seen[t.Name]:
+			bad("Tags[%d]: name %q appears twice", i, t.Name)
+		}
+		seen[t.Name] = true
+	}
+	base := opts.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	baseURL, err := url.Parse(base)
+	if err != nil || (baseURL.Scheme != "http" && baseURL.Scheme != "https") || baseURL.Host == "" {
+		bad("BaseURL %q is not an http or https URL", base)
+	} else if !strings.HasSuffix(baseURL.Path, "/") {
+		baseURL.Path += "/" // the SDK resolves "emails" against it
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Timeout", opts.Timeout}, {"MaxElapsed", opts.MaxElapsed}, {"BackoffBase", opts.BackoffBase}, {"BackoffMax", opts.BackoffMax}} {
+		if d.v < 0 {
+			bad("%s is negative", d.name)
+		}
+	}
+	if opts.MaxAttempts < 0 {
+		bad("MaxAttempts is negative")
+	}
+	if opts.Rate < 0 {
+		bad("Rate is negative")
+	}
+	if opts.Burst < 0 {
+		bad("Burst is negative")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("resendmailer: invalid options: " + strings.Join(problems, "; "))
+	}
+
+	hc := &http.Client{}
+	if opts.HTTPClient != nil {
+		*hc = *opts.HTTPClient
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	hc.Transport = &transport{base: rt}
+	client := resend.NewCustomClient(hc, opts.APIKey)
+	client.BaseURL = baseURL
+
+	m := &Mailer{
+		client:      client,
+		from:        opts.From,
+		replyTo:     opts.ReplyTo,
+		timeout:     orDefault(opts.Timeout, DefaultTimeout),
+		maxAttempts: orDefault(opts.MaxAttempts, DefaultMaxAttempts),
+		maxElapsed:  orDefault(opts.MaxElapsed, DefaultMaxElapsed),
+		backoffBase: orDefault(opts.BackoffBase, DefaultBackoffBase),
+		backoffMax:  orDefault(opts.BackoffMax, DefaultBackoffMax),
+		limiter:     rate.NewLimiter(orDefault(opts.Rate, DefaultRate), orDefault(opts.Burst, DefaultBurst)),
+		log:         opts.Logger,
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	for _, t := range tags {
+		m.tags = append(m.tags, resend.Tag{Name: t.Name, Value: t.Value})
+	}
+	return m, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Send delivers msg through Resend with msg.IdempotencyKey() as its
+// Idempotency-Key, so that retries, and other processes sending the same
+// message, send it once. It retries transient failures with backoff and
+// returns when Resend accepted the message, when a failure is permanent
+// ([ErrPermanent]), when it stops retrying ([ErrTransient]), or as soon as
+// ctx ends (the error then wraps ctx.Err()).
+func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
+	key := msg.IdempotencyKey()
+	if err := checkMessage(msg); err != nil {
+		return fmt.Errorf("resendmailer: send %s: %s (%w)", key, err, ErrPermanent)
+	}
+	req := m.request(msg)
+	opts := &resend.SendEmailOptions{IdempotencyKey: key}
+	start := time.Now()
+	deadline := start.Add(m.maxElapsed)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d // no wait or attempt is planned past it
+	}
+	attrs := []any{"message_id", msg.ID, "kind", msg.Kind}
+
+	var last error // the last attempt's failure, always transient
+	for attempt := 1; ; attempt++ {
+		if err := m.pace(ctx, deadline); err != nil {
+			if ctx.Err() != nil {
+				return ended(ctx, key, attempt-1, last)
+			}
+			if last == nil {
+				return gaveUp(key, 0, start, transientError{fmt.Errorf("no rate limiter slot before the deadline: %w", context.DeadlineExceeded)})
+			}
+			return gaveUp(key, attempt-1, start, fmt.Errorf("%w (then no rate limiter slot before the deadline)", last))
+		}
+
+		var oc outcome
+		attemptDeadline := time.Now().Add(m.timeout)
+		cutByTotal := deadline.Before(attemptDeadline) // MaxElapsed (or ctx) ends this attempt, not Timeout
+		if cutByTotal {
+			attemptDeadline = deadline
+		}
+		actx, cancel := context.WithDeadline(withOutcome(ctx, &oc), attemptDeadline)
+		resp, err := m.client.Emails.SendWithOptions(actx, req, opts)
+		timedOut := actx.Err() != nil
+		cancel()
+		if err == nil {
+			m.log.DebugContext(ctx, "resend accepted email", append(attrs, "attempt", attempt, "resend_id", resp.Id)...)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ended(ctx, key, attempt, last)
+		}
+		err = classify(oc, err, timedOut)
+		if errors.Is(err, ErrPermanent) {
+			m.log.WarnContext(ctx, "resend refused email", append(attrs, "attempt", attempt, "status", oc.status, "resend_error", oc.name)...)
+			return fmt.Errorf("resendmailer: send %s: %w", key, err)
+		}
+		if timedOut && cutByTotal {
+			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
+			if last == nil {
+				last = err
+			}
+			return gaveUp(key, attempt, start, fmt.Errorf("%w (MaxElapsed ended attempt %d)", last, attempt))
+		}
+		last = err
+
+		if attempt >= m.maxAttempts {
+			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
+			return gaveUp(key, attempt, start, last)
+		}
+		delay := m.backoff(attempt)
+		if oc.retryAfter > m.backoffMax {
+			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
+			return gaveUp(key, attempt, start, fmt.Errorf("%w (Resend asks to wait %v, more than BackoffMax)", last, oc.retryAfter))
+		}
+		delay = max(delay, oc.retryAfter)
+		if time.Until(deadline) < delay {
+			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
+			return gaveUp(key, attempt, start, last)
+		}
+		m.logAttempt(ctx, attrs, attempt, oc, err, delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ended(ctx, key, attempt, last)
+		case <-t.C:
+		}
+	}
+}
+
+// request builds the body of msg's request. It is the same for every
+// attempt, as the idempotency key requires.
+func (m *Mailer) request(msg reset.Message) *resend.SendEmailRequest {
+	tags := make([]resend.Tag, 0, len(m.tags)+1)
+	tags = append(tags, m.tags...)
+	tags = append(tags, resend.Tag{Name: KindTag, Value: msg.Kind})
+	return &resend.SendEmailRequest{
+		From:    m.from,
+		To:      []string{msg.To},
+		Subject: msg.Subject,
+		Text:    msg.Text,
+		Html:    msg.HTML,
+		ReplyTo: m.replyTo,
+		Tags:    tags,
+	}
+}
+
+// pace waits for the shared rate limiter, but not past deadline.
+func (m *Mailer) pace(ctx context.Context, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return m.limiter.Wait(ctx)
+}
+
+// backoff returns the full-jitter wait before retry number attempt.
+func (m *Mailer) backoff(attempt int) time.Duration {
+	ceil := m.backoffMax
+	if attempt-1 < 32 {
+		if d := m.backoffBase << (attempt - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceil) + 1))
+}
+
+// logAttempt logs a failed attempt; retryIn < 0 means no retry follows.
+func (m *Mailer) logAttempt(ctx context.Context, attrs []any, attempt int, oc outcome, err error, retryIn time.Duration) {
+	attrs = append(attrs, "attempt", attempt)
+	if oc.status != 0 {
+		attrs = append(attrs, "status", oc.status, "resend_error", oc.name)
+	} else {
+		// A transport error: it names the URL and the cause, nothing sent.
+		attrs = append(attrs, "err", err.Error())
+	}
+	if retryIn >= 0 {
+		m.log.WarnContext(ctx, "resend attempt failed, retrying", append(attrs, "retry_in", retryIn)...)
+		return
+	}
+	m.log.WarnContext(ctx, "resend attempt failed, giving up", attrs...)
+}
+
+// classify turns an attempt's failure into an *Error for an answer from
+// Resend, or a transient error for everything else.
+func classify(oc outcome, err error, timedOut bool) error {
+	if oc.status != 0 && (oc.status < 200 || oc.status >= 300) {
+		return &Error{StatusCode: oc.status, Name: oc.name, Message: oc.message}
+	}
+	if timedOut && errors.Is(err, context.DeadlineExceeded) {
+		return transientError{fmt.Errorf("attempt timed out: %w", err)}
+	}
+	// No answer (connection refused or reset), or a 2xx answer the SDK
+	// could not read: a retry with the same key is safe either way.
+	return transientError{err}
+}
+
+func ended(ctx context.Context, key string, attempts int, last error) error {
+	if last == nil {
+		return fmt.Errorf("resendmailer: send %s: %w", key, ctx.Err())
+	}
+	return fmt.Errorf("resendmailer: send %s: %w after %d attempt(s); last: %v", key, ctx.Err(), attempts, last)
+}
+
+func gaveUp(key string, attempts int, start time.Time, last error) error {
+	return fmt.Errorf("resendmailer: send %s: gave up after %d attempt(s) in %v: %w",
+		key, attempts, time.Since(start).Round(time.Millisecond), last)
+}
+
+// checkMessage rejects a message that cannot make a valid request. The
+// recipient's syntax is left to Resend.
+func checkMessage(msg reset.Message) error {
+	switch {
+	case msg.ID == "":
+		return errors.New("message has no ID")
+	case len(msg.IdempotencyKey()) > 256:
+		return errors.New("idempotency key is longer than 256 bytes")
+	case !validTag(msg.Kind):
+		return fmt.Errorf("kind %q cannot be a tag value", msg.Kind)
+	case msg.To == "":
+		return errors.New("message has no recipient")
+	case strings.ContainsAny(msg.To, "\r\n"):
+		return errors.New("recipient contains a line break")
+	}
+	return nil
+}
+
+// checkAddress accepts "addr@example.com" and "Name <addr@example.com>".
+func checkAddress(s string) error {
+	if strings.ContainsAny(s, "\r\n") {
+		return errors.New("contains a line break")
+	}
+	if _, err := mail.ParseAddress(s); err != nil {
+		return fmt.Errorf("%q is not an address like a@example.com or Name <a@example.com>", s)
+	}
+	return nil
+}
+
+// validTag reports whether s is a valid Resend tag name or value.
+func validTag(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,728 @@
+// Package resendtest provides a fake Resend API for tests: an HTTP server
+// that answers POST /emails the way Resend does according to its OpenAPI
+// description and error reference, records what it accepts, and lets a
+// test inject failures, delays and a rate limit.
+//
+// It is stricter than Resend where strictness finds bugs: it rejects
+// top-level fields the API does not define. What it checks:
+//
+//   - only POST /emails exists: other paths answer 404 not_found, other
+//     methods on /emails 405 method_not_allowed;
+//   - Authorization: Bearer with the server's key; a missing header
+//     answers 401 missing_api_key, another key 403 invalid_api_key;
+//   - an Idempotency-Key of 1 to 256 characters, else 400
+//     invalid_idempotency_key;
+//   - a JSON object body (else 400 validation_error) with from, to and
+//     subject and one of html, text or template (else 422
+//     missing_required_field); from, to (a string or an array of 1 to 50),
+//     cc, bcc and reply_to must be addresses like a@example.com or
+//     Name <a@example.com> (422 invalid_from_address, validation_error);
+//     tags must be {name, value} of ASCII letters, digits, '_' and '-'
+//     (422 validation_error); attachments need content or path (422
+//     invalid_attachment);
+//   - idempotency: the same key and body within 24 hours answers the first
+//     id again and sends nothing; the same key with another body answers
+//     409 invalid_idempotent_request; while the first request with a key
+//     is being processed, another answers 409 concurrent_idempotent_requests.
+//
+// Success answers 200 {"id": "<uuid>"}; every error answers
+// {"statusCode": N, "message": "...", "name": "..."}.
+//
+// [NewServer] starts one on a loopback port. A [Server] is also an
+// [http.Handler], so a program can serve it on an address of its choice:
+//
+//	log.Fatal(http.ListenAndServe("127.0.0.1:8025", resendtest.New()))
+package resendtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// APIKey is the key a new Server accepts; change it with SetAPIKey.
+const APIKey = "re_test_resendtest_key"
+
+// idempotencyTTL is how long Resend remembers an idempotency key.
+const idempotencyTTL = 24 * time.Hour
+
+// maxBody bounds a request body, as Resend bounds an email with its
+// attachments (40 MB).
+const maxBody = 40 << 20
+
+// Email is one email the server accepted.
+type Email struct {
+	ID             string            // the id the server answered
+	IdempotencyKey string            // the Idempotency-Key header, or ""
+	From           string            // as sent
+	To             []string          // as sent; a single string becomes one element
+	Cc, Bcc        []string          // as sent
+	ReplyTo        []string          // as sent; a single string becomes one element
+	Subject        string            // as sent
+	HTML, Text     string            // as sent
+	Tags           []Tag             // as sent, in order
+	Headers        map[string]string // as sent
+	ScheduledAt    string            // as sent
+	Received       time.Time         // when the request arrived
+}
+
+// Tag is an email tag as sent.
+type Tag struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Request is one request the server received, whatever its fate.
+type Request struct {
+	N              int       // 1 for the first request the server received, and so on
+	Method, Path   string    // as received
+	IdempotencyKey string    // the Idempotency-Key header, or ""
+	Received       time.Time // when it arrived
+	Status         int       // the status answered; 0 while in progress or when abandoned
+	Name           string    // the error name answered, or "" for a success
+	EmailID        string    // the id answered on success (a replay answers the first id)
+	Abandoned      bool      // the client gave up, or Close cut the request short, during a Delay or Late
+}
+
+// Fault tells the server to misbehave with one request. The zero Fault
+// changes nothing.
+type Fault struct {
+	// Status, when not 0, answers the request with this status and an
+	// error body, before any other check. Name and Message fill the body;
+	// when empty they default to what Resend says for the status.
+	Status  int
+	Name    string
+	Message string
+	// RetryAfter, when set, is sent as the Retry-After header of a faulted
+	// answer, in seconds (Resend's form, such as "1").
+	RetryAfter string
+
+	// Delay holds the request this long before the server handles it (or
+	// answers the fault), or until the client gives up. A request the
+	// client gave up on during Delay is not processed: no email is
+	// recorded. With Status 0, the idempotency key counts as in progress
+	// during the Delay.
+	Delay time.Duration
+
+	// Late processes the request (the email is recorded) and then holds
+	// the answer this long, or until the client gives up: the client sees
+	// a timeout for an email that was sent.
+	Late time.Duration
+}
+
+// Hook decides the fault for one request. It runs on the request's
+// goroutine, before the server handles the request, and must be safe for
+// concurrent use.
+type Hook func(Request) Fault
+
+// Server is a fake Resend API. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is the base URL of a server started by NewServer, such as
+	// "http://127.0.0.1:43127", with no trailing slash. Give it to the
+	// Resend client with a trailing slash.
+	URL string
+
+	ts   *httptest.Server
+	done chan struct{}
+	once sync.Once
+
+	mu        sync.Mutex
+	apiKey    string
+	start     time.Time
+	limit     int
+	window    time.Duration
+	winIndex  int64
+	winCount  int
+	maxWindow int
+	limited   int
+	hook      Hook
+	failN     int
+	fail      Fault
+	delay     time.Duration
+	reqs      []Request
+	emails    []Email
+	keys      map[string]*keyState
+}
+
+type keyState struct {
+	hash     [32]byte
+	id       string
+	at       time.Time
+	inFlight bool
+}
+
+// New returns a Server that does not listen: serve it with any
+// http.Server, or call its ServeHTTP. Its URL is empty.
+func New() *Server {
+	return &Server{
+		done:   make(chan struct{}),
+		apiKey: APIKey,
+		start:  time.Now(),
+		window: time.Second,
+		keys:   map[string]*keyState{},
+	}
+}
+
+// NewServer returns a Server listening on a loopback port. Close it when
+// done.
+func NewServer() *Server {
+	s := New()
+	s.ts = httptest.NewServer(s)
+	s.URL = s.ts.URL
+	return s
+}
+
+// Close stops a server started by NewServer, cutting short any Delay or
+// Late, and waits for the requests in progress. It may be called on any
+// Server, more than once.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.done) })
+	if s.ts != nil {
+		s.ts.Close()
+	}
+}
+
+// SetAPIKey sets the key the server accepts.
+func (s *Server) SetAPIKey(key string) {
+	s.mu.Lock()
+	s.apiKey = key
+	s.mu.Unlock()
+}
+
+// SetRateLimit makes the server accept at most n requests per window and
+// answer the others 429 rate_limit_exceeded with ratelimit-limit,
+// ratelimit-remaining, ratelimit-reset and retry-after headers, as Resend
+// does. Windows are fixed: they start when the server was created and
+// follow each other. Every request counts, refused ones included. n <= 0
+// turns the limit off (the default). Resend's default is 2 per second.
+// SetRateLimit also sets the window [Server.MaxPerWindow] uses.
+func (s *Server) SetRateLimit(n int, window time.Duration) {
+	if window <= 0 {
+		window = time.Second
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit, s.window = n, window
+	s.winIndex, s.winCount = s.windowIndex(time.Now()), 0
+}
+
+// Fail makes the next n requests answer status with the error name (and
+// Resend's message for it). 429 answers carry retry-after: 1. n < 0 means
+// every request until the next call of Fail; Fail(0, 0, "") stops.
+func (s *Server) Fail(n, status int, name string) {
+	f := Fault{Status: status, Name: name}
+	if status == http.StatusTooManyRequests {
+		f.RetryAfter = "1"
+	}
+	s.mu.Lock()
+	s.failN, s.fail = n, f
+	s.mu.Unlock()
+}
+
+// SetDelay holds every request d before handling it, as [Fault.Delay]
+// does. 0 stops.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
+// SetHook makes h decide each request's fault. A zero Fault from h lets
+// Fail and SetDelay apply. nil removes the hook.
+func (s *Server) SetHook(h Hook) {
+	s.mu.Lock()
+	s.hook = h
+	s.mu.Unlock()
+}
+
+// Emails returns the emails accepted so far, in order. A replayed request
+// adds none.
+func (s *Server) Emails() []Email {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Email, len(s.emails))
+	copy(out, s.emails)
+	return out
+}
+
+// Requests returns every request received so far, in order of arrival.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.reqs))
+	copy(out, s.reqs)
+	return out
+}
+
+// RateLimited returns how many requests the rate limit refused.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// MaxPerWindow returns the largest number of requests that arrived in one
+// rate-limit window (one second unless SetRateLimit says otherwise),
+// refused ones included: the highest request rate the server saw.
+func (s *Server) MaxPerWindow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxWindow
+}
+
+func (s *Server) windowIndex(t time.Time) int64 {
+	return int64(t.Sub(s.start) / s.window)
+}
+
+// ServeHTTP answers one request as Resend would.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	key, hasKey := r.Header["Idempotency-Key"]
+	idemKey := ""
+	if hasKey {
+		idemKey = strings.Join(key, ",")
+	}
+
+	s.mu.Lock()
+	n := len(s.reqs) + 1
+	s.reqs = append(s.reqs, Request{N: n, Method: r.Method, Path: r.URL.Path, IdempotencyKey: idemKey, Received: now})
+	if i := s.windowIndex(now); i != s.winIndex {
+		s.winIndex, s.winCount = i, 0
+	}
+	s.winCount++
+	s.maxWindow = max(s.maxWindow, s.winCount)
+	winCount, limit := s.winCount, s.limit
+	reset := s.start.Add(time.Duration(s.winIndex+1) * s.window).Sub(now)
+	hook, apiKey := s.hook, s.apiKey
+	s.mu.Unlock()
+
+	a := &answerer{s: s, w: w, n: n}
+
+	// Faults come first: a load balancer in front of Resend does not read
+	// the request.
+	var f Fault
+	if hook != nil {
+		f = hook(Request{N: n, Method: r.Method, Path: r.URL.Path, IdempotencyKey: idemKey, Received: now})
+	}
+	s.mu.Lock()
+	if f == (Fault{}) && s.failN != 0 {
+		f = s.fail
+		if s.failN > 0 {
+			s.failN--
+		}
+	}
+	if f.Delay == 0 {
+		f.Delay = s.delay
+	}
+	s.mu.Unlock()
+	if f.Status != 0 {
+		if !s.hold(r.Context(), f.Delay) {
+			a.abandoned()
+			return
+		}
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Status == http.StatusTooManyRequests && limit > 0 {
+			s.rateHeaders(w, limit, 0, reset)
+		}
+		a.error(f.Status, f.Name, f.Message)
+		return
+	}
+
+	switch {
+	case r.URL.Path != "/emails":
+		a.error(http.StatusNotFound, "not_found", "")
+		return
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		a.error(http.StatusMethodNotAllowed, "method_not_allowed", "")
+		return
+	}
+
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	switch {
+	case !ok || strings.TrimSpace(token) == "":
+		a.error(http.StatusUnauthorized, "missing_api_key", "")
+		return
+	case token != apiKey:
+		a.error(http.StatusForbidden, "invalid_api_key", "")
+		return
+	}
+
+	if limit > 0 {
+		remaining := max(limit-winCount, 0)
+		s.rateHeaders(w, limit, remaining, reset)
+		if winCount > limit {
+			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(reset)))
+			s.mu.Lock()
+			s.limited++
+			s.mu.Unlock()
+			a.error(http.StatusTooManyRequests, "rate_limit_exceeded", "")
+			return
+		}
+	}
+
+	if hasKey && (len(idemKey) < 1 || len(idemKey) > 256) {
+		a.error(http.StatusBadRequest, "invalid_idempotency_key", "")
+		return
+	}
+
+	email, canon, status, name, msg := parseEmail(w, r)
+	if status != 0 {
+		a.error(status, name, msg)
+		return
+	}
+	email.IdempotencyKey, email.Received = idemKey, now
+
+	// Idempotency: look the key up, and hold it while processing.
+	hash := sha256.Sum256(canon)
+	if hasKey {
+		s.mu.Lock()
+		ks := s.keys[idemKey]
+		if ks != nil && !ks.inFlight && now.Sub(ks.at) >= idempotencyTTL {
+			delete(s.keys, idemKey)
+			ks = nil
+		}
+		switch {
+		case ks != nil && ks.hash != hash:
+			s.mu.Unlock()
+			a.error(http.StatusConflict, "invalid_idempotent_request", "")
+			return
+		case ks != nil && ks.inFlight:
+			s.mu.Unlock()
+			a.error(http.StatusConflict, "concurrent_idempotent_requests", "")
+			return
+		case ks != nil:
+			id := ks.id
+			s.mu.Unlock()
+			a.success(id)
+			return
+		}
+		s.keys[idemKey] = &keyState{hash: hash, at: now, inFlight: true}
+		s.mu.Unlock()
+	}
+
+	if !s.hold(r.Context(), f.Delay) {
+		if hasKey {
+			s.mu.Lock()
+			delete(s.keys, idemKey)
+			s.mu.Unlock()
+		}
+		a.abandoned()
+		return
+	}
+
+	email.ID = newUUID()
+	s.mu.Lock()
+	s.emails = append(s.emails, email)
+	if hasKey {
+		ks := s.keys[idemKey]
+		ks.id, ks.inFlight = email.ID, false
+	}
+	s.mu.Unlock()
+
+	if !s.hold(r.Context(), f.Late) {
+		a.abandoned()
+		return
+	}
+	a.success(email.ID)
+}
+
+// hold waits d, or until the client gives up or the server closes. It
+// reports whether d passed.
+func (s *Server) hold(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	return false
+}
+
+func (s *Server) rateHeaders(w http.ResponseWriter, limit, remaining int, reset time.Duration) {
+	w.Header().Set("Ratelimit-Limit", strconv.Itoa(limit))
+	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(remaining))
+	w.Header().Set("Ratelimit-Reset", strconv.Itoa(ceilSeconds(reset)))
+}
+
+func ceilSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// answerer writes one answer and notes it in the request log.
+type answerer struct {
+	s *Server
+	w http.ResponseWriter
+	n int
+}
+
+func (a *answerer) note(status int, name, id string) {
+	a.s.mu.Lock()
+	r := &a.s.reqs[a.n-1]
+	r.Status, r.Name, r.EmailID = status, name, id
+	r.Abandoned = status == 0
+	a.s.mu.Unlock()
+}
+
+func (a *answerer) success(id string) {
+	a.note(http.StatusOK, "", id)
+	a.w.Header().Set("Content-Type", "application/json")
+	a.w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(a.w).Encode(map[string]string{"id": id})
+}
+
+// abandoned notes a request whose client gave up, or that the server's
+// Close cut short; nothing useful can be answered.
+func (a *answerer) abandoned() {
+	a.note(0, "", "")
+	a.w.WriteHeader(http.StatusServiceUnavailable)
+}
+
+func (a *answerer) error(status int, name, message string) {
+	if name == "" {
+		name = defaultNames[status]
+		if name == "" {
+			name = strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+		}
+	}
+	if message == "" {
+		message = messages[name]
+		if message == "" {
+			message = http.StatusText(status)
+		}
+	}
+	a.note(status, name, "")
+	a.w.Header().Set("Content-Type", "application/json")
+	a.w.WriteHeader(status)
+	_ = json.NewEncoder(a.w).Encode(struct {
+		StatusCode int    `json:"statusCode"`
+		Message    string `json:"message"`
+		Name       string `json:"name"`
+	}{status, message, name})
+}
+
+// defaultNames are the error names a Fault with only a Status gets.
+var defaultNames = map[int]string{
+	400: "validation_error",
+	401: "missing_api_key",
+	403: "invalid_api_key",
+	404: "not_found",
+	405: "method_not_allowed",
+	409: "invalid_idempotent_request",
+	422: "validation_error",
+	429: "rate_limit_exceeded",
+	500: "internal_server_error",
+	502: "internal_server_error",
+	503: "internal_server_error",
+	504: "internal_server_error",
+}
+
+// messages are Resend's messages for its error names.
+var messages = map[string]string{
+	"invalid_idempotency_key":        "The key must be between 1-256 chars.",
+	"validation_error":               "We found an error with one or more fields in the request.",
+	"missing_api_key":                "Missing API key in the authorization header.",
+	"restricted_api_key":             "This API key is restricted to only send emails.",
+	"invalid_api_key":                "API key is invalid.",
+	"not_found":                      "The requested endpoint does not exist.",
+	"method_not_allowed":             "Method is not allowed for the requested path.",
+	"invalid_idempotent_request":     "Same idempotency key used with a different request payload.",
+	"concurrent_idempotent_requests": "Same idempotency key used while original request is still in progress.",
+	"invalid_attachment":             "Attachment must have either a `content` or `path`.",
+	"invalid_from_address":           "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.",
+	"missing_required_field":         "The request body is missing one or more required fields.",
+	"daily_quota_exceeded":           "You have reached your daily email sending quota.",
+	"monthly_quota_exceeded":         "You have reached your monthly email sending quota.",
+	"rate_limit_exceeded":            "Too many requests. You can only make 2 requests per second.",
+	"security_error":                 "We may have found a security issue with the request.",
+	"application_error":              "An unexpected error occurred.",
+	"internal_server_error":          "An unexpected error occurred.",
+}
+
+// knownFields are the top-level fields of SendEmailRequest in the OpenAPI
+// description.
+var knownFields = map[string]bool{
+	"from": true, "to": true, "subject": true, "bcc": true, "cc": true,
+	"reply_to": true, "html": true, "text": true, "template": true,
+	"headers": true, "scheduled_at": true, "attachments": true, "tags": true,
+	"topic_id": true,
+}
+
+// parseEmail reads and checks the body of POST /emails. On failure it
+// returns the status, name and message to answer. canon is the body in a
+// canonical form (keys sorted, compact) for comparing replays.
+func parseEmail(w http.ResponseWriter, r *http.Request) (e Email, canon []byte, status int, name, msg string) {
+	fail := func(st int, nm, format string, args ...any) (Email, []byte, int, string, string) {
+		return Email{}, nil, st, nm, fmt.Sprintf(format, args...)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return fail(400, "validation_error", "Content-Type must be application/json.")
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+		return fail(400, "validation_error", "The request body could not be read.")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(buf.Bytes(), &fields); err != nil || fields == nil {
+		return fail(400, "validation_error", "The request body must be a JSON object.")
+	}
+	for k := range fields {
+		if !knownFields[k] {
+			return fail(422, "validation_error", "Unknown field `%s`.", k)
+		}
+	}
+	for _, k := range []string{"from", "to", "subject"} {
+		if v, ok := fields[k]; !ok || string(v) == "null" || string(v) == `""` {
+			return fail(422, "missing_required_field", "Missing `%s` field.", k)
+		}
+	}
+	str := func(k string, dst *string) bool {
+		v, ok := fields[k]
+		return !ok || json.Unmarshal(v, dst) == nil
+	}
+	if !str("from", &e.From) || !str("subject", &e.Subject) || !str("html", &e.HTML) ||
+		!str("text", &e.Text) || !str("scheduled_at", &e.ScheduledAt) {
+		return fail(422, "validation_error", "A field has the wrong type: from, subject, html, text and scheduled_at are strings.")
+	}
+	if _, hasTemplate := fields["template"]; hasTemplate {
+		var tpl struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(fields["template"], &tpl) != nil || tpl.ID == "" {
+			return fail(422, "validation_error", "Invalid `template` field: it needs an `id`.")
+		}
+		if e.HTML != "" || e.Text != "" {
+			return fail(422, "validation_error", "Use either `template` or `html`/`text`, not both.")
+		}
+	} else if e.HTML == "" && e.Text == "" {
+		return fail(422, "missing_required_field", "Missing `html` or `text` field.")
+	}
+	if !validAddress(e.From) {
+		return fail(422, "invalid_from_address", "")
+	}
+	for _, f := range []struct {
+		key string
+		dst *[]string
+		max int
+	}{{"to", &e.To, 50}, {"cc", &e.Cc, 0}, {"bcc", &e.Bcc, 0}, {"reply_to", &e.ReplyTo, 0}} {
+		v, ok := fields[f.key]
+		if !ok {
+			continue
+		}
+		list, good := addressList(v)
+		if !good || len(list) == 0 || (f.max > 0 && len(list) > f.max) {
+			return fail(422, "validation_error", "Invalid `%s` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.", f.key)
+		}
+		*f.dst = list
+	}
+	if v, ok := fields["tags"]; ok {
+		var tags []map[string]any
+		if json.Unmarshal(v, &tags) != nil {
+			return fail(422, "validation_error", "Invalid `tags` field: an array of {name, value}.")
+		}
+		for _, t := range tags {
+			nm, _ := t["name"].(string)
+			val, _ := t["value"].(string)
+			if len(t) != 2 || !validTag(nm) || !validTag(val) {
+				return fail(422, "validation_error", "Tags should only contain ASCII letters, numbers, underscores, or dashes, at most 256 characters.")
+			}
+			e.Tags = append(e.Tags, Tag{Name: nm, Value: val})
+		}
+	}
+	if v, ok := fields["headers"]; ok {
+		if json.Unmarshal(v, &e.Headers) != nil {
+			return fail(422, "validation_error", "Invalid `headers` field: an object of strings.")
+		}
+	}
+	if v, ok := fields["attachments"]; ok {
+		var atts []map[string]json.RawMessage
+		if json.Unmarshal(v, &atts) != nil {
+			return fail(422, "invalid_attachment", "")
+		}
+		for _, at := range atts {
+			if at["content"] == nil && at["path"] == nil {
+				return fail(422, "invalid_attachment", "")
+			}
+		}
+	}
+	canon, err := json.Marshal(fields) // sorts keys and compacts values
+	if err != nil {
+		return fail(400, "validation_error", "The request body must be a JSON object.")
+	}
+	return e, canon, 0, "", ""
+}
+
+// addressList reads a string or an array of strings of valid addresses.
+func addressList(v json.RawMessage) ([]string, bool) {
+	var one string
+	if json.Unmarshal(v, &one) == nil {
+		return []string{one}, validAddress(one)
+	}
+	var list []string
+	if json.Unmarshal(v, &list) != nil {
+		return nil, false
+	}
+	for _, a := range list {
+		if !validAddress(a) {
+			return nil, false
+		}
+	}
+	return list, true
+}
+
+// validAddress accepts "a@example.com" and "Name <a@example.com>" whose
+// domain has a dot.
+func validAddress(s string) bool {
+	if strings.ContainsAny(s, "\r\n") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return false
+	}
+	_, domain, _ := strings.Cut(a.Address, "@")
+	return strings.Contains(domain, ".")
+}
+
+func validTag(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newUUID returns a random (version 4) UUID, the form of Resend's ids.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
