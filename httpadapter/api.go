@@ -1,0 +1,114 @@
+package httpadapter
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// apiFunc serves one JSON operation for a caller that is trusted or not.
+type apiFunc func(w http.ResponseWriter, r *http.Request, trusted bool) *apiError
+
+// api runs the checks every JSON operation shares, in order: method (405),
+// caller (401, or 503 if the authorizer fails), rate limit (429, public
+// callers and refused credentials), then the operation.
+func (h *Handler) api(w http.ResponseWriter, r *http.Request, f apiFunc) {
+	if r.Method != http.MethodPost {
+		h.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: "This operation takes POST.", allow: http.MethodPost})
+		return
+	}
+	trusted, authErr := false, error(nil)
+	if h.opts.Authorize != nil {
+		trusted, authErr = h.opts.Authorize(r)
+		if authErr != nil {
+			trusted = false
+		}
+	}
+	if e := h.limit(r, trusted); e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	if authErr != nil {
+		if errors.Is(authErr, ErrUnauthorized) {
+			h.writeError(w, r, &apiError{status: http.StatusUnauthorized, code: CodeAccessFailed,
+				message: "The credentials are not valid.", cause: authErr})
+		} else {
+			h.writeError(w, r, unavailable(authErr))
+		}
+		return
+	}
+	if e := f(w, r, trusted); e != nil {
+		h.writeError(w, r, e)
+	}
+}
+
+// passwordLost is PingOne's password-lost. A trusted caller gets the link
+// (200) or 404; the public always gets the same 202.
+func (h *Handler) passwordLost(w http.ResponseWriter, r *http.Request, trusted bool) *apiError {
+	v, e := readJSON(w, r, lostFields)
+	if e != nil {
+		return e
+	}
+	skip := v["skipSend"] == "enabled"
+	if !trusted {
+		if skip {
+			return &apiError{status: http.StatusForbidden, code: CodeForbidden,
+				message: `Only a trusted caller may set skipSend to "enabled".`,
+				details: []ErrorDetail{{Code: DetailNotAllowed, Target: "skipSend", Message: `skipSend "enabled" needs client credentials.`}}}
+		}
+		if err := h.svc.RequestPublic(r.Context(), v["email"], v["link"]); err != nil {
+			return fromCore(err)
+		}
+		writeJSONBytes(w, http.StatusAccepted, h.publicBody)
+		return nil
+	}
+	iss, err := h.svc.Request(r.Context(), reset.Request{Email: v["email"], Link: v["link"], SkipSend: skip})
+	if err != nil {
+		return fromCore(err)
+	}
+	h.writeJSON(w, http.StatusOK, struct {
+		Link string `json:"link"`
+	}{iss.Link})
+	return nil
+}
+
+// passwordReset completes a reset with a confirmation token.
+func (h *Handler) passwordReset(w http.ResponseWriter, r *http.Request, _ bool) *apiError {
+	v, e := readJSON(w, r, resetFields)
+	if e != nil {
+		return e
+	}
+	_, err := h.svc.Complete(r.Context(), reset.Completion{
+		Token: v["confirmationToken"], Password: v["newPassword"], UserID: v["id"],
+	})
+	if err != nil {
+		return fromCore(err)
+	}
+	h.writeJSON(w, http.StatusOK, struct {
+		Message string `json:"message"`
+	}{"The password has been changed."})
+	return nil
+}
+
+// CheckResult is the answer of the check operation for a working token.
+type CheckResult struct {
+	Valid     bool      `json:"valid"`     // always true; a token that does not work gets an error
+	ExpiresAt time.Time `json:"expiresAt"` // when the token stops working
+}
+
+// check tells whether a token works, without consuming it.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ bool) *apiError {
+	v, e := readJSON(w, r, checkFields)
+	if e != nil {
+		return e
+	}
+	info, err := h.svc.Inspect(r.Context(), v["confirmationToken"])
+	if err != nil {
+		return fromCore(err)
+	}
+	h.writeJSON(w, http.StatusOK, CheckResult{Valid: true, ExpiresAt: info.ExpiresAt.UTC()})
+	return nil
+}

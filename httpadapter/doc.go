@@ -1,0 +1,96 @@
+// Package httpadapter serves a [reset.Service] over HTTP: PingOne's
+// "Resetting a Password by Email" JSON operations and a hosted reset page,
+// as one plain [http.Handler] that an application mounts with one line:
+//
+//	h, err := httpadapter.New(svc, httpadapter.Options{Authorize: httpadapter.BasicAuth(id, secret)})
+//	mux.Handle("/auth/", http.StripPrefix("/auth", h))
+//
+// [reset.Config.ResetURL] must then be the absolute URL of the hosted page:
+// "https://app.example.com/auth" + [PagePath].
+//
+// # Paths
+//
+// Paths are relative to the mount point:
+//
+//	POST /users/password-lost          {"email", "link"?, "skipSend"?}   start a reset
+//	POST /users/password-reset         {"confirmationToken", "newPassword", "id"?}   finish it
+//	POST /users/password-reset/check   {"confirmationToken"}   does the token work? (never consumes)
+//	GET  /reset?token=...              the hosted page: a form (never consumes the token)
+//	POST /reset                        the form's submission: sets the password
+//	GET  /forgot, POST /forgot         a small public "forgot password" form
+//
+// The check operation is a POST so that the token stays out of access
+// logs; it answers 200 {"valid": true, "expiresAt": "..."} or the 400
+// errors INVALID_TOKEN and EXPIRED_TOKEN.
+//
+// # Trusted and public callers
+//
+// [Options.Authorize] (for example [BasicAuth]) tells the application's
+// own back end from the public. For password-lost:
+//
+//   - a trusted caller gets PingOne's behaviour: 200 {"link": "..."} for a
+//     known address (the email is sent unless skipSend is "enabled"), 404
+//     for an unknown one;
+//   - a public caller (no credentials) always gets the same answer, byte
+//     for byte, whether the address has an account, has none, or is in its
+//     cooldown: 202 {"message": [PublicMessage]}. The work happens in the
+//     background, so the timing does not tell either. skipSend "enabled"
+//     gets 403;
+//   - credentials that are present but wrong get 401 with WWW-Authenticate,
+//     never the public answer.
+//
+// A caller-supplied "link" must match [reset.Config.AllowedLinks] for
+// both kinds of caller. Completing a reset needs no credentials: the
+// token is the credential. Public callers are rate limited per client
+// ([Options.RateLimit], [ClientIP]); trusted callers are not, unless
+// [Options.LimitTrusted] is set.
+//
+// # Errors
+//
+// Errors are JSON in PingOne's platform style, an [ErrorResponse]:
+//
+//	{"id": "<correlation id>", "code": "INVALID_DATA", "message": "...",
+//	 "details": [{"code": "INVALID_VALUE", "target": "skipSend", "message": "..."}]}
+//
+// The id is also sent as the Correlation-Id header and logged with the
+// cause. Statuses and codes:
+//
+//	200                            link (trusted), password changed, token valid
+//	202                            public password-lost (always the same)
+//	400 INVALID_DATA               malformed JSON (target "body", with the byte offset),
+//	                               wrong type, value outside an enum, missing or invalid
+//	                               email, control characters (CR, LF, ...) in any field,
+//	                               unknown or repeated field, data after the object,
+//	                               link not allowed, new password refused by the policy
+//	400 INVALID_TOKEN              token malformed, unknown, used, replaced, or of another id
+//	400 EXPIRED_TOKEN              token expired
+//	401 ACCESS_FAILED              credentials present but wrong (WWW-Authenticate)
+//	403 FORBIDDEN                  skipSend "enabled" from a public caller;
+//	                               cross-origin POST to a hosted page
+//	404 NOT_FOUND                  unknown email (trusted callers only); unknown path
+//	405 METHOD_NOT_ALLOWED         with Allow
+//	413 REQUEST_TOO_LARGE          body over [MaxBodyBytes] (64 KiB)
+//	415 UNSUPPORTED_MEDIA_TYPE     not application/json (a form, for the pages)
+//	429 REQUEST_LIMITED            public client over its rate, with Retry-After
+//	503 SERVICE_UNAVAILABLE        a back end failed (no detail; logged), or the mail
+//	                               queue is full ([reset.ErrQueueFull], with Retry-After)
+//
+// No refused request creates, rotates or consumes a token: input is
+// checked completely before the core is called, and the core checks the
+// password policy before it consumes a token.
+//
+// # The hosted page
+//
+// The page at [PagePath] is plain HTML that works without JavaScript:
+// labelled fields, autocomplete="new-password", the token in a hidden
+// field. It is sent with Cache-Control: no-store, Referrer-Policy:
+// no-referrer, X-Frame-Options: DENY and a Content-Security-Policy of
+// default-src 'none' with a per-response style nonce, form-action 'self'
+// and frame-ancestors 'none'. Cross-origin POSTs are refused with
+// [http.CrossOriginProtection]. GET only inspects the token, so mail
+// scanners that fetch every link do not use it up. Passwords that differ
+// or that the policy refuses show the form again with the reason; a link
+// that does not work shows a page that says why and offers a new one; a
+// changed password shows a confirmation and does not sign the person in.
+// [Options.Pages] replaces any of the templates.
+package httpadapter

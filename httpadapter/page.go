@@ -1,0 +1,265 @@
+package httpadapter
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// Names of the hosted page templates; see [Options.Pages].
+const (
+	PageForm    = "form"    // choose a new password (GET with a working link, or a refused POST)
+	PageInvalid = "invalid" // the link is invalid, used, replaced or expired
+	PageDone    = "done"    // the password was changed
+	PageForgot  = "forgot"  // ask for a new link
+	PageSent    = "sent"    // the same answer for every address asked for
+	PageError   = "error"   // anything else: 403, 405, 413, 415, 429, 503
+)
+
+// PageData is what a hosted page template receives.
+type PageData struct {
+	Product string // Options.Product; may be empty
+	// Nonce is the CSP nonce a <style> element needs: <style nonce="{{.Nonce}}">.
+	Nonce string
+
+	// Action is where the new-password form posts, relative to the page.
+	Action string
+	// Token is the confirmation token, for the form's hidden "token" field.
+	Token string
+	// Email is the address of the account the link resets (form page).
+	Email string
+	// ExpiresAt is when the link stops working (form page).
+	ExpiresAt time.Time
+	// MinLength is Options.MinPasswordLength, for the minlength attribute.
+	MinLength int
+	// Error says why the last submission was refused (form and forgot
+	// pages): passwords that differ, or the policy's reason.
+	Error string
+
+	// Expired tells an expired link from an invalid one (invalid page).
+	Expired bool
+	// ForgotURL is Options.ForgotURL: when set, pages link there to ask
+	// for a new link instead of showing a form.
+	ForgotURL string
+	// ForgotAction is where the built-in "new link" form posts, relative
+	// to the page; its field is "email".
+	ForgotAction string
+	// SignInURL is Options.SignInURL (done page).
+	SignInURL string
+
+	// Status, Message and ID describe an error (error page): the HTTP
+	// status, a sentence for the person, and the correlation ID.
+	Status  int
+	Message string
+	ID      string
+}
+
+// Form field names of the hosted pages.
+const (
+	fieldToken   = "token"
+	fieldNew     = "newPassword"
+	fieldConfirm = "confirmPassword"
+	fieldEmail   = "email"
+)
+
+// pageFunc serves one hosted page after the shared checks.
+type pageFunc func(w http.ResponseWriter, r *http.Request)
+
+// page runs the checks every hosted page shares: method (405),
+// cross-origin POST (403), rate limit (429).
+func (h *Handler) page(w http.ResponseWriter, r *http.Request, f pageFunc) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		h.pageError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: "This page cannot be used that way.", allow: "GET, HEAD, POST"})
+		return
+	}
+	if r.Method == http.MethodPost {
+		if err := h.cop.Check(r); err != nil {
+			h.pageError(w, r, &apiError{status: http.StatusForbidden, code: CodeForbidden,
+				message: "This form was sent from another site, so it was refused. Open the link from your email again.",
+				cause:   err})
+			return
+		}
+	}
+	if e := h.limit(r, false); e != nil {
+		e.message = "Too many attempts from your network. Wait a minute and try again."
+		h.pageError(w, r, e)
+		return
+	}
+	f(w, r)
+}
+
+// resetPage is the page a reset link opens. GET shows the form and never
+// consumes the token; POST sets the password.
+func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		token := r.URL.Query().Get(fieldToken)
+		info, err := h.svc.Inspect(r.Context(), token)
+		if err != nil {
+			h.tokenPage(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusOK, PageForm, PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt})
+		return
+	}
+	form, e := readForm(w, r)
+	if e != nil {
+		h.pageError(w, r, e)
+		return
+	}
+	token, pw := form.Get(fieldToken), form.Get(fieldNew)
+	info, err := h.svc.Inspect(r.Context(), token)
+	if err != nil {
+		h.tokenPage(w, r, err)
+		return
+	}
+	again := func(reason string) {
+		h.render(w, r, http.StatusBadRequest, PageForm,
+			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, Error: reason})
+	}
+	switch {
+	case pw == "":
+		again("Type a new password.")
+		return
+	case pw != form.Get(fieldConfirm):
+		again("The two passwords are not the same. Type the new password twice.")
+		return
+	}
+	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw})
+	if pe, ok := errors.AsType[*reset.PasswordError](err); ok {
+		again("The new password " + pe.Reason + ".")
+		return
+	}
+	if err != nil {
+		h.tokenPage(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, PageDone, PageData{})
+}
+
+// tokenPage answers for a token that does not work, or a failure.
+func (h *Handler) tokenPage(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, reset.ErrExpiredToken):
+		h.render(w, r, http.StatusBadRequest, PageInvalid, PageData{Expired: true})
+	case errors.Is(err, reset.ErrInvalidToken):
+		h.render(w, r, http.StatusBadRequest, PageInvalid, PageData{})
+	default:
+		e := fromCore(err)
+		if e.status < 500 { // a policy error is handled by the caller; be safe
+			e = unavailable(err)
+		}
+		h.pageError(w, r, e)
+	}
+}
+
+// forgotPage asks for an address and starts a public request for it.
+func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		h.render(w, r, http.StatusOK, PageForgot, PageData{})
+		return
+	}
+	form, e := readForm(w, r)
+	if e != nil {
+		h.pageError(w, r, e)
+		return
+	}
+	err := h.svc.RequestPublic(r.Context(), form.Get(fieldEmail), "")
+	if _, ok := errors.AsType[*reset.InputError](err); ok {
+		h.render(w, r, http.StatusBadRequest, PageForgot, PageData{Error: "Type the email address of your account, such as name@example.com."})
+		return
+	}
+	if err != nil {
+		h.pageError(w, r, fromCore(err))
+		return
+	}
+	h.render(w, r, http.StatusOK, PageSent, PageData{})
+}
+
+// readForm reads a URL-encoded form body (415, 413 or 400 otherwise).
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *apiError) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			message: "This form must be sent by a browser, as application/x-www-form-urlencoded."}
+	}
+	body, e := readBody(w, r)
+	if e != nil {
+		e.message = "The form is too large."
+		return nil, e
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, code: CodeInvalidData,
+			message: "The form could not be read. Open the link from your email again."}
+	}
+	return v, nil
+}
+
+// pageError renders the error page for e and logs it.
+func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	id := newID()
+	h.logError(r, id, e)
+	hd := w.Header()
+	hd.Set("Correlation-Id", id)
+	if e.retryAfter > 0 {
+		hd.Set("Retry-After", retryAfterValue(e.retryAfter))
+	}
+	if e.allow != "" {
+		hd.Set("Allow", e.allow)
+	}
+	msg := e.message
+	if e.status >= 500 {
+		msg = "Something went wrong on our side. Please try again in a few minutes."
+	}
+	h.render(w, r, e.status, PageError, PageData{Status: e.status, Message: msg, ID: id})
+}
+
+// render executes a page template and sends it with the page headers.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d PageData) {
+	var nb [18]byte
+	_, _ = rand.Read(nb[:])
+	d.Nonce = base64.RawURLEncoding.EncodeToString(nb[:])
+	d.Product = h.opts.Product
+	d.MinLength = h.opts.MinPasswordLength
+	d.Action = path.Base(PagePath)
+	d.ForgotAction = path.Base(ForgotPath)
+	d.ForgotURL = h.opts.ForgotURL
+	d.SignInURL = h.opts.SignInURL
+	t := defaultPages.Lookup(name)
+	if h.opts.Pages != nil {
+		if ct := h.opts.Pages.Lookup(name); ct != nil {
+			t = ct
+		}
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		h.log.ErrorContext(r.Context(), "rendering page", "page", name, "err", err)
+		buf.Reset()
+		status = http.StatusInternalServerError
+		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong on our side.</p>\n")
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+d.Nonce+
+		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,313 @@
+package httpadapter
+
+import (
+	"context"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/passreset/passreset/reset"
+)
+
+func (e *env) getPage(path string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	return e.do(public, httptest.NewRequest(http.MethodGet, path, nil))
+}
+
+// postForm posts a form as a same-origin browser would.
+func (e *env) postForm(path string, v url.Values, hdr ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(v.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.Header.Set("Origin", "http://example.com") // httptest's Host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	return e.do(public, r)
+}
+
+func form(token, pw, confirm string) url.Values {
+	return url.Values{"token": {token}, "newPassword": {pw}, "confirmPassword": {confirm}}
+}
+
+var nonceAttr = regexp.MustCompile(`<style nonce="([^"]+)">`)
+
+// checkPageHeaders checks the security headers of a hosted page and that
+// its CSP nonce is the style's.
+func checkPageHeaders(t *testing.T, w *httptest.ResponseRecorder) {
+	t.Helper()
+	h := w.Header()
+	want := map[string]string{
+		"Content-Type":           "text/html; charset=utf-8",
+		"Cache-Control":          "no-store",
+		"Referrer-Policy":        "no-referrer",
+		"X-Frame-Options":        "DENY",
+		"X-Content-Type-Options": "nosniff",
+	}
+	for k, v := range want {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, part := range []string{"default-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+		if !strings.Contains(csp, part) {
+			t.Errorf("CSP %q lacks %q", csp, part)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") {
+		t.Errorf("CSP %q allows too much", csp)
+	}
+	body := w.Body.String()
+	m := nonceAttr.FindStringSubmatch(body)
+	if m == nil || !strings.Contains(csp, "style-src 'nonce-"+m[1]+"'") {
+		t.Errorf("style nonce %v not in CSP %q", m, csp)
+	}
+	if strings.Contains(body, "<script") || strings.Contains(body, " style=") {
+		t.Error("page has a script or an inline style attribute")
+	}
+	if len(w.Result().Cookies()) != 0 {
+		t.Error("page sets a cookie")
+	}
+}
+
+func TestPageForm(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue()
+	for range 2 { // a mail scanner, then the person
+		w := e.getPage(PagePath + "?token=" + tok)
+		if w.Code != 200 {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		checkPageHeaders(t, w)
+		body := w.Body.String()
+		for _, want := range []string{
+			`<form method="post" action="reset">`,
+			`<input type="hidden" name="token" value="` + tok + `">`,
+			`<label for="newPassword">`, `<label for="confirmPassword">`,
+			`id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="8"`,
+			`id="confirmPassword" name="confirmPassword" type="password" autocomplete="new-password"`,
+			`autocomplete="username" value="jborder@anywhere.com"`,
+			`<html lang="en">`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("page lacks %s\n%s", want, body)
+			}
+		}
+	}
+	if _, err := e.svc.Inspect(context.Background(), tok); err != nil {
+		t.Fatalf("GET consumed the token: %v", err)
+	}
+	if w := e.do(public, httptest.NewRequest(http.MethodHead, PagePath+"?token="+tok, nil)); w.Code != 200 {
+		t.Errorf("HEAD: %d", w.Code)
+	}
+}
+
+func TestPageMismatchedAndWeak(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue()
+	for _, c := range []struct{ pw, confirm, reason string }{
+		{"a new long password", "a new long passwort", "not the same"},
+		{"short", "short", "at least 8 characters"},
+		{"", "", "Type a new password"},
+	} {
+		w := e.postForm(PagePath, form(tok, c.pw, c.confirm))
+		if w.Code != 400 {
+			t.Fatalf("%q: %d %s", c.pw, w.Code, w.Body)
+		}
+		checkPageHeaders(t, w)
+		body := w.Body.String()
+		if !strings.Contains(body, c.reason) || !strings.Contains(body, `role="alert"`) {
+			t.Errorf("%q: no reason %q in\n%s", c.pw, c.reason, body)
+		}
+		if !strings.Contains(body, `name="token" value="`+tok+`"`) {
+			t.Errorf("%q: the token was lost from the form", c.pw)
+		}
+		if strings.Contains(body, c.pw) && c.pw != "" {
+			t.Errorf("%q: the password was echoed back", c.pw)
+		}
+	}
+	if e.users.Password("u1") != oldPassword {
+		t.Fatal("password changed")
+	}
+	if _, err := e.svc.Inspect(context.Background(), tok); err != nil {
+		t.Fatalf("a refused form consumed the token: %v", err)
+	}
+}
+
+func TestPageSuccessThenUsed(t *testing.T) {
+	e := newEnv(t, func(_ *reset.Config, o *Options) { o.SignInURL = "https://app.example.com/login" })
+	tok := e.issue()
+	w := e.postForm(PagePath, form(tok, "correct horse battery", "correct horse battery"))
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	checkPageHeaders(t, w)
+	body := w.Body.String()
+	if !strings.Contains(body, "Your password has been changed") || !strings.Contains(body, "not been signed in") ||
+		!strings.Contains(body, `href="https://app.example.com/login"`) {
+		t.Errorf("success page:\n%s", body)
+	}
+	if strings.Contains(body, tok) {
+		t.Error("success page repeats the token")
+	}
+	if got := e.users.Password("u1"); got != "correct horse battery" {
+		t.Fatalf("password %q", got)
+	}
+	// The used link is refused, by GET and by POST.
+	for _, w := range []*httptest.ResponseRecorder{
+		e.getPage(PagePath + "?token=" + tok),
+		e.postForm(PagePath, form(tok, "another long password", "another long password")),
+	} {
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "This link does not work") {
+			t.Errorf("used link: %d\n%s", w.Code, w.Body)
+		}
+		if !strings.Contains(w.Body.String(), `<form method="post" action="forgot">`) {
+			t.Error("the invalid page does not offer a new link")
+		}
+		checkPageHeaders(t, w)
+	}
+	if got := e.users.Password("u1"); got != "correct horse battery" {
+		t.Fatalf("password %q after reuse", got)
+	}
+}
+
+func TestPageInvalidAndExpired(t *testing.T) {
+	e := newEnv(t, func(_ *reset.Config, o *Options) { o.ForgotURL = "https://app.example.com/forgot" })
+	for _, q := range []string{"", "?token=", "?token=abc", "?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		w := e.getPage(PagePath + q)
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "This link does not work") {
+			t.Errorf("%q: %d\n%s", q, w.Code, w.Body)
+		}
+		if !strings.Contains(w.Body.String(), `href="https://app.example.com/forgot"`) {
+			t.Errorf("%q: no link to ForgotURL", q)
+		}
+	}
+	tok := e.issue()
+	e.clock.Advance(reset.DefaultTokenTTL)
+	w := e.getPage(PagePath + "?token=" + tok)
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "This link has expired") {
+		t.Errorf("expired: %d\n%s", w.Code, w.Body)
+	}
+	w = e.postForm(PagePath, form(tok, "a new long password", "a new long password"))
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "This link has expired") {
+		t.Errorf("expired POST: %d\n%s", w.Code, w.Body)
+	}
+}
+
+func TestPageCrossOrigin(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue()
+	v := form(tok, "a new long password", "a new long password")
+	for _, hdr := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Sec-Fetch-Site", "", "Origin", "https://evil.example"},
+	} {
+		w := e.postForm(PagePath, v, hdr...)
+		if w.Code != 403 {
+			t.Errorf("%v: %d", hdr, w.Code)
+		}
+		checkPageHeaders(t, w)
+		w = e.postForm(ForgotPath, url.Values{"email": {knownEmail}}, hdr...)
+		if w.Code != 403 {
+			t.Errorf("forgot %v: %d", hdr, w.Code)
+		}
+	}
+	e.shutdown()
+	if e.users.Password("u1") != oldPassword || e.store.Len() != 1 || len(e.mail.Messages()) != 0 {
+		t.Fatal("a cross-origin POST changed something")
+	}
+	if _, err := e.svc.Inspect(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPageRefusals(t *testing.T) {
+	e := newEnv(t, func(_ *reset.Config, o *Options) { o.RateLimit = 2 })
+	tok := e.issue()
+	r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(`{"token":"x"}`))
+	r.Header.Set("Content-Type", "application/json")
+	if w := e.do(public, r); w.Code != 415 {
+		t.Errorf("JSON to the page: %d", w.Code)
+	}
+	big := form(tok, strings.Repeat("a", MaxBodyBytes), "x")
+	if w := e.postForm(PagePath, big); w.Code != 413 {
+		t.Errorf("large form: %d", w.Code)
+	}
+	w := e.getPage(PagePath + "?token=" + tok)
+	if w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Errorf("over the limit: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	checkPageHeaders(t, w)
+	if e.users.Password("u1") != oldPassword {
+		t.Fatal("password changed")
+	}
+}
+
+func TestPageBackendFailure(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue()
+	e.users.SetErr(errFake)
+	w := e.postForm(PagePath, form(tok, "a new long password", "a new long password"))
+	if w.Code != 503 || strings.Contains(w.Body.String(), errFake.Error()) {
+		t.Fatalf("%d\n%s", w.Code, w.Body)
+	}
+	if id := w.Header().Get("Correlation-Id"); !strings.Contains(w.Body.String(), id) || !strings.Contains(e.logs.String(), id) {
+		t.Errorf("correlation id %q not on the page and in the log", id)
+	}
+	e.users.SetErr(nil)
+	// The core puts the token back when Users fails: the link still works.
+	w = e.postForm(PagePath, form(tok, "a new long password", "a new long password"))
+	if w.Code != 200 {
+		t.Fatalf("retry: %d\n%s", w.Code, w.Body)
+	}
+}
+
+func TestForgotPage(t *testing.T) {
+	e := newEnv(t)
+	w := e.getPage(ForgotPath)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `<label for="email">`) {
+		t.Fatalf("%d\n%s", w.Code, w.Body)
+	}
+	checkPageHeaders(t, w)
+	known := e.postForm(ForgotPath, url.Values{"email": {knownEmail}})
+	unknown := e.postForm(ForgotPath, url.Values{"email": {"nobody@anywhere.com"}})
+	strip := func(s string) string { return nonceAttr.ReplaceAllString(s, "") }
+	if known.Code != 200 || unknown.Code != 200 || strip(known.Body.String()) != strip(unknown.Body.String()) {
+		t.Errorf("known %d, unknown %d; bodies differ:\n%s\n%s", known.Code, unknown.Code, known.Body, unknown.Body)
+	}
+	msgs, err := e.mail.Wait(waitCtx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].To != knownEmail || !strings.Contains(msgs[0].Text, testResetURL+"?token=") {
+		t.Errorf("mail %+v", msgs[0])
+	}
+	bad := e.postForm(ForgotPath, url.Values{"email": {"not an address"}})
+	if bad.Code != 400 || !strings.Contains(bad.Body.String(), `role="alert"`) {
+		t.Errorf("bad address: %d\n%s", bad.Code, bad.Body)
+	}
+}
+
+func TestPageTemplates(t *testing.T) {
+	custom := template.Must(template.New("x").Parse(`{{define "done"}}<p>Fertig{{with .Product}} bei {{.}}{{end}}.</p>{{end}}`))
+	e := newEnv(t, func(_ *reset.Config, o *Options) { o.Pages, o.Product = custom, "Acme" })
+	tok := e.issue()
+	w := e.getPage(PagePath + "?token=" + tok)
+	if !strings.Contains(w.Body.String(), "Choose a new password – Acme") {
+		t.Errorf("built-in form page not used:\n%s", w.Body)
+	}
+	w = e.postForm(PagePath, form(tok, "a new long password", "a new long password"))
+	if w.Code != 200 || w.Body.String() != "<p>Fertig bei Acme.</p>" {
+		t.Errorf("custom done page: %d %q", w.Code, w.Body)
+	}
+	if w.Header().Get("Content-Security-Policy") == "" {
+		t.Error("custom page without CSP")
+	}
+}
