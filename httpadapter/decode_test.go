@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +90,32 @@ func FuzzDecodeObject(f *testing.F) {
 			if strings.ContainsFunc(s, isControl) {
 				t.Fatalf("%s %q has a control character", k, s)
 			}
+		}
+	})
+}
+
+// FuzzDecodeSimple checks that the fast path of decodeObject gives exactly
+// the full decoder's result whenever it accepts a body.
+func FuzzDecodeSimple(f *testing.F) {
+	for _, s := range []string{
+		`{"email": "a@b.c", "skipSend": "enabled"}`, `{"email":"a@b.c","link":null}`, ` {"email" : "x\u00e9@y.z"} `,
+		`{"email": "a@b.c", "email": "d@e.f"}`, `{"email": "a\\nb"}`, `{"email": "a@b.c"} x`, `{}`, `{"link": ""}`,
+		`{"email": "a@b.c", "skipSend": "maybe"}`, "{\"email\": \"a\u0085b\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := decodeSimple(body, lostFields)
+		if !ok {
+			return
+		}
+		// The full decoder, without the fast path.
+		slow, err := decodeFull(body, lostFields)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, full decoder says %v", body, err.message)
+		}
+		if !maps.Equal(fast, slow) {
+			t.Fatalf("fast %v, full %v for %q", fast, slow, body)
 		}
 	})
 }

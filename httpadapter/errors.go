@@ -232,10 +232,11 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", "application/json; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
+	// Canonical keys, assigned directly: Set would canonicalise each.
+	hd["Content-Type"] = []string{"application/json; charset=utf-8"}
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	hd["Cache-Control"] = []string{"no-store"}
+	hd["X-Content-Type-Options"] = []string{"nosniff"}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
