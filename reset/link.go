@@ -144,13 +144,17 @@ func newLinkBase(u *url.URL) linkBase {
 
 // with returns the link carrying token as its "token" query parameter,
 // keeping every other parameter.
-func (b linkBase) with(token string) string {
+func (b linkBase) with(token [TokenLen]byte) string {
 	if b.prefix != "" {
-		return b.prefix + token
+		var sb strings.Builder // one allocation, where + would make two
+		sb.Grow(len(b.prefix) + TokenLen)
+		sb.WriteString(b.prefix)
+		sb.Write(token[:])
+		return sb.String()
 	}
 	u := *b.u
 	q := u.Query()
-	q.Set("token", token)
+	q.Set("token", string(token[:]))
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -25,8 +25,9 @@ type Service struct {
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
-	queue     *queue   // in-process delivery, when durable is nil
-	durable   *durable // the Store's outbox, when Config.Outbox is set
+	queue     *queue    // in-process delivery, when durable is nil
+	durable   *durable  // the Store's outbox, when Config.Outbox is set
+	rand      io.Reader // Config.Rand, or nil for crypto/rand
 	closed    atomic.Bool
 }
 
@@ -95,6 +96,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	userRand := cfg.Rand
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
@@ -121,6 +123,7 @@ func New(cfg Config) (*Service, error) {
 		resetBase: newLinkBase(resetURL),
 		rules:     rules,
 		render:    rend,
+		rand:      userRand,
 		log:       cfg.Logger.With("component", "passreset"),
 	}
 	if c, ok := cfg.Store.(Cooldowner); ok {
@@ -290,12 +293,12 @@ func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBa
 			return Issued{}, Message{}, ErrThrottled
 		}
 	}
-	raw, tok, err := newToken(s.cfg.Rand)
+	raw, tok, err := newToken(s.rand)
 	if err != nil {
 		return Issued{}, Message{}, err
 	}
 	rec := Record{
-		Hash:      hashToken(s.cfg.TokenKey, raw[:]),
+		Hash:      hashToken(s.cfg.TokenKey, raw),
 		UserID:    u.ID,
 		Email:     u.Email,
 		CreatedAt: now,
@@ -314,7 +317,9 @@ func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBa
 		return Issued{}, Message{}, fmt.Errorf("reset: storing token: %w", err)
 	}
 	s.emit(Event{Kind: EventRequested, UserID: u.ID, MessageID: msg.ID, MailKind: msg.Kind})
-	s.log.InfoContext(ctx, "reset token issued", "user_id", u.ID, "expires_at", rec.ExpiresAt)
+	if s.log.Enabled(ctx, slog.LevelInfo) { // spares boxing the arguments
+		s.log.InfoContext(ctx, "reset token issued", "user_id", u.ID, "expires_at", rec.ExpiresAt)
+	}
 	return iss, msg, nil
 }
 
@@ -416,7 +421,7 @@ func (s *Service) hash(token string) (Hash, error) {
 		s.emit(Event{Kind: EventInvalid})
 		return Hash{}, err
 	}
-	return hashToken(s.cfg.TokenKey, raw[:]), nil
+	return hashToken(s.cfg.TokenKey, raw), nil
 }
 
 // judge turns a store answer for hash h into the token's verdict.

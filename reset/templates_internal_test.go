@@ -1,6 +1,7 @@
 package reset
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -43,4 +44,10 @@ func FuzzSkeletonMatchesTemplates(f *testing.F) {
 			t.Fatalf("skeleton differs for %q %q %q:\n%s\n---\n%s", product, email, link, h1, h2)
 		}
 	})
+}
+
+func TestTokenLen(t *testing.T) {
+	if n := base64.RawURLEncoding.EncodedLen(TokenBytes); n != TokenLen {
+		t.Fatalf("TokenLen = %d, want %d", TokenLen, n)
+	}
 }

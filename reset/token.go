@@ -2,6 +2,7 @@ package reset
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -13,14 +14,25 @@ import (
 const TokenBytes = 32
 
 // TokenLen is the length of a token's text: TokenBytes in unpadded base64url.
-var TokenLen = base64.RawURLEncoding.EncodedLen(TokenBytes)
+const TokenLen = 43 // base64.RawURLEncoding.EncodedLen(TokenBytes)
 
-// newToken reads TokenBytes from r and returns the token's bytes and text.
-func newToken(r io.Reader) (raw [TokenBytes]byte, text string, err error) {
-	if _, err := io.ReadFull(r, raw[:]); err != nil {
-		return raw, "", fmt.Errorf("reset: reading randomness: %w", err)
+// newToken reads TokenBytes from r (crypto/rand when nil) and returns the
+// token's bytes and its text form (in an array, so that the caller makes
+// one string of the link instead of two).
+func newToken(r io.Reader) (raw [TokenBytes]byte, text [TokenLen]byte, err error) {
+	if r == nil {
+		// Called directly, crypto/rand.Read lets raw stay on the stack.
+		rand.Read(raw[:])
+	} else {
+		// An interface call would move raw to the heap: read elsewhere.
+		b := make([]byte, TokenBytes)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return raw, text, fmt.Errorf("reset: reading randomness: %w", err)
+		}
+		copy(raw[:], b)
 	}
-	return raw, base64.RawURLEncoding.EncodeToString(raw[:]), nil
+	base64.RawURLEncoding.Encode(text[:], raw[:])
+	return raw, text, nil
 }
 
 // ParseToken checks that s has the exact form of a token this package
@@ -42,12 +54,18 @@ func ParseToken(s string) ([TokenBytes]byte, error) {
 }
 
 // hashToken returns the stored form of token bytes b.
-func hashToken(key []byte, b []byte) Hash {
+func hashToken(key []byte, b [TokenBytes]byte) Hash {
 	if len(key) == 0 {
-		return sha256.Sum256(b)
+		return sha256.Sum256(b[:])
 	}
+	return hmacToken(key, b)
+}
+
+// hmacToken is hashToken with a key; apart, so that the unkeyed path keeps
+// b on the stack.
+func hmacToken(key []byte, b [TokenBytes]byte) Hash {
 	m := hmac.New(sha256.New, key)
-	m.Write(b)
+	m.Write(b[:])
 	var h Hash
 	m.Sum(h[:0])
 	return h
