@@ -59,6 +59,10 @@ type Options struct {
 	// RateLimit is how many requests one public client may make per
 	// minute, over every path of the handler; more get 429 with
 	// Retry-After. Default [DefaultRateLimit]; negative disables limiting.
+	// The count is kept in this process: with several instances each
+	// limits on its own. It is a courtesy limit against floods; what bounds
+	// the mail an address receives is the core's per-address cooldown,
+	// which the store shares across instances.
 	RateLimit int
 	// RateBurst is how many requests a client may make at once before
 	// the per-minute rate applies. Default: RateLimit.

@@ -5,6 +5,8 @@
 #
 #   scripts/test.sh            everything
 #   PASSRESET_MYSQL_DSN=...    use an existing MySQL/MariaDB instead of a throwaway one
+#   PASSRESET_GALERA_DSNS=...  three DSNs (space-separated) of an existing Galera cluster,
+#                              with PASSRESET_GALERA_SCRIPT=... able to kill and rejoin nodes
 #   PASSRESET_FUZZTIME=10s     how long each fuzz target runs (default 5s; 0 skips)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,18 +14,37 @@ root=$(pwd)
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Stop at the end only what this run started.
+stop_server=0
+stop_cluster=0
+cleanup() {
+  if [ "$stop_cluster" = 1 ]; then scripts/galera.sh stop >/dev/null 2>&1 || true; fi
+  if [ "$stop_server" = 1 ]; then scripts/mariadb.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
 step "go $(go env GOVERSION), $(nproc) cores"
 
 if [ -z "${PASSRESET_MYSQL_DSN:-}" ]; then
   step "starting a throwaway MariaDB (scripts/mariadb.sh)"
   # Stop it at the end only if this run started it.
   if ! scripts/mariadb.sh status >/dev/null 2>&1; then
-    trap 'scripts/mariadb.sh stop >/dev/null 2>&1 || true' EXIT
+    stop_server=1
   fi
   PASSRESET_MYSQL_DSN=$(scripts/mariadb.sh start | tail -n 1)
   export PASSRESET_MARIADB_SCRIPT="$root/scripts/mariadb.sh"
 fi
 export PASSRESET_MYSQL_DSN
+
+if [ -z "${PASSRESET_GALERA_DSNS:-}" ]; then
+  step "starting a throwaway 3-node Galera cluster (scripts/galera.sh)"
+  if [ "$(scripts/galera.sh status 2>/dev/null | grep -c Synced || true)" = 0 ]; then
+    stop_cluster=1
+  fi
+  PASSRESET_GALERA_DSNS=$(scripts/galera.sh start | tail -n 3 | tr '\n' ' ')
+  export PASSRESET_GALERA_SCRIPT="$root/scripts/galera.sh"
+fi
+export PASSRESET_GALERA_DSNS
 
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
