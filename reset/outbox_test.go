@@ -318,7 +318,8 @@ func TestOutboxPoisonIsolation(t *testing.T) {
 	if err := e.svc.Revive(t.Context(), dead[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(time.Minute) // past the cooldown the first issue started
+	// Revived inside the cooldown the first issue started: an operator
+	// asked for it, so it is sent.
 	e.drain(t)
 	got := e.mailer.delivered()
 	if len(got) != 2 || got[1].To != userEmail {
@@ -395,6 +396,37 @@ func TestOutboxWorkerDiesHoldingClaim(t *testing.T) {
 	}
 	if _, err := e.svc.Inspect(t.Context(), resettest.Token(got[0].Text)); err != nil {
 		t.Fatalf("delivered token: %v", err)
+	}
+}
+
+// A worker whose sends are slow stops working its batch when the lease
+// left could end before a send times out: another worker may claim the
+// rest by then, and issuing a token after it did would make its mailed
+// link invalid. The rest waits for its lease to end.
+func TestOutboxBatchOutlivesLease(t *testing.T) {
+	const send = 10 * time.Second
+	e := newOutboxEnv(t, func(c *reset.Config) {
+		c.SendTimeout, c.Outbox.Batch, c.Outbox.Lease = send, 3, 2*send+time.Second
+	})
+	e.mailer.fail = func(reset.Message, int) error {
+		e.clock.Advance(send) // each send takes all of SendTimeout
+		return nil
+	}
+	e.users.Add("u3", "third@anywhere.com", oldPass)
+	for _, addr := range []string{userEmail, "second@anywhere.com", "third@anywhere.com"} {
+		if err := e.svc.RequestPublic(t.Context(), addr, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.drain(t); n != 2 {
+		t.Fatalf("worked %d envelopes of a batch whose lease allowed 2", n)
+	}
+	if got := e.store.snapshot()["Rotate"]; got != 2 {
+		t.Fatalf("%d tokens issued, want 2: the third was issued with too little lease left", got)
+	}
+	e.clock.Advance(time.Second) // the third envelope's lease ends
+	if n := e.drain(t); n != 1 || len(e.mailer.delivered()) != 3 {
+		t.Fatalf("after the lease ended: worked %d, delivered %d; want 1 and 3", n, len(e.mailer.delivered()))
 	}
 }
 

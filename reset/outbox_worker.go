@@ -170,11 +170,19 @@ func (s *Service) DrainOutbox(ctx context.Context) (int, error) {
 func (s *Service) claimAndWork(ctx context.Context, worker string) (int, error) {
 	d := s.durable
 	now := s.now()
-	envs, err := d.store.Claim(ctx, worker, now, now.Add(d.opt.Lease), d.opt.Batch)
+	leaseEnd := now.Add(d.opt.Lease)
+	envs, err := d.store.Claim(ctx, worker, now, leaseEnd, d.opt.Batch)
 	if err != nil {
 		return 0, fmt.Errorf("reset: claiming: %w", err)
 	}
-	for _, e := range envs {
+	for i, e := range envs {
+		// Slow sends may have used up the batch's lease: an envelope
+		// whose lease could end before its send times out is left to be
+		// claimed afresh. Otherwise another worker may claim it meanwhile,
+		// and this one would rotate the token after the other mailed it.
+		if i > 0 && s.now().Add(s.cfg.SendTimeout).After(leaseEnd) {
+			return i, nil
+		}
 		// Work in hand is finished even when ctx ends: the lease would
 		// otherwise hold the message back for Lease.
 		s.work(context.WithoutCancel(ctx), worker, e)
@@ -240,8 +248,9 @@ func (s *Service) issueEnvelope(ctx context.Context, worker string, e *Envelope)
 		return false
 	}
 	// An envelope claimed before may have passed the cooldown already and
-	// then lost its worker: the cooldown must not swallow its mail.
-	throttle := e.Claims <= 1 && e.Attempts == 0
+	// then lost its worker, and a revived one (it has a LastError) was asked
+	// for by an operator: the cooldown must swallow neither's mail.
+	throttle := e.Claims <= 1 && e.Attempts == 0 && e.LastError == ""
 	// A fresh message ID for every issue: a re-issued message has another
 	// body, so it must not share an idempotency key with an earlier one.
 	_, msg, err := s.issueWithID(ctx, "", e.Email, base, true, throttle)
