@@ -69,11 +69,11 @@ func main() {
 // config is what run reads from the environment.
 type config struct {
 	dsn, apiKey, from, publicURL, listen, clientID, clientSecret, resendURL string
-	seedEmail, seedPassword                                                  string
-	allowed                                                                  []string
-	outboxKey, tokenKey                                                      []byte
-	outboxKeyID                                                              string
-	workers                                                                  int
+	seedEmail, seedPassword                                                 string
+	allowed                                                                 []string
+	outboxKey, tokenKey                                                     []byte
+	outboxKeyID                                                             string
+	workers                                                                 int
 }
 
 func readConfig(getenv func(string) string) (config, error) {

@@ -153,6 +153,7 @@ type Server struct {
 	delay     time.Duration
 	reqs      []Request
 	emails    []Email
+	recorded  chan struct{} // closed and replaced whenever an email is recorded
 	keys      map[string]*keyState
 }
 
@@ -255,6 +256,29 @@ func (s *Server) Emails() []Email {
 	out := make([]Email, len(s.emails))
 	copy(out, s.emails)
 	return out
+}
+
+// WaitEmails blocks until the server has accepted at least n emails, or
+// ctx ends, and returns the emails accepted so far.
+func (s *Server) WaitEmails(ctx context.Context, n int) ([]Email, error) {
+	for {
+		s.mu.Lock()
+		if len(s.emails) >= n {
+			out := append([]Email(nil), s.emails...)
+			s.mu.Unlock()
+			return out, nil
+		}
+		if s.recorded == nil {
+			s.recorded = make(chan struct{})
+		}
+		ch := s.recorded
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s.Emails(), fmt.Errorf("resendtest: waiting for %d emails: %w", n, ctx.Err())
+		}
+	}
 }
 
 // Requests returns every request received so far, in order of arrival.
@@ -429,6 +453,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	email.ID = newUUID()
 	s.mu.Lock()
 	s.emails = append(s.emails, email)
+	if s.recorded != nil {
+		close(s.recorded)
+		s.recorded = nil
+	}
 	if hasKey {
 		ks := s.keys[idemKey]
 		ks.id, ks.inFlight = email.ID, false
