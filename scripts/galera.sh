@@ -13,8 +13,10 @@
 # Nodes run as user mysql (rsync state transfer fails as root), listen on
 # 127.0.0.1 only (SQL ports BASE+1..3, Galera replication ports BASE+101..103,
 # IST BASE+111..113, SST BASE+121..123), keep their data in private directories
-# and need no systemd. The DSNs set wsrep_sync_wait=1 so that a read on one node
-# sees every write committed on another (see README, "Running on a cluster").
+# and need no systemd. The DSNs set wsrep_sync_wait=3 so that reads (bit 1) and
+# UPDATE/DELETE (bit 2) on one node see every write committed on another; the
+# store refuses a Galera connection without both (see README, "Running on a
+# cluster").
 #
 # Environment:
 #   PASSRESET_GALERA_DIR   base directory (default /tmp/passreset-galera)
@@ -39,7 +41,7 @@ sock() { echo "$(ndir "$1")/mariadbd.sock"; }
 pidfile() { echo "$(ndir "$1")/mariadbd.pid"; }
 
 dsn() {
-	echo "passreset:${PASSWORD}@tcp(127.0.0.1:$(sqlport "$1"))/passreset?parseTime=true&wsrep_sync_wait=1"
+	echo "passreset:${PASSWORD}@tcp(127.0.0.1:$(sqlport "$1"))/passreset?parseTime=true&wsrep_sync_wait=3"
 }
 
 alive() {

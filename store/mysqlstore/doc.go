@@ -2,7 +2,8 @@
 // built on uptrace/bun with bun's mysqldialect and go-sql-driver/mysql. It
 // also implements [reset.Pruner] and [reset.Cooldowner], so that the
 // per-address cooldown holds across every app instance that shares the
-// database.
+// database, and [reset.OutboxStore], the durable outbox that
+// [reset.Config.Outbox] turns on (see "Durable outbox" below).
 //
 // # Setup
 //
@@ -23,8 +24,10 @@
 // DSN's parseTime and loc: it writes and reads its DATETIME(6) columns as
 // UTC text, so a DSN without parseTime=true or with loc=Asia/Tokyo still
 // stores and returns the right instants. Times are kept to the microsecond
-// (truncated). The one DSN setting the store refuses is clientFoundRows=true
-// (see [Store.Cooldown]); [Store.Check] reports it.
+// (truncated). The DSN settings the store refuses are clientFoundRows=true
+// (see [Store.Cooldown]) and, on a Galera cluster, a missing
+// wsrep_sync_wait=3 (see "Galera clusters" below); [Store.Check] reports
+// them.
 //
 // # Schema
 //
@@ -57,10 +60,39 @@
 //	  KEY ends_at (ends_at)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (1);
+//	CREATE TABLE IF NOT EXISTS `passreset_outbox` (
+//	  id          VARBINARY(64)   NOT NULL,
+//	  kind        VARBINARY(32)   NOT NULL,
+//	  email       VARCHAR(320)    CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+//	  link        VARBINARY(2048) NOT NULL,
+//	  sealed      MEDIUMBLOB      NULL,
+//	  key_id      VARBINARY(64)   NOT NULL,
+//	  attempts    INT             NOT NULL,
+//	  claims      INT             NOT NULL,
+//	  not_before  DATETIME(6)     NOT NULL,
+//	  created_at  DATETIME(6)     NOT NULL,
+//	  dead        BOOL            NOT NULL,
+//	  last_error  VARCHAR(1000)   CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+//	  lease_owner VARBINARY(255)  NULL,
+//	  lease_until DATETIME(6)     NULL,
+//	  nonce       BINARY(16)      NOT NULL,
+//	  PRIMARY KEY (id),
+//	  KEY claim_order (dead, not_before, created_at, id),
+//	  KEY dead_created (dead, created_at, id)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (2);
 //
 // Only token hashes are stored, never tokens. A user has at most one row;
 // user IDs compare byte for byte (up to [MaxUserIDLen] bytes). A cooldown
-// row holds a hash of the address, not the address.
+// row holds a hash of the address, not the address. An outbox row holds a
+// queued request (an address and a link base without a token) or a
+// message sealed by the core with AES-256-GCM, never a token in the clear.
+//
+// Version 2 added <prefix>outbox. Migrate upgrades a version 1 schema in
+// place, creating the table and leaving the others as they are; with your
+// own migrations, apply the statements from the outbox table on. A
+// program built with this version refuses (in Check) tables still at
+// version 1, whether or not it uses the outbox.
 //
 // # Atomicity and round trips
 //
@@ -76,7 +108,8 @@
 //
 // Without retries, a password-lost request costs the store at most two round
 // trips: one for Cooldown (public and throttled requests only) and one for
-// Rotate. Lookup costs one; Consume costs two. Every statement is formatted by bun on
+// Rotate. Lookup costs one; Consume costs two. With the durable outbox see
+// below. Every statement is formatted by bun on
 // the client, so none needs a prepare round trip. The statements use
 // nothing MariaDB-specific (no RETURNING, no VALUES() function), so the
 // same SQL runs on MySQL 8; the tests run on MariaDB 10.11.
@@ -97,8 +130,108 @@
 // the outage fail with such an error, and later requests work again with
 // the same *bun.DB.
 //
-// On a Galera cluster, add wsrep_sync_wait=1 to the DSN, so that a read
-// on one node sees a token that was just written through another.
+// On a Galera cluster, see "Galera clusters" below.
+//
+// # Durable outbox
+//
+// With [reset.Config.Outbox] set, the Service keeps its mail in
+// <prefix>outbox: a public password-lost request is one enqueue, and
+// workers ([reset.Service.RunOutbox], in as many processes as you like)
+// claim envelopes, issue the token, seal the rendered email, send it and
+// delete it. Each operation, without retries:
+//
+//   - Enqueue: two round trips, a plain SELECT COUNT(*) of the pending
+//     envelopes against the limit, then the INSERT. The limit is
+//     approximate under concurrency (racing callers may overshoot it by
+//     their number); see [Store.Enqueue] for why it is not one statement.
+//     The count grows with the backlog: about 0.1 ms per 1,000 pending
+//     envelopes on a 2-core machine, so size Outbox.MaxPending to the
+//     latency you accept while a provider outage builds a backlog.
+//   - Claim: one transaction of four round trips (BEGIN; SELECT ... FOR
+//     UPDATE SKIP LOCKED of the due envelopes, oldest first; UPDATE of
+//     their lease; COMMIT), three when nothing is due. SKIP LOCKED needs
+//     MariaDB 10.6 or MySQL 8.0. Concurrent claims take disjoint
+//     envelopes.
+//   - Save and Delete: one UPDATE or DELETE, conditional on the worker
+//     holding the lease (it claimed the envelope last and has not released
+//     it); rows affected decide, so clientFoundRows must be off.
+//   - OutboxStats: one SELECT; Dead: one; Revive: one UPDATE.
+//
+// So a message for a known account costs, besides the claim (shared by up
+// to Outbox.Batch messages): Cooldown, Rotate, Save of the sealed message,
+// then Delete after the send. A lease that a dead worker held runs out at
+// its lease_until, and the next claim takes the envelope: its sealed
+// message is sent again with the same idempotency key, which the provider
+// drops as a replay. Deadlocks, lock wait timeouts and lost connections
+// are retried as for the other operations; a retried write recognises its
+// own earlier attempt (a duplicate key for Enqueue, the nonce column for
+// Save and Revive, a vanished row for Delete), and a claim whose COMMIT
+// answer was lost only delays its envelopes until their lease ends.
+//
+// # Galera clusters
+//
+// Several app instances may share a multi-primary MariaDB Galera cluster,
+// each connected to a node of its own. Three things make the store
+// correct there.
+//
+// See writes made through other nodes. Galera replicates a commit to the
+// other nodes at once but applies it there a moment later, so a statement
+// on node B just after a commit on node A can miss it: a SELECT would
+// call a link issued by another instance invalid (measured on loopback:
+// 314 of 2000 reads), and an UPDATE or DELETE that then matches no row
+// writes nothing, so certification (below) cannot catch it: a RevokeAll
+// would leave a token just issued through another node valid (7 of 1000),
+// and an outbox worker would lose a lease it holds. Put wsrep_sync_wait=3
+// in the DSN, which go-sql-driver/mysql turns into SET wsrep_sync_wait=3
+// on every new connection; reads (bit 1) and UPDATE and DELETE (bit 2)
+// then wait until the node has applied everything committed before them
+// (none of those misses happened with it):
+//
+//	app:secret@tcp(node1:3306)/app?parseTime=true&wsrep_sync_wait=3
+//
+// [Store.Check] (and so [Store.Migrate]) refuses a connection to a Galera
+// node (@@wsrep_on=ON) whose wsrep_sync_wait lacks either bit, with an
+// error that names the setting, and a connection that turned wsrep_on off
+// (its writes would not be replicated). [Options.AllowStaleReads]
+// overrides the first refusal; it is unsafe unless every instance uses the
+// same node. INSERTs need no wait: the store's INSERTs always write their
+// row, and a write based on a stale row is refused at commit, as the next
+// paragraph explains.
+//
+// Certification conflicts. Two nodes that change one row at the same time
+// both execute; at commit the cluster certifies them in one global order,
+// and the later one fails with 1213 (about half of the time for concurrent
+// writes of one row through two nodes). A 1213 means the statement was
+// rolled back and nothing of it was committed anywhere, so retrying it
+// cannot apply it twice; and a write based on a row that another node
+// changed meanwhile fails the same way instead of committing. Each
+// operation retries ([Options.MaxAttempts]): Rotate writes the same row
+// again (it is idempotent); Consume reads the record again and deletes it
+// only if it is still there with the same hash, so of concurrent consumes
+// on different nodes exactly one wins; Cooldown runs its conditional
+// upsert again, and finds the cooldown another node started meanwhile (the
+// nonce covers lost answers). The outbox's Claim runs its whole
+// transaction again: row locks are local to a node, so SKIP LOCKED does
+// not keep claims on different nodes apart, but certification does. Every
+// table has a primary key, as Galera needs.
+//
+// No process memory. Tokens, cooldowns and, with [reset.Config.Outbox],
+// queued mail live in the cluster, so every instance sees the same state
+// and any instance may die at any time. Without the outbox, mail waits in
+// the instance's memory until it is sent, and is lost if the instance
+// crashes. The per-client rate limit of package httpadapter lives in each
+// instance's memory: it is a courtesy limit per instance (n instances
+// allow n times the rate), not a security invariant; the per-address
+// cooldown, which decides how much mail an address gets, holds across the
+// cluster.
+//
+// A node that is not ready (joining, or cut off from the majority) refuses
+// statements with 1047 before running them; the store retries those too.
+// When a node dies, the instance connected to it gets errors (the HTTP
+// handler answers 503) until the node is back, and then works again with
+// the same *bun.DB. The other nodes stall writes and synchronised reads
+// for a few seconds, until the cluster has excluded the dead node
+// (Galera's evs.suspect_timeout, 5 seconds by default), then go on.
 //
 // # Pruning
 //

@@ -100,7 +100,8 @@ func TestServerRestart(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var ok, failed int
-	kinds := map[string]int{} // distinct errors, without addresses and ports
+	warm := make(chan struct{}) // closed at the 20th success
+	kinds := map[string]int{}   // distinct errors, without addresses and ports
 	for range 4 {
 		wg.Go(func() {
 			for {
@@ -114,6 +115,9 @@ func TestServerRestart(t *testing.T) {
 				mu.Lock()
 				if err == nil {
 					ok++
+					if ok == 20 {
+						close(warm)
+					}
 				} else {
 					failed++
 					msg := err.Error()
@@ -127,7 +131,12 @@ func TestServerRestart(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Let the load run before the restart: wait for a few successes.
+	select {
+	case <-warm:
+	case <-t.Context().Done():
+		t.Fatal("no request succeeded before the restart")
+	}
 	if got := run("restart"); got != dsn {
 		t.Fatalf("restart printed DSN %q, want %q", got, dsn)
 	}

@@ -18,6 +18,7 @@ import (
 const (
 	errLockWaitTimeout   = 1205 // ER_LOCK_WAIT_TIMEOUT: the statement was rolled back
 	errDeadlock          = 1213 // ER_LOCK_DEADLOCK, also a Galera certification conflict
+	errNodeNotReady      = 1047 // Galera: "WSREP has not yet prepared node for application use"; nothing ran
 	errServerShutdown    = 1053 // ER_SERVER_SHUTDOWN
 	errConnectionKilled  = 1927 // ER_CONNECTION_KILLED (MariaDB)
 	errClientInteraction = 4031 // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+)
@@ -80,8 +81,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// transient reports whether err is worth retrying: a deadlock, a lock wait
-// timeout or a lost connection. Context errors never are.
+// transient reports whether err is worth retrying: a deadlock (on Galera
+// also a certification conflict), a lock wait timeout, a Galera node that
+// is not ready (joining, or cut off from the cluster's primary component)
+// or a lost connection. Context errors never are.
 func transient(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -89,7 +92,7 @@ func transient(err error) bool {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
-		case errDeadlock, errLockWaitTimeout,
+		case errDeadlock, errLockWaitTimeout, errNodeNotReady,
 			errServerShutdown, errConnectionKilled, errClientInteraction, errServerGone, errServerLost:
 			return true
 		}
@@ -113,14 +116,16 @@ func lostConnection(err error) bool {
 
 // mayHaveApplied reports whether a statement that failed with err may
 // still have taken effect: the connection broke after the statement could
-// have reached the server. A deadlock or lock wait timeout rolled it back;
-// driver.ErrBadConn and a failed dial mean it was never sent.
+// have reached the server. A deadlock or lock wait timeout (on Galera, a
+// certification conflict too) rolled it back; a Galera node that is not
+// ready refused it before running it; driver.ErrBadConn and a failed dial
+// mean it was never sent.
 func mayHaveApplied(err error) bool {
 	if !transient(err) || errors.Is(err, driver.ErrBadConn) {
 		return false
 	}
 	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == errDeadlock || me.Number == errLockWaitTimeout) {
+	if errors.As(err, &me) && (me.Number == errDeadlock || me.Number == errLockWaitTimeout || me.Number == errNodeNotReady) {
 		return false
 	}
 	var oe *net.OpError

@@ -25,6 +25,7 @@ func TestClassification(t *testing.T) {
 	}{
 		{&mysql.MySQLError{Number: 1213, Message: "Deadlock found"}, true, false},
 		{&mysql.MySQLError{Number: 1205, Message: "Lock wait timeout"}, true, false},
+		{&mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}, true, false},
 		{&mysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}, true, true},
 		{&mysql.MySQLError{Number: 2013}, true, true},
 		{&mysql.MySQLError{Number: 1062, Message: "Duplicate entry"}, false, false},

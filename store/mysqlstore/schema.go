@@ -12,7 +12,7 @@ import (
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
 // brings the tables up to it; [Store.Check] refuses an older schema.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -49,6 +49,36 @@ var migrations = [][]string{
 			"  nonce        BINARY(16)  NOT NULL,\n" +
 			"  PRIMARY KEY (cooldown_key),\n" +
 			"  KEY ends_at (ends_at)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	},
+	{
+		// The durable outbox (reset.OutboxStore). Times are UTC. sealed
+		// holds an AES-GCM sealed message, never a token in the clear.
+		// nonce is rewritten by every Save and Revive, so that such an
+		// UPDATE always changes its row (rows affected then tells whether
+		// the lease was held) and so that a retry after a lost answer can
+		// recognise its own write. claim_order serves Claim's ORDER BY
+		// and the due range; dead_created serves the pending count, the
+		// oldest pending envelope and the list of dead ones.
+		"CREATE TABLE IF NOT EXISTS `%[1]soutbox` (\n" +
+			"  id          VARBINARY(64)   NOT NULL,\n" +
+			"  kind        VARBINARY(32)   NOT NULL,\n" +
+			"  email       VARCHAR(320)    CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n" +
+			"  link        VARBINARY(2048) NOT NULL,\n" +
+			"  sealed      MEDIUMBLOB      NULL,\n" +
+			"  key_id      VARBINARY(64)   NOT NULL,\n" +
+			"  attempts    INT             NOT NULL,\n" +
+			"  claims      INT             NOT NULL,\n" +
+			"  not_before  DATETIME(6)     NOT NULL,\n" +
+			"  created_at  DATETIME(6)     NOT NULL,\n" +
+			"  dead        BOOL            NOT NULL,\n" +
+			"  last_error  VARCHAR(1000)   CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n" +
+			"  lease_owner VARBINARY(255)  NULL,\n" +
+			"  lease_until DATETIME(6)     NULL,\n" +
+			"  nonce       BINARY(16)      NOT NULL,\n" +
+			"  PRIMARY KEY (id),\n" +
+			"  KEY claim_order (dead, not_before, created_at, id),\n" +
+			"  KEY dead_created (dead, created_at, id)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
 }
@@ -109,6 +139,9 @@ func SchemaSQL(tablePrefix string) (string, error) {
 // migration tool instead. It fails if the database holds a newer schema
 // than this package knows.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.checkCluster(ctx); err != nil {
+		return fmt.Errorf("mysqlstore: migrate: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(createVersionTable, s.prefix)); err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
 	}
@@ -149,12 +182,20 @@ var errClientFoundRows = errors.New("the connection reports found rows instead o
 
 // Check verifies that the tables exist at [SchemaVersion] and that the
 // connection behaves as the store needs: it must report changed rows, not
-// found rows (clientFoundRows must be off, the driver's default). Times
+// found rows (clientFoundRows must be off, the driver's default), and on
+// a Galera cluster node it must see writes made through other nodes
+// (wsrep_sync_wait=3 in the DSN, see "Galera clusters" in the package
+// documentation, and [Options.AllowStaleReads]). Times
 // need no setting: the store writes and reads its DATETIME columns as UTC
 // text itself, so it is correct with or without parseTime and whatever the
 // DSN's loc or the dialect's time location. [Store.Migrate] calls Check;
 // call it at startup if you apply [SchemaSQL] yourself.
 func (s *Store) Check(ctx context.Context) error {
+	// First, since the reads below are only reliable on a Galera node
+	// with the right settings.
+	if err := s.checkCluster(ctx); err != nil {
+		return fmt.Errorf("mysqlstore: check: %w", err)
+	}
 	v, err := s.version(ctx)
 	var me *mysql.MySQLError
 	switch {

@@ -1,0 +1,678 @@
+package mysqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/mysqldialect"
+	"golang.org/x/time/rate"
+
+	"github.com/passreset/passreset/httpadapter"
+	"github.com/passreset/passreset/mailer/resendmailer"
+	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
+	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/mysqlstore"
+)
+
+func TestOutboxConformance(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	resettest.TestOutboxStore(t, func(t *testing.T) reset.OutboxStore { return newStore(t, db, mysqlstore.Options{}) })
+}
+
+// TestOutboxConformanceNoRetries runs the suite with retries off: the
+// claims of concurrent workers must not rely on being retried.
+func TestOutboxConformanceNoRetries(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	resettest.TestOutboxStore(t, func(t *testing.T) reset.OutboxStore {
+		return newStore(t, db, mysqlstore.Options{MaxAttempts: 1})
+	})
+}
+
+// newSealKey returns a random outbox key.
+func newSealKey() reset.SealKey {
+	k := reset.SealKey{ID: "test-key", Key: make([]byte, 32)}
+	rand.Read(k.Key)
+	return k
+}
+
+// outboxConfig is the Service configuration of the outbox tests, in this
+// process and in the child processes: short leases and retries, so that a
+// killed worker's envelopes come back within seconds.
+func outboxConfig(store reset.Store, users reset.Users, mailer reset.Mailer, key reset.SealKey) reset.Config {
+	return reset.Config{
+		Store: store, Users: users, Mailer: mailer,
+		ResetURL:    "https://app.example.com/reset",
+		Logger:      slog.New(slog.DiscardHandler),
+		SendTimeout: 2 * time.Second,
+		Outbox: &reset.OutboxOptions{
+			Keys:         []reset.SealKey{key},
+			Lease:        3 * time.Second,
+			PollInterval: 20 * time.Millisecond,
+			RetryBase:    100 * time.Millisecond,
+			RetryMax:     time.Second,
+		},
+	}
+}
+
+// seedUsers adds n accounts, user<i>@example.com with ID user<i>.
+func seedUsers(users *resettest.Users, n int) {
+	for i := range n {
+		users.Add(fmt.Sprintf("user%d", i), fmt.Sprintf("user%d@example.com", i), "old password")
+	}
+}
+
+// TestOutboxMigrateFromV1 upgrades tables made by the first version of the
+// schema, holding a token, to the current one, from several processes at
+// once: the token survives and the outbox works.
+func TestOutboxMigrateFromV1(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	prefix := newPrefix(t)
+	dropTables(t, db, prefix)
+	ctx := t.Context()
+	for _, stmt := range mysqlstore.SchemaAt(prefix, 1) {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "schema version 1, want 2: run Migrate") {
+		t.Fatalf("Check of a version 1 schema: %v, want an error asking for Migrate", err)
+	}
+	rec := reset.Record{Hash: reset.Hash{1, 2, 3}, UserID: "kept", Email: "kept@example.com", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
+	if err := s.Rotate(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s2, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
+			if err == nil {
+				err = s2.Migrate(ctx)
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Migrate from version 1: %v", err)
+		}
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, s, "schema_version"); n != 2 {
+		t.Fatalf("schema_version has %d rows, want 2", n)
+	}
+	if got, err := s.Lookup(ctx, rec.Hash); err != nil || got.UserID != "kept" {
+		t.Fatalf("token after the upgrade: %+v, %v", got, err)
+	}
+	e := reset.Envelope{ID: "after-upgrade", Kind: reset.EnvelopeRequest, Email: "a@example.com", CreatedAt: base, NotBefore: base}
+	if err := s.Enqueue(ctx, e, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, "w", base, base.Add(time.Minute), 10); err != nil || len(got) != 1 {
+		t.Fatalf("Claim after the upgrade: %v, %v", got, err)
+	}
+	// And the statements for teams running their own migrations: the
+	// current schema script, applied over version 1, upgrades it too.
+	prefix2 := newPrefix(t)
+	dropTables(t, db, prefix2)
+	for _, stmt := range mysqlstore.SchemaAt(prefix2, 1) {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script, err := mysqlstore.SchemaSQL(prefix2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for stmt := range strings.SplitSeq(script, ";\n") {
+		if strings.TrimSpace(stmt) != "" {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
+	s2, _ := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix2})
+	if err := s2.Check(ctx); err != nil {
+		t.Fatalf("Check after applying SchemaSQL over version 1: %v", err)
+	}
+}
+
+// TestOutboxValues stores awkward values and reads them back exactly, and
+// refuses what does not fit.
+func TestOutboxValues(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	s := newStore(t, db, mysqlstore.Options{})
+	ctx := t.Context()
+	sealed := make([]byte, 200_000)
+	rand.Read(sealed)
+	sealed[0], sealed[1] = 0, '\''
+	e := reset.Envelope{
+		ID: strings.Repeat("i", 64), Kind: reset.EnvelopeMessage, Email: `"o'q\\"@exämple.com`,
+		Link: "https://app.example.com/r?a='1'&b=\\x00%00", Sealed: sealed, KeyID: strings.Repeat("k", 64),
+		Attempts: 3, CreatedAt: base.Add(999), NotBefore: base.Add(time.Second).In(time.FixedZone("X", 5*3600)),
+		LastError: "earlier",
+	}
+	if err := s.Enqueue(ctx, e, 10); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Claim(ctx, "w", base.Add(time.Second), base.Add(time.Minute), 1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Claim: %v, %v", got, err)
+	}
+	g := got[0]
+	if g.ID != e.ID || g.Kind != e.Kind || g.Email != e.Email || g.Link != e.Link || !bytes.Equal(g.Sealed, sealed) ||
+		g.KeyID != e.KeyID || g.Attempts != 3 || g.Claims != 1 || g.LastError != "earlier" || g.Dead ||
+		!g.CreatedAt.Equal(base) || !g.NotBefore.Equal(base.Add(time.Second)) || g.NotBefore.Location() != time.UTC {
+		t.Fatalf("read back %+v", g)
+	}
+	// LastError is cut to 1000 characters and made valid UTF-8.
+	g.LastError, g.Dead = strings.Repeat("é", 1500)+"\xff", true
+	if err := s.Save(ctx, "w", g, false); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := s.Dead(ctx, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("Dead: %v, %v", dead, err)
+	}
+	if n := utf8.RuneCountInString(dead[0].LastError); n != 1000 || !utf8.ValidString(dead[0].LastError) ||
+		!strings.HasPrefix(dead[0].LastError, "éé") {
+		t.Fatalf("LastError of %d characters stored as %d", 1501, n)
+	}
+	for name, mod := range map[string]func(*reset.Envelope){
+		"empty ID":   func(e *reset.Envelope) { e.ID = "" },
+		"long ID":    func(e *reset.Envelope) { e.ID = strings.Repeat("i", 65) },
+		"long link":  func(e *reset.Envelope) { e.Link = strings.Repeat("l", 2049) },
+		"long key":   func(e *reset.Envelope) { e.KeyID = strings.Repeat("k", 65) },
+		"bad email":  func(e *reset.Envelope) { e.Email = "\xff@example.com" },
+		"zero time":  func(e *reset.Envelope) { e.CreatedAt = time.Time{} },
+		"long email": func(e *reset.Envelope) { e.Email = strings.Repeat("e", 321) },
+	} {
+		bad := e
+		bad.ID = "other"
+		mod(&bad)
+		if err := s.Enqueue(ctx, bad, 10); err == nil || !strings.HasPrefix(err.Error(), "mysqlstore: enqueue: ") {
+			t.Errorf("%s: Enqueue = %v, want a mysqlstore: enqueue: error", name, err)
+		}
+	}
+	if _, err := s.Claim(ctx, strings.Repeat("w", 256), base, base, 1); err == nil {
+		t.Error("Claim with a 256-byte worker name succeeded")
+	}
+	if err := s.Enqueue(ctx, e, 10); err == nil || errors.Is(err, reset.ErrQueueFull) {
+		t.Errorf("Enqueue of an existing ID: %v, want an error", err)
+	}
+	if err := s.Revive(ctx, strings.Repeat("i", 65), base); !errors.Is(err, reset.ErrNotFound) {
+		t.Errorf("Revive of an impossible ID: %v", err)
+	}
+}
+
+// TestOutboxRoundTrips counts the statements of each outbox operation,
+// and of a public password-lost request for an account and for an
+// address without one: the same.
+func TestOutboxRoundTrips(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	counter := &queryCounter{}
+	s, err := mysqlstore.New(db.WithQueryHook(counter), mysqlstore.Options{TablePrefix: newStore(t, db, mysqlstore.Options{}).TablePrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	measure := func(name string, want int64, f func() error) {
+		t.Helper()
+		before := counter.n.Load()
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := counter.n.Load() - before; got != want {
+			t.Errorf("%s: %d round trips, want %d", name, got, want)
+		} else {
+			t.Logf("%s: %d round trips", name, got)
+		}
+	}
+	users := &resettest.Users{}
+	seedUsers(users, 1)
+	svc, err := reset.New(outboxConfig(s, users, &resettest.Mailer{}, newSealKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure("RequestPublic, account", 2, func() error { return svc.RequestPublic(ctx, "user0@example.com", "") })
+	measure("RequestPublic, no account", 2, func() error { return svc.RequestPublic(ctx, "nobody@example.com", "") })
+	var envs []reset.Envelope
+	now := time.Now()
+	measure("Claim of two", 4, func() (err error) {
+		envs, err = s.Claim(ctx, "w", now.Add(time.Second), now.Add(time.Minute), 5)
+		if err == nil && len(envs) != 2 {
+			err = fmt.Errorf("claimed %d", len(envs))
+		}
+		return err
+	})
+	measure("Claim of none", 3, func() error {
+		_, err := s.Claim(ctx, "w", now.Add(time.Second), now.Add(time.Minute), 5)
+		return err
+	})
+	measure("Save", 1, func() error { return s.Save(ctx, "w", envs[0], true) })
+	measure("Delete", 1, func() error { return s.Delete(ctx, "w", envs[0].ID) })
+	measure("Save that lost its lease", 1, func() error {
+		if err := s.Save(ctx, "other", envs[1], false); !errors.Is(err, reset.ErrLeaseLost) {
+			return fmt.Errorf("got %v, want ErrLeaseLost", err)
+		}
+		return nil
+	})
+	measure("OutboxStats", 1, func() error {
+		st, err := s.OutboxStats(ctx)
+		if err == nil && (st.Pending != 1 || st.Oldest.IsZero()) {
+			err = fmt.Errorf("stats %+v", st)
+		}
+		return err
+	})
+	envs[1].Dead = true
+	measure("Save (bury)", 1, func() error { return s.Save(ctx, "w", envs[1], false) })
+	measure("Dead", 1, func() error { _, err := s.Dead(ctx, 10); return err })
+	measure("Revive", 1, func() error { return s.Revive(ctx, envs[1].ID, now) })
+}
+
+// TestOutboxLostConnection loses the answer of each outbox write, after
+// the server applied it or before: the retry recognises its own write and
+// never reports a lease lost, a queue full or an envelope missing because
+// of it.
+func TestOutboxLostConnection(t *testing.T) {
+	cfg, err := mysql.ParseDSN(testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faults{}
+	db := bun.NewDB(sql.OpenDB(faultConnector{conn, f}), mysqldialect.New())
+	t.Cleanup(func() { db.Close() })
+	s := newStore(t, db, mysqlstore.Options{})
+	ctx := t.Context()
+	at := base
+	for _, applied := range []bool{true, false} {
+		name := fmt.Sprintf("applied=%v", applied)
+		e := reset.Envelope{ID: name, Kind: reset.EnvelopeRequest, Email: "a@example.com", CreatedAt: at, NotBefore: at}
+		// Enqueue at the limit: the retry finds its own row (a duplicate
+		// key), not a full queue.
+		f.arm("INSERT INTO", applied)
+		if err := s.Enqueue(ctx, e, 1); err != nil {
+			t.Fatalf("%s: Enqueue: %v", name, err)
+		}
+		// A claim whose UPDATE fails inside the transaction is rolled
+		// back and retried whole.
+		f.arm("UPDATE", applied)
+		got, err := s.Claim(ctx, "w", at, at.Add(time.Minute), 5)
+		if err != nil || len(got) != 1 || got[0].Claims != 1 {
+			t.Fatalf("%s: Claim: %+v, %v; want the envelope claimed once", name, got, err)
+		}
+		// Save releasing the lease: the retry finds no lease, and its nonce.
+		e = got[0]
+		e.Attempts, e.LastError = 1, "503"
+		f.arm("UPDATE", applied)
+		if err := s.Save(ctx, "w", e, false); err != nil {
+			t.Fatalf("%s: Save(release): %v", name, err)
+		}
+		got, err = s.Claim(ctx, "w", at, at.Add(time.Minute), 5)
+		if err != nil || len(got) != 1 || got[0].Attempts != 1 || got[0].Claims != 2 {
+			t.Fatalf("%s: Claim after Save: %+v, %v", name, got, err)
+		}
+		// Save holding the lease: the retry changes nothing, and is right.
+		f.arm("UPDATE", applied)
+		if err := s.Save(ctx, "w", got[0], true); err != nil {
+			t.Fatalf("%s: Save(hold): %v", name, err)
+		}
+		// Bury it, then revive it with a lost answer.
+		e = got[0]
+		e.Dead = true
+		if err := s.Save(ctx, "w", e, false); err != nil {
+			t.Fatal(err)
+		}
+		f.arm("UPDATE", applied)
+		if err := s.Revive(ctx, e.ID, at); err != nil {
+			t.Fatalf("%s: Revive: %v", name, err)
+		}
+		got, err = s.Claim(ctx, "w", at, at.Add(time.Minute), 5)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s: Claim after Revive: %+v, %v", name, got, err)
+		}
+		// Delete: the retry finds the row gone.
+		f.arm("DELETE", applied)
+		if err := s.Delete(ctx, "w", e.ID); err != nil {
+			t.Fatalf("%s: Delete: %v", name, err)
+		}
+		if st, err := s.OutboxStats(ctx); err != nil || st.Pending != 0 || st.Dead != 0 {
+			t.Fatalf("%s: stats %+v, %v", name, st, err)
+		}
+	}
+	// Without a lost answer, the verdicts stand.
+	e := reset.Envelope{ID: "plain", Kind: reset.EnvelopeRequest, Email: "a@example.com", CreatedAt: at, NotBefore: at}
+	if err := s.Enqueue(ctx, e, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, reset.Envelope{ID: "second", CreatedAt: at, NotBefore: at}, 1); !errors.Is(err, reset.ErrQueueFull) {
+		t.Fatalf("Enqueue past the limit: %v", err)
+	}
+	if err := s.Delete(ctx, "w", e.ID); !errors.Is(err, reset.ErrLeaseLost) {
+		t.Fatalf("Delete without a lease: %v", err)
+	}
+	if err := s.Revive(ctx, e.ID, at); !errors.Is(err, reset.ErrNotFound) {
+		t.Fatalf("Revive of a live envelope: %v", err)
+	}
+}
+
+// TestOutboxProviderOutage: Resend (the local fake, through the real
+// resendmailer with no retries of its own) answers 503 for two minutes of
+// the fake clock, then recovers. Every message goes out afterwards, once,
+// with one idempotency key each, and no faster than the mailer's pacing.
+func TestOutboxProviderOutage(t *testing.T) {
+	const n = 20
+	db := openDB(t, testDSN(t))
+	s := newStore(t, db, mysqlstore.Options{})
+	ctx := t.Context()
+	clock := resettest.NewClock(base)
+	start := clock.Now()
+	fake := resendtest.NewServer()
+	t.Cleanup(fake.Close)
+	fake.SetRateLimit(20, time.Second)
+	fake.SetHook(func(resendtest.Request) resendtest.Fault {
+		if clock.Now().Before(start.Add(2 * time.Minute)) {
+			return resendtest.Fault{Status: http.StatusServiceUnavailable}
+		}
+		return resendtest.Fault{}
+	})
+	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
+		BaseURL: fake.URL, MaxAttempts: 1, Rate: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := &resettest.Users{}
+	seedUsers(users, n)
+	cfg := outboxConfig(s, users, mailer, newSealKey())
+	cfg.Now = clock.Now
+	cfg.Outbox.RetryBase, cfg.Outbox.RetryMax = 10*time.Second, time.Minute
+	svc, err := reset.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := svc.RequestPublic(ctx, fmt.Sprintf("user%d@example.com", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	began := time.Now()
+	var atRest [][]byte // every outbox row during the outage, as stored
+	for i := 0; len(fake.Emails()) < n; i++ {
+		if i == 100 {
+			t.Fatalf("%d of %d delivered after %v of fake time", len(fake.Emails()), n, clock.Now().Sub(start))
+		}
+		if _, err := svc.DrainOutbox(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			atRest = rawRows(t, db, s)
+		}
+		clock.Advance(5 * time.Second)
+	}
+	elapsed := time.Since(began)
+	// No usable token at rest: the rows held sealed messages, and neither
+	// a mailed token nor a link with a token in the clear.
+	if len(atRest) != n {
+		t.Fatalf("%d rows during the outage, want %d", len(atRest), n)
+	}
+	for _, row := range atRest {
+		if bytes.Contains(row, []byte("token=")) {
+			t.Fatal("an outbox row holds a link with a token")
+		}
+		for _, e := range fake.Emails() {
+			if tok := resettest.Token(e.Text); tok == "" || bytes.Contains(row, []byte(tok)) {
+				t.Fatalf("an outbox row holds the token mailed to %s", e.To[0])
+			}
+		}
+	}
+	reqs := fake.Requests()
+	var failed, ok int
+	keys := map[string]bool{}
+	for _, r := range reqs {
+		keys[r.IdempotencyKey] = true
+		switch r.Status {
+		case http.StatusServiceUnavailable:
+			failed++
+		case http.StatusOK:
+			ok++
+		}
+	}
+	t.Logf("%d requests in %v (%d answered 503, %d 200, %d 429); at most %d in one second",
+		len(reqs), elapsed.Round(time.Millisecond), failed, ok, fake.RateLimited(), fake.MaxPerWindow())
+	checkDelivered(t, svc, fake, n)
+	if failed < n {
+		t.Errorf("only %d requests failed during the outage", failed)
+	}
+	if len(keys) != n {
+		t.Errorf("%d idempotency keys for %d messages: a retry sent another message", len(keys), n)
+	}
+	if fake.MaxPerWindow() > 21 || fake.RateLimited() > 1 {
+		t.Errorf("pacing exceeded: %d requests in one second, %d answered 429; the mailer paces at 20/s",
+			fake.MaxPerWindow(), fake.RateLimited())
+	}
+	r, err := svc.OutboxReport(ctx)
+	if err != nil || r.Pending != 0 || r.Dead != 0 || r.Failed == 0 || r.Sent != n {
+		t.Fatalf("OutboxReport = %+v, %v", r, err)
+	}
+}
+
+// rawRows returns every row of the store's outbox as the bytes of all its
+// columns, and checks that each holds a sealed message.
+func rawRows(t *testing.T, db *bun.DB, s *mysqlstore.Store) [][]byte {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), fmt.Sprintf("SELECT id, kind, email, link, sealed, key_id, last_error,"+
+		" COALESCE(lease_owner, '') FROM `%soutbox`", s.TablePrefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var cols [8][]byte
+		if err := rows.Scan(&cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5], &cols[6], &cols[7]); err != nil {
+			t.Fatal(err)
+		}
+		if len(cols[4]) == 0 {
+			t.Fatal("an envelope that was tried holds no sealed message")
+		}
+		out = append(out, bytes.Join(cols[:], []byte{0}))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkDelivered checks that the fake accepted exactly one email for
+// each of user0..user<n-1>, and that each mailed link works.
+func checkDelivered(t *testing.T, svc *reset.Service, fake *resendtest.Server, n int) {
+	t.Helper()
+	emails := fake.Emails()
+	to := map[string]int{}
+	keys := map[string]bool{}
+	for _, e := range emails {
+		if len(e.To) != 1 {
+			t.Fatalf("email to %v", e.To)
+		}
+		to[e.To[0]]++
+		keys[e.IdempotencyKey] = true
+		if _, err := svc.Inspect(t.Context(), resettest.Token(e.Text)); err != nil {
+			t.Errorf("the link mailed to %s does not work: %v", e.To[0], err)
+		}
+	}
+	if len(emails) != n || len(to) != n || len(keys) != n {
+		t.Fatalf("%d emails to %d recipients with %d idempotency keys, want %d of each", len(emails), len(to), len(keys), n)
+	}
+	for i := range n {
+		if addr := fmt.Sprintf("user%d@example.com", i); to[addr] != 1 {
+			t.Fatalf("%s got %d emails", addr, to[addr])
+		}
+	}
+}
+
+// TestOutboxStoreUnreachable: with the database down, a public request
+// fails (the handler answers 503, never a silent 202), quickly; with the
+// outbox full, it answers 503 with Retry-After.
+func TestOutboxStoreUnreachable(t *testing.T) {
+	post := func(h http.Handler) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, httpadapter.PasswordLostPath, strings.NewReader(`{"email":"user0@example.com"}`))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
+		return w
+	}
+	handler := func(t *testing.T, s reset.Store, maxPending int) (*reset.Service, http.Handler) {
+		users := &resettest.Users{}
+		seedUsers(users, 1)
+		cfg := outboxConfig(s, users, &resettest.Mailer{}, newSealKey())
+		cfg.Outbox.MaxPending = maxPending
+		svc, err := reset.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc, h
+	}
+
+	t.Run("down", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close() // nothing listens there now
+		sqldb, err := sql.Open("mysql", "passreset:passreset@tcp("+addr+")/passreset?timeout=1s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := bun.NewDB(sqldb, offlineDialect{mysqldialect.New(), dialect.MySQL})
+		t.Cleanup(func() { db.Close() })
+		s, err := mysqlstore.New(db, mysqlstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, h := handler(t, s, 0)
+		start := time.Now()
+		err = svc.RequestPublic(t.Context(), "user0@example.com", "")
+		if err == nil || errors.Is(err, reset.ErrQueueFull) || !strings.Contains(err.Error(), "mysqlstore: enqueue: ") {
+			t.Fatalf("RequestPublic with the database down: %v, want the store's error", err)
+		}
+		t.Logf("failed after %v: %v", time.Since(start), err)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the failure took %v; retries must be bounded", d)
+		}
+		w := post(h)
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), httpadapter.CodeServiceUnavailable) {
+			t.Fatalf("POST %s with the database down: %d %s, want 503", httpadapter.PasswordLostPath, w.Code, w.Body)
+		}
+	})
+
+	t.Run("full", func(t *testing.T) {
+		db := openDB(t, testDSN(t))
+		s := newStore(t, db, mysqlstore.Options{})
+		_, h := handler(t, s, 1)
+		if w := post(h); w.Code != http.StatusAccepted {
+			t.Fatalf("first request: %d %s", w.Code, w.Body)
+		}
+		w := post(h)
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Fatalf("request past MaxPending: %d %s (Retry-After %q), want 503 with Retry-After", w.Code, w.Body, w.Header().Get("Retry-After"))
+		}
+	})
+}
+
+// TestOutboxEndToEndInProcess runs the whole path in one process: public
+// requests for accounts and for unknown addresses through the handler,
+// RunOutbox with the real Resend mailer against the fake.
+func TestOutboxEndToEndInProcess(t *testing.T) {
+	const n = 10
+	db := openDB(t, testDSN(t))
+	s := newStore(t, db, mysqlstore.Options{})
+	fake := resendtest.NewServer()
+	t.Cleanup(fake.Close)
+	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "reset@example.com", BaseURL: fake.URL,
+		MaxAttempts: 1, Rate: rate.Inf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := &resettest.Users{}
+	seedUsers(users, n)
+	svc, err := reset.New(outboxConfig(s, users, mailer, newSealKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunOutbox(ctx) }()
+	h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * n {
+		addr := fmt.Sprintf("user%d@example.com", i) // the second half has no account
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, httpadapter.PasswordLostPath, strings.NewReader(`{"email":"`+addr+`"}`))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", addr, w.Code, w.Body)
+		}
+	}
+	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer wcancel()
+	if _, err := fake.WaitEmails(wctx, n); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the outbox to drain", func() bool {
+		st, err := s.OutboxStats(t.Context())
+		return err == nil && st.Pending == 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	checkDelivered(t, svc, fake, n)
+}
+
+// waitFor polls cond every 10ms until it holds, failing the test after
+// timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
