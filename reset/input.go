@@ -20,16 +20,14 @@ func CheckEmail(s string) error {
 		return bad("is required")
 	case len(s) > maxEmailLen:
 		return bad(fmt.Sprintf("longer than %d bytes", maxEmailLen))
+	case simpleAddress(s):
+		return nil
 	case !utf8.ValidString(s):
 		return bad("not valid UTF-8")
 	case strings.ContainsAny(s, "\r\n"):
 		return bad("contains a line break")
-	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return bad("contains a control character")
-	}
-	if simpleAddress(s) {
-		return nil
 	}
 	// The rare rest (quoted local parts, non-ASCII, domain literals) gets
 	// the full RFC 5322 parser.
@@ -40,47 +38,51 @@ func CheckEmail(s string) error {
 	return nil
 }
 
+// Byte classes for simpleAddress.
+const (
+	atext  = 1 << iota // RFC 5322 atext: may stand in a dot-atom local part
+	dlabel             // letter, digit or hyphen: may stand in a domain label
+)
+
+var addrClass = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = atext|dlabel, atext|dlabel
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = atext | dlabel
+	}
+	for _, c := range "!#$%&'*+/=?^_`{|}~" {
+		t[c] = atext
+	}
+	t['-'] = atext | dlabel
+	return t
+}()
+
 // simpleAddress reports whether s is an ASCII dot-atom address with a
 // dotted domain of letters, digits and hyphens: what nearly every address
-// is. Every address it accepts, net/mail accepts too.
+// is. Every address it accepts, net/mail accepts too. One pass, one table.
 func simpleAddress(s string) bool {
-	at := strings.IndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 {
-		return false
-	}
-	local, domain := s[:at], s[at+1:]
-	if !dotted(local, isAtext) {
-		return false
-	}
-	return dotted(domain, func(c byte) bool {
-		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
-	})
-}
-
-// dotted reports whether s is non-empty runs of ok bytes joined by single dots.
-func dotted(s string, ok func(byte) bool) bool {
-	prev := byte('.')
+	class := uint8(atext) // what the current part allows
+	prev := byte('.')     // a part may not start with a dot
+	seenAt := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '.' {
-			if prev == '.' {
+		switch {
+		case c == '.':
+			if prev == '.' || prev == '@' {
 				return false
 			}
-		} else if !ok(c) {
+		case c == '@':
+			if seenAt || prev == '.' {
+				return false
+			}
+			seenAt, class = true, dlabel
+		case addrClass[c]&class == 0:
 			return false
 		}
 		prev = c
 	}
-	return prev != '.'
-}
-
-// isAtext reports whether c is an RFC 5322 atext character.
-func isAtext(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+/=?^_`{|}~-", c) >= 0
+	return seenAt && prev != '.' && prev != '@'
 }
 
 // DefaultMinPassword and DefaultMaxPassword bound a new password's length

@@ -278,7 +278,7 @@ func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBa
 		}
 		return Issued{}, Message{}, fmt.Errorf("reset: looking up user: %w", err)
 	}
-	if u.ID == "" || CheckEmail(u.Email) != nil {
+	if u.ID == "" || (u.Email != email && CheckEmail(u.Email) != nil) {
 		return Issued{}, Message{}, fmt.Errorf("reset: Users returned an account without an ID or a valid email address")
 	}
 	now := s.now()
