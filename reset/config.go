@@ -122,7 +122,7 @@ const (
 	EventQueued           EventKind = "queued"             // work entered the durable outbox
 	EventRetry            EventKind = "retry"              // a delivery failed and will be retried
 	EventDead             EventKind = "dead"               // a message was moved aside
-	EventOutboxStats      EventKind = "outbox_stats"       // periodic outbox figures, in Stats
+	EventOutboxStats      EventKind = "outbox_stats"       // outbox figures, in Outbox
 )
 
 // Event describes one thing the service did, for audit logs and metrics.
@@ -130,11 +130,11 @@ const (
 type Event struct {
 	Kind      EventKind
 	Time      time.Time
-	UserID    string       // empty when unknown
-	MessageID string       // for EventSent, EventSendFailed and EventRequested with mail
-	MailKind  string       // KindReset or KindChanged, with MessageID
-	Err       error        // for failures
-	Stats     *OutboxStats // for EventOutboxStats
+	UserID    string        // empty when unknown
+	MessageID string        // for EventSent, EventSendFailed and EventRequested with mail
+	MailKind  string        // KindReset or KindChanged, with MessageID
+	Err       error         // for failures
+	Outbox    *OutboxReport // for EventOutboxStats
 }
 
 // Defaults for the zero values of [OutboxOptions].
@@ -148,6 +148,7 @@ const (
 	DefaultOutboxMaxAge      = 24 * time.Hour
 	DefaultOutboxRetryBase   = 10 * time.Second
 	DefaultOutboxRetryMax    = 15 * time.Minute
+	DefaultOutboxStats       = time.Minute
 )
 
 // OutboxOptions turns on the durable outbox (see [Config.Outbox]). Every
@@ -185,4 +186,8 @@ type OutboxOptions struct {
 	RetryMax  time.Duration
 	// WorkerID names this process's claims. Default: random.
 	WorkerID string
+	// StatsInterval is how often [Service.RunOutbox] reads the outbox's
+	// figures and emits them as an EventOutboxStats event. Default 1
+	// minute; negative turns it off.
+	StatsInterval time.Duration
 }

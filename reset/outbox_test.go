@@ -494,7 +494,18 @@ func TestOutboxKeyRotation(t *testing.T) {
 }
 
 func TestRunOutbox(t *testing.T) {
-	e := newOutboxEnv(t)
+	stats := make(chan *reset.OutboxReport, 100)
+	e := newOutboxEnv(t, func(c *reset.Config) {
+		c.Outbox.StatsInterval = time.Millisecond
+		c.OnEvent = func(ev reset.Event) {
+			if ev.Kind == reset.EventOutboxStats {
+				select {
+				case stats <- ev.Outbox:
+				default:
+				}
+			}
+		}
+	})
 	rec := &resettest.Mailer{}
 	e.mailer.fail = func(m reset.Message, _ int) error { return rec.Send(context.Background(), m) }
 	ctx, cancel := context.WithCancel(t.Context())
@@ -507,6 +518,12 @@ func TestRunOutbox(t *testing.T) {
 	}
 	if _, err := rec.Wait(t.Context(), 2); err != nil {
 		t.Fatal(err)
+	}
+	// The figures are emitted while the workers run.
+	for r := range stats {
+		if r.Sent == 2 && r.Pending == 0 {
+			break
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -57,6 +57,9 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 	defD(&o.MaxAge, DefaultOutboxMaxAge)
 	defD(&o.RetryBase, DefaultOutboxRetryBase)
 	defD(&o.RetryMax, DefaultOutboxRetryMax)
+	if o.StatsInterval == 0 {
+		o.StatsInterval = DefaultOutboxStats
+	}
 	if o.Lease <= cfg.SendTimeout {
 		problems = append(problems, fmt.Sprintf("Outbox.Lease (%v) must exceed SendTimeout (%v)", o.Lease, cfg.SendTimeout))
 	}
@@ -107,8 +110,8 @@ func (s *Service) enqueueMessage(ctx context.Context, msg Message, link string) 
 	return s.enqueue(ctx, Envelope{ID: msg.ID, Kind: kind, Email: msg.To, Link: link, Sealed: sealed, KeyID: keyID})
 }
 
-// RunOutbox runs Outbox.Workers workers that drain the durable outbox
-// until ctx ends, then waits for the messages in hand to be finished
+// RunOutbox runs Outbox.Workers workers that drain the durable outbox,
+// and emits the outbox's figures every Outbox.StatsInterval, until ctx ends, then waits for the messages in hand to be finished
 // (each bounded by Config.SendTimeout) and returns nil. Run it in as many
 // processes as you like: claims keep their work apart. It returns an
 // error at once when the Service has no outbox.
@@ -119,6 +122,22 @@ func (s *Service) RunOutbox(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range s.durable.opt.Workers {
 		wg.Go(func() { s.workLoop(ctx, fmt.Sprintf("%s-%d", s.durable.opt.WorkerID, i)) })
+	}
+	if every := s.durable.opt.StatsInterval; every > 0 {
+		wg.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if _, err := s.OutboxReport(ctx); err != nil && ctx.Err() == nil {
+						s.log.ErrorContext(ctx, "outbox stats", "err", err)
+					}
+				}
+			}
+		})
 	}
 	wg.Wait()
 	return nil
@@ -348,7 +367,7 @@ func (s *Service) OutboxReport(ctx context.Context) (OutboxReport, error) {
 	if !st.Oldest.IsZero() {
 		r.OldestAge = s.now().Sub(st.Oldest)
 	}
-	s.emit(Event{Kind: EventOutboxStats, Stats: &st})
+	s.emit(Event{Kind: EventOutboxStats, Outbox: &r})
 	return r, nil
 }
 
