@@ -184,8 +184,10 @@ func retryAfterValue(d time.Duration) string {
 	return strconv.FormatInt(max(s, 1), 10)
 }
 
-// writeError sends e as JSON and logs it.
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+// errorHeaders logs e under a new correlation ID, sets the headers every
+// error answer carries (Correlation-Id, and Retry-After and Allow when e
+// has them) and returns the ID.
+func (h *Handler) errorHeaders(w http.ResponseWriter, r *http.Request, e *apiError) string {
 	id := newID()
 	h.logError(r, id, e)
 	hd := w.Header()
@@ -196,8 +198,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError
 	if e.allow != "" {
 		hd.Set("Allow", e.allow)
 	}
+	return id
+}
+
+// writeError sends e as JSON and logs it.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	id := h.errorHeaders(w, r, e)
 	if e.status == http.StatusUnauthorized {
-		hd.Set("WWW-Authenticate", h.opts.AuthChallenge)
+		w.Header().Set("WWW-Authenticate", h.opts.AuthChallenge)
 	}
 	h.writeJSON(w, e.status, ErrorResponse{ID: id, Code: e.code, Message: e.message, Details: e.details})
 }

@@ -209,16 +209,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *apiError) {
 
 // pageError renders the error page for e and logs it.
 func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, e *apiError) {
-	id := newID()
-	h.logError(r, id, e)
-	hd := w.Header()
-	hd.Set("Correlation-Id", id)
-	if e.retryAfter > 0 {
-		hd.Set("Retry-After", retryAfterValue(e.retryAfter))
-	}
-	if e.allow != "" {
-		hd.Set("Allow", e.allow)
-	}
+	id := h.errorHeaders(w, r, e)
 	msg := e.message
 	if e.status >= 500 {
 		msg = "Something went wrong on our side. Please try again in a few minutes."
