@@ -53,6 +53,7 @@ type InputError struct {
 	Err    error  // a more specific sentinel such as ErrLinkNotAllowed, or nil
 }
 
+// Error returns "reset: invalid <field>: <reason>".
 func (e *InputError) Error() string {
 	return fmt.Sprintf("reset: invalid %s: %s", e.Field, e.Reason)
 }
@@ -71,6 +72,7 @@ type PasswordError struct {
 	Reason string
 }
 
+// Error returns "reset: password rejected: <reason>".
 func (e *PasswordError) Error() string { return "reset: password rejected: " + e.Reason }
 
 // Is reports whether target is ErrPasswordRejected.

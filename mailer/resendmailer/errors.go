@@ -40,6 +40,7 @@ type Error struct {
 	Message    string // Resend's message, or the status text when the body had none
 }
 
+// Error names the status and Resend's error name and message.
 func (e *Error) Error() string {
 	name := e.Name
 	if name == "" {
