@@ -190,6 +190,10 @@ type Issued struct {
 // [ErrQueueFull], or a back end's error; in each of those cases no token
 // was issued.
 //
+// With the durable outbox, the email is queued after the token is issued:
+// if queueing fails (ErrQueueFull, or the store's error), Request returns
+// the error with the Issued link, and the older link no longer works.
+//
 // Request reveals whether an account exists and takes longer when one
 // does: use [Service.RequestPublic] for requests from the public.
 func (s *Service) Request(ctx context.Context, r Request) (Issued, error) {
