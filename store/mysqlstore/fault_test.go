@@ -92,7 +92,10 @@ func (c faultConn) QueryContext(ctx context.Context, query string, args []driver
 // TestLostConnection checks that a statement whose answer is lost is never
 // applied twice, and that Consume and Cooldown tell their own lost write
 // from someone else's.
-func TestLostConnection(t *testing.T) {
+// faultyDB opens the test database through a connector whose faults the
+// test sets.
+func faultyDB(t *testing.T) (*bun.DB, *faults) {
+	t.Helper()
 	cfg, err := mysql.ParseDSN(testDSN(t))
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +107,11 @@ func TestLostConnection(t *testing.T) {
 	f := &faults{}
 	db := bun.NewDB(sql.OpenDB(faultConnector{conn, f}), mysqldialect.New())
 	t.Cleanup(func() { db.Close() })
+	return db, f
+}
+
+func TestLostConnection(t *testing.T) {
+	db, f := faultyDB(t)
 	s := newStore(t, db, mysqlstore.Options{})
 	ctx := t.Context()
 	rec := func(user string) reset.Record {
@@ -151,7 +159,7 @@ func TestLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.arm("DELETE", true)
-	_, err = s.Consume(ctx, r.Hash)
+	_, err := s.Consume(ctx, r.Hash)
 	if err == nil || errors.Is(err, reset.ErrNotFound) || !errors.Is(err, mysql.ErrInvalidConn) ||
 		!strings.Contains(err.Error(), "outcome unknown") {
 		t.Fatalf("Consume after a lost, applied DELETE: %v, want the outcome-unknown error", err)

@@ -358,17 +358,7 @@ func TestOutboxSurvivesKill(t *testing.T) {
 // with one idempotency key each and a working link.
 func TestOutboxWorkerKilledMidDrain(t *testing.T) {
 	const n, k = 40, 10
-	db := openDB(t, testDSN(t))
-	store := newStore(t, db, mysqlstore.Options{})
-	fake := resendtest.NewServer()
-	t.Cleanup(fake.Close)
-	env := newOutboxEnv(store, n, fake)
-	svc := inspector(t, store, env, n)
-	for i := range n {
-		if err := svc.RequestPublic(t.Context(), fmt.Sprintf("user%d@example.com", i), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	store, fake, env, svc := queuedRequests(t, n)
 	var killed atomic.Bool
 	fake.SetHook(func(r resendtest.Request) resendtest.Fault {
 		if !killed.Load() && r.N > k {
@@ -430,17 +420,7 @@ func TestOutboxWorkerKilledMidDrain(t *testing.T) {
 // message reaches Resend, none repeated, and the work was shared.
 func TestOutboxWorkersInSeveralProcesses(t *testing.T) {
 	const n, procs = 200, 3
-	db := openDB(t, testDSN(t))
-	store := newStore(t, db, mysqlstore.Options{})
-	fake := resendtest.NewServer()
-	t.Cleanup(fake.Close)
-	env := newOutboxEnv(store, n, fake)
-	svc := inspector(t, store, env, n)
-	for i := range n {
-		if err := svc.RequestPublic(t.Context(), fmt.Sprintf("user%d@example.com", i), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	store, fake, env, svc := queuedRequests(t, n)
 	var workers []*child
 	for i := range procs {
 		w := startChild(t, env, "worker", fmt.Sprintf("worker %d", i))
@@ -471,4 +451,23 @@ func TestOutboxWorkersInSeveralProcesses(t *testing.T) {
 	if busy < 2 {
 		t.Errorf("only %d of %d processes sent anything", busy, procs)
 	}
+}
+
+// queuedRequests sets up a store, a local Resend and n accounts, and queues
+// a public request for each account through an in-process Service that
+// runs no workers (and serves to inspect the mailed tokens).
+func queuedRequests(t *testing.T, n int) (*mysqlstore.Store, *resendtest.Server, outboxEnv, *reset.Service) {
+	t.Helper()
+	db := openDB(t, testDSN(t))
+	store := newStore(t, db, mysqlstore.Options{})
+	fake := resendtest.NewServer()
+	t.Cleanup(fake.Close)
+	env := newOutboxEnv(store, n, fake)
+	svc := inspector(t, store, env, n)
+	for i := range n {
+		if err := svc.RequestPublic(t.Context(), fmt.Sprintf("user%d@example.com", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store, fake, env, svc
 }

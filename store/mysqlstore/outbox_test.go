@@ -16,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/mysqldialect"
@@ -296,17 +295,7 @@ func TestOutboxRoundTrips(t *testing.T) {
 // never reports a lease lost, a queue full or an envelope missing because
 // of it.
 func TestOutboxLostConnection(t *testing.T) {
-	cfg, err := mysql.ParseDSN(testDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &faults{}
-	db := bun.NewDB(sql.OpenDB(faultConnector{conn, f}), mysqldialect.New())
-	t.Cleanup(func() { db.Close() })
+	db, f := faultyDB(t)
 	s := newStore(t, db, mysqlstore.Options{})
 	ctx := t.Context()
 	at := base
