@@ -59,13 +59,13 @@ func (h *Handler) passwordLost(w http.ResponseWriter, r *http.Request, trusted b
 				message: `Only a trusted caller may set skipSend to "enabled".`,
 				details: []ErrorDetail{{Code: DetailNotAllowed, Target: "skipSend", Message: `skipSend "enabled" needs client credentials.`}}}
 		}
-		if err := h.svc.RequestPublic(r.Context(), v["email"], v["link"]); err != nil {
+		if err := h.svc.Request(r.Context(), v["email"], v["link"]); err != nil {
 			return fromCore(err)
 		}
 		writeJSONBytes(w, http.StatusAccepted, h.publicBody)
 		return nil
 	}
-	iss, err := h.svc.Request(r.Context(), reset.Request{Email: v["email"], Link: v["link"], SkipSend: skip})
+	iss, err := h.svc.RequestTrusted(r.Context(), reset.TrustedRequest{Email: v["email"], Link: v["link"], SkipSend: skip})
 	if err != nil {
 		return fromCore(err)
 	}

@@ -134,7 +134,7 @@ func fromCore(err error) *apiError {
 		if errors.Is(err, reset.ErrInvalidToken) {
 			return tokenError(false)
 		}
-		if inErr.Reason == "is required" {
+		if inErr.Missing {
 			return invalid(DetailRequiredValue, inErr.Field, inErr.Field+" is required.")
 		}
 		return invalid(DetailInvalidValue, inErr.Field, "Invalid "+inErr.Field+": "+inErr.Reason+".")

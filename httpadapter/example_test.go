@@ -111,7 +111,7 @@ func ExampleHandler_singlePageApp() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	iss, err := svc.Request(context.Background(), reset.Request{Email: "jborder@anywhere.com", SkipSend: true})
+	iss, err := svc.RequestTrusted(context.Background(), reset.TrustedRequest{Email: "jborder@anywhere.com", SkipSend: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
 		h.pageError(w, r, e)
 		return
 	}
-	err := h.svc.RequestPublic(r.Context(), form.Get(fieldEmail), "")
+	err := h.svc.Request(r.Context(), form.Get(fieldEmail), "")
 	if _, ok := errors.AsType[*reset.InputError](err); ok {
 		h.render(w, r, http.StatusBadRequest, PageForgot, PageData{Error: "Type the email address of your account, such as name@example.com."})
 		return

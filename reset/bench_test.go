@@ -49,19 +49,19 @@ func benchService(b *testing.B, users int) *reset.Service {
 
 func BenchmarkRequest(b *testing.B) {
 	ctx := context.Background()
-	run := func(b *testing.B, email string, r reset.Request) {
+	run := func(b *testing.B, email string, r reset.TrustedRequest) {
 		svc := benchService(b, 1)
 		r.Email = email
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := svc.Request(ctx, r); err != nil && email != "nobody@example.com" {
+			if _, err := svc.RequestTrusted(ctx, r); err != nil && email != "nobody@example.com" {
 				b.Fatal(err)
 			}
 		}
 	}
-	b.Run("skipsend", func(b *testing.B) { run(b, "user0@example.com", reset.Request{SkipSend: true}) })
-	b.Run("mail", func(b *testing.B) { run(b, "user0@example.com", reset.Request{Wait: true}) })
-	b.Run("unknown", func(b *testing.B) { run(b, "nobody@example.com", reset.Request{SkipSend: true}) })
+	b.Run("skipsend", func(b *testing.B) { run(b, "user0@example.com", reset.TrustedRequest{SkipSend: true}) })
+	b.Run("mail", func(b *testing.B) { run(b, "user0@example.com", reset.TrustedRequest{Wait: true}) })
+	b.Run("unknown", func(b *testing.B) { run(b, "nobody@example.com", reset.TrustedRequest{SkipSend: true}) })
 }
 
 func BenchmarkComplete(b *testing.B) {
@@ -71,7 +71,7 @@ func BenchmarkComplete(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		iss, err := svc.Request(ctx, reset.Request{Email: "user0@example.com", SkipSend: true})
+		iss, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "user0@example.com", SkipSend: true})
 		if err != nil {
 			b.Fatal(err)
 		}

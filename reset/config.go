@@ -14,6 +14,7 @@ const (
 	DefaultQueueSize   = 1024
 	DefaultWorkers     = 2
 	DefaultSendTimeout = 30 * time.Second
+	DefaultAfterReset  = 30 * time.Second
 )
 
 // Config configures a [Service]. The zero value of every optional field
@@ -67,9 +68,17 @@ type Config struct {
 	DisableChangedNotice bool
 
 	// AfterReset runs after a password has been changed, for example to
-	// end the user's other sessions. An error is logged and reported as an
-	// EventAfterResetFailed event; the password stays changed. Default: none.
+	// end the user's other sessions. Its ctx carries the values of the
+	// request's context but not its cancellation, and ends after
+	// AfterResetTimeout: a client that goes away does not cut it short. An
+	// error is logged and reported as an EventAfterResetFailed event; the
+	// password stays changed. Default: none.
 	AfterReset func(ctx context.Context, userID string) error
+
+	// AfterResetTimeout bounds everything [Service.Complete] does once the
+	// password is saved: revoking the user's other tokens, AfterReset and
+	// queueing the "password changed" notice. Default 30 seconds.
+	AfterResetTimeout time.Duration
 
 	// Templates replaces the email templates. Default: built-in templates.
 	Templates *Templates
@@ -82,9 +91,13 @@ type Config struct {
 	// or [Service.DrainOutbox]. Default nil: the in-process queue.
 	Outbox *OutboxOptions
 
-	// QueueSize bounds the in-process delivery queue. When it is full,
-	// requests that would send mail fail with ErrQueueFull and change
-	// nothing. Default 1024.
+	// QueueSize bounds the in-process delivery queue. When it is full, a
+	// trusted request that would send mail fails with ErrQueueFull and
+	// changes nothing, and a public request is dropped (counted, logged and
+	// reported as EventDropped) while the caller gets the same answer as
+	// ever: a public answer never depends on work whose cost depends on the
+	// address. "Password changed" notices have room of their own and are
+	// never dropped. Default 1024.
 	QueueSize int
 	// Workers is how many goroutines deliver queued work. Default 2.
 	Workers int
@@ -123,6 +136,8 @@ const (
 	EventRetry            EventKind = "retry"              // a delivery failed and will be retried
 	EventDead             EventKind = "dead"               // a message was moved aside
 	EventOutboxStats      EventKind = "outbox_stats"       // outbox figures, in Outbox
+	EventDropped          EventKind = "dropped"            // a public request found the queue full
+	EventPruned           EventKind = "pruned"             // expired records were removed, in Pruned
 )
 
 // Event describes one thing the service did, for audit logs and metrics.
@@ -135,34 +150,48 @@ type Event struct {
 	MailKind  string        // KindReset or KindChanged, with MessageID
 	Err       error         // for failures
 	Outbox    *OutboxReport // for EventOutboxStats
+	Pruned    *Pruned       // for EventPruned
 }
 
 // Defaults for the zero values of [OutboxOptions].
 const (
-	DefaultOutboxMaxPending  = 100000
-	DefaultOutboxWorkers     = 2
-	DefaultOutboxBatch       = 4
-	DefaultOutboxPoll        = time.Second
-	DefaultOutboxLease       = 2 * time.Minute
-	DefaultOutboxMaxAttempts = 10
-	DefaultOutboxMaxAge      = 24 * time.Hour
-	DefaultOutboxRetryBase   = 10 * time.Second
-	DefaultOutboxRetryMax    = 15 * time.Minute
-	DefaultOutboxStats       = time.Minute
+	DefaultOutboxMaxPending    = 100000
+	DefaultOutboxWorkers       = 2
+	DefaultOutboxBatch         = 4
+	DefaultOutboxPoll          = time.Second
+	DefaultOutboxLease         = 2 * time.Minute
+	DefaultOutboxMaxAttempts   = 10
+	DefaultOutboxMaxAge        = 24 * time.Hour
+	DefaultOutboxRetryBase     = 10 * time.Second
+	DefaultOutboxRetryMax      = 15 * time.Minute
+	DefaultOutboxStats         = time.Minute
+	DefaultOutboxCheck         = time.Second
+	DefaultOutboxPrune         = 10 * time.Minute
+	DefaultOutboxPruneBatch    = 1000
+	DefaultOutboxDeadRetention = 7 * 24 * time.Hour
 )
 
 // OutboxOptions turns on the durable outbox (see [Config.Outbox]). Every
 // field but Keys is optional.
 type OutboxOptions struct {
-	// Keys seal queued messages with AES-256-GCM: the first key seals, all
-	// of them open, so a key can be rotated by putting the new one first and
-	// removing the old one once no message sealed with it is pending.
+	// Keys seal what an envelope holds (the typed address, the caller's
+	// link, the rendered email) with AES-256-GCM: the first key seals, all
+	// of them open. See [SealKey] for the safe order of a key rotation.
 	// Required: without a key the outbox does not start.
 	Keys []SealKey
 
-	// MaxPending bounds the outbox: beyond it requests fail with
-	// ErrQueueFull. Default 100,000.
+	// MaxPending bounds the outbox, approximately: the Service counts the
+	// pending envelopes (up to MaxPending) at most every CheckInterval, in
+	// the background, so that a request is one write whatever the backlog.
+	// While the count is at MaxPending, public requests are dropped
+	// (counted, logged, EventDropped; the caller's answer does not change)
+	// and trusted requests fail with ErrQueueFull before changing
+	// anything. All instances together can overshoot by what they accept
+	// in one CheckInterval. Notices are never refused. Default 100,000.
 	MaxPending int
+	// CheckInterval is the longest time between two counts of the outbox
+	// for MaxPending. Default 1 second.
+	CheckInterval time.Duration
 	// Workers is how many goroutines [Service.RunOutbox] runs. Default 2.
 	Workers int
 	// Batch is how many envelopes a worker claims at once. Default 4.
@@ -190,4 +219,14 @@ type OutboxOptions struct {
 	// figures and emits them as an EventOutboxStats event. Default 1
 	// minute; negative turns it off.
 	StatsInterval time.Duration
+	// PruneInterval is how often [Service.RunOutbox] runs [Service.Prune]
+	// (expired tokens, ended cooldowns, dead envelopes past DeadRetention).
+	// Default 10 minutes; negative turns it off.
+	PruneInterval time.Duration
+	// PruneBatch is how many rows of one kind a prune statement removes at
+	// most, so that it never holds many locks at once. Default 1,000.
+	PruneBatch int
+	// DeadRetention is how long dead envelopes are kept for an operator
+	// to list and revive before a prune deletes them. Default 7 days.
+	DeadRetention time.Duration
 }

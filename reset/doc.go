@@ -17,7 +17,7 @@
 //     issues a new token for a known account (every older token of that user
 //     stops working in the same atomic step), mails the link unless asked not
 //     to, and returns the link. An unknown address gives [ErrUnknownUser].
-//   - [Service.RequestPublic] is the same operation for anyone on the
+//   - [Service.Request] is the same operation for anyone on the
 //     internet. It validates the input, hands the work to a background
 //     worker and returns before any account is looked up, so neither its
 //     answer nor its timing tells whether the address has an account. A

@@ -31,16 +31,17 @@ var (
 	// ErrPasswordRejected is the sentinel behind every [*PasswordError].
 	ErrPasswordRejected = errors.New("reset: password rejected")
 
-	// ErrQueueFull means that the delivery queue has no room: the request
-	// was not accepted and nothing changed. Try again later.
+	// ErrQueueFull means that the delivery queue has no room: the trusted
+	// request was not accepted and nothing changed. Try again later. Public
+	// requests never return it (see [Service.Request]).
 	ErrQueueFull = errors.New("reset: delivery queue full")
 
 	// ErrClosed means that the Service has been shut down.
 	ErrClosed = errors.New("reset: service shut down")
 
 	// ErrThrottled means that the per-address cooldown suppressed a mail.
-	// [Service.Request] returns it only when [Request.Throttle] is set;
-	// public requests never report it to the caller.
+	// [Service.RequestTrusted] returns it only when [TrustedRequest.Throttle]
+	// is set; public requests never report it to the caller.
 	ErrThrottled = errors.New("reset: throttled")
 )
 
@@ -48,9 +49,10 @@ var (
 // with the JSON name the HTTP API uses ("email", "link", "newPassword",
 // "confirmationToken"). Nothing changes when an InputError is returned.
 type InputError struct {
-	Field  string // the offending field
-	Reason string // human-readable, safe to show to the caller
-	Err    error  // a more specific sentinel such as ErrLinkNotAllowed, or nil
+	Field   string // the offending field
+	Reason  string // human-readable, safe to show to the caller
+	Missing bool   // the field was empty or absent
+	Err     error  // a more specific sentinel such as ErrLinkNotAllowed, or nil
 }
 
 // Error returns "reset: invalid <field>: <reason>".

@@ -40,7 +40,7 @@ func Example() {
 	defer svc.Shutdown(context.Background())
 
 	ctx := context.Background()
-	issued, err := svc.Request(ctx, reset.Request{Email: "jborder@anywhere.com", SkipSend: true})
+	issued, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "jborder@anywhere.com", SkipSend: true})
 	if err != nil {
 		panic(err)
 	}
@@ -72,9 +72,9 @@ func Example() {
 	// ----- end of email
 }
 
-// A public "forgot password" form calls RequestPublic: its answer and its
+// A public "forgot password" form calls Request: its answer and its
 // timing are the same whether or not the address has an account.
-func ExampleService_RequestPublic() {
+func ExampleService_Request() {
 	users := &resettest.Users{}
 	users.Add("42", "jborder@anywhere.com", "old password")
 	svc, err := reset.New(reset.Config{
@@ -90,8 +90,8 @@ func ExampleService_RequestPublic() {
 		panic(err)
 	}
 	ctx := context.Background()
-	fmt.Println(svc.RequestPublic(ctx, "jborder@anywhere.com", ""))
-	fmt.Println(svc.RequestPublic(ctx, "nobody@anywhere.com", ""))
+	fmt.Println(svc.Request(ctx, "jborder@anywhere.com", ""))
+	fmt.Println(svc.Request(ctx, "nobody@anywhere.com", ""))
 	svc.Shutdown(ctx) // waits for the queued work
 	// Output:
 	// <nil>

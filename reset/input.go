@@ -17,11 +17,9 @@ func CheckEmail(s string) error {
 	bad := func(reason string) error { return &InputError{Field: "email", Reason: reason} }
 	switch {
 	case s == "":
-		return bad("is required")
+		return &InputError{Field: "email", Reason: "is required", Missing: true}
 	case len(s) > maxEmailLen:
 		return bad(fmt.Sprintf("longer than %d bytes", maxEmailLen))
-	case simpleAddress(s):
-		return nil
 	case !utf8.ValidString(s):
 		return bad("not valid UTF-8")
 	case strings.ContainsAny(s, "\r\n"):
@@ -29,60 +27,11 @@ func CheckEmail(s string) error {
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return bad("contains a control character")
 	}
-	// The rare rest (quoted local parts, non-ASCII, domain literals) gets
-	// the full RFC 5322 parser.
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(s, "@") {
 		return bad("not an email address")
 	}
 	return nil
-}
-
-// Byte classes for simpleAddress.
-const (
-	atext  = 1 << iota // RFC 5322 atext: may stand in a dot-atom local part
-	dlabel             // letter, digit or hyphen: may stand in a domain label
-)
-
-var addrClass = func() (t [256]uint8) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = atext|dlabel, atext|dlabel
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = atext | dlabel
-	}
-	for _, c := range "!#$%&'*+/=?^_`{|}~" {
-		t[c] = atext
-	}
-	t['-'] = atext | dlabel
-	return t
-}()
-
-// simpleAddress reports whether s is an ASCII dot-atom address with a
-// dotted domain of letters, digits and hyphens: what nearly every address
-// is. Every address it accepts, net/mail accepts too. One pass, one table.
-func simpleAddress(s string) bool {
-	class := uint8(atext) // what the current part allows
-	prev := byte('.')     // a part may not start with a dot
-	seenAt := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if prev == '.' || prev == '@' {
-				return false
-			}
-		case c == '@':
-			if seenAt || prev == '.' {
-				return false
-			}
-			seenAt, class = true, dlabel
-		case addrClass[c]&class == 0:
-			return false
-		}
-		prev = c
-	}
-	return seenAt && prev != '.' && prev != '@'
 }
 
 // DefaultMinPassword and DefaultMaxPassword bound a new password's length
@@ -118,4 +67,22 @@ func redact(email string) string {
 		return "***" + email[i:]
 	}
 	return "***"
+}
+
+// BcryptMaxBytes is the longest password golang.org/x/crypto/bcrypt
+// accepts, in bytes: it refuses longer ones with an error.
+const BcryptMaxBytes = 72
+
+// BcryptPasswordPolicy is [DefaultPasswordPolicy] for applications that
+// hash with bcrypt: it also refuses passwords longer than 72 bytes, which
+// bcrypt cannot hash, with a reason a person understands. Set it as
+// [Config.PasswordPolicy]. (A multi-byte character counts several bytes.)
+func BcryptPasswordPolicy(password string) error {
+	if err := DefaultPasswordPolicy(password); err != nil {
+		return err
+	}
+	if len(password) > BcryptMaxBytes {
+		return &PasswordError{Reason: fmt.Sprintf("must be at most %d bytes long (fewer characters if you use accents or other scripts)", BcryptMaxBytes)}
+	}
+	return nil
 }

@@ -30,12 +30,22 @@ func parseLinkRule(s string) (linkRule, error) {
 	if !strings.HasSuffix(p, "/") {
 		p += "/"
 	}
-	return linkRule{scheme: u.Scheme, host: strings.ToLower(u.Host), path: p}, nil
+	return linkRule{scheme: u.Scheme, host: u.Host, path: p}, nil
 }
 
 // checkLinkShape holds the rules every link must meet, allowlisted or not:
-// absolute http(s) with a host, http only for loopback hosts, no userinfo, no
-// fragment, no control characters, backslashes or dot segments.
+// absolute http(s) with a host of plain ASCII, http only for loopback
+// hosts, no userinfo, no fragment; a path without backslashes, dot
+// segments, empty segments, parameters (";") or escaped "/", "\", "." or
+// "%"; a query of the characters RFC 3986 allows there. It lower-cases
+// u.Host.
+//
+// Hosts are compared as a browser resolves them. A browser maps a
+// non-ASCII host through IDNA to a punycode name, while Go's lower-casing
+// maps some non-ASCII letters to ASCII ones ("İ" to "i"): the two can name
+// different, registrable domains. So a host must be ASCII letters, digits,
+// dots and hyphens (an internationalised domain in its "xn--" form) or an
+// IP literal, before and after percent-decoding.
 func checkLinkShape(u *url.URL) error {
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":
@@ -46,20 +56,103 @@ func checkLinkShape(u *url.URL) error {
 		return fmt.Errorf("must not contain user information")
 	case u.Fragment != "" || u.RawFragment != "":
 		return fmt.Errorf("must not have a fragment")
+	case !asciiHost(u.Host):
+		return fmt.Errorf("host must be plain ASCII (write an internationalised domain in its xn-- form)")
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
 		return fmt.Errorf("scheme must be https (http is allowed for loopback hosts only)")
 	}
+	u.Host = strings.ToLower(u.Host)
 	p := u.EscapedPath()
-	if strings.ContainsAny(p, "\\") || strings.Contains(strings.ToLower(p), "%2f") ||
-		strings.Contains(strings.ToLower(p), "%5c") || strings.Contains(strings.ToLower(p), "%2e") {
-		return fmt.Errorf("path must not contain escaped slashes, dots or backslashes")
+	lp := strings.ToLower(p)
+	switch {
+	case strings.ContainsAny(p, "\\;") || strings.Contains(lp, "%2f") || strings.Contains(lp, "%5c") ||
+		strings.Contains(lp, "%2e") || strings.Contains(lp, "%25") || strings.Contains(lp, "%3b"):
+		return fmt.Errorf("path must not contain parameters (;), backslashes, or escaped slashes, dots or percent signs")
+	case strings.Contains(p, "//"):
+		return fmt.Errorf("path must not contain empty segments (//)")
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == "." || seg == ".." {
 			return fmt.Errorf("path must not contain dot segments")
 		}
 	}
+	if !validQuery(u.RawQuery) {
+		return fmt.Errorf("query must hold only characters RFC 3986 allows there (percent-encode the others)")
+	}
 	return nil
+}
+
+// asciiHost reports whether host (a URL's decoded host, with port) is an
+// ASCII DNS name or an IP literal.
+func asciiHost(host string) bool {
+	h := host
+	if strings.HasPrefix(h, "[") { // IPv6 literal, without a zone
+		end := strings.IndexByte(h, ']')
+		if end < 0 || strings.ContainsRune(h[:end], '%') {
+			return false
+		}
+		if net.ParseIP(h[1:end]) == nil {
+			return false
+		}
+		h = h[end+1:]
+		return h == "" || (h[0] == ':' && allDigits(h[1:]))
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if !allDigits(h[i+1:]) {
+			return false
+		}
+		h = h[:i]
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validQuery reports whether q holds only what RFC 3986 allows in a query:
+// unreserved and sub-delimiter characters, ":", "@", "/", "?" and
+// well-formed percent-encodings. Anything else ("<", ">", '"', spaces,
+// non-ASCII) could be split off by a linkifier in the text email.
+func validQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
+		case c == '%':
+			if i+2 >= len(q) || !isHexDigit(q[i+1]) || !isHexDigit(q[i+2]) {
+				return false
+			}
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func isLoopback(host string) bool {
@@ -72,7 +165,7 @@ func isLoopback(host string) bool {
 
 // allows reports whether u matches r.
 func (r linkRule) allows(u *url.URL) bool {
-	if u.Scheme != r.scheme || strings.ToLower(u.Host) != r.host {
+	if u.Scheme != r.scheme || u.Host != r.host { // both lower case and ASCII
 		return false
 	}
 	p := u.EscapedPath()

@@ -31,16 +31,15 @@ const (
 	EnvelopeMessage = "message"
 )
 
-// Envelope is one entry of the durable outbox. It never holds a token or a
-// link in the clear: once rendered, the email is sealed with AES-256-GCM
-// under a key the application provides, and erased when it is sent or
-// abandoned.
+// Envelope is one entry of the durable outbox. It holds nothing in the
+// clear that names a person: the typed address, the caller's link and,
+// once rendered, the email are sealed together with AES-256-GCM under a
+// key the application provides ([OutboxOptions.Keys]), and deleted when the
+// email is sent. A Store keeps Sealed as opaque bytes.
 type Envelope struct {
 	ID        string    // unique; also the identity of the email it carries
 	Kind      string    // EnvelopeRequest or EnvelopeMessage
-	Email     string    // the typed address of a request
-	Link      string    // a request's caller-supplied link base (no token), or ""
-	Sealed    []byte    // the sealed Message; nil until rendered
+	Sealed    []byte    // the sealed content; never nil for a queued envelope
 	KeyID     string    // the ID of the key that sealed it
 	Attempts  int       // failed deliveries so far
 	Claims    int       // times claimed by a worker, counted by Claim
@@ -52,8 +51,8 @@ type Envelope struct {
 
 // OutboxStats describes the outbox at one moment.
 type OutboxStats struct {
-	Pending int       // envelopes waiting or being worked on
-	Dead    int       // envelopes moved aside
+	Pending int       // envelopes waiting or being worked on, up to the limit asked for
+	Dead    int       // envelopes moved aside, up to the limit asked for
 	Oldest  time.Time // CreatedAt of the oldest pending envelope; zero if none
 }
 
@@ -61,9 +60,10 @@ type OutboxStats struct {
 // workers in many processes drain at once. Every method must be safe for
 // concurrent use from several processes sharing the store.
 type OutboxStore interface {
-	// Enqueue adds e. It returns ErrQueueFull, adding nothing, when
-	// maxPending envelopes are already pending.
-	Enqueue(ctx context.Context, e Envelope, maxPending int) error
+	// Enqueue adds e in one statement whose cost does not grow with the
+	// number of envelopes. It does not count them: the Service bounds the
+	// outbox from OutboxStats (see [OutboxOptions.MaxPending]).
+	Enqueue(ctx context.Context, e Envelope) error
 
 	// Claim leases up to max envelopes that are not dead, are due
 	// (NotBefore not after now) and not leased (or whose lease ended by
@@ -82,8 +82,11 @@ type OutboxStore interface {
 	// returns ErrLeaseLost otherwise.
 	Delete(ctx context.Context, worker, id string) error
 
-	// OutboxStats counts the envelopes.
-	OutboxStats(ctx context.Context) (OutboxStats, error)
+	// OutboxStats counts the pending and the dead envelopes, each up to
+	// limit (a count equal to limit means "limit or more"), and finds the
+	// oldest pending one. Its cost must not exceed reading about limit
+	// index entries, whatever the size of the outbox.
+	OutboxStats(ctx context.Context, limit int) (OutboxStats, error)
 
 	// Dead returns up to limit dead envelopes, oldest first.
 	Dead(ctx context.Context, limit int) ([]Envelope, error)
@@ -95,7 +98,14 @@ type OutboxStore interface {
 }
 
 // SealKey is one key of the outbox: 32 bytes for AES-256-GCM, and an ID
-// stored beside each sealed message so that keys can rotate.
+// stored beside each sealed envelope so that keys can rotate.
+//
+// Rotating a key across several instances takes two deployments. First
+// add the new key at the end of Keys everywhere (it opens, it does not
+// seal yet); once every instance runs with it, move it to the front (it
+// seals). Remove the old key when no envelope sealed with it is pending. An
+// instance that claims an envelope sealed with a key it does not have
+// releases it for the others and logs a warning; it never discards it.
 type SealKey struct {
 	ID  string
 	Key []byte
@@ -136,9 +146,19 @@ func newSealer(keys []SealKey, r io.Reader) (*sealer, error) {
 	return s, nil
 }
 
-// seal encrypts msg, bound to the envelope's ID.
-func (s *sealer) seal(envID string, msg Message) (sealed []byte, keyID string, err error) {
-	plain, err := json.Marshal(msg)
+// content is what an envelope seals: a public request still to be carried
+// out (Email and Link), and once it is, the rendered Message; or a notice
+// (Message only).
+type content struct {
+	Email  string   `json:"e,omitempty"` // the typed address of a request
+	Link   string   `json:"l,omitempty"` // a request's caller-supplied link base, or ""
+	Passed bool     `json:"p,omitempty"` // the request passed the cooldown
+	Msg    *Message `json:"m,omitempty"` // the rendered email; nil until rendered
+}
+
+// seal encrypts c, bound to the envelope's ID.
+func (s *sealer) seal(envID string, c content) (sealed []byte, keyID string, err error) {
+	plain, err := json.Marshal(c)
 	if err != nil {
 		return nil, "", err
 	}
@@ -150,23 +170,27 @@ func (s *sealer) seal(envID string, msg Message) (sealed []byte, keyID string, e
 	return aead.Seal(nonce, nonce, plain, []byte(envID)), s.current, nil
 }
 
+// errNoKey means that an envelope was sealed with a key this Service does
+// not have (yet): another instance, further along a key rotation, has it.
+var errNoKey = errors.New("reset: outbox key is not configured here")
+
 // open decrypts what seal made.
-func (s *sealer) open(envID, keyID string, sealed []byte) (Message, error) {
+func (s *sealer) open(envID, keyID string, sealed []byte) (content, error) {
 	aead, ok := s.aeads[keyID]
 	if !ok {
-		return Message{}, fmt.Errorf("reset: outbox key %q is not configured", keyID)
+		return content{}, fmt.Errorf("%w: %q", errNoKey, keyID)
 	}
 	n := aead.NonceSize()
 	if len(sealed) < n {
-		return Message{}, errors.New("reset: sealed message too short")
+		return content{}, errors.New("reset: sealed content too short")
 	}
 	plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(envID))
 	if err != nil {
-		return Message{}, fmt.Errorf("reset: opening sealed message: %w", err)
+		return content{}, fmt.Errorf("reset: opening sealed content: %w", err)
 	}
-	var msg Message
-	if err := json.Unmarshal(plain, &msg); err != nil {
-		return Message{}, fmt.Errorf("reset: decoding sealed message: %w", err)
+	var c content
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return content{}, fmt.Errorf("reset: decoding sealed content: %w", err)
 	}
-	return msg, nil
+	return c, nil
 }

@@ -2,12 +2,13 @@ package reset
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/passreset/passreset/internal/backoff"
 )
 
 // durable is the state of a Service whose delivery goes through the
@@ -20,6 +21,11 @@ type durable struct {
 	sent   atomic.Int64
 	failed atomic.Int64
 	dead   atomic.Int64
+
+	// The outbox's size as last read, off the request path (see full).
+	full     atomic.Bool
+	checking atomic.Bool
+	checked  atomic.Int64 // UnixNano of the last check
 }
 
 // setupOutbox checks cfg.Outbox and fills in its defaults.
@@ -34,31 +40,37 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
-	def := func(v *int, d int) {
+	def := func(name string, v *int, d int) {
 		if *v < 0 {
-			problems = append(problems, "Outbox: counts must not be negative")
+			problems = append(problems, "Outbox."+name+" must not be negative")
 		} else if *v == 0 {
 			*v = d
 		}
 	}
-	defD := func(v *time.Duration, d time.Duration) {
+	defD := func(name string, v *time.Duration, d time.Duration) {
 		if *v < 0 {
-			problems = append(problems, "Outbox: durations must not be negative")
+			problems = append(problems, "Outbox."+name+" must not be negative")
 		} else if *v == 0 {
 			*v = d
 		}
 	}
-	def(&o.MaxPending, DefaultOutboxMaxPending)
-	def(&o.Workers, DefaultOutboxWorkers)
-	def(&o.Batch, DefaultOutboxBatch)
-	def(&o.MaxAttempts, DefaultOutboxMaxAttempts)
-	defD(&o.PollInterval, DefaultOutboxPoll)
-	defD(&o.Lease, DefaultOutboxLease)
-	defD(&o.MaxAge, DefaultOutboxMaxAge)
-	defD(&o.RetryBase, DefaultOutboxRetryBase)
-	defD(&o.RetryMax, DefaultOutboxRetryMax)
+	def("MaxPending", &o.MaxPending, DefaultOutboxMaxPending)
+	def("Workers", &o.Workers, DefaultOutboxWorkers)
+	def("Batch", &o.Batch, DefaultOutboxBatch)
+	def("MaxAttempts", &o.MaxAttempts, DefaultOutboxMaxAttempts)
+	def("PruneBatch", &o.PruneBatch, DefaultOutboxPruneBatch)
+	defD("PollInterval", &o.PollInterval, DefaultOutboxPoll)
+	defD("Lease", &o.Lease, DefaultOutboxLease)
+	defD("MaxAge", &o.MaxAge, DefaultOutboxMaxAge)
+	defD("RetryBase", &o.RetryBase, DefaultOutboxRetryBase)
+	defD("RetryMax", &o.RetryMax, DefaultOutboxRetryMax)
+	defD("CheckInterval", &o.CheckInterval, DefaultOutboxCheck)
+	defD("DeadRetention", &o.DeadRetention, DefaultOutboxDeadRetention)
 	if o.StatsInterval == 0 {
 		o.StatsInterval = DefaultOutboxStats
+	}
+	if o.PruneInterval == 0 {
+		o.PruneInterval = DefaultOutboxPrune
 	}
 	if o.Lease <= cfg.SendTimeout {
 		problems = append(problems, fmt.Sprintf("Outbox.Lease (%v) must exceed SendTimeout (%v)", o.Lease, cfg.SendTimeout))
@@ -75,70 +87,111 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 	return &durable{store: store, opt: o, seal: seal, wake: make(chan struct{}, 1)}, nil
 }
 
-// enqueue adds e to the outbox and wakes a local worker.
-func (s *Service) enqueue(ctx context.Context, e Envelope) error {
+// isFull reports whether the outbox held MaxPending envelopes or more when
+// it was last counted. Counting costs a bounded index scan, so it is done
+// at most once every CheckInterval, in the background, never by the request
+// that notices the count is stale. The cap is therefore approximate: the
+// outbox can exceed MaxPending by what all instances accept in one
+// CheckInterval plus one count.
+func (s *Service) isFull() bool {
+	d := s.durable
+	if time.Since(time.Unix(0, d.checked.Load())) >= d.opt.CheckInterval && d.checking.CompareAndSwap(false, true) {
+		s.bg.Go(func() {
+			defer d.checking.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SendTimeout)
+			defer cancel()
+			s.countOutbox(ctx)
+		})
+	}
+	return d.full.Load()
+}
+
+// countOutbox reads the outbox's size and updates the full flag.
+func (s *Service) countOutbox(ctx context.Context) (OutboxStats, error) {
+	d := s.durable
+	st, err := d.store.OutboxStats(ctx, d.opt.MaxPending)
+	if err != nil {
+		s.log.WarnContext(ctx, "outbox: counting pending envelopes", "err", err)
+		return st, err
+	}
+	d.full.Store(st.Pending >= d.opt.MaxPending)
+	d.checked.Store(time.Now().UnixNano())
+	return st, nil
+}
+
+// enqueue seals c into a new envelope with id and adds it to the outbox.
+// The local workers are woken after a short random delay, so that the
+// work an envelope causes does not run while the request that queued it
+// is still being answered.
+func (s *Service) enqueue(ctx context.Context, id, kind string, c content) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
 	d := s.durable
-	e.CreatedAt, e.NotBefore = s.now(), s.now()
-	if err := d.store.Enqueue(ctx, e, d.opt.MaxPending); err != nil {
-		if errors.Is(err, ErrQueueFull) {
-			return ErrQueueFull
-		}
+	sealed, keyID, err := d.seal.seal(id, c)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	e := Envelope{ID: id, Kind: kind, Sealed: sealed, KeyID: keyID, CreatedAt: now, NotBefore: now}
+	if err := d.store.Enqueue(ctx, e); err != nil {
 		return fmt.Errorf("reset: queueing: %w", err)
 	}
-	s.emit(Event{Kind: EventQueued, MessageID: e.ID})
+	s.emit(Event{Kind: EventQueued, MessageID: id})
+	s.later(d.wakeUp)
+	return nil
+}
+
+func (d *durable) wakeUp() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
-	return nil
-}
-
-// enqueueMessage seals msg and queues it. link is the link base of a reset
-// email, kept so that a message abandoned as dead can be issued afresh.
-func (s *Service) enqueueMessage(ctx context.Context, msg Message, link string) error {
-	sealed, keyID, err := s.durable.seal.seal(msg.ID, msg) // envelope ID = message ID
-	if err != nil {
-		return err
-	}
-	kind := EnvelopeMessage
-	if msg.Kind == KindReset {
-		kind = EnvelopeRequest
-	}
-	return s.enqueue(ctx, Envelope{ID: msg.ID, Kind: kind, Email: msg.To, Link: link, Sealed: sealed, KeyID: keyID})
 }
 
 // RunOutbox runs Outbox.Workers workers that drain the durable outbox,
-// and emits the outbox's figures every Outbox.StatsInterval, until ctx ends, then waits for the messages in hand to be finished
-// (each bounded by Config.SendTimeout) and returns nil. Run it in as many
-// processes as you like: claims keep their work apart. It returns an
-// error at once when the Service has no outbox.
+// emits the outbox's figures every Outbox.StatsInterval and prunes what has
+// expired every Outbox.PruneInterval, until ctx ends; then it waits for
+// the messages in hand to be finished (each bounded by Config.SendTimeout)
+// and returns nil. Run it in as many processes as you like: claims keep
+// their work apart. It returns an error at once when the Service has no
+// outbox.
 func (s *Service) RunOutbox(ctx context.Context) error {
 	if s.durable == nil {
 		return errors.New("reset: RunOutbox: Config.Outbox is not set")
 	}
+	d := s.durable
 	var wg sync.WaitGroup
-	for i := range s.durable.opt.Workers {
-		wg.Go(func() { s.workLoop(ctx, fmt.Sprintf("%s-%d", s.durable.opt.WorkerID, i)) })
+	for i := range d.opt.Workers {
+		wg.Go(func() { s.workLoop(ctx, fmt.Sprintf("%s-%d", d.opt.WorkerID, i)) })
 	}
-	if every := s.durable.opt.StatsInterval; every > 0 {
+	every := func(interval time.Duration, f func()) {
+		if interval <= 0 {
+			return
+		}
 		wg.Go(func() {
-			t := time.NewTicker(every)
+			t := time.NewTicker(interval)
 			defer t.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					if _, err := s.OutboxReport(ctx); err != nil && ctx.Err() == nil {
-						s.log.ErrorContext(ctx, "outbox stats", "err", err)
-					}
+					f()
 				}
 			}
 		})
 	}
+	every(d.opt.StatsInterval, func() {
+		if _, err := s.OutboxReport(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "outbox stats", "err", err)
+		}
+	})
+	every(d.opt.PruneInterval, func() {
+		if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "outbox prune", "err", err)
+		}
+	})
 	wg.Wait()
 	return nil
 }
@@ -212,22 +265,29 @@ func (s *Service) claimAndWork(ctx context.Context, worker string) (int, error) 
 // work carries out one claimed envelope.
 func (s *Service) work(ctx context.Context, worker string, e Envelope) {
 	d := s.durable
-	if e.Sealed == nil {
-		if e.Kind != EnvelopeRequest {
-			s.bury(ctx, worker, e, errors.New("message envelope without content"))
-			return
-		}
-		ok := s.issueEnvelope(ctx, worker, &e)
-		if !ok {
-			return
-		}
-	}
-	msg, err := d.seal.open(e.ID, e.KeyID, e.Sealed)
-	if err != nil {
-		s.bury(ctx, worker, e, err)
+	c, err := d.seal.open(e.ID, e.KeyID, e.Sealed)
+	switch {
+	case errors.Is(err, errNoKey):
+		// Sealed by an instance further along a key rotation: leave it to
+		// one that has the key, without counting an attempt.
+		s.log.WarnContext(ctx, "outbox: envelope sealed with a key this instance does not have; released for another instance", "message_id", e.ID, "key_id", e.KeyID)
+		e.NotBefore = s.now().Add(d.opt.PollInterval)
+		s.save(ctx, worker, e, false)
+		return
+	case err != nil:
+		s.bury(ctx, worker, e, c, err)
 		return
 	}
-	err = s.deliver(ctx, msg)
+	if c.Msg == nil {
+		if e.Kind != EnvelopeRequest {
+			s.bury(ctx, worker, e, c, errors.New("message envelope without content"))
+			return
+		}
+		if !s.issueEnvelope(ctx, worker, &e, &c) {
+			return
+		}
+	}
+	err = s.deliver(ctx, *c.Msg)
 	switch {
 	case err == nil:
 		d.sent.Add(1)
@@ -237,64 +297,74 @@ func (s *Service) work(ctx context.Context, worker string, e Envelope) {
 			s.log.ErrorContext(ctx, "outbox delete after send", "message_id", e.ID, "err", err)
 		}
 	case errors.Is(err, ErrPermanent):
-		s.bury(ctx, worker, e, err)
+		s.bury(ctx, worker, e, c, err)
 	default:
 		d.failed.Add(1)
-		e.Attempts++
-		now := s.now()
-		if e.Attempts >= d.opt.MaxAttempts || now.Sub(e.CreatedAt) >= d.opt.MaxAge {
-			s.bury(ctx, worker, e, fmt.Errorf("gave up after %d attempts: %w", e.Attempts, err))
-			return
-		}
-		e.NotBefore = now.Add(s.backoff(e.Attempts))
-		e.LastError = err.Error()
-		s.emit(Event{Kind: EventRetry, MessageID: e.ID, MailKind: msg.Kind, Err: err})
-		if err := d.store.Save(ctx, worker, e, false); err != nil {
-			s.log.ErrorContext(ctx, "outbox reschedule", "message_id", e.ID, "err", err)
-		}
+		s.retry(ctx, worker, e, c, err)
+	}
+}
+
+// retry schedules e again after a transient failure, or buries it when
+// its attempts or age are used up.
+func (s *Service) retry(ctx context.Context, worker string, e Envelope, c content, cause error) {
+	d := s.durable
+	e.Attempts++
+	now := s.now()
+	if e.Attempts >= d.opt.MaxAttempts || now.Sub(e.CreatedAt) >= d.opt.MaxAge {
+		s.bury(ctx, worker, e, c, fmt.Errorf("gave up after %d attempts: %w", e.Attempts, cause))
+		return
+	}
+	e.NotBefore = now.Add(backoff.Delay(e.Attempts, d.opt.RetryBase, d.opt.RetryMax))
+	e.LastError = cause.Error()
+	kind := ""
+	if c.Msg != nil {
+		kind = c.Msg.Kind
+	}
+	s.emit(Event{Kind: EventRetry, MessageID: e.ID, MailKind: kind, Err: cause})
+	s.save(ctx, worker, e, false)
+}
+
+func (s *Service) save(ctx context.Context, worker string, e Envelope, hold bool) {
+	if err := s.durable.store.Save(ctx, worker, e, hold); err != nil {
+		s.log.ErrorContext(ctx, "outbox save", "message_id", e.ID, "err", err)
 	}
 }
 
 // issueEnvelope carries out a queued request: lookup, cooldown, token,
 // rendering, sealing; the sealed message is saved before it is sent, so
-// that a retry sends the same message. It reports whether there is a
-// message to send.
-func (s *Service) issueEnvelope(ctx context.Context, worker string, e *Envelope) bool {
+// that a retry sends the same message. It reports whether c.Msg is ready
+// to send.
+func (s *Service) issueEnvelope(ctx context.Context, worker string, e *Envelope, c *content) bool {
 	d := s.durable
-	base, err := s.checkRequest(e.Email, e.Link)
+	base, err := s.checkRequest(c.Email, c.Link)
 	if err != nil { // the allowlist changed since it was queued
 		s.drop(ctx, worker, *e)
 		return false
 	}
-	// An envelope claimed before may have passed the cooldown already and
-	// then lost its worker, and a revived one (it has a LastError) was asked
-	// for by an operator: the cooldown must swallow neither's mail.
-	throttle := e.Claims <= 1 && e.Attempts == 0 && e.LastError == ""
-	// A fresh message ID for every issue: a re-issued message has another
-	// body, so it must not share an idempotency key with an earlier one.
-	_, msg, err := s.issueWithID(ctx, "", e.Email, base, true, throttle)
+	// The cooldown is skipped only for a request that passed it already
+	// (its mail was rendered, then moved aside, then revived by an
+	// operator). A request that failed for any other reason meets the
+	// cooldown again, so that a back end's outage does not turn into a
+	// burst of mail when it ends.
+	_, msg, err := s.issue(ctx, c.Email, base, true, !c.Passed)
 	switch {
 	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
 		s.drop(ctx, worker, *e)
 		return false
 	case err != nil:
 		s.emit(Event{Kind: EventFailed, Err: err})
-		s.log.ErrorContext(ctx, "outbox request failed", "message_id", e.ID, "err", err)
-		e.Attempts++
-		e.NotBefore = s.now().Add(s.backoff(e.Attempts))
-		e.LastError = err.Error()
-		if err := d.store.Save(ctx, worker, *e, false); err != nil {
-			s.log.ErrorContext(ctx, "outbox reschedule", "message_id", e.ID, "err", err)
-		}
+		s.retry(ctx, worker, *e, *c, err)
 		return false
 	}
-	e.Sealed, e.KeyID, err = d.seal.seal(e.ID, msg)
+	c.Passed, c.Msg = true, &msg
+	e.Sealed, e.KeyID, err = d.seal.seal(e.ID, *c)
 	if err == nil {
 		err = d.store.Save(ctx, worker, *e, true)
 	}
 	if err != nil {
 		// Not saved: the token is issued but its mail is not. The lease
-		// runs out, the envelope is claimed again and issued afresh.
+		// runs out and the envelope is claimed again; it meets the
+		// cooldown, so the person may have to ask again.
 		s.log.ErrorContext(ctx, "outbox save sealed message", "message_id", e.ID, "err", err)
 		return false
 	}
@@ -308,38 +378,23 @@ func (s *Service) drop(ctx context.Context, worker string, e Envelope) {
 	}
 }
 
-// bury moves an envelope aside. A reset email's content is erased (its
-// link carries a token); reviving it issues a new token. A notice, which
-// holds no secret, is kept for a revived retry.
-func (s *Service) bury(ctx context.Context, worker string, e Envelope, cause error) {
+// bury moves an envelope aside. A reset email's rendered content is erased
+// (its link carries a token) and the request kept, sealed, so that reviving
+// it issues a new token; a notice, which holds no secret, is kept whole.
+func (s *Service) bury(ctx context.Context, worker string, e Envelope, c content, cause error) {
 	d := s.durable
 	d.dead.Add(1)
-	if e.Kind == EnvelopeRequest {
-		e.Sealed, e.KeyID = nil, ""
+	if e.Kind == EnvelopeRequest && c.Msg != nil {
+		c.Msg = nil
+		if sealed, keyID, err := d.seal.seal(e.ID, c); err == nil {
+			e.Sealed, e.KeyID = sealed, keyID
+		}
 	}
 	e.Dead = true
 	e.LastError = cause.Error()
 	s.emit(Event{Kind: EventDead, MessageID: e.ID, Err: cause})
 	s.log.ErrorContext(ctx, "outbox message moved aside", "message_id", e.ID, "err", cause)
-	if err := d.store.Save(ctx, worker, e, false); err != nil {
-		s.log.ErrorContext(ctx, "outbox bury", "message_id", e.ID, "err", err)
-	}
-}
-
-// backoff returns the wait before attempt n+1: exponential with full jitter.
-func (s *Service) backoff(n int) time.Duration {
-	d := s.durable
-	ceil := d.opt.RetryBase << min(n-1, 30)
-	if ceil <= 0 || ceil > d.opt.RetryMax {
-		ceil = d.opt.RetryMax
-	}
-	var b [8]byte
-	if _, err := s.cfg.Rand.Read(b[:]); err != nil {
-		return ceil
-	}
-	// At least half the ceiling, so that retries do spread out.
-	half := ceil / 2
-	return half + time.Duration(binary.LittleEndian.Uint64(b[:])%uint64(half+1))
+	s.save(ctx, worker, e, false)
 }
 
 // OutboxReport is what [Service.OutboxReport] returns.
@@ -347,23 +402,25 @@ type OutboxReport struct {
 	OutboxStats
 	OldestAge time.Duration // age of the oldest pending envelope
 	// Counted by this Service since it started:
-	Sent   int64 // messages the Mailer accepted
-	Failed int64 // transient failures (each retried)
-	Dead   int64 // messages moved aside
+	Sent    int64 // messages the Mailer accepted
+	Failed  int64 // transient failures (each retried)
+	Dead    int64 // messages moved aside
+	Dropped int64 // public requests dropped because the outbox was full
 }
 
-// OutboxReport reads the outbox's depth and age from the Store and this
-// process's counters, and emits them as an EventOutboxStats event.
+// OutboxReport reads the outbox's depth (up to Outbox.MaxPending) and age
+// from the Store and this process's counters, and emits them as an
+// EventOutboxStats event.
 func (s *Service) OutboxReport(ctx context.Context) (OutboxReport, error) {
 	if s.durable == nil {
 		return OutboxReport{}, errors.New("reset: OutboxReport: Config.Outbox is not set")
 	}
 	d := s.durable
-	st, err := d.store.OutboxStats(ctx)
+	st, err := s.countOutbox(ctx)
 	if err != nil {
 		return OutboxReport{}, fmt.Errorf("reset: outbox stats: %w", err)
 	}
-	r := OutboxReport{OutboxStats: st, Sent: d.sent.Load(), Failed: d.failed.Load(), Dead: d.dead.Load()}
+	r := OutboxReport{OutboxStats: st, Sent: d.sent.Load(), Failed: d.failed.Load(), Dead: d.dead.Load(), Dropped: s.dropped.Load()}
 	if !st.Oldest.IsZero() {
 		r.OldestAge = s.now().Sub(st.Oldest)
 	}
@@ -384,7 +441,8 @@ func (s *Service) DeadMessages(ctx context.Context, limit int) ([]Envelope, erro
 }
 
 // Revive queues a dead message again. A reset email is issued afresh
-// with a new token; a notice is sent as it was.
+// with a new token (skipping the cooldown only if the request had passed
+// it); a notice is sent as it was.
 func (s *Service) Revive(ctx context.Context, id string) error {
 	if s.durable == nil {
 		return errors.New("reset: Revive: Config.Outbox is not set")
@@ -392,9 +450,6 @@ func (s *Service) Revive(ctx context.Context, id string) error {
 	if err := s.durable.store.Revive(ctx, id, s.now()); err != nil {
 		return fmt.Errorf("reset: reviving %s: %w", id, err)
 	}
-	select {
-	case s.durable.wake <- struct{}{}:
-	default:
-	}
+	s.durable.wakeUp()
 	return nil
 }

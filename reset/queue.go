@@ -14,35 +14,59 @@ type job struct {
 	link   string
 }
 
-// queue is the bounded in-process delivery queue. A caller reserves a
-// slot before it changes anything, so that a full queue refuses work
-// without side effects, then puts the job or cancels the reservation.
+// queue is the bounded in-process delivery queue. A trusted caller
+// reserves a slot before it changes anything, so that a full queue refuses
+// work without side effects, then puts the job or cancels the reservation.
+// Notices have a channel of their own, so that a flood of requests cannot
+// crowd them out.
 type queue struct {
-	mu     sync.Mutex
-	closed bool
-	used   int            // reserved or queued, not yet taken by a worker
-	puts   sync.WaitGroup // reservations not yet put or cancelled
-	once   sync.Once
-	jobs   chan job
-	stop   context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	closed  bool
+	used    int            // reserved or queued, not yet taken by a worker
+	puts    sync.WaitGroup // reservations not yet put or cancelled
+	once    sync.Once
+	jobs    chan job
+	notices chan job
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 func newQueue(size, workers int, run func(context.Context, job)) *queue {
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &queue{jobs: make(chan job, size), stop: cancel, done: make(chan struct{})}
+	q := &queue{jobs: make(chan job, size), notices: make(chan job, size), stop: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
-	wg.Add(workers)
 	for range workers {
-		go func() {
-			defer wg.Done()
-			for j := range q.jobs {
-				q.mu.Lock()
-				q.used--
-				q.mu.Unlock()
+		wg.Go(func() {
+			jobs, notices := q.jobs, q.notices
+			for jobs != nil || notices != nil {
+				var j job
+				var ok bool
+				select { // notices first
+				case j, ok = <-notices:
+					if !ok {
+						notices = nil
+						continue
+					}
+				default:
+					select {
+					case j, ok = <-notices:
+						if !ok {
+							notices = nil
+							continue
+						}
+					case j, ok = <-jobs:
+						if !ok {
+							jobs = nil
+							continue
+						}
+						q.mu.Lock()
+						q.used--
+						q.mu.Unlock()
+					}
+				}
 				run(ctx, j)
 			}
-		}()
+		})
 	}
 	go func() { wg.Wait(); close(q.done) }()
 	return q
@@ -69,6 +93,31 @@ func (q *queue) put(j job) {
 	q.puts.Done()
 }
 
+// tryPut queues j if there is room, and reports whether it did.
+func (q *queue) tryPut(j job) bool {
+	if q.reserve() != nil {
+		return false
+	}
+	q.put(j)
+	return true
+}
+
+// putNotice queues a notice on the notices' own channel if it has room
+// and the queue is open, and reports whether it did.
+func (q *queue) putNotice(j job) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	select {
+	case q.notices <- j:
+		return true
+	default:
+		return false
+	}
+}
+
 // cancel gives back a reserved slot that will not be used.
 func (q *queue) cancel() {
 	q.mu.Lock()
@@ -85,7 +134,13 @@ func (q *queue) shutdown(ctx context.Context) error {
 	q.closed = true
 	q.mu.Unlock()
 	q.once.Do(func() {
-		go func() { q.puts.Wait(); close(q.jobs) }()
+		go func() {
+			q.puts.Wait()
+			close(q.jobs)
+			q.mu.Lock() // no putNotice is between its check and its send
+			close(q.notices)
+			q.mu.Unlock()
+		}()
 	})
 	select {
 	case <-q.done:

@@ -2,13 +2,15 @@ package reset
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -28,7 +30,10 @@ type Service struct {
 	queue     *queue    // in-process delivery, when durable is nil
 	durable   *durable  // the Store's outbox, when Config.Outbox is set
 	rand      io.Reader // Config.Rand, or nil for crypto/rand
+	coolKey   []byte    // keys the cooldown hashes; nil for plain SHA-256
 	closed    atomic.Bool
+	bg        sync.WaitGroup // delayed and background work not yet done
+	dropped   atomic.Int64   // public requests dropped for a full queue
 }
 
 // New checks cfg and returns a Service. Without cfg.Outbox it starts
@@ -40,8 +45,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		problems = append(problems, "Store is required")
 	}
-	if cfg.Users == nil {
+	switch u := cfg.Users.(type) {
+	case nil:
 		problems = append(problems, "Users is required")
+	case UsersFuncs:
+		if u.Lookup == nil || u.Set == nil {
+			problems = append(problems, "Users: UsersFuncs needs both Lookup and Set")
+		}
+	case *UsersFuncs:
+		if u == nil || u.Lookup == nil || u.Set == nil {
+			problems = append(problems, "Users: UsersFuncs needs both Lookup and Set")
+		}
 	}
 	if cfg.Mailer == nil {
 		problems = append(problems, "Mailer is required")
@@ -74,8 +88,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = DefaultCooldown
 	}
-	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.SendTimeout < 0 {
-		problems = append(problems, "QueueSize, Workers and SendTimeout must not be negative")
+	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.SendTimeout < 0 || cfg.AfterResetTimeout < 0 {
+		problems = append(problems, "QueueSize, Workers, SendTimeout and AfterResetTimeout must not be negative")
+	}
+	if cfg.AfterResetTimeout == 0 {
+		cfg.AfterResetTimeout = DefaultAfterReset
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = DefaultQueueSize
@@ -126,6 +143,12 @@ func New(cfg Config) (*Service, error) {
 		rand:      userRand,
 		log:       cfg.Logger.With("component", "passreset"),
 	}
+	switch {
+	case len(cfg.TokenKey) > 0:
+		s.coolKey = cfg.TokenKey
+	case dur != nil:
+		s.coolKey = cfg.Outbox.Keys[0].Key
+	}
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
 	} else {
@@ -155,9 +178,93 @@ func (s *Service) emit(e Event) {
 // TokenTTL returns the lifetime of new tokens.
 func (s *Service) TokenTTL() time.Duration { return s.cfg.TokenTTL }
 
-// Request describes one password-lost request.
-type Request struct {
-	// Email is the address typed by the person; required.
+// Product returns the application's name as the emails show it
+// ([Config.Product], or the host of ResetURL).
+func (s *Service) Product() string { return s.cfg.Product }
+
+// Logger returns the logger the Service writes to, for adapters that log
+// beside it.
+func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
+
+// Now returns the current time from [Config.Now], in UTC.
+func (s *Service) Now() time.Time { return s.now() }
+
+// CheckPassword applies [Config.PasswordPolicy] to password, so that a
+// form can refuse a password before the token is used. It returns nil or
+// the policy's error (a [*PasswordError] for the default policy).
+func (s *Service) CheckPassword(password string) error { return s.cfg.PasswordPolicy(password) }
+
+// Request is PingOne's password-lost for a request from the public, and
+// the call to make with input from a form or a public API. It checks the
+// input and hands the rest (account lookup, cooldown, token issue, email)
+// to the background, so that its result and its timing are the same
+// whether or not the address has an account and whether or not the
+// cooldown runs. It returns nil, an [*InputError] (nothing changed), or
+// [ErrClosed]; with the durable outbox also the Store's error when it
+// cannot queue. It never returns a link.
+//
+// When the queue or the outbox is full the request is dropped: it is
+// counted, logged and reported as [EventDropped], and Request still
+// returns nil, because an answer that changed with the backlog would tell
+// the public how much mail the addresses it tried caused.
+func (s *Service) Request(ctx context.Context, email, link string) error {
+	if _, err := s.checkRequest(email, link); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.durable != nil {
+		if s.isFull() {
+			s.drop1(ctx)
+			return nil
+		}
+		id, err := s.newID()
+		if err != nil {
+			return err
+		}
+		return s.enqueue(ctx, id, EnvelopeRequest, content{Email: email, Link: link})
+	}
+	// The work starts after a short random delay, once the answer to this
+	// request has been written: a known address's work then competes for
+	// the CPU with later requests, known and unknown alike, not with this
+	// one's answer.
+	j := job{public: true, email: email, link: link}
+	s.later(func() {
+		if !s.queue.tryPut(j) {
+			s.drop1(context.Background())
+		}
+	})
+	return nil
+}
+
+// Delay bounds of the background work a public request starts.
+const (
+	minDelay = 2 * time.Millisecond
+	maxDelay = 20 * time.Millisecond
+)
+
+// later runs f after a random delay between minDelay and maxDelay.
+// Shutdown waits for it.
+func (s *Service) later(f func()) {
+	s.bg.Add(1)
+	time.AfterFunc(minDelay+mrand.N(maxDelay-minDelay), func() {
+		defer s.bg.Done()
+		f()
+	})
+}
+
+// drop1 counts and reports a public request dropped for lack of room.
+func (s *Service) drop1(ctx context.Context) {
+	n := s.dropped.Add(1)
+	s.emit(Event{Kind: EventDropped})
+	s.log.WarnContext(ctx, "public reset request dropped: the delivery queue is full", "dropped_total", n)
+}
+
+// TrustedRequest describes one password-lost request from a trusted
+// caller (see [Service.RequestTrusted]).
+type TrustedRequest struct {
+	// Email is the address of the account; required.
 	Email string
 	// Link, if set, is the base of the reset link instead of
 	// Config.ResetURL. It must match Config.AllowedLinks.
@@ -173,7 +280,7 @@ type Request struct {
 	Wait bool
 }
 
-// Issued is what a successful [Service.Request] returns.
+// Issued is what a successful [Service.RequestTrusted] returns.
 type Issued struct {
 	UserID    string    // the account
 	Link      string    // the reset link, carrying the token
@@ -181,34 +288,46 @@ type Issued struct {
 	MessageID string    // the queued or sent email's ID; empty with SkipSend
 }
 
-// Request is PingOne's password-lost for a trusted caller. For a known
-// account it issues a new token, making every older token of the user
-// invalid in the same atomic step, and unless r.SkipSend queues (or, with
-// r.Wait, sends) the reset email to the account's own address. It returns
-// an [*InputError] for bad input, an error wrapping [ErrUnknownUser] when
-// no account has the address, [ErrThrottled] (with r.Throttle),
-// [ErrQueueFull], or a back end's error; in each of those cases no token
-// was issued.
+// RequestTrusted is PingOne's password-lost for a trusted caller (an
+// administrator, a support tool, a server of your own). It reveals whether
+// an account exists and takes longer when one does: never call it with
+// input from the public; use [Service.Request] for that.
 //
-// With the durable outbox, the email is queued after the token is issued:
-// if queueing fails (ErrQueueFull, or the store's error), Request returns
-// the error with the Issued link, and the older link no longer works.
+// For a known account it issues a new token, making every older token of
+// the user invalid in the same atomic step, and unless r.SkipSend queues
+// (or, with r.Wait, sends) the reset email to the account's own address.
+// It returns an [*InputError] for bad input, an error wrapping
+// [ErrUnknownUser] when no account has the address, [ErrThrottled] (with
+// r.Throttle), [ErrQueueFull], [ErrClosed] or a back end's error; in each
+// of those cases no token was issued and the user's older link still
+// works.
 //
-// Request reveals whether an account exists and takes longer when one
-// does: use [Service.RequestPublic] for requests from the public.
-func (s *Service) Request(ctx context.Context, r Request) (Issued, error) {
+// Two failures can come after the token was issued, and then Request
+// returns the error together with the Issued link: with r.Wait, the
+// Mailer's error; with the durable outbox, a Store that fails to queue
+// the email right after it stored the token.
+func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued, error) {
 	base, err := s.checkRequest(r.Email, r.Link)
 	if err != nil {
 		return Issued{}, err
 	}
+	if s.closed.Load() {
+		return Issued{}, ErrClosed
+	}
+	queued := !r.SkipSend && !r.Wait
 	var slot bool
-	if !r.SkipSend && !r.Wait && s.durable == nil {
+	switch {
+	case queued && s.durable != nil:
+		if s.isFull() {
+			return Issued{}, ErrQueueFull
+		}
+	case queued:
 		if err := s.queue.reserve(); err != nil {
 			return Issued{}, err
 		}
 		slot = true
 	}
-	iss, msg, err := s.issueWithID(ctx, "", r.Email, base, !r.SkipSend, r.Throttle)
+	iss, msg, err := s.issue(ctx, r.Email, base, !r.SkipSend, r.Throttle)
 	if err != nil {
 		if slot {
 			s.queue.cancel()
@@ -222,37 +341,13 @@ func (s *Service) Request(ctx context.Context, r Request) (Issued, error) {
 			return iss, err
 		}
 	case s.durable != nil:
-		if err := s.enqueueMessage(ctx, msg, r.Link); err != nil {
+		if err := s.enqueue(ctx, msg.ID, EnvelopeRequest, content{Email: r.Email, Link: r.Link, Passed: true, Msg: &msg}); err != nil {
 			return iss, err
 		}
 	default:
 		s.queue.put(job{msg: msg})
 	}
 	return iss, nil
-}
-
-// RequestPublic is password-lost for a request from the public. It checks
-// the input and queues the rest of the work (account lookup, cooldown,
-// token issue, email) for a background worker, so its result and its
-// timing are the same whether or not the address has an account, and
-// whether or not the cooldown runs. It returns nil, an [*InputError],
-// [ErrQueueFull] or [ErrClosed]; it never returns a link.
-func (s *Service) RequestPublic(ctx context.Context, email, link string) error {
-	if _, err := s.checkRequest(email, link); err != nil {
-		return err
-	}
-	if s.durable != nil {
-		id, err := s.newID()
-		if err != nil {
-			return err
-		}
-		return s.enqueue(ctx, Envelope{ID: id, Kind: EnvelopeRequest, Email: email, Link: link})
-	}
-	if err := s.queue.reserve(); err != nil {
-		return err
-	}
-	s.queue.put(job{public: true, email: email, link: link})
-	return nil
 }
 
 // checkRequest validates the input of a request and returns the link base.
@@ -270,15 +365,17 @@ func (s *Service) checkRequest(email, link string) (linkBase, error) {
 	return newLinkBase(u), nil
 }
 
-// issueWithID looks the account up, applies the cooldown if asked, rotates
-// the token and renders the email with message ID id (random if empty) if
-// mail is true.
-func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBase, mail, throttle bool) (Issued, Message, error) {
+// issue looks the account up, applies the cooldown if asked, renders the
+// email with a new message ID if mail is true, and rotates the token.
+func (s *Service) issue(ctx context.Context, email string, base linkBase, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
 			s.emit(Event{Kind: EventUnknown})
 			return Issued{}, Message{}, fmt.Errorf("reset: request: %w", err)
+		}
+		if errors.Is(err, sql.ErrNoRows) || errors.Is(err, ErrNotFound) {
+			s.log.ErrorContext(ctx, "Users.LookupEmail returned a not-found error other than reset.ErrUnknownUser; return (or wrap) reset.ErrUnknownUser for an address with no account", "err", err)
 		}
 		return Issued{}, Message{}, fmt.Errorf("reset: looking up user: %w", err)
 	}
@@ -287,7 +384,7 @@ func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBa
 	}
 	now := s.now()
 	if throttle && s.cfg.Cooldown > 0 {
-		ok, err := s.cool.Cooldown(ctx, cooldownKey(u.Email), now, now.Add(s.cfg.Cooldown))
+		ok, err := s.cool.Cooldown(ctx, s.cooldownKey(u.Email), now, now.Add(s.cfg.Cooldown))
 		if err != nil {
 			return Issued{}, Message{}, fmt.Errorf("reset: cooldown: %w", err)
 		}
@@ -311,7 +408,7 @@ func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBa
 	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
 	var msg Message
 	if mail {
-		msg, err = s.message(id, KindReset, u.Email, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
+		msg, err = s.message(KindReset, u.Email, u.Locale, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
 		if err != nil {
 			return Issued{}, Message{}, err
 		}
@@ -321,38 +418,48 @@ func (s *Service) issueWithID(ctx context.Context, id, email string, base linkBa
 		return Issued{}, Message{}, fmt.Errorf("reset: storing token: %w", err)
 	}
 	s.emit(Event{Kind: EventRequested, UserID: u.ID, MessageID: msg.ID, MailKind: msg.Kind})
-	if s.log.Enabled(ctx, slog.LevelInfo) { // spares boxing the arguments
-		s.log.InfoContext(ctx, "reset token issued", "user_id", u.ID, "expires_at", rec.ExpiresAt)
-	}
+	s.log.InfoContext(ctx, "reset token issued", "user_id", u.ID, "expires_at", rec.ExpiresAt)
 	return iss, msg, nil
 }
 
-// cooldownKey is the key of an address's cooldown; the address is not stored.
-func cooldownKey(email string) Hash {
-	return sha256.Sum256([]byte("passreset/cooldown\x00" + strings.ToLower(email)))
+// cooldownKey is the key of an address's cooldown. The address is not
+// stored: the key is an HMAC of it under TokenKey (or the outbox's first
+// key), so that whoever reads the store cannot check a guessed address
+// against it; plain SHA-256 when the Service has neither key.
+func (s *Service) cooldownKey(email string) Hash {
+	data := []byte("passreset/cooldown\x00" + strings.ToLower(email))
+	if s.coolKey == nil {
+		return sha256.Sum256(data)
+	}
+	m := hmac.New(sha256.New, s.coolKey)
+	m.Write(data)
+	var h Hash
+	m.Sum(h[:0])
+	return h
 }
 
 // newID returns a random identifier for a message.
 func (s *Service) newID() (string, error) {
-	var id [16]byte
-	if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
+	if s.rand == nil {
+		return rand.Text(), nil
+	}
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
 		return "", fmt.Errorf("reset: reading randomness: %w", err)
 	}
-	return hex.EncodeToString(id[:]), nil
+	return fmt.Sprintf("%x", b), nil
 }
 
-// message renders one email with the given ID, or a new one if id is empty.
-func (s *Service) message(id, kind, to string, d MailData) (Message, error) {
+// message renders one email with a new ID.
+func (s *Service) message(kind, to, locale string, d MailData) (Message, error) {
 	if strings.ContainsAny(to, "\r\n") {
 		return Message{}, fmt.Errorf("reset: recipient contains a line break")
 	}
-	if id == "" {
-		var err error
-		if id, err = s.newID(); err != nil {
-			return Message{}, err
-		}
+	id, err := s.newID()
+	if err != nil {
+		return Message{}, err
 	}
-	d.Product, d.Email = s.cfg.Product, to
+	d.Product, d.Email, d.Locale = s.cfg.Product, to, locale
 	d.ExpiresIn = humanDuration(s.cfg.TokenTTL)
 	subj, text, html, err := s.render.render(kind, d)
 	if err != nil {
@@ -361,13 +468,18 @@ func (s *Service) message(id, kind, to string, d MailData) (Message, error) {
 	return Message{ID: id, Kind: kind, To: to, Subject: subj, Text: text, HTML: html}, nil
 }
 
-// deliver sends msg now, bounded by Config.SendTimeout.
+// deliver sends msg now, bounded by Config.SendTimeout. A failure is
+// logged here, once; the Mailer does not log it again.
 func (s *Service) deliver(ctx context.Context, msg Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
 	if err := s.cfg.Mailer.Send(ctx, msg); err != nil {
 		s.emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
-		s.log.ErrorContext(ctx, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To), "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, ErrPermanent) {
+			level = slog.LevelError
+		}
+		s.log.Log(ctx, level, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To), "err", err)
 		return fmt.Errorf("reset: sending %s email: %w", msg.Kind, err)
 	}
 	s.emit(Event{Kind: EventSent, MessageID: msg.ID, MailKind: msg.Kind})
@@ -385,7 +497,7 @@ func (s *Service) runJob(ctx context.Context, j job) {
 	if err != nil { // checked when queued; cannot happen
 		return
 	}
-	_, msg, err := s.issueWithID(ctx, "", j.email, base, true, true)
+	_, msg, err := s.issue(ctx, j.email, base, true, true)
 	switch {
 	case err == nil:
 		s.deliver(ctx, msg)
@@ -460,17 +572,26 @@ type Completion struct {
 // Complete sets a new password with a token. It checks the password policy
 // first (a [*PasswordError], token untouched), then consumes the token
 // atomically, so that of many concurrent calls with one token exactly one
-// succeeds. It then sets the password through Users, revokes every other
-// token of the user, runs Config.AfterReset and queues the "password
-// changed" notice. It never creates a session: the caller must not log the
-// user in. It returns the user's ID.
+// succeeds, and sets the password through Users. It never creates a
+// session: the caller must not log the user in. It returns the user's ID.
+//
+// When Users.SetPassword refuses the password with a [*PasswordError]
+// (say bcrypt's 72-byte limit), Complete returns that error and puts the
+// token back, so that the person can choose another password with the
+// same link; any other SetPassword error is returned wrapped, the token put
+// back too.
+//
+// Once the password is saved, Complete revokes every other token of the
+// user, runs Config.AfterReset and queues the "password changed" notice on
+// a context that keeps ctx's values but not its cancellation, bounded by
+// Config.AfterResetTimeout: a client that disconnects cannot cut them
+// short. Their failures are logged and reported as events, not returned.
 //
 // Errors: a [*PasswordError], an error wrapping [ErrInvalidToken] or
-// [ErrExpiredToken], or a back end's error. When Users fails to set the
-// password, the token is put back so that the same link can be used again.
+// [ErrExpiredToken], or a back end's error.
 func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if c.Token == "" {
-		return "", &InputError{Field: "confirmationToken", Reason: "is required", Err: ErrInvalidToken}
+		return "", &InputError{Field: "confirmationToken", Reason: "is required", Missing: true, Err: ErrInvalidToken}
 	}
 	h, err := s.hash(c.Token)
 	if err != nil {
@@ -500,10 +621,16 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		if rerr := s.cfg.Store.Rotate(context.WithoutCancel(ctx), rec); rerr != nil {
 			s.log.ErrorContext(ctx, "restoring token after failed password change", "user_id", rec.UserID, "err", rerr)
 		}
+		if pe, ok := errors.AsType[*PasswordError](err); ok {
+			return "", pe
+		}
 		return "", fmt.Errorf("reset: setting password: %w", err)
 	}
-	// From here on the password is changed: failures are logged, not
+	// From here on the password is changed: what follows runs to its end
+	// whatever happens to the request, and its failures are logged, not
 	// returned, so that the person is not told to retry with a used link.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AfterResetTimeout)
+	defer cancel()
 	if err := s.cfg.Store.RevokeAll(ctx, rec.UserID); err != nil {
 		s.emit(Event{Kind: EventFailed, UserID: rec.UserID, Err: err})
 		s.log.ErrorContext(ctx, "revoking tokens after reset", "user_id", rec.UserID, "err", err)
@@ -522,29 +649,34 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	return rec.UserID, nil
 }
 
+// notifyChanged queues the "password changed" notice. It is never
+// dropped: the in-process queue keeps room for notices apart from the
+// room requests use, and when even that is full, or the outbox cannot take
+// it, the notice is sent here and now.
 func (s *Service) notifyChanged(ctx context.Context, rec Record) {
-	msg, err := s.message("", KindChanged, rec.Email, MailData{Time: s.now()})
-	if err == nil && s.durable != nil {
-		err = s.enqueueMessage(ctx, msg, "")
+	msg, err := s.message(KindChanged, rec.Email, "", MailData{Time: s.now()})
+	if err != nil {
+		s.emit(Event{Kind: EventSendFailed, UserID: rec.UserID, MailKind: KindChanged, Err: err})
+		s.log.ErrorContext(ctx, "rendering password-changed notice", "user_id", rec.UserID, "err", err)
+		return
+	}
+	if s.durable != nil {
+		err := s.enqueue(ctx, msg.ID, EnvelopeMessage, content{Msg: &msg})
 		if err == nil {
 			return
 		}
-	} else if err == nil {
-		err = s.queue.reserve()
-	}
-	if err != nil {
-		s.emit(Event{Kind: EventSendFailed, UserID: rec.UserID, MailKind: KindChanged, Err: err})
-		s.log.ErrorContext(ctx, "queueing password-changed notice", "user_id", rec.UserID, "err", err)
+		s.log.WarnContext(ctx, "queueing password-changed notice failed; sending it now", "user_id", rec.UserID, "err", err)
+	} else if s.queue.putNotice(job{msg: msg}) {
 		return
 	}
-	s.queue.put(job{msg: msg})
+	s.deliver(ctx, msg)
 }
 
 // RevokeAll makes every outstanding token of userID invalid, for example
 // after the password was changed by other means.
 func (s *Service) RevokeAll(ctx context.Context, userID string) error {
 	if userID == "" {
-		return &InputError{Field: "userID", Reason: "is required"}
+		return &InputError{Field: "userID", Reason: "is required", Missing: true}
 	}
 	if err := s.cfg.Store.RevokeAll(ctx, userID); err != nil {
 		return fmt.Errorf("reset: revoking tokens: %w", err)
@@ -553,27 +685,65 @@ func (s *Service) RevokeAll(ctx context.Context, userID string) error {
 	return nil
 }
 
-// Prune removes expired records if the Store implements [Pruner], and
-// returns how many it removed. Run it periodically.
-func (s *Service) Prune(ctx context.Context) (int, error) {
+// Prune removes what has expired, if the Store implements [Pruner]:
+// tokens past their expiry, ended cooldowns and dead outbox envelopes
+// older than Outbox.DeadRetention. It works in batches of
+// Outbox.PruneBatch rows (1,000 without an outbox), one short statement
+// each, until nothing is left or ctx ends, reports what it removed by kind
+// (also as an [EventPruned] event) and logs it. [Service.RunOutbox] runs it
+// every Outbox.PruneInterval; without the outbox, run it periodically
+// yourself.
+func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 	p, ok := s.cfg.Store.(Pruner)
 	if !ok {
-		return 0, nil
+		return Pruned{}, nil
 	}
-	n, err := p.Prune(ctx, s.now())
-	if err != nil {
-		return n, fmt.Errorf("reset: pruning: %w", err)
+	batch, retention := DefaultOutboxPruneBatch, DefaultOutboxDeadRetention
+	if s.durable != nil {
+		batch, retention = s.durable.opt.PruneBatch, s.durable.opt.DeadRetention
 	}
-	return n, nil
+	var total Pruned
+	for {
+		now := s.now()
+		n, err := p.Prune(ctx, now, now.Add(-retention), batch)
+		total.Tokens += n.Tokens
+		total.Cooldowns += n.Cooldowns
+		total.Dead += n.Dead
+		if err != nil {
+			return total, fmt.Errorf("reset: pruning: %w", err)
+		}
+		if n.Tokens < batch && n.Cooldowns < batch && n.Dead < batch {
+			break
+		}
+	}
+	if total.Total() > 0 {
+		s.emit(Event{Kind: EventPruned, Pruned: &total})
+		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns, "dead_envelopes", total.Dead)
+	}
+	return total, nil
 }
 
+// Dropped returns how many public requests this Service dropped because
+// its queue or outbox was full.
+func (s *Service) Dropped() int64 { return s.dropped.Load() }
+
 // Shutdown stops accepting work and waits until the in-process queue's
-// work is done or ctx ends, whichever is first. Later requests that need
-// the queue fail with [ErrClosed]. With the durable outbox nothing is held
-// in process: Shutdown only refuses new work (stop [Service.RunOutbox]
-// through its context). It is safe to call more than once.
+// work is done or ctx ends, whichever is first. Later requests fail with
+// [ErrClosed]. With the durable outbox nothing is held in process:
+// Shutdown only refuses new work (stop [Service.RunOutbox] through its
+// context). It is safe to call more than once.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.closed.Store(true)
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if s.queue != nil {
+			s.queue.stop()
+		}
+		return ctx.Err()
+	}
 	if s.queue == nil {
 		return nil
 	}

@@ -106,9 +106,9 @@ func newEnv(t *testing.T, edit ...func(*reset.Config)) *env {
 	return e
 }
 
-func (e *env) request(t *testing.T, r reset.Request) reset.Issued {
+func (e *env) request(t *testing.T, r reset.TrustedRequest) reset.Issued {
 	t.Helper()
-	iss, err := e.svc.Request(t.Context(), r)
+	iss, err := e.svc.RequestTrusted(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Request(%+v): %v", r, err)
 	}
@@ -152,7 +152,7 @@ func TestNewNamesMissingParts(t *testing.T) {
 func TestRequestIssuesLinkAndMails(t *testing.T) {
 	e := newEnv(t)
 	// The typed variant differs in case: mail goes to the account's own address.
-	iss := e.request(t, reset.Request{Email: "JBorder@Anywhere.com", Wait: true})
+	iss := e.request(t, reset.TrustedRequest{Email: "JBorder@Anywhere.com", Wait: true})
 	if !strings.HasPrefix(iss.Link, "https://app.example.com/auth/reset?token=") {
 		t.Fatalf("link %q", iss.Link)
 	}
@@ -196,7 +196,7 @@ func TestRequestIssuesLinkAndMails(t *testing.T) {
 
 func TestTokenKeyHashesWithHMAC(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) { c.TokenKey = []byte("0123456789abcdef0123456789abcdef") })
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	raw, _ := base64.RawURLEncoding.DecodeString(token(iss.Link))
 	if _, err := e.store.Lookup(t.Context(), sha256.Sum256(raw)); !errors.Is(err, reset.ErrNotFound) {
 		t.Errorf("with TokenKey, a plain SHA-256 finds the record: %v", err)
@@ -208,7 +208,7 @@ func TestTokenKeyHashesWithHMAC(t *testing.T) {
 
 func TestRequestUnknownUser(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.svc.Request(t.Context(), reset.Request{Email: "nobody@anywhere.com", Wait: true})
+	_, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "nobody@anywhere.com", Wait: true})
 	if !errors.Is(err, reset.ErrUnknownUser) {
 		t.Fatalf("err = %v, want ErrUnknownUser", err)
 	}
@@ -243,9 +243,9 @@ func TestRequestRejectsBadInput(t *testing.T) {
 		for _, public := range []bool{false, true} {
 			var err error
 			if public {
-				err = e.svc.RequestPublic(t.Context(), c.email, c.link)
+				err = e.svc.Request(t.Context(), c.email, c.link)
 			} else {
-				_, err = e.svc.Request(t.Context(), reset.Request{Email: c.email, Link: c.link})
+				_, err = e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: c.email, Link: c.link})
 			}
 			var ie *reset.InputError
 			if !errors.As(err, &ie) || ie.Field != c.field || !errors.Is(err, c.sentinel) || !errors.Is(err, reset.ErrInvalidInput) {
@@ -261,11 +261,11 @@ func TestRequestRejectsBadInput(t *testing.T) {
 
 func TestRequestCustomLink(t *testing.T) {
 	e := newEnv(t)
-	iss := e.request(t, reset.Request{Email: userEmail, Link: "https://anywhere.com/reset?lang=fr", SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, Link: "https://anywhere.com/reset?lang=fr", SkipSend: true})
 	if !strings.HasPrefix(iss.Link, "https://anywhere.com/reset?lang=fr&token=") {
 		t.Errorf("link %q does not keep its own query", iss.Link)
 	}
-	iss = e.request(t, reset.Request{Email: userEmail, Link: "http://127.0.0.1:8080/app/reset/x?token=attacker", SkipSend: true})
+	iss = e.request(t, reset.TrustedRequest{Email: userEmail, Link: "http://127.0.0.1:8080/app/reset/x?token=attacker", SkipSend: true})
 	if strings.Contains(iss.Link, "attacker") || !strings.HasPrefix(iss.Link, "http://127.0.0.1:8080/app/reset/x?token=") {
 		t.Errorf("link %q", iss.Link)
 	}
@@ -276,8 +276,8 @@ func TestRequestCustomLink(t *testing.T) {
 
 func TestRotationInvalidatesOlderTokens(t *testing.T) {
 	e := newEnv(t)
-	first := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
-	second := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	first := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
+	second := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	if first.Link == second.Link {
 		t.Fatal("two requests gave the same link")
 	}
@@ -298,7 +298,7 @@ func TestConcurrentRequestsLeaveOneToken(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range links {
 		wg.Go(func() {
-			iss, err := e.svc.Request(context.Background(), reset.Request{Email: userEmail, SkipSend: true})
+			iss, err := e.svc.RequestTrusted(context.Background(), reset.TrustedRequest{Email: userEmail, SkipSend: true})
 			if err != nil {
 				t.Error(err)
 			}
@@ -319,8 +319,8 @@ func TestConcurrentRequestsLeaveOneToken(t *testing.T) {
 
 func TestThrottle(t *testing.T) {
 	e := newEnv(t)
-	first := e.request(t, reset.Request{Email: userEmail, Throttle: true, Wait: true})
-	_, err := e.svc.Request(t.Context(), reset.Request{Email: "JBORDER@anywhere.com", Throttle: true, Wait: true})
+	first := e.request(t, reset.TrustedRequest{Email: userEmail, Throttle: true, Wait: true})
+	_, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "JBORDER@anywhere.com", Throttle: true, Wait: true})
 	if !errors.Is(err, reset.ErrThrottled) {
 		t.Fatalf("second request in cooldown: %v, want ErrThrottled", err)
 	}
@@ -328,9 +328,9 @@ func TestThrottle(t *testing.T) {
 		t.Errorf("a throttled request replaced the first token: %v", err)
 	}
 	// Without Throttle (a trusted caller) the cooldown does not apply.
-	e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	e.clock.Advance(reset.DefaultCooldown)
-	e.request(t, reset.Request{Email: userEmail, Throttle: true, Wait: true})
+	e.request(t, reset.TrustedRequest{Email: userEmail, Throttle: true, Wait: true})
 	if n := len(e.mailer.Messages()); n != 2 {
 		t.Errorf("%d mails, want 2", n)
 	}
@@ -343,17 +343,17 @@ func TestCooldownWithoutStoreSupport(t *testing.T) {
 	// A Store without Cooldowner gets the in-process cooldown.
 	type plain struct{ reset.Store }
 	e := newEnv(t, func(c *reset.Config) { c.Store = plain{memstore.New()} })
-	e.request(t, reset.Request{Email: userEmail, Throttle: true, SkipSend: true})
-	if _, err := e.svc.Request(t.Context(), reset.Request{Email: userEmail, Throttle: true}); !errors.Is(err, reset.ErrThrottled) {
+	e.request(t, reset.TrustedRequest{Email: userEmail, Throttle: true, SkipSend: true})
+	if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, Throttle: true}); !errors.Is(err, reset.ErrThrottled) {
 		t.Fatalf("err = %v, want ErrThrottled", err)
 	}
 }
 
-func TestRequestPublic(t *testing.T) {
+func TestRequest(t *testing.T) {
 	e := newEnv(t)
 	for _, addr := range []string{userEmail, "nobody@anywhere.com", userEmail} {
-		if err := e.svc.RequestPublic(t.Context(), addr, ""); err != nil {
-			t.Fatalf("RequestPublic(%q): %v", addr, err)
+		if err := e.svc.Request(t.Context(), addr, ""); err != nil {
+			t.Fatalf("Request(%q): %v", addr, err)
 		}
 	}
 	if err := e.svc.Shutdown(t.Context()); err != nil {
@@ -369,7 +369,7 @@ func TestRequestPublic(t *testing.T) {
 	if _, err := e.svc.Inspect(t.Context(), token(msgs[0].Text)); err != nil {
 		t.Errorf("mailed token: %v", err)
 	}
-	if err := e.svc.RequestPublic(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrClosed) {
+	if err := e.svc.Request(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrClosed) {
 		t.Errorf("after Shutdown: %v, want ErrClosed", err)
 	}
 }
@@ -377,7 +377,7 @@ func TestRequestPublic(t *testing.T) {
 func TestRequestPublicBackendFailureIsReported(t *testing.T) {
 	e := newEnv(t)
 	e.users.SetErr(errors.New("users table down"))
-	if err := e.svc.RequestPublic(t.Context(), userEmail, ""); err != nil {
+	if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.Shutdown(t.Context())
@@ -407,21 +407,21 @@ func (b *blockingMailer) Send(ctx context.Context, m reset.Message) error {
 func TestQueueFullChangesNothing(t *testing.T) {
 	bm := &blockingMailer{started: make(chan struct{}, 10), release: make(chan struct{})}
 	e := newEnv(t, func(c *reset.Config) { c.Mailer = bm; c.QueueSize = 1; c.Workers = 1 })
-	e.request(t, reset.Request{Email: userEmail}) // taken by the worker, which blocks
+	e.request(t, reset.TrustedRequest{Email: userEmail}) // taken by the worker, which blocks
 	<-bm.started
-	queued := e.request(t, reset.Request{Email: userEmail}) // fills the queue
-	_, err := e.svc.Request(t.Context(), reset.Request{Email: userEmail})
+	queued := e.request(t, reset.TrustedRequest{Email: userEmail}) // fills the queue
+	_, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail})
 	if !errors.Is(err, reset.ErrQueueFull) {
 		t.Fatalf("err = %v, want ErrQueueFull", err)
 	}
-	if err := e.svc.RequestPublic(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrQueueFull) {
+	if err := e.svc.Request(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrQueueFull) {
 		t.Fatalf("public: err = %v, want ErrQueueFull", err)
 	}
 	if _, err := e.svc.Inspect(t.Context(), token(queued.Link)); err != nil {
 		t.Errorf("a refused request rotated the token: %v", err)
 	}
 	// SkipSend needs no queue.
-	e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	close(bm.release)
 	if err := e.svc.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
@@ -434,7 +434,7 @@ func TestQueueFullChangesNothing(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	bm := &blockingMailer{started: make(chan struct{}, 10), release: make(chan struct{})}
 	e := newEnv(t, func(c *reset.Config) { c.Mailer = bm; c.Workers = 1 })
-	e.request(t, reset.Request{Email: userEmail})
+	e.request(t, reset.TrustedRequest{Email: userEmail})
 	<-bm.started
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -449,7 +449,7 @@ func TestShutdownDeadline(t *testing.T) {
 func TestWaitReportsMailerError(t *testing.T) {
 	e := newEnv(t)
 	e.mailer.SetErr(errors.New("provider down"))
-	_, err := e.svc.Request(t.Context(), reset.Request{Email: userEmail, Wait: true})
+	_, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, Wait: true})
 	if err == nil || !strings.Contains(err.Error(), "provider down") {
 		t.Fatalf("err = %v", err)
 	}
@@ -460,7 +460,7 @@ func TestWaitReportsMailerError(t *testing.T) {
 
 func TestInspect(t *testing.T) {
 	e := newEnv(t)
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	info, err := e.svc.Inspect(t.Context(), token(iss.Link))
 	if err != nil || info.UserID != userID || info.Email != userEmail || !info.ExpiresAt.Equal(iss.ExpiresAt) {
 		t.Fatalf("Inspect = %+v, %v", info, err)
@@ -485,7 +485,7 @@ func TestComplete(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.AfterReset = func(_ context.Context, id string) error { after = append(after, id); return nil }
 	})
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	id, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "correct horse"})
 	if err != nil || id != userID {
 		t.Fatalf("Complete = %q, %v", id, err)
@@ -512,7 +512,7 @@ func TestComplete(t *testing.T) {
 
 func TestCompleteNoticeCanBeDisabled(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) { c.DisableChangedNotice = true })
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "correct horse"}); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func TestCompleteNoticeCanBeDisabled(t *testing.T) {
 
 func TestCompleteRejections(t *testing.T) {
 	e := newEnv(t)
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	tok := token(iss.Link)
 	for _, pw := range []string{"", "short", strings.Repeat("x", 1025), "bad\x00password", "\xff\xfe invalid utf8"} {
 		_, err := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: pw})
@@ -553,7 +553,7 @@ func TestCompleteRejections(t *testing.T) {
 
 func TestCompleteExpired(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) { c.TokenTTL = 15 * time.Minute })
-	iss := e.request(t, reset.Request{Email: userEmail, Wait: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, Wait: true})
 	if !strings.Contains(e.mailer.Messages()[0].Text, "15 minutes") {
 		t.Error("mail does not state the lifetime")
 	}
@@ -568,7 +568,7 @@ func TestCompleteExpired(t *testing.T) {
 
 func TestCompleteUsersFailureKeepsToken(t *testing.T) {
 	e := newEnv(t)
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	e.users.SetErr(errors.New("db down"))
 	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough"}); err == nil || errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("err = %v, want the back end's error", err)
@@ -583,7 +583,7 @@ func TestCompleteAfterResetFailureIsReported(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.AfterReset = func(context.Context, string) error { return errors.New("session store down") }
 	})
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough"}); err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +594,7 @@ func TestCompleteAfterResetFailureIsReported(t *testing.T) {
 
 func TestConcurrentCompletionsOneWinner(t *testing.T) {
 	e := newEnv(t)
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	var wins, invalid atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 64 {
@@ -618,7 +618,7 @@ func TestConcurrentCompletionsOneWinner(t *testing.T) {
 
 func TestRevokeAllAndPrune(t *testing.T) {
 	e := newEnv(t)
-	iss := e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	if err := e.svc.RevokeAll(t.Context(), userID); err != nil {
 		t.Fatal(err)
 	}
@@ -628,10 +628,10 @@ func TestRevokeAllAndPrune(t *testing.T) {
 	if err := e.svc.RevokeAll(t.Context(), ""); !errors.Is(err, reset.ErrInvalidInput) {
 		t.Errorf("RevokeAll(\"\"): %v", err)
 	}
-	e.request(t, reset.Request{Email: userEmail, SkipSend: true})
+	e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	e.clock.Advance(2 * time.Hour)
-	if n, err := e.svc.Prune(t.Context()); err != nil || n != 1 {
-		t.Errorf("Prune = %d, %v; want 1", n, err)
+	if n, err := e.svc.Prune(t.Context()); err != nil || n.Tokens != 1 {
+		t.Errorf("Prune = %+v, %v; want 1 token", n, err)
 	}
 }
 
@@ -646,7 +646,7 @@ func TestCustomTemplatesAndPolicy(t *testing.T) {
 			return reset.DefaultPasswordPolicy(pw)
 		}
 	})
-	iss := e.request(t, reset.Request{Email: userEmail, Wait: true})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, Wait: true})
 	if s := e.mailer.Messages()[0].Subject; s != "Acme: new password" {
 		t.Errorf("subject %q", s)
 	}
@@ -672,7 +672,7 @@ func TestStoreFailuresAreWrapped(t *testing.T) {
 	down := errors.New("connection refused")
 	e := newEnv(t, func(c *reset.Config) { c.Store = failingStore{down} })
 	tok := strings.Repeat("A", reset.TokenLen)
-	_, err1 := e.svc.Request(t.Context(), reset.Request{Email: userEmail, SkipSend: true})
+	_, err1 := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	_, err2 := e.svc.Inspect(t.Context(), tok)
 	_, err3 := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough"})
 	err4 := e.svc.RevokeAll(t.Context(), userID)

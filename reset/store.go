@@ -48,14 +48,29 @@ type Store interface {
 	RevokeAll(ctx context.Context, userID string) error
 }
 
-// Pruner is an optional Store capability: removing records that expired
-// before now. A Service calls it from [Service.Prune]; callers run that
-// periodically (a Store may also clean up on its own).
+// Pruner is an optional Store capability: removing what has expired, a
+// small batch at a time. [Service.Prune] calls it until nothing is left,
+// and [Service.RunOutbox] runs that every [OutboxOptions.PruneInterval].
 type Pruner interface {
-	// Prune removes every record whose ExpiresAt is not after now and
-	// returns how many it removed.
-	Prune(ctx context.Context, now time.Time) (int, error)
+	// Prune removes up to limit token records whose ExpiresAt is not after
+	// now; if the Store implements [Cooldowner], up to limit cooldowns that
+	// ended by now; and if it implements [OutboxStore], up to limit dead
+	// envelopes created before deadBefore. Each kind goes in statements of
+	// its own that hold locks only for the rows they remove, so that
+	// requests never queue behind a prune for long. It reports how many of
+	// each kind it removed; a count equal to limit means there may be more.
+	Prune(ctx context.Context, now, deadBefore time.Time, limit int) (Pruned, error)
 }
+
+// Pruned counts what a prune removed, by kind.
+type Pruned struct {
+	Tokens    int // expired token records
+	Cooldowns int // ended cooldowns
+	Dead      int // dead outbox envelopes past their retention
+}
+
+// Total returns the sum of the three counts.
+func (p Pruned) Total() int { return p.Tokens + p.Cooldowns + p.Dead }
 
 // Cooldowner is an optional Store capability: a per-key cooldown shared by
 // every Service that uses the same store, so that it holds across app
@@ -73,19 +88,28 @@ type Cooldowner interface {
 type User struct {
 	ID    string // stable account identifier; never empty
 	Email string // the address mail goes to
+	// Locale, when set, is the account's language as a BCP 47 tag such as
+	// "de" or "pt-BR". It chooses the language of the emails when the
+	// Service has templates for it. Optional.
+	Locale string
 }
 
 // Users is implemented by the application. Implementations must be safe for
 // concurrent use.
 type Users interface {
 	// LookupEmail finds the account whose address is email. Matching rules
-	// (case, Unicode normalisation) are the application's. It returns
-	// ErrUnknownUser (possibly wrapped) when there is none. Mail goes to the
-	// returned User.Email, never to the typed address.
+	// (case, Unicode normalisation) are the application's. It must return
+	// ErrUnknownUser (possibly wrapped) when there is none; any other error
+	// (sql.ErrNoRows included) is taken for a failing back end. Mail goes to
+	// the returned User.Email, never to the typed address.
 	LookupEmail(ctx context.Context, email string) (User, error)
 
-	// SetPassword hashes password and stores it for userID. The library
-	// never stores or logs the password.
+	// SetPassword hashes password and stores it for userID. When the
+	// application refuses the password itself (bcrypt's 72-byte limit, a
+	// breached-password list), it returns a [*PasswordError]: the person is
+	// then told its Reason, and the token stays usable. Any other error is
+	// taken for a failing back end. The library never stores or logs the
+	// password.
 	SetPassword(ctx context.Context, userID, password string) error
 }
 
@@ -130,7 +154,8 @@ type MailerFunc func(ctx context.Context, msg Message) error
 // Send calls f(ctx, msg).
 func (f MailerFunc) Send(ctx context.Context, msg Message) error { return f(ctx, msg) }
 
-// UsersFuncs adapts two ordinary functions to the Users interface.
+// UsersFuncs adapts two ordinary functions to the Users interface. Both
+// are required: [New] refuses a UsersFuncs with a nil function.
 type UsersFuncs struct {
 	Lookup func(ctx context.Context, email string) (User, error)
 	Set    func(ctx context.Context, userID, password string) error

@@ -29,6 +29,7 @@ type MailData struct {
 	ExpiresAt time.Time // when the link stops working (reset email only)
 	ExpiresIn string    // the link's lifetime in words, such as "1 hour"
 	Time      time.Time // when the email was made
+	Locale    string    // the account's language (User.Locale), or ""
 }
 
 var (

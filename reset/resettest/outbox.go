@@ -21,18 +21,19 @@ func TestOutboxStore(t *testing.T, newStore func(t *testing.T) reset.OutboxStore
 	t.Run("LeaseExpiry", func(t *testing.T) { testLeaseExpiry(t, newStore(t)) })
 	t.Run("SaveHoldAndRelease", func(t *testing.T) { testSaveHold(t, newStore(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { testConcurrentClaims(t, newStore(t)) })
-	t.Run("MaxPending", func(t *testing.T) { testMaxPending(t, newStore(t)) })
+	t.Run("StatsLimit", func(t *testing.T) { testStatsLimit(t, newStore(t)) })
 	t.Run("DeadAndRevive", func(t *testing.T) { testDeadRevive(t, newStore(t)) })
+	t.Run("PruneDead", func(t *testing.T) { testPruneDead(t, newStore(t)) })
 }
 
 func envelope(i int, at time.Time) reset.Envelope {
-	return reset.Envelope{ID: fmt.Sprintf("env-%04d", i), Kind: reset.EnvelopeRequest, Email: fmt.Sprintf("u%d@example.com", i),
-		Link: "https://app.example.com/reset", CreatedAt: at, NotBefore: at}
+	return reset.Envelope{ID: fmt.Sprintf("env-%04d", i), Kind: reset.EnvelopeRequest,
+		Sealed: []byte(fmt.Sprintf("sealed %d", i)), KeyID: "k1", CreatedAt: at, NotBefore: at}
 }
 
 func mustEnqueue(t *testing.T, s reset.OutboxStore, e reset.Envelope) {
 	t.Helper()
-	if err := s.Enqueue(ctx(t), e, 1000); err != nil {
+	if err := s.Enqueue(ctx(t), e); err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
 }
@@ -48,7 +49,7 @@ func claim(t *testing.T, s reset.OutboxStore, worker string, now time.Time, max 
 
 func wantStats(t *testing.T, s reset.OutboxStore, pending, dead int) {
 	t.Helper()
-	st, err := s.OutboxStats(ctx(t))
+	st, err := s.OutboxStats(ctx(t), 1000)
 	if err != nil || st.Pending != pending || st.Dead != dead {
 		t.Fatalf("OutboxStats = %+v, %v; want %d pending, %d dead", st, err, pending, dead)
 	}
@@ -60,7 +61,7 @@ func testEnqueueClaimDelete(t *testing.T, s reset.OutboxStore) {
 	mustEnqueue(t, s, e2)
 	mustEnqueue(t, s, e1)
 	wantStats(t, s, 2, 0)
-	if st, _ := s.OutboxStats(ctx(t)); !st.Oldest.Equal(base) {
+	if st, _ := s.OutboxStats(ctx(t), 1000); !st.Oldest.Equal(base) {
 		t.Errorf("Oldest = %v, want %v", st.Oldest, base)
 	}
 	// Not yet due.
@@ -72,12 +73,12 @@ func testEnqueueClaimDelete(t *testing.T, s reset.OutboxStore) {
 		t.Fatalf("Claim = %+v, want e1 then e2", got)
 	}
 	g := got[1]
-	if g.Kind != e2.Kind || g.Email != e2.Email || g.Link != e2.Link || !bytes.Equal(g.Sealed, e2.Sealed) ||
+	if g.Kind != e2.Kind || !bytes.Equal(g.Sealed, e2.Sealed) ||
 		g.KeyID != "k1" || g.Claims != 1 || !g.CreatedAt.Equal(e2.CreatedAt) {
 		t.Errorf("claimed %+v, want %+v with Claims 1", g, e2)
 	}
-	if len(got[0].Sealed) != 0 {
-		t.Errorf("Sealed = %v, want none", got[0].Sealed)
+	if !bytes.Equal(got[0].Sealed, e1.Sealed) || got[0].KeyID != e1.KeyID {
+		t.Errorf("Sealed, KeyID = %q, %q; want %q, %q", got[0].Sealed, got[0].KeyID, e1.Sealed, e1.KeyID)
 	}
 	if again := claim(t, s, "w2", base.Add(time.Second), 10); len(again) != 0 {
 		t.Fatalf("a leased envelope was claimed again")
@@ -181,32 +182,28 @@ func testConcurrentClaims(t *testing.T, s reset.OutboxStore) {
 	wantStats(t, s, 0, 0)
 }
 
-func testMaxPending(t *testing.T, s reset.OutboxStore) {
-	for i := range 3 {
-		if err := s.Enqueue(ctx(t), envelope(i, base), 3); err != nil {
-			t.Fatal(err)
-		}
+func testStatsLimit(t *testing.T, s reset.OutboxStore) {
+	for i := range 5 {
+		mustEnqueue(t, s, envelope(i, base.Add(time.Duration(i)*time.Second)))
 	}
-	if err := s.Enqueue(ctx(t), envelope(9, base), 3); !errors.Is(err, reset.ErrQueueFull) {
-		t.Fatalf("Enqueue past MaxPending: %v, want ErrQueueFull", err)
+	st, err := s.OutboxStats(ctx(t), 3)
+	if err != nil || st.Pending != 3 || !st.Oldest.Equal(base) {
+		t.Fatalf("OutboxStats(limit 3) = %+v, %v; want 3 pending (the limit), oldest %v", st, err, base)
 	}
-	wantStats(t, s, 3, 0)
-	// A dead envelope no longer counts.
-	c := claim(t, s, "w1", base, 1)[0]
+	// A dead envelope no longer counts as pending.
+	c := claim(t, s, "w1", base.Add(time.Hour), 1)[0]
 	c.Dead = true
 	if err := s.Save(ctx(t), "w1", c, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Enqueue(ctx(t), envelope(9, base), 3); err != nil {
-		t.Fatalf("Enqueue after one went dead: %v", err)
-	}
+	wantStats(t, s, 4, 1)
 }
 
 func testDeadRevive(t *testing.T, s reset.OutboxStore) {
 	e := envelope(1, base)
 	mustEnqueue(t, s, e)
 	c := claim(t, s, "w1", base, 1)[0]
-	c.Dead, c.Attempts, c.LastError, c.Sealed = true, 4, "422 validation_error", nil
+	c.Dead, c.Attempts, c.LastError, c.Sealed = true, 4, "422 validation_error", []byte("request only")
 	if err := s.Save(ctx(t), "w1", c, false); err != nil {
 		t.Fatal(err)
 	}
@@ -233,4 +230,39 @@ func testDeadRevive(t *testing.T, s reset.OutboxStore) {
 	if err := s.Revive(ctx(t), e.ID, later); !errors.Is(err, reset.ErrNotFound) {
 		t.Fatalf("Revive of a live envelope: %v, want ErrNotFound", err)
 	}
+}
+
+func testPruneDead(t *testing.T, s reset.OutboxStore) {
+	p, ok := s.(reset.Pruner)
+	if !ok {
+		t.Skip("the store does not implement reset.Pruner")
+	}
+	for i := range 3 {
+		mustEnqueue(t, s, envelope(i, base.Add(time.Duration(i)*time.Hour)))
+	}
+	for _, c := range claim(t, s, "w1", base.Add(10*time.Hour), 3) {
+		c.Dead = true
+		if err := s.Save(ctx(t), "w1", c, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustEnqueue(t, s, envelope(9, base)) // pending: never pruned
+	// Dead envelopes created before base+90m: two, removed one at a time.
+	cut := base.Add(90 * time.Minute)
+	now := base.Add(100 * 365 * 24 * time.Hour)
+	total := 0
+	for range 5 {
+		got, err := p.Prune(ctx(t), now, cut, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Dead > 1 {
+			t.Fatalf("Prune with limit 1 removed %d dead envelopes", got.Dead)
+		}
+		total += got.Dead
+	}
+	if total != 2 {
+		t.Fatalf("pruned %d dead envelopes, want 2", total)
+	}
+	wantStats(t, s, 1, 1)
 }

@@ -20,8 +20,8 @@ import (
 // it is given), expired entries are swept.
 const sweepEvery = time.Minute
 
-// Store is an in-memory token store. The zero value is not usable: call
-// [New]. It is safe for concurrent use.
+// Store is an in-memory token store. The zero value is an empty store
+// ready to use, like [New]'s. It is safe for concurrent use.
 type Store struct {
 	mu     sync.Mutex
 	byHash map[reset.Hash]reset.Record
@@ -29,8 +29,7 @@ type Store struct {
 	cool   map[reset.Hash]time.Time
 	sweep  time.Time // next sweep at or after this time
 
-	outbox  map[string]*leased // see outbox.go
-	pending int                // envelopes in outbox that are not dead
+	outbox map[string]*leased // see outbox.go
 }
 
 var (
@@ -40,11 +39,17 @@ var (
 )
 
 // New returns an empty Store.
-func New() *Store {
-	return &Store{
-		byHash: make(map[reset.Hash]reset.Record),
-		byUser: make(map[string]reset.Hash),
-		cool:   make(map[reset.Hash]time.Time),
+func New() *Store { return new(Store) }
+
+// lock locks s and makes its maps on first use, so that the zero Store
+// works.
+func (s *Store) lock() {
+	s.mu.Lock()
+	if s.byHash == nil {
+		s.byHash = make(map[reset.Hash]reset.Record)
+		s.byUser = make(map[string]reset.Hash)
+		s.cool = make(map[reset.Hash]time.Time)
+		s.outbox = make(map[string]*leased)
 	}
 }
 
@@ -53,7 +58,7 @@ func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if old, ok := s.byUser[rec.UserID]; ok {
 		delete(s.byHash, old)
@@ -69,7 +74,7 @@ func (s *Store) Lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 	if err := ctx.Err(); err != nil {
 		return reset.Record{}, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	rec, ok := s.byHash[h]
 	if !ok {
@@ -83,7 +88,7 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 	if err := ctx.Err(); err != nil {
 		return reset.Record{}, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	rec, ok := s.byHash[h]
 	if !ok {
@@ -98,7 +103,7 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if h, ok := s.byUser[userID]; ok {
 		s.remove(s.byHash[h])
@@ -107,13 +112,41 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 }
 
 // Prune implements [reset.Pruner].
-func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return reset.Pruned{}, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
-	return s.prune(now), nil
+	var n reset.Pruned
+	for _, rec := range s.byHash {
+		if n.Tokens == limit {
+			break
+		}
+		if !now.Before(rec.ExpiresAt) {
+			s.remove(rec)
+			n.Tokens++
+		}
+	}
+	for k, t := range s.cool {
+		if n.Cooldowns == limit {
+			break
+		}
+		if !now.Before(t) {
+			delete(s.cool, k)
+			n.Cooldowns++
+		}
+	}
+	for id, l := range s.outbox {
+		if n.Dead == limit {
+			break
+		}
+		if l.env.Dead && l.env.CreatedAt.Before(deadBefore) {
+			delete(s.outbox, id)
+			n.Dead++
+		}
+	}
+	return n, nil
 }
 
 // Cooldown implements [reset.Cooldowner].
@@ -121,7 +154,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Ti
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.maybeSweep(now)
 	if t, ok := s.cool[key]; ok && now.Before(t) {
@@ -133,7 +166,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Ti
 
 // Len returns the number of records held, for tests and metrics.
 func (s *Store) Len() int {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	return len(s.byHash)
 }
@@ -152,16 +185,9 @@ func (s *Store) maybeSweep(now time.Time) {
 	if now.Before(s.sweep) {
 		return
 	}
-	s.prune(now)
-	s.sweep = now.Add(sweepEvery)
-}
-
-func (s *Store) prune(now time.Time) int {
-	n := 0
 	for _, rec := range s.byHash {
 		if !now.Before(rec.ExpiresAt) {
 			s.remove(rec)
-			n++
 		}
 	}
 	for k, t := range s.cool {
@@ -169,5 +195,5 @@ func (s *Store) prune(now time.Time) int {
 			delete(s.cool, k)
 		}
 	}
-	return n
+	s.sweep = now.Add(sweepEvery)
 }

@@ -22,31 +22,20 @@ type leased struct {
 	until time.Time
 }
 
-func (s *Store) outboxMap() map[string]*leased {
-	if s.outbox == nil {
-		s.outbox = make(map[string]*leased)
-	}
-	return s.outbox
-}
-
 // Enqueue implements [reset.OutboxStore]. This outbox is kept in process
 // memory: it is not durable.
-func (s *Store) Enqueue(ctx context.Context, e reset.Envelope, maxPending int) error {
+func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
-	ob := s.outboxMap()
-	if s.pending >= maxPending {
-		return reset.ErrQueueFull
-	}
+	ob := s.outbox
 	e.Sealed = append([]byte(nil), e.Sealed...)
 	if len(e.Sealed) == 0 {
 		e.Sealed = nil
 	}
 	ob[e.ID] = &leased{env: e}
-	s.pending++
 	return nil
 }
 
@@ -55,10 +44,10 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	var due []*leased
-	for _, l := range s.outboxMap() {
+	for _, l := range s.outbox {
 		if !l.env.Dead && !l.env.NotBefore.After(now) && !l.until.After(now) {
 			due = append(due, l)
 		}
@@ -77,7 +66,7 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 
 // holder returns the envelope id if worker holds its lease.
 func (s *Store) holder(worker, id string) (*leased, error) {
-	l, ok := s.outboxMap()[id]
+	l, ok := s.outbox[id]
 	if !ok || l.owner != worker || l.until.IsZero() {
 		return nil, reset.ErrLeaseLost
 	}
@@ -89,14 +78,13 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	l, err := s.holder(worker, e.ID)
 	if err != nil {
 		return err
 	}
 	if e.Dead && !l.env.Dead {
-		s.pending--
 	}
 	l.env.Sealed = append([]byte(nil), e.Sealed...)
 	if len(e.Sealed) == 0 {
@@ -114,33 +102,32 @@ func (s *Store) Delete(ctx context.Context, worker, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	l, err := s.holder(worker, id)
 	if err != nil {
 		return err
 	}
 	if !l.env.Dead {
-		s.pending--
 	}
 	delete(s.outbox, id)
 	return nil
 }
 
 // OutboxStats implements [reset.OutboxStore].
-func (s *Store) OutboxStats(ctx context.Context) (reset.OutboxStats, error) {
+func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
 	if err := ctx.Err(); err != nil {
 		return reset.OutboxStats{}, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	var st reset.OutboxStats
-	for _, l := range s.outboxMap() {
+	for _, l := range s.outbox {
 		if l.env.Dead {
-			st.Dead++
+			st.Dead = min(st.Dead+1, limit)
 			continue
 		}
-		st.Pending++
+		st.Pending = min(st.Pending+1, limit)
 		if st.Oldest.IsZero() || l.env.CreatedAt.Before(st.Oldest) {
 			st.Oldest = l.env.CreatedAt
 		}
@@ -153,10 +140,10 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	var out []reset.Envelope
-	for _, l := range s.outboxMap() {
+	for _, l := range s.outbox {
 		if l.env.Dead {
 			out = append(out, l.env)
 		}
@@ -172,14 +159,13 @@ func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
-	l, ok := s.outboxMap()[id]
+	l, ok := s.outbox[id]
 	if !ok || !l.env.Dead {
 		return reset.ErrNotFound
 	}
 	l.env.Dead, l.env.Attempts, l.env.Claims, l.env.NotBefore = false, 0, 0, now
 	l.owner, l.until = "", time.Time{}
-	s.pending++
 	return nil
 }

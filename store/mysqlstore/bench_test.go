@@ -18,9 +18,9 @@ func BenchmarkMySQLRequest(b *testing.B) {
 	s := newStore(b, db, mysqlstore.Options{})
 	svc, _, _ := newService(b, s, "bench", nil)
 	ctx := b.Context()
-	req := reset.Request{Email: "bench@example.com", SkipSend: true}
+	req := reset.TrustedRequest{Email: "bench@example.com", SkipSend: true}
 	for b.Loop() {
-		if _, err := svc.Request(ctx, req); err != nil {
+		if _, err := svc.RequestTrusted(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	}

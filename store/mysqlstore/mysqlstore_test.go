@@ -186,7 +186,7 @@ func TestConcurrentService(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			var iss reset.Issued
-			iss, errs[i] = svc.Request(ctx, reset.Request{Email: "concurrent@example.com", SkipSend: true})
+			iss, errs[i] = svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "concurrent@example.com", SkipSend: true})
 			links[i] = iss.Link
 		})
 	}
@@ -309,7 +309,7 @@ func TestExpiryBoundary(t *testing.T) {
 	// Through the core with a fake clock.
 	clock := resettest.NewClock(base)
 	svc, _, _ := newService(t, s, "boundary", clock)
-	iss, err := svc.Request(ctx, reset.Request{Email: "boundary@example.com", SkipSend: true})
+	iss, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "boundary@example.com", SkipSend: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,15 +488,15 @@ func TestRoundTrips(t *testing.T) {
 		}
 	}
 	// The public password-lost request: cooldown, then rotation.
-	measure("RequestPublic (cooldown + rotate)", 2, func() error {
-		if err := svc.RequestPublic(ctx, "trips@example.com", ""); err != nil {
+	measure("Request (cooldown + rotate)", 2, func() error {
+		if err := svc.Request(ctx, "trips@example.com", ""); err != nil {
 			return err
 		}
 		_, err := mailer.Wait(ctx, 1)
 		return err
 	})
 	measure("Request with Throttle during the cooldown", 1, func() error {
-		_, err := svc.Request(ctx, reset.Request{Email: "trips@example.com", SkipSend: true, Throttle: true})
+		_, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "trips@example.com", SkipSend: true, Throttle: true})
 		if !errors.Is(err, reset.ErrThrottled) {
 			return fmt.Errorf("got %v, want ErrThrottled", err)
 		}
@@ -504,7 +504,7 @@ func TestRoundTrips(t *testing.T) {
 	})
 	var link string
 	measure("Request (trusted, rotate)", 1, func() error {
-		iss, err := svc.Request(ctx, reset.Request{Email: "trips@example.com", SkipSend: true})
+		iss, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "trips@example.com", SkipSend: true})
 		link = iss.Link
 		return err
 	})

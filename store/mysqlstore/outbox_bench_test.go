@@ -19,7 +19,7 @@ import (
 	"github.com/passreset/passreset/store/mysqlstore"
 )
 
-// BenchmarkOutboxPublicRequest measures Service.RequestPublic with the
+// BenchmarkOutboxPublicRequest measures Service.Request with the
 // durable outbox on MariaDB: the public password-lost request, which is
 // the same work for every address (one enqueue: a pending count and an
 // INSERT). Each iteration is a batch of requests from some goroutines;
@@ -56,7 +56,7 @@ func BenchmarkOutboxPublicRequest(b *testing.B) {
 						mine := make([]time.Duration, 0, c.each)
 						for i := range c.each {
 							start := time.Now()
-							if err := svc.RequestPublic(ctx, fmt.Sprintf("user%d-%d@example.com", g, i), ""); err != nil {
+							if err := svc.Request(ctx, fmt.Sprintf("user%d-%d@example.com", g, i), ""); err != nil {
 								b.Error(err)
 								return
 							}
@@ -161,7 +161,7 @@ func BenchmarkOutboxDrain(b *testing.B) {
 				for i := range c.batch {
 					email := fmt.Sprintf("user%d-%d@example.com", round, i)
 					users.Add(email, email, "old password")
-					if err := svc.RequestPublic(ctx, email, ""); err != nil {
+					if err := svc.Request(ctx, email, ""); err != nil {
 						b.Fatal(err)
 					}
 				}

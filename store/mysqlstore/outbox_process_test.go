@@ -465,7 +465,7 @@ func queuedRequests(t *testing.T, n int) (*mysqlstore.Store, *resendtest.Server,
 	env := newOutboxEnv(store, n, fake)
 	svc := inspector(t, store, env, n)
 	for i := range n {
-		if err := svc.RequestPublic(t.Context(), fmt.Sprintf("user%d@example.com", i), ""); err != nil {
+		if err := svc.Request(t.Context(), fmt.Sprintf("user%d@example.com", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

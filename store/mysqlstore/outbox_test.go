@@ -254,8 +254,8 @@ func TestOutboxRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	measure("RequestPublic, account", 2, func() error { return svc.RequestPublic(ctx, "user0@example.com", "") })
-	measure("RequestPublic, no account", 2, func() error { return svc.RequestPublic(ctx, "nobody@example.com", "") })
+	measure("Request, account", 2, func() error { return svc.Request(ctx, "user0@example.com", "") })
+	measure("Request, no account", 2, func() error { return svc.Request(ctx, "nobody@example.com", "") })
 	var envs []reset.Envelope
 	now := time.Now()
 	measure("Claim of two", 4, func() (err error) {
@@ -405,7 +405,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if err := svc.RequestPublic(ctx, fmt.Sprintf("user%d@example.com", i), ""); err != nil {
+		if err := svc.Request(ctx, fmt.Sprintf("user%d@example.com", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -570,9 +570,9 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 		}
 		svc, h := handler(t, s, 0)
 		start := time.Now()
-		err = svc.RequestPublic(t.Context(), "user0@example.com", "")
+		err = svc.Request(t.Context(), "user0@example.com", "")
 		if err == nil || errors.Is(err, reset.ErrQueueFull) || !strings.Contains(err.Error(), "mysqlstore: enqueue: ") {
-			t.Fatalf("RequestPublic with the database down: %v, want the store's error", err)
+			t.Fatalf("Request with the database down: %v, want the store's error", err)
 		}
 		t.Logf("failed after %v: %v", time.Since(start), err)
 		if d := time.Since(start); d > 5*time.Second {

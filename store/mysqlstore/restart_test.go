@@ -72,14 +72,14 @@ func TestServerRestart(t *testing.T) {
 	users.Add("kept", "kept@example.com", "old password")
 	ctx := t.Context()
 
-	kept, err := svc.Request(ctx, reset.Request{Email: "kept@example.com", SkipSend: true})
+	kept, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "kept@example.com", SkipSend: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	request := func() error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		_, err := svc.Request(ctx, reset.Request{Email: "restart@example.com", SkipSend: true})
+		_, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "restart@example.com", SkipSend: true})
 		return err
 	}
 	// checkClean: a failure during an outage is the store's wrapped

@@ -43,7 +43,7 @@ func BenchmarkClusterRequest(b *testing.B) {
 							return
 						}
 						email := fmt.Sprintf("b%d@example.com", i%accounts)
-						if _, err := svcs[i%bc.nodes].Request(ctx, reset.Request{Email: email, SkipSend: true}); err != nil {
+						if _, err := svcs[i%bc.nodes].RequestTrusted(ctx, reset.TrustedRequest{Email: email, SkipSend: true}); err != nil {
 							b.Error(err)
 							return
 						}

@@ -155,7 +155,7 @@ func TestCompletionRace(t *testing.T) {
 	svcs := services(t, stores, users, mailer, nil)
 	ctx := t.Context()
 	for round := range 3 {
-		iss, err := svcs[round].Request(ctx, reset.Request{Email: "ada@example.com", SkipSend: true})
+		iss, err := svcs[round].RequestTrusted(ctx, reset.TrustedRequest{Email: "ada@example.com", SkipSend: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +258,7 @@ func readYourWrites(t *testing.T, svcs []*reset.Service, tries int) (int64, erro
 				if i >= tries {
 					return
 				}
-				iss, err := svcs[i%3].Request(ctx, reset.Request{Email: email, SkipSend: true})
+				iss, err := svcs[i%3].RequestTrusted(ctx, reset.TrustedRequest{Email: email, SkipSend: true})
 				if err != nil {
 					t.Errorf("Request on node %d: %v", i%3+1, err)
 					return

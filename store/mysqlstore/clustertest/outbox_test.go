@@ -130,8 +130,8 @@ func TestOutboxWorkers(t *testing.T) {
 					return
 				}
 				email := fmt.Sprintf("o%d@example.com", i) // o150 and later have no account
-				if err := svcs[i%3].RequestPublic(ctx, email, ""); err != nil {
-					t.Errorf("RequestPublic on node %d: %v", i%3+1, err)
+				if err := svcs[i%3].Request(ctx, email, ""); err != nil {
+					t.Errorf("Request on node %d: %v", i%3+1, err)
 				}
 			}
 		})
