@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -73,14 +72,16 @@ func Example() {
 }
 
 // A public "forgot password" form calls Request: its answer and its
-// timing are the same whether or not the address has an account.
+// timing are the same whether or not the address has an account. The
+// work runs in the background; Shutdown waits for it.
 func ExampleService_Request() {
 	users := &resettest.Users{}
 	users.Add("42", "jborder@anywhere.com", "old password")
+	var outbox bytes.Buffer // written by the background worker
 	svc, err := reset.New(reset.Config{
 		Store:    memstore.New(),
 		Users:    users,
-		Mailer:   logmailer.New(os.Stdout),
+		Mailer:   logmailer.New(&outbox),
 		ResetURL: "https://app.example.com/reset",
 		Product:  "Example",
 		Logger:   slog.New(slog.DiscardHandler),
@@ -93,6 +94,7 @@ func ExampleService_Request() {
 	fmt.Println(svc.Request(ctx, "jborder@anywhere.com", ""))
 	fmt.Println(svc.Request(ctx, "nobody@anywhere.com", ""))
 	svc.Shutdown(ctx) // waits for the queued work
+	fmt.Print(outbox.String())
 	// Output:
 	// <nil>
 	// <nil>

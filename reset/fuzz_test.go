@@ -33,7 +33,9 @@ func FuzzCheckLink(f *testing.F) {
 	for _, s := range []string{"https://anywhere.com/", "https://anywhere.com/reset?x=1", "https://ANYWHERE.com/a",
 		"https://anywhere.com:443/", "https://anywhere.com@evil.com/", "https://evil.com\\@anywhere.com/",
 		"https://anywhere.com/%2e%2e/x", "http://127.0.0.1:8080/app/reset", "http://127.0.0.1:8080/app/reset/../../x",
-		"https://anywhere.com/#x", "https://anywhere.com/\x00", "https://anywhere.com./", "HTTPS://anywhere.com/"} {
+		"https://anywhere.com/#x", "https://anywhere.com/\x00", "https://anywhere.com./", "HTTPS://anywhere.com/",
+		"https://anyw\u0130here.com/", "https://anyw%C4%B0here.com/", "https://anywhere.com//x", "https://anywhere.com/a;b",
+		"https://anywhere.com/%252e%252e/", "https://anywhere.com/?a=<b>", "https://xn--anywhre-0ya.com/"} {
 		f.Add(s)
 	}
 	svc, err := reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
@@ -50,6 +52,15 @@ func FuzzCheckLink(f *testing.F) {
 		u, err := url.Parse(s)
 		if err != nil {
 			t.Fatalf("accepted unparsable %q", s)
+		}
+		for _, c := range []byte(u.Host + u.RawQuery) {
+			if c >= 0x80 || strings.IndexByte("<>\"{}|\\^`", c) >= 0 {
+				t.Fatalf("accepted %q: a host or query with non-ASCII or unsafe characters", s)
+			}
+		}
+		p := u.EscapedPath()
+		if strings.Contains(p, "//") || strings.Contains(p, ";") || strings.Contains(strings.ToLower(p), "%25") {
+			t.Fatalf("accepted %q: empty segment, parameter or double encoding in the path", s)
 		}
 		switch {
 		case u.User != nil, u.Fragment != "", strings.ContainsAny(s, "\\\x00\r\n\t #"):
@@ -80,8 +91,8 @@ func FuzzCheckEmail(f *testing.F) {
 	})
 }
 
-// FuzzCheckEmailAgreesWithNetMail checks that the fast path accepts only
-// what net/mail accepts as a bare address.
+// FuzzCheckEmailAgreesWithNetMail checks that CheckEmail accepts only what
+// net/mail accepts as a bare address.
 func FuzzCheckEmailAgreesWithNetMail(f *testing.F) {
 	for _, s := range []string{"a@b.c", "a.b@c-d.e", "a..b@c.d", ".a@b.c", "a@b..c", "a@-b.c", "a@b.c.", "{x}@y.z"} {
 		f.Add(s)

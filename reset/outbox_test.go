@@ -302,9 +302,10 @@ func TestOutboxPoisonIsolation(t *testing.T) {
 		t.Fatalf("delivered %+v", got)
 	}
 	dead, err := e.svc.DeadMessages(t.Context(), 10)
-	if err != nil || len(dead) != 1 || dead[0].Sealed != nil || !strings.Contains(dead[0].LastError, "422") {
-		t.Fatalf("dead = %+v, %v: want one, its content erased", dead, err)
+	if err != nil || len(dead) != 1 || !strings.Contains(dead[0].LastError, "422") {
+		t.Fatalf("dead = %+v, %v: want one", dead, err)
 	}
+	first := resettest.Token(e.mailer.attempts[0].Text)
 	n := 0
 	for _, m := range e.mailer.attempts {
 		if m.To == userEmail {
@@ -327,6 +328,11 @@ func TestOutboxPoisonIsolation(t *testing.T) {
 	}
 	if _, err := e.svc.Inspect(t.Context(), resettest.Token(got[1].Text)); err != nil {
 		t.Fatalf("revived mail's token: %v", err)
+	}
+	// The dead envelope kept the request, not the email: reviving it
+	// issued a new token.
+	if resettest.Token(got[1].Text) == first {
+		t.Fatal("the revived email carries the token of the dead one")
 	}
 	if e.events.count(reset.EventDead) != 1 {
 		t.Error("no dead event")
@@ -451,17 +457,41 @@ func TestOutboxTrustedRequestAndNotice(t *testing.T) {
 }
 
 func TestOutboxFullAndStoreDown(t *testing.T) {
-	e := newOutboxEnv(t, func(c *reset.Config) { c.Outbox.MaxPending = 1 })
-	if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
+	e := newOutboxEnv(t, func(c *reset.Config) { c.Outbox.MaxPending = 2 })
+	old, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true})
+	if err != nil {
 		t.Fatal(err)
-	}
-	if err := e.svc.Request(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrQueueFull) {
-		t.Fatalf("full outbox: %v, want ErrQueueFull", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := e.svc.Request(ctx, userEmail, ""); err == nil || errors.Is(err, reset.ErrQueueFull) {
+	if err := e.svc.Request(ctx, userEmail, ""); err == nil {
 		t.Fatalf("store failing: %v, want its error", err)
+	}
+	for range 2 {
+		if err := e.svc.Request(t.Context(), "second@anywhere.com", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := e.svc.OutboxReport(t.Context()); err != nil || r.Pending != 2 { // counts now
+		t.Fatalf("OutboxReport = %+v, %v", r, err)
+	}
+	// Full: the public answer does not change, the request is dropped.
+	if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
+		t.Fatalf("public request to a full outbox: %v, want nil", err)
+	}
+	if e.svc.Dropped() != 1 || e.events.count(reset.EventDropped) != 1 {
+		t.Fatalf("Dropped = %d, want 1", e.svc.Dropped())
+	}
+	// A trusted request is refused before anything changes: the user's
+	// link still works (hardening #6).
+	if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail}); !errors.Is(err, reset.ErrQueueFull) {
+		t.Fatalf("trusted request to a full outbox: %v, want ErrQueueFull", err)
+	}
+	if _, err := e.svc.Inspect(t.Context(), resettest.Token(old.Link)); err != nil {
+		t.Fatalf("a refused request rotated the token: %v", err)
+	}
+	if n := e.store.snapshot()["Enqueue"]; n != 3 { // 1 failed, 2 queued
+		t.Fatalf("%d Enqueue calls, want 3", n)
 	}
 	e.svc.Shutdown(t.Context())
 	if err := e.svc.Request(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrClosed) {

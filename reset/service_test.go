@@ -36,15 +36,33 @@ type env struct {
 }
 
 type eventLog struct {
-	mu sync.Mutex
-	ev []reset.Event
+	mu   sync.Mutex
+	cond *sync.Cond
+	ev   []reset.Event
 }
 
-func (l *eventLog) add(e reset.Event) { l.mu.Lock(); l.ev = append(l.ev, e); l.mu.Unlock() }
+func (l *eventLog) add(e reset.Event) {
+	l.mu.Lock()
+	l.ev = append(l.ev, e)
+	if l.cond != nil {
+		l.cond.Broadcast()
+	}
+	l.mu.Unlock()
+}
 
-func (l *eventLog) count(k reset.EventKind) int {
+// wait blocks until n events of kind k have been seen.
+func (l *eventLog) wait(k reset.EventKind, n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cond == nil {
+		l.cond = sync.NewCond(&l.mu)
+	}
+	for l.countLocked(k) < n {
+		l.cond.Wait()
+	}
+}
+
+func (l *eventLog) countLocked(k reset.EventKind) int {
 	n := 0
 	for _, e := range l.ev {
 		if e.Kind == k {
@@ -52,6 +70,12 @@ func (l *eventLog) count(k reset.EventKind) int {
 		}
 	}
 	return n
+}
+
+func (l *eventLog) count(k reset.EventKind) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.countLocked(k)
 }
 
 // safeBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
@@ -414,8 +438,13 @@ func TestQueueFullChangesNothing(t *testing.T) {
 	if !errors.Is(err, reset.ErrQueueFull) {
 		t.Fatalf("err = %v, want ErrQueueFull", err)
 	}
-	if err := e.svc.Request(t.Context(), userEmail, ""); !errors.Is(err, reset.ErrQueueFull) {
-		t.Fatalf("public: err = %v, want ErrQueueFull", err)
+	// The public answer does not change: the request is dropped, counted.
+	if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
+		t.Fatalf("public: err = %v, want nil", err)
+	}
+	e.events.wait(reset.EventDropped, 1)
+	if e.svc.Dropped() != 1 {
+		t.Errorf("Dropped = %d, want 1", e.svc.Dropped())
 	}
 	if _, err := e.svc.Inspect(t.Context(), token(queued.Link)); err != nil {
 		t.Errorf("a refused request rotated the token: %v", err)

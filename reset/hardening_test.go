@@ -1,0 +1,401 @@
+package reset_test
+
+// Regression tests for the defects of the adversarial review (issue 11)
+// and of the first adopting team (issue 12). Each fails on the code before
+// the fix.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/memstore"
+)
+
+// #1, #2, #3: links that a browser would send elsewhere, or that a
+// linkifier would split, are refused.
+func TestLinkAllowlistHardening(t *testing.T) {
+	e := newEnv(t, func(c *reset.Config) {
+		c.AllowedLinks = []string{"https://shopify.com/account/", "https://app.example.com/reset/"}
+	})
+	refused := []string{
+		"https://shop\u0130fy.com/account/x",     // İ lower-cases to i in Go, to a punycode domain in a browser
+		"https://shop%C4%B0fy.com/account/x",     // the same, percent-encoded
+		"https://SHOP\u0130FY.com/account/x",     // upper case too
+		"https://shop\u212Aify.com/account/x",    // KELVIN SIGN lower-cases to k
+		"https://shopify.com\u3002/account/x",    // ideographic full stop
+		"https://app.example.com/reset//evil.com", // empty segment
+		"https://app.example.com/reset/x;jsessionid=1",
+		"https://app.example.com/reset/%252e%252e/admin", // double encoding
+		"https://app.example.com/reset/%2F%2Fevil.com",
+		"https://app.example.com/reset/x?a=<b>",
+		`https://app.example.com/reset/x?a="b"`,
+		"https://app.example.com/reset/x?a=b%zz",
+		"https://app.example.com/reset/x?next=https://evil.com/%20x y",
+		"https://app.example.com/reset/x?a=\u00e9",
+		"https://[::1%25eth0]/reset/",
+	}
+	for _, link := range refused {
+		err := e.svc.CheckLink(link)
+		if !errors.Is(err, reset.ErrLinkNotAllowed) {
+			t.Errorf("CheckLink(%q) = %v, want ErrLinkNotAllowed", link, err)
+		}
+		if err := e.svc.Request(t.Context(), userEmail, link); !errors.Is(err, reset.ErrLinkNotAllowed) {
+			t.Errorf("Request with link %q = %v, want ErrLinkNotAllowed", link, err)
+		}
+	}
+	accepted := []string{
+		"https://shopify.com/account/x",
+		"https://SHOPIFY.com/account/x",
+		"https://app.example.com/reset/x?lang=fr&next=%2Fhome",
+		"https://app.example.com/reset/a/b?x=1;y=2",
+	}
+	for _, link := range accepted {
+		if err := e.svc.CheckLink(link); err != nil {
+			t.Errorf("CheckLink(%q) = %v, want nil", link, err)
+		}
+	}
+	// An allowlist entry with a non-ASCII host is refused at New.
+	_, err := reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+		ResetURL: "https://app.example.com/r", AllowedLinks: []string{"https://b\u00fccher.example/"}})
+	if err == nil || !strings.Contains(err.Error(), "ASCII") {
+		t.Fatalf("New with a non-ASCII allowlist host: %v", err)
+	}
+	// The public request's mail never went out for the refused links.
+	e.svc.Shutdown(t.Context())
+	if n := len(e.mailer.Messages()); n != 0 {
+		t.Fatalf("%d emails sent for refused links", n)
+	}
+}
+
+// #4: with the in-process queue, a flood of public requests gets the same
+// sequence of answers whether or not the addresses exist, even when mail
+// is slow and the queue fills.
+func TestPublicAnswersDoNotDependOnTheAddressWhenTheQueueFills(t *testing.T) {
+	answers := func(known bool) []string {
+		bm := &blockingMailer{started: make(chan struct{}, 100), release: make(chan struct{})}
+		e := newEnv(t, func(c *reset.Config) { c.Mailer = bm; c.QueueSize = 2; c.Workers = 1; c.Cooldown = -1 })
+		var out []string
+		for i := range 20 {
+			addr := fmt.Sprintf("nobody%d@anywhere.com", i)
+			if known {
+				addr = fmt.Sprintf("user%d@anywhere.com", i)
+				e.users.Add(fmt.Sprintf("id%d", i), addr, oldPass)
+			}
+			out = append(out, fmt.Sprint(e.svc.Request(t.Context(), addr, "")))
+		}
+		close(bm.release)
+		if err := e.svc.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	k, u := answers(true), answers(false)
+	if strings.Join(k, ",") != strings.Join(u, ",") {
+		t.Fatalf("answers differ:\nknown   %v\nunknown %v", k, u)
+	}
+	for _, a := range k {
+		if a != "<nil>" {
+			t.Fatalf("a public request answered %s", a)
+		}
+	}
+}
+
+// flakyUsers fails every lookup while down is set.
+type flakyUsers struct {
+	*resettest.Users
+	mu   sync.Mutex
+	down bool
+}
+
+func (f *flakyUsers) LookupEmail(ctx context.Context, email string) (reset.User, error) {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return reset.User{}, errors.New("users database unreachable")
+	}
+	return f.Users.LookupEmail(ctx, email)
+}
+
+// #5: public requests queued during an outage of the users back end meet
+// the cooldown when it comes back: one email, not fifty.
+func TestOutboxOutageDoesNotSkipTheCooldown(t *testing.T) {
+	users := &flakyUsers{Users: &resettest.Users{}, down: true}
+	users.Add(userID, userEmail, oldPass)
+	e := newOutboxEnv(t, func(c *reset.Config) { c.Users = users })
+	for range 50 {
+		if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.drain(t) // every lookup fails; each envelope is rescheduled
+	if n := len(e.mailer.attempts); n != 0 {
+		t.Fatalf("%d emails during the outage", n)
+	}
+	users.mu.Lock()
+	users.down = false
+	users.mu.Unlock()
+	e.clock.Advance(15 * time.Second) // past every envelope's backoff, inside the cooldown
+	e.drain(t)
+	if n := len(e.mailer.delivered()); n != 1 {
+		t.Fatalf("%d emails after the outage, want 1", n)
+	}
+	if n := e.store.snapshot()["Rotate"]; n != 1 {
+		t.Fatalf("%d rotations, want 1", n)
+	}
+}
+
+// #7: what follows a saved password runs to its end even when the
+// request's context ends meanwhile.
+func TestCompleteFinishesAfterTheClientLeaves(t *testing.T) {
+	var hookErr error
+	hookRan := false
+	var cancel context.CancelFunc
+	users := &resettest.Users{}
+	users.Add(userID, userEmail, oldPass)
+	e := newEnv(t, func(c *reset.Config) {
+		c.Users = reset.UsersFuncs{
+			Lookup: users.LookupEmail,
+			Set: func(_ context.Context, id, pw string) error {
+				cancel() // the client disconnects while the password is saved
+				return users.SetPassword(context.Background(), id, pw)
+			},
+		}
+		c.AfterReset = func(ctx context.Context, userID string) error {
+			hookRan, hookErr = true, ctx.Err()
+			if _, ok := ctx.Deadline(); !ok {
+				hookErr = errors.New("no deadline")
+			}
+			return nil
+		}
+	})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	cancel = stop
+	if _, err := e.svc.Complete(ctx, reset.Completion{Token: token(iss.Link), Password: "new password"}); err != nil {
+		t.Fatal(err)
+	}
+	if !hookRan || hookErr != nil {
+		t.Fatalf("AfterReset ran %v with ctx error %v; want it run on a live context with a deadline", hookRan, hookErr)
+	}
+	if n := e.events.count(reset.EventFailed); n != 0 {
+		t.Fatalf("%d failures after the password was saved (RevokeAll on a cancelled context?)", n)
+	}
+	if msgs, err := e.mailer.Wait(t.Context(), 1); err != nil || msgs[0].Kind != reset.KindChanged {
+		t.Fatalf("notice: %v %v", msgs, err)
+	}
+}
+
+// #8: the "password changed" notice is never dropped, even when a flood
+// has filled the queue.
+func TestNoticeIsNeverDropped(t *testing.T) {
+	bm := &blockingMailer{started: make(chan struct{}, 100), release: make(chan struct{})}
+	e := newEnv(t, func(c *reset.Config) { c.Mailer = bm; c.QueueSize = 1; c.Workers = 1; c.Cooldown = -1 })
+	// Fill the queue: one send in the worker, one queued.
+	e.users.Add("u2", "second@anywhere.com", oldPass)
+	e.request(t, reset.TrustedRequest{Email: "second@anywhere.com"})
+	<-bm.started
+	e.request(t, reset.TrustedRequest{Email: "second@anywhere.com"})
+	if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "second@anywhere.com"}); !errors.Is(err, reset.ErrQueueFull) {
+		t.Fatalf("queue not full: %v", err)
+	}
+	last := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(last.Link), Password: "new password"}); err != nil {
+		t.Fatal(err)
+	}
+	close(bm.release)
+	if err := e.svc.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := bm.sent.Load(); n != 3 { // two reset emails and the notice
+		t.Fatalf("sent %d, want 3 (the notice included)", n)
+	}
+	if e.events.count(reset.EventSendFailed) != 0 {
+		t.Fatal("the notice was reported as failed")
+	}
+}
+
+// #9: during a rolling key rotation, an instance without the new key
+// releases what was sealed with it instead of burying it.
+func TestOutboxUnknownKeyIsReleased(t *testing.T) {
+	newKey := reset.SealKey{ID: "k2", Key: bytes.Repeat([]byte{0x17}, 32)}
+	store := &countingStore{Store: memstore.New(), calls: map[string]int{}}
+	mailer := &scriptedMailer{}
+	clock := resettest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	users := &resettest.Users{}
+	users.Add(userID, userEmail, oldPass)
+	svc := func(keys ...reset.SealKey) *reset.Service {
+		s, err := reset.New(reset.Config{Store: store, Users: users, Mailer: mailer, Now: clock.Now,
+			ResetURL: "https://app.example.com/auth/reset", Logger: discardLogger(),
+			Outbox: &reset.OutboxOptions{Keys: keys, PollInterval: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ahead, behind := svc(newKey, testKey), svc(testKey)
+	if err := ahead.Request(t.Context(), userEmail, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := behind.DrainOutbox(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if dead, _ := behind.DeadMessages(t.Context(), 10); len(dead) != 0 {
+		t.Fatalf("the instance without the key buried %+v", dead)
+	}
+	clock.Advance(time.Second)
+	if _, err := ahead.DrainOutbox(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailer.delivered(); len(got) != 1 || got[0].To != userEmail {
+		t.Fatalf("delivered %+v, want the reset email once", got)
+	}
+}
+
+// The cooldown key is keyed: whoever reads the store cannot confirm a
+// guessed address against it.
+type keyCapture struct {
+	*memstore.Store
+	mu   sync.Mutex
+	keys []reset.Hash
+}
+
+func (k *keyCapture) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+	k.mu.Lock()
+	k.keys = append(k.keys, key)
+	k.mu.Unlock()
+	return k.Store.Cooldown(ctx, key, now, until)
+}
+
+func TestCooldownKeyIsKeyed(t *testing.T) {
+	plain := sha256.Sum256([]byte("passreset/cooldown\x00" + userEmail))
+	for _, tc := range []struct {
+		name  string
+		edit  func(*reset.Config)
+		keyed bool
+	}{
+		{"TokenKey", func(c *reset.Config) { c.TokenKey = []byte("0123456789abcdef0123456789abcdef") }, true},
+		{"OutboxKey", func(c *reset.Config) { c.Outbox = &reset.OutboxOptions{Keys: []reset.SealKey{testKey}} }, true},
+		{"NoKey", func(c *reset.Config) {}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &keyCapture{Store: memstore.New()}
+			e := newEnv(t, func(c *reset.Config) { c.Store = st; tc.edit(c) })
+			if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true, Throttle: true}); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.keys) != 1 || (st.keys[0] == plain) == tc.keyed {
+				t.Fatalf("cooldown key keyed = %v, want %v", st.keys[0] != plain, tc.keyed)
+			}
+		})
+	}
+}
+
+// Issue 12 #2: a password the application's SetPassword refuses reaches
+// the person as a *PasswordError, and the link still works.
+func TestSetPasswordRefusalIsAPasswordError(t *testing.T) {
+	users := &resettest.Users{}
+	users.Add(userID, userEmail, oldPass)
+	e := newEnv(t, func(c *reset.Config) {
+		c.Users = reset.UsersFuncs{Lookup: users.LookupEmail, Set: func(ctx context.Context, id, pw string) error {
+			if len(pw) > 72 {
+				return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
+			}
+			return users.SetPassword(ctx, id, pw)
+		}}
+	})
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
+	long := strings.Repeat("é", 40) // 40 characters, 80 bytes
+	_, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: long})
+	var pe *reset.PasswordError
+	if !errors.As(err, &pe) || !errors.Is(err, reset.ErrPasswordRejected) || !strings.Contains(pe.Reason, "72") {
+		t.Fatalf("Complete = %v, want the application's *PasswordError", err)
+	}
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "short enough"}); err != nil {
+		t.Fatalf("the link stopped working after a refused password: %v", err)
+	}
+	if users.Password(userID) != "short enough" {
+		t.Fatal("password not changed")
+	}
+}
+
+func TestBcryptPasswordPolicy(t *testing.T) {
+	for pw, ok := range map[string]bool{
+		strings.Repeat("a", 72): true,
+		strings.Repeat("a", 73): false,
+		strings.Repeat("é", 36): true, // 72 bytes
+		strings.Repeat("é", 37): false,
+		"short":                 false,
+	} {
+		err := reset.BcryptPasswordPolicy(pw)
+		if (err == nil) != ok || (err != nil && !errors.Is(err, reset.ErrPasswordRejected)) {
+			t.Errorf("BcryptPasswordPolicy(%d bytes) = %v, want ok=%v", len(pw), err, ok)
+		}
+	}
+}
+
+// Issue 12 #5: misconfigurations are refused by New, zero values work,
+// and a wrong "not found" from Users is explained in the log.
+func TestMisconfigurationsFailEarly(t *testing.T) {
+	base := func() reset.Config {
+		return reset.Config{Store: memstore.New(), Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/r"}
+	}
+	for name, users := range map[string]reset.Users{
+		"nil Lookup": reset.UsersFuncs{Set: func(context.Context, string, string) error { return nil }},
+		"nil Set":    reset.UsersFuncs{Lookup: func(context.Context, string) (reset.User, error) { return reset.User{}, nil }},
+		"nil ptr":    (*reset.UsersFuncs)(nil),
+	} {
+		cfg := base()
+		cfg.Users = users
+		if _, err := reset.New(cfg); err == nil || !strings.Contains(err.Error(), "UsersFuncs") {
+			t.Errorf("%s: New = %v, want an error naming UsersFuncs", name, err)
+		}
+	}
+	// The zero memstore.Store is ready to use.
+	var st memstore.Store
+	cfg := base()
+	cfg.Store, cfg.Users = &st, &resettest.Users{}
+	svc, err := reset.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Shutdown(t.Context())
+	if _, err := svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "a@b.example", SkipSend: true}); !errors.Is(err, reset.ErrUnknownUser) {
+		t.Fatalf("zero memstore: %v", err)
+	}
+	// sql.ErrNoRows from LookupEmail: a 503 for the caller, and a log line
+	// that says what to return.
+	var logs safeBuffer
+	cfg = base()
+	cfg.Users = reset.UsersFuncs{
+		Lookup: func(context.Context, string) (reset.User, error) { return reset.User{}, fmt.Errorf("query: %w", sql.ErrNoRows) },
+		Set:    func(context.Context, string, string) error { return nil },
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	svc2, err := reset.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc2.Shutdown(t.Context())
+	_, err = svc2.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "a@b.example", SkipSend: true})
+	if err == nil || errors.Is(err, reset.ErrUnknownUser) {
+		t.Fatalf("RequestTrusted = %v", err)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if !strings.Contains(logs.String(), "reset.ErrUnknownUser") {
+		t.Fatalf("the log does not say what to return:\n%s", logs.String())
+	}
+}
