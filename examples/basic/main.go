@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/logmailer"
@@ -113,18 +114,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		ResetURL:     base + mount + httpadapter.PagePath,
 		AllowedLinks: []string{"https://anywhere.com/", base + "/"},
 		Product:      "passreset demo",
-		// bcrypt reads at most 72 bytes: refuse longer passwords clearly
-		// instead of failing when storing them.
-		PasswordPolicy: func(pw string) error {
-			if err := reset.DefaultPasswordPolicy(pw); err != nil {
-				return err
-			}
-			if len(pw) > 72 {
-				return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
-			}
-			return nil
-		},
-		Logger: logger,
+		// bcrypt hashes at most 72 bytes: the form refuses longer passwords
+		// with a clear message instead of failing when storing them.
+		PasswordPolicy: reset.BcryptPasswordPolicy,
+		Logger:         logger,
 	})
 	if err != nil {
 		return err
@@ -139,12 +132,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(mount+"/", http.StripPrefix(mount, h))
-	mux.Handle("POST /login", loginHandler(users))
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	// Each login costs a bcrypt comparison: limit them.
+	mux.Handle("POST /login", limitLogins(loginHandler(users), rate.Limit(5), 10))
+	srv := newServer(mux, logger)
 
 	fmt.Fprintf(out, "listening on %s\n", listenURL)
 	printBanner(out, base, *clientID, *clientSecret, password)
@@ -161,6 +151,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	return errors.Join(err, svc.Shutdown(sctx))
+}
+
+// newServer returns the HTTP server with timeouts for every phase, so that
+// slow clients cannot hold connections: 5 s for the headers, 15 s for the
+// whole request (bodies here are a few kilobytes at most), 30 s to write
+// the answer, 2 minutes idle between requests on a kept-alive connection.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // printBanner prints the seeded password and the curl commands.
@@ -259,9 +264,14 @@ func (u *users) LookupEmail(_ context.Context, email string) (reset.User, error)
 	return reset.User{ID: a.id, Email: a.email}, nil
 }
 
-// SetPassword implements [reset.Users]: it stores a bcrypt hash.
+// SetPassword implements [reset.Users]: it stores a bcrypt hash. A
+// password bcrypt cannot hash is refused with a *reset.PasswordError, which
+// the person sees (the policy above already refuses it first).
 func (u *users) SetPassword(_ context.Context, id, password string) error {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if errors.Is(err, bcrypt.ErrPasswordTooLong) {
+		return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
+	}
 	if err != nil {
 		return fmt.Errorf("hashing password: %w", err)
 	}
@@ -315,6 +325,24 @@ func loginHandler(u *users) http.Handler {
 			return
 		}
 		fmt.Fprintln(w, `{"message":"signed in"}`)
+	})
+}
+
+// limitLogins lets through at most r logins per second with bursts of
+// burst, process-wide, and answers 429 beyond: each login is a bcrypt
+// comparison, and an unlimited endpoint lets anyone keep the CPU busy. A
+// real application would also limit per client and per account.
+func limitLogins(next http.Handler, r rate.Limit, burst int) http.Handler {
+	lim := rate.NewLimiter(r, burst)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !lim.Allow() {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprintln(w, `{"message":"too many sign-in attempts; try again in a second"}`)
+			return
+		}
+		next.ServeHTTP(w, req)
 	})
 }
 
