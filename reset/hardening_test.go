@@ -29,11 +29,11 @@ func TestLinkAllowlistHardening(t *testing.T) {
 		c.AllowedLinks = []string{"https://shopify.com/account/", "https://app.example.com/reset/"}
 	})
 	refused := []string{
-		"https://shop\u0130fy.com/account/x",     // İ lower-cases to i in Go, to a punycode domain in a browser
-		"https://shop%C4%B0fy.com/account/x",     // the same, percent-encoded
-		"https://SHOP\u0130FY.com/account/x",     // upper case too
-		"https://shop\u212Aify.com/account/x",    // KELVIN SIGN lower-cases to k
-		"https://shopify.com\u3002/account/x",    // ideographic full stop
+		"https://shop\u0130fy.com/account/x",      // İ lower-cases to i in Go, to a punycode domain in a browser
+		"https://shop%C4%B0fy.com/account/x",      // the same, percent-encoded
+		"https://SHOP\u0130FY.com/account/x",      // upper case too
+		"https://shop\u212Aify.com/account/x",     // KELVIN SIGN lower-cases to k
+		"https://shopify.com\u3002/account/x",     // ideographic full stop
 		"https://app.example.com/reset//evil.com", // empty segment
 		"https://app.example.com/reset/x;jsessionid=1",
 		"https://app.example.com/reset/%252e%252e/admin", // double encoding
@@ -380,8 +380,10 @@ func TestMisconfigurationsFailEarly(t *testing.T) {
 	var logs safeBuffer
 	cfg = base()
 	cfg.Users = reset.UsersFuncs{
-		Lookup: func(context.Context, string) (reset.User, error) { return reset.User{}, fmt.Errorf("query: %w", sql.ErrNoRows) },
-		Set:    func(context.Context, string, string) error { return nil },
+		Lookup: func(context.Context, string) (reset.User, error) {
+			return reset.User{}, fmt.Errorf("query: %w", sql.ErrNoRows)
+		},
+		Set: func(context.Context, string, string) error { return nil },
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	svc2, err := reset.New(cfg)
