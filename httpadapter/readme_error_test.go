@@ -51,8 +51,10 @@ func TestREADMEErrorExample(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	got := rec.Body.String()
-	if !strings.Contains(got, doc.Details[0].Message) || !strings.Contains(got, `"target":"`+doc.Details[0].Target+`"`) {
-		t.Fatalf("the README quotes %q, the handler sends:\n%s", doc.Details[0].Message, got)
+	var got struct {
+		Details []struct{ Code, Target, Message string }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || len(got.Details) != 1 || got.Details[0] != doc.Details[0] {
+		t.Fatalf("the README quotes %+v, the handler sends:\n%s", doc.Details, rec.Body)
 	}
 }
