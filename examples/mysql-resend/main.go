@@ -20,6 +20,10 @@
 //	RESEND_BASE_URL      another Resend endpoint, for tests (optional)
 //	SEED_EMAIL, SEED_PASSWORD  create this user at start if it does not exist (optional)
 //	WORKERS              outbox workers in this process (default 2; 0 runs none)
+//	RESEND_TIMEOUT       how long one Resend API call may take (default 10s)
+//	RESEND_RATE          API calls per second this process makes at most
+//	                     (default 2, Resend's default team limit)
+//	SIGN_IN_URL          where the success page links to (default PUBLIC_URL/)
 //
 // Run as many instances as you like against one database: the outbox's
 // leases keep their workers apart, and the cooldown is shared.
@@ -48,6 +52,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer"
@@ -72,8 +77,10 @@ type config struct {
 	seedEmail, seedPassword                                                 string
 	allowed                                                                 []string
 	outboxKey, tokenKey                                                     []byte
-	outboxKeyID                                                             string
+	outboxKeyID, signIn                                                     string
 	workers                                                                 int
+	resendTimeout                                                           time.Duration
+	resendRate                                                              float64
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -82,7 +89,8 @@ func readConfig(getenv func(string) string) (config, error) {
 		publicURL: strings.TrimRight(getenv("PUBLIC_URL"), "/"), listen: getenv("LISTEN_ADDR"),
 		clientID: getenv("CLIENT_ID"), clientSecret: getenv("CLIENT_SECRET"), resendURL: getenv("RESEND_BASE_URL"),
 		seedEmail: getenv("SEED_EMAIL"), seedPassword: getenv("SEED_PASSWORD"), outboxKeyID: getenv("OUTBOX_KEY_ID"),
-		workers: 2,
+		signIn: getenv("SIGN_IN_URL"), workers: 2, resendTimeout: resendmailer.DefaultTimeout,
+		resendRate: float64(resendmailer.DefaultRate),
 	}
 	var problems []string
 	for name, v := range map[string]string{"PASSRESET_MYSQL_DSN": c.dsn, "RESEND_API_KEY": c.apiKey, "MAIL_FROM": c.from, "PUBLIC_URL": c.publicURL} {
@@ -104,6 +112,16 @@ func readConfig(getenv func(string) string) (config, error) {
 			problems = append(problems, "WORKERS must be a whole number")
 		}
 	}
+	if v := getenv("RESEND_TIMEOUT"); v != "" {
+		if c.resendTimeout, err = time.ParseDuration(v); err != nil || c.resendTimeout <= 0 {
+			problems = append(problems, "RESEND_TIMEOUT must be a positive duration such as 10s")
+		}
+	}
+	if v := getenv("RESEND_RATE"); v != "" {
+		if c.resendRate, err = strconv.ParseFloat(v, 64); err != nil || c.resendRate <= 0 {
+			problems = append(problems, "RESEND_RATE must be a positive number of requests per second")
+		}
+	}
 	if (c.clientID == "") != (c.clientSecret == "") {
 		problems = append(problems, "CLIENT_ID and CLIENT_SECRET go together")
 	}
@@ -118,6 +136,9 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	if c.outboxKeyID == "" {
 		c.outboxKeyID = "k1"
+	}
+	if c.signIn == "" {
+		c.signIn = c.publicURL + "/"
 	}
 	if len(problems) > 0 {
 		return c, errors.New(strings.Join(problems, "; "))
@@ -170,6 +191,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// The outbox retries with its own backoff and survives restarts, so
 		// one attempt per claim is enough here.
 		MaxAttempts: 1,
+		Timeout:     cfg.resendTimeout,
+		Rate:        rate.Limit(cfg.resendRate),
 	})
 	if err != nil {
 		return err
@@ -179,19 +202,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		ResetURL:     cfg.publicURL + mount + httpadapter.PagePath,
 		AllowedLinks: append(cfg.allowed, cfg.publicURL+"/"),
 		TokenKey:     cfg.tokenKey,
-		PasswordPolicy: func(pw string) error {
-			if len(pw) > 72 { // bcrypt reads no more
-				return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
-			}
-			return reset.DefaultPasswordPolicy(pw)
+		// bcrypt hashes at most 72 bytes: refuse longer passwords clearly.
+		PasswordPolicy: reset.BcryptPasswordPolicy,
+		// The lease must outlast one send.
+		SendTimeout: cfg.resendTimeout + 5*time.Second,
+		Outbox: &reset.OutboxOptions{
+			Keys:    []reset.SealKey{{ID: cfg.outboxKeyID, Key: cfg.outboxKey}},
+			Workers: max(cfg.workers, 1), // RunOutbox runs only when WORKERS > 0
 		},
-		Outbox: &reset.OutboxOptions{Keys: []reset.SealKey{{ID: cfg.outboxKeyID, Key: cfg.outboxKey}}},
 		Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
-	opts := httpadapter.Options{Logger: logger}
+	opts := httpadapter.Options{Logger: logger, SignInURL: cfg.signIn}
 	if cfg.clientID != "" {
 		opts.Authorize = httpadapter.BasicAuth(cfg.clientID, cfg.clientSecret)
 	}
@@ -207,16 +231,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	// Timeouts for every phase, so that slow clients cannot hold connections.
+	srv := &http.Server{Handler: mux,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	var wg sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	if cfg.workers > 0 {
+		// The workers also prune expired tokens, ended cooldowns and old
+		// dead envelopes (OutboxOptions.PruneInterval).
 		wg.Go(func() { svc.RunOutbox(workCtx) })
 	}
-	wg.Go(func() { prune(workCtx, svc, logger) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -233,22 +261,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		err = nil
 	}
 	return err
-}
-
-// prune removes expired tokens and cooldowns every hour.
-func prune(ctx context.Context, svc *reset.Service, logger *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := svc.Prune(ctx); err != nil {
-				logger.Error("pruning", "err", err)
-			}
-		}
-	}
 }
 
 // userTable is the application's own users table. It implements
@@ -323,8 +335,13 @@ func (u *userTable) loginHandler() http.Handler {
 		var in struct{ Email, Password string }
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		if !logins.Allow() { // each login is a bcrypt comparison
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusTooManyRequests, "too many sign-in attempts; try again in a second")
+			return
+		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil {
-			http.Error(w, `{"message":"send {\"email\", \"password\"}"}`, http.StatusBadRequest)
+			writeJSON(w, http.StatusBadRequest, `send {"email", "password"}`)
 			return
 		}
 		var a appUser
@@ -333,13 +350,25 @@ func (u *userTable) loginHandler() http.Handler {
 		if err == nil {
 			hash = a.PasswordHash
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			http.Error(w, `{"message":"try again later"}`, http.StatusServiceUnavailable)
+			writeJSON(w, http.StatusServiceUnavailable, "try again later")
 			return
 		}
 		if bcrypt.CompareHashAndPassword(hash, []byte(in.Password)) != nil || err != nil {
-			http.Error(w, `{"message":"wrong email or password"}`, http.StatusUnauthorized)
+			writeJSON(w, http.StatusUnauthorized, "wrong email or password")
 			return
 		}
-		fmt.Fprintln(w, `{"message":"signed in"}`)
+		writeJSON(w, http.StatusOK, "signed in")
 	})
+}
+
+// logins bounds the bcrypt comparisons of /login, process-wide. A real
+// application would also limit per client and per account.
+var logins = rate.NewLimiter(5, 10)
+
+// writeJSON answers {"message": msg} with status as JSON.
+func writeJSON(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
