@@ -21,6 +21,7 @@ func TestParseURL(t *testing.T) {
 		{in: "SMTP+STARTTLS://u:p@[2001:db8::1]:25/?auth=SCRAM-SHA-256", want: serverURL{host: "2001:db8::1", port: 25, tls: TLSStartTLS, user: "u", pass: "p", auth: AuthSCRAMSHA256}},
 		{in: "smtp+plain://localhost:1025", want: serverURL{host: "localhost", port: 1025, tls: TLSNone}},
 		{in: "smtp://u:p@h?auth=auto", want: serverURL{host: "h", tls: TLSStartTLS, user: "u", pass: "p"}},
+		{in: "", err: "empty"},
 		{in: "http://smtp.example.com", err: "scheme"},
 		{in: "smtp.example.com:587", err: "scheme"},
 		{in: "smtp:smtp.example.com", err: "two slashes"},

@@ -50,6 +50,9 @@ type serverURL struct {
 // errors describe the URL without its userinfo.
 func parseURL(raw string) (serverURL, error) {
 	var s serverURL
+	if raw == "" {
+		return s, errors.New("empty: want smtps://user:password@host, smtp://user:password@host (STARTTLS) or smtp+plain://localhost:port")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error quotes the whole URL, password included.
