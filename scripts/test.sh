@@ -7,6 +7,8 @@
 #   PASSRESET_MYSQL_DSN=...    use an existing MySQL/MariaDB instead of a throwaway one
 #   PASSRESET_GALERA_DSNS=...  three DSNs (space-separated) of an existing Galera cluster,
 #                              with PASSRESET_GALERA_SCRIPT=... able to kill and rejoin nodes
+#   PASSRESET_MAILPIT_SMTP=... use existing Mailpit servers instead of throwaway ones (set every
+#                              PASSRESET_MAILPIT_* variable that scripts/mailpit.sh env prints)
 #   PASSRESET_FUZZTIME=10s     how long each fuzz target runs (default 5s; 0 skips)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +19,9 @@ step() { printf '\n== %s\n' "$*"; }
 # Stop at the end only what this run started.
 stop_server=0
 stop_cluster=0
+stop_mailpit=0
 cleanup() {
+  if [ "$stop_mailpit" = 1 ]; then scripts/mailpit.sh stop >/dev/null 2>&1 || true; fi
   if [ "$stop_cluster" = 1 ]; then scripts/galera.sh stop >/dev/null 2>&1 || true; fi
   if [ "$stop_server" = 1 ]; then scripts/mariadb.sh stop >/dev/null 2>&1 || true; fi
 }
@@ -45,6 +49,17 @@ if [ -z "${PASSRESET_GALERA_DSNS:-}" ]; then
   export PASSRESET_GALERA_SCRIPT="$root/scripts/galera.sh"
 fi
 export PASSRESET_GALERA_DSNS
+
+# Mailpit for mailer/smtpmailer: plain, STARTTLS and implicit TLS servers.
+if [ -z "${PASSRESET_MAILPIT_SMTP:-}" ]; then
+  step "starting throwaway Mailpit servers (scripts/mailpit.sh)"
+  # Stop them at the end only if this run started them.
+  if ! scripts/mailpit.sh status >/dev/null 2>&1; then
+    stop_mailpit=1
+  fi
+  mailpit_env=$(scripts/mailpit.sh start | grep '^export PASSRESET_MAILPIT_')
+  eval "$mailpit_env"
+fi
 
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -1,0 +1,73 @@
+package smtpmailer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/passreset/passreset/mailer/smtpmailer"
+	"github.com/passreset/passreset/reset"
+)
+
+// A Mailer from a URL kept in the environment, such as
+// SMTP_URL=smtps://apikey:secret@smtp.example.com (implicit TLS on 465).
+func Example() {
+	m, err := smtpmailer.NewFromURL(os.Getenv("SMTP_URL"), smtpmailer.Options{
+		From:    "Acme <security@acme.example>",
+		ReplyTo: "support@acme.example",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	// reset.Config{Mailer: m, ...} is how a Service uses it; here one
+	// message is sent by hand.
+	err = m.Send(context.Background(), reset.Message{
+		ID: "5e1f0c2a", Kind: reset.KindReset, To: "ada@example.com",
+		Subject: "Reset your Acme password",
+		Text:    "Open https://acme.example/reset?token=... to choose a new password.",
+	})
+	var se *smtpmailer.Error
+	switch {
+	case errors.As(err, &se):
+		log.Printf("the server refused %s: %d %s (permanent: %v)", se.Command, se.Code, se.Text, errors.Is(err, reset.ErrPermanent))
+	case err != nil:
+		log.Print(err)
+	}
+}
+
+// Every setting, for a provider's STARTTLS submission port.
+func ExampleNew() {
+	m, err := smtpmailer.New(smtpmailer.Options{
+		Host:        "smtp.example.com",
+		Port:        587,
+		TLS:         smtpmailer.TLSStartTLS,
+		Username:    "apikey",
+		Password:    os.Getenv("SMTP_PASSWORD"),
+		Auth:        smtpmailer.AuthPlain,
+		From:        "Acme <security@acme.example>",
+		MaxConns:    2,
+		MaxAttempts: 1, // behind reset.Config.Outbox, which retries by itself
+		Timeout:     10 * time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	fmt.Println("ready")
+	// Output: ready
+}
+
+// Errors describe the URL without its password.
+func ExampleNewFromURL() {
+	_, err := smtpmailer.NewFromURL("smtp://apikey:hunter2@smtp.example.com/inbox", smtpmailer.Options{From: "security@acme.example"})
+	fmt.Println(err)
+	_, err = smtpmailer.NewFromURL("smtp+plain://apikey:hunter2@smtp.example.com", smtpmailer.Options{From: "security@acme.example"})
+	fmt.Println(err)
+	// Output:
+	// smtpmailer: URL: a path; want no path
+	// smtpmailer: invalid options: TLS is TLSNone but Host "smtp.example.com" is not loopback: credentials and reset links would cross the network in plain text (set AllowInsecureRemote to accept that)
+}

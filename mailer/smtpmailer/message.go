@@ -1,0 +1,91 @@
+package smtpmailer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/mail"
+	"strings"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/passreset/passreset/reset"
+)
+
+// render turns msg into the bytes sent after DATA: a UTF-8 email, its
+// text and HTML as multipart/alternative (or the one that is not empty),
+// both quoted-printable, which keeps every line within 76 characters
+// however long the link, and decodes to the exact text.
+func (m *Mailer) render(msg reset.Message) (envelope, error) {
+	if strings.ContainsAny(msg.To+msg.Subject, "\r\n") {
+		return envelope{}, errors.New("the recipient or the subject contains a line break")
+	}
+	to, err := parseAddress(msg.To)
+	if err != nil || to.Name != "" {
+		return envelope{}, errors.New("the recipient is not a valid address")
+	}
+	if msg.Text == "" && msg.HTML == "" {
+		return envelope{}, errors.New("the message has no body")
+	}
+	e := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
+		gomail.WithEncoding(gomail.EncodingQP))
+	e.FromMailAddress(m.from)
+	e.ToMailAddress(to)
+	if m.replyTo != nil {
+		e.ReplyToMailAddress(m.replyTo)
+	}
+	e.Subject(msg.Subject)
+	e.SetDateWithValue(m.now())
+	e.SetMessageIDWithValue(messageID(msg.ID) + "@" + m.idDomain)
+	// RFC 3834: no vacation or out-of-office replies to this message;
+	// X-Auto-Response-Suppress says the same to Microsoft Exchange.
+	e.SetGenHeader("Auto-Submitted", "auto-generated")
+	e.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
+	switch {
+	case msg.HTML == "":
+		e.SetBodyString(gomail.TypeTextPlain, msg.Text)
+	case msg.Text == "":
+		e.SetBodyString(gomail.TypeTextHTML, msg.HTML)
+	default:
+		e.SetBodyString(gomail.TypeTextPlain, msg.Text)
+		e.AddAlternativeString(gomail.TypeTextHTML, msg.HTML)
+	}
+	var buf bytes.Buffer
+	if _, err := e.WriteTo(&buf); err != nil {
+		return envelope{}, err
+	}
+	return envelope{to: to.Address, rcpt: angle(to.Address), data: buf.Bytes()}, nil
+}
+
+// angle returns addr as SMTP's MAIL FROM and RCPT TO take it: "<addr>",
+// its local part quoted if it needs to be.
+func angle(addr string) string { return (&mail.Address{Address: addr}).String() }
+
+// messageID returns the left-hand side of the Message-ID of the message
+// with the given ID: the ID itself when it is made of letters, digits,
+// '.', '-' and '_' (as reset's hex IDs are), and otherwise a hash of it, so
+// that every attempt of one message carries the same Message-ID.
+func messageID(id string) string {
+	if id != "" && len(id) <= 128 && validIDPart(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:16])
+}
+
+// validIDPart reports whether s is a dot-atom made of letters, digits,
+// '-' and '_'.
+func validIDPart(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
