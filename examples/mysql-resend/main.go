@@ -7,7 +7,10 @@
 // It is configured from the environment:
 //
 //	PASSRESET_MYSQL_DSN  required: e.g. app:secret@tcp(db:3306)/app?parseTime=true
-//	RESEND_API_KEY       required: the Resend API key
+//	RESEND_API_KEY       the Resend API key (required unless SMTP_URL is set)
+//	SMTP_URL             send through SMTP instead of Resend, e.g.
+//	                     smtps://user:pass@smtp.example.com:465 or
+//	                     smtp://user:pass@smtp.example.com:587 (STARTTLS required)
 //	MAIL_FROM            required: e.g. "Acme <security@acme.example>" (a verified domain)
 //	PUBLIC_URL           required: the app's external URL, e.g. https://acme.example
 //	OUTBOX_KEY           required: base64 of 32 random bytes sealing queued mail
@@ -56,6 +59,7 @@ import (
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer"
+	"github.com/passreset/passreset/mailer/smtpmailer"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
@@ -74,6 +78,7 @@ func main() {
 // config is what run reads from the environment.
 type config struct {
 	dsn, apiKey, from, publicURL, listen, clientID, clientSecret, resendURL string
+	smtpURL                                                                 string
 	seedEmail, seedPassword                                                 string
 	allowed                                                                 []string
 	outboxKey, tokenKey                                                     []byte
@@ -88,12 +93,17 @@ func readConfig(getenv func(string) string) (config, error) {
 		dsn: getenv("PASSRESET_MYSQL_DSN"), apiKey: getenv("RESEND_API_KEY"), from: getenv("MAIL_FROM"),
 		publicURL: strings.TrimRight(getenv("PUBLIC_URL"), "/"), listen: getenv("LISTEN_ADDR"),
 		clientID: getenv("CLIENT_ID"), clientSecret: getenv("CLIENT_SECRET"), resendURL: getenv("RESEND_BASE_URL"),
+		smtpURL:   getenv("SMTP_URL"),
 		seedEmail: getenv("SEED_EMAIL"), seedPassword: getenv("SEED_PASSWORD"), outboxKeyID: getenv("OUTBOX_KEY_ID"),
 		signIn: getenv("SIGN_IN_URL"), workers: 2, resendTimeout: resendmailer.DefaultTimeout,
 		resendRate: float64(resendmailer.DefaultRate),
 	}
 	var problems []string
-	for name, v := range map[string]string{"PASSRESET_MYSQL_DSN": c.dsn, "RESEND_API_KEY": c.apiKey, "MAIL_FROM": c.from, "PUBLIC_URL": c.publicURL} {
+	required := map[string]string{"PASSRESET_MYSQL_DSN": c.dsn, "MAIL_FROM": c.from, "PUBLIC_URL": c.publicURL}
+	if c.smtpURL == "" {
+		required["RESEND_API_KEY (or SMTP_URL)"] = c.apiKey
+	}
+	for name, v := range required {
 		if v == "" {
 			problems = append(problems, name+" is required")
 		}
@@ -186,16 +196,27 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 
-	mailer, err := resendmailer.New(resendmailer.Options{
-		APIKey: cfg.apiKey, From: cfg.from, BaseURL: cfg.resendURL, Logger: logger,
-		// The outbox retries with its own backoff and survives restarts, so
-		// one attempt per claim is enough here.
-		MaxAttempts: 1,
-		Timeout:     cfg.resendTimeout,
-		Rate:        rate.Limit(cfg.resendRate),
-	})
-	if err != nil {
-		return err
+	// The outbox retries with its own backoff and survives restarts, so
+	// one attempt per claim is enough in either mailer.
+	var mailer reset.Mailer
+	if cfg.smtpURL != "" {
+		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger, MaxAttempts: 1})
+		if err != nil {
+			return fmt.Errorf("SMTP_URL: %w", err)
+		}
+		defer m.Close()
+		mailer = m
+	} else {
+		m, err := resendmailer.New(resendmailer.Options{
+			APIKey: cfg.apiKey, From: cfg.from, BaseURL: cfg.resendURL, Logger: logger,
+			MaxAttempts: 1,
+			Timeout:     cfg.resendTimeout,
+			Rate:        rate.Limit(cfg.resendRate),
+		})
+		if err != nil {
+			return err
+		}
+		mailer = m
 	}
 	svc, err := reset.New(reset.Config{
 		Store: store, Users: users, Mailer: mailer,
