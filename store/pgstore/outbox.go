@@ -1,0 +1,367 @@
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/passreset/passreset/reset"
+)
+
+var _ reset.OutboxStore = (*Store)(nil)
+
+// Limits of the outbox's values. Enqueue refuses an envelope that does
+// not fit; LastError is cut to fit instead.
+const (
+	maxEnvelopeIDLen = 64      // bytes
+	maxKindLen       = 32      // bytes
+	maxKeyIDLen      = 64      // bytes
+	maxWorkerLen     = 255     // bytes
+	maxSealedLen     = 1 << 24 // bytes; a sealed email is a few KiB
+	maxLastErrorLen  = 1000    // characters
+)
+
+// stateUniqueViolation is unique_violation.
+const stateUniqueViolation = "23505"
+
+// outboxQueries holds the outbox's statements with the table name filled
+// in. Like the rest of the store, bun formats every argument into the
+// text, so each statement is one round trip.
+type outboxQueries struct {
+	enqueue, claim, hold, release, del, exists, stats, dead, revive, pruneDead string
+}
+
+// envelopeColumns is what every read of whole envelopes selects, in the
+// order readEnvelopes scans.
+const envelopeColumns = "id, kind, sealed, key_id, attempts, claims, not_before, created_at, dead, last_error"
+
+func newOutboxQueries(n names) outboxQueries {
+	t := n.outbox
+	set := "sealed = ?, key_id = ?, attempts = ?, not_before = " + ts + ", dead = ?, last_error = ?, nonce = ?"
+	// Held: the worker claimed it last and has not released it; or, after
+	// a lost answer, this call's own earlier attempt wrote the row (its
+	// nonce) and no claim has happened since (Claim clears the nonce).
+	held := " WHERE id = ? AND ((lease_owner = ? AND lease_until IS NOT NULL) OR nonce = ?)"
+	return outboxQueries{
+		enqueue: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at, dead, last_error)" +
+			" VALUES (?, ?, ?, ?, ?, ?, " + ts + ", " + ts + ", ?, ?)",
+		// One statement: the subquery locks up to max due envelopes,
+		// oldest first, passing over the rows that other claims hold
+		// locked this instant, and the UPDATE leases exactly those.
+		claim: "UPDATE " + t + " SET lease_owner = ?, lease_until = " + ts + ", claims = claims + 1, nonce = NULL" +
+			" WHERE id IN (SELECT id FROM " + t +
+			" WHERE NOT dead AND not_before <= " + ts + " AND (lease_until IS NULL OR lease_until <= " + ts + ")" +
+			" ORDER BY not_before, created_at, id LIMIT ? FOR UPDATE SKIP LOCKED)" +
+			" RETURNING " + envelopeColumns,
+		hold:    "UPDATE " + t + " SET " + set + held,
+		release: "UPDATE " + t + " SET " + set + ", lease_owner = NULL, lease_until = NULL" + held,
+		del:     "DELETE FROM " + t + " WHERE id = ? AND lease_owner = ? AND lease_until IS NOT NULL",
+		exists:  "SELECT 1 FROM " + t + " WHERE id = ?",
+		// Each count reads at most limit entries of a partial index;
+		// min(created_at) reads the first entry of one.
+		stats: "SELECT (SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE NOT dead LIMIT ?) p)," +
+			" (SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE dead LIMIT ?) d)," +
+			" (SELECT min(created_at) FROM " + t + " WHERE NOT dead)",
+		dead: "SELECT " + envelopeColumns + " FROM " + t + " WHERE dead ORDER BY created_at, id LIMIT ?",
+		revive: "UPDATE " + t + " SET dead = false, attempts = 0, claims = 0, not_before = " + ts + "," +
+			" lease_owner = NULL, lease_until = NULL, nonce = ? WHERE id = ? AND (dead OR nonce = ?)",
+		pruneDead: "DELETE FROM " + t + " WHERE id IN (SELECT id FROM " + t +
+			" WHERE dead AND created_at < " + ts + " ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)" +
+			" AND dead AND created_at < " + ts,
+	}
+}
+
+// lastError makes s fit the last_error column: valid UTF-8 without NUL
+// bytes, of at most maxLastErrorLen characters.
+func lastError(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if utf8.RuneCountInString(s) > maxLastErrorLen {
+		r := []rune(s)
+		s = string(r[:maxLastErrorLen-1]) + "…"
+	}
+	return s
+}
+
+// checkContent reports an envelope whose fields do not fit the columns.
+func checkContent(e reset.Envelope) error {
+	if err := checkText("key ID", e.KeyID, maxKeyIDLen, 0); err != nil {
+		return err
+	}
+	if len(e.Sealed) > maxSealedLen {
+		return fmt.Errorf("sealed content longer than %d bytes", maxSealedLen)
+	}
+	return nil
+}
+
+// checkID reports an ID or worker name that no stored row can have.
+func checkID(field, id string, maxLen int) error {
+	if id == "" {
+		return fmt.Errorf("empty %s", field)
+	}
+	return checkText(field, id, maxLen, 0)
+}
+
+// sealedArg is the value of the sealed column: never NULL.
+func sealedArg(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Enqueue implements [reset.OutboxStore] with one INSERT; it does not
+// count anything. If the connection is lost after the INSERT may have
+// reached the server, the retry recognises the row its first attempt
+// inserted (a unique violation then means success).
+func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
+	if err := checkID("envelope ID", e.ID, maxEnvelopeIDLen); err != nil {
+		return fmt.Errorf("pgstore: enqueue: %w", err)
+	}
+	if err := checkText("envelope kind", e.Kind, maxKindLen, 0); err != nil {
+		return fmt.Errorf("pgstore: enqueue: %w", err)
+	}
+	if err := checkContent(e); err != nil {
+		return fmt.Errorf("pgstore: enqueue: %w", err)
+	}
+	notBefore, err := dbTime(e.NotBefore)
+	if err != nil {
+		return fmt.Errorf("pgstore: enqueue: NotBefore: %w", err)
+	}
+	created, err := dbTime(e.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("pgstore: enqueue: CreatedAt: %w", err)
+	}
+	var lost error // set when an INSERT may have been applied though its answer was lost
+	return s.retry(ctx, "enqueue", func() error {
+		_, err := s.db.ExecContext(ctx, s.oq.enqueue, e.ID, e.Kind, sealedArg(e.Sealed), e.KeyID,
+			e.Attempts, e.Claims, notBefore, created, e.Dead, lastError(e.LastError))
+		switch {
+		case err == nil:
+			return nil
+		case lost != nil && sqlState(err) == stateUniqueViolation:
+			return nil // the row the lost attempt inserted
+		case mayHaveApplied(err):
+			lost = err
+		}
+		return err
+	})
+}
+
+// Claim implements [reset.OutboxStore] with one statement:
+//
+//	UPDATE <prefix>outbox SET lease_owner = worker, lease_until = leaseUntil, claims = claims + 1, nonce = NULL
+//	WHERE id IN (SELECT id FROM <prefix>outbox
+//	             WHERE NOT dead AND not_before <= now AND (lease_until IS NULL OR lease_until <= now)
+//	             ORDER BY not_before, created_at, id LIMIT max FOR UPDATE SKIP LOCKED)
+//	RETURNING <envelope>
+//
+// SKIP LOCKED makes concurrent claims pass over each other's rows instead
+// of waiting for them, and a row that another claim leased between this
+// statement's snapshot and its lock is checked again as it is now, so
+// workers in any number of processes take disjoint envelopes. One round
+// trip.
+//
+// A claim that fails with a serialization failure, a deadlock or a lost
+// connection is retried. When the answer of a claim that was applied is
+// lost, its envelopes stay leased to worker, unseen, until leaseUntil,
+// when any worker claims them again: nothing is lost or sent twice; they
+// are only delayed.
+func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
+	if err := checkID("worker name", worker, maxWorkerLen); err != nil {
+		return nil, fmt.Errorf("pgstore: claim: %w", err)
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	nowAt, err := dbTime(now)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: claim: %w", err)
+	}
+	untilAt, err := dbTime(leaseUntil)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: claim: %w", err)
+	}
+	var out []reset.Envelope
+	err = s.retry(ctx, "claim", func() (err error) {
+		out, err = s.readEnvelopes(ctx, s.oq.claim, worker, untilAt, nowAt, nowAt, max)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING has no order.
+	slices.SortFunc(out, func(a, b reset.Envelope) int {
+		return cmp.Or(a.NotBefore.Compare(b.NotBefore), a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// readEnvelopes runs query and reads whole envelopes.
+func (s *Store) readEnvelopes(ctx context.Context, query string, args ...any) ([]reset.Envelope, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []reset.Envelope
+	for rows.Next() {
+		var e reset.Envelope
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Sealed, &e.KeyID, &e.Attempts, &e.Claims,
+			&e.NotBefore, &e.CreatedAt, &e.Dead, &e.LastError); err != nil {
+			return nil, err
+		}
+		e.NotBefore, e.CreatedAt = e.NotBefore.UTC(), e.CreatedAt.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Save implements [reset.OutboxStore] with one UPDATE conditional on
+// worker holding the lease: the holder is the worker that claimed the
+// envelope last, until it releases it, even after the lease ran out, as
+// long as no other worker has claimed the envelope since. PostgreSQL
+// counts every row an UPDATE matched, so the rows affected (1 or 0) tell
+// whether the lease was held; 0 gives [reset.ErrLeaseLost].
+//
+// Every Save writes a fresh random nonce and matches it too, so that the
+// retry after a lost answer, which may find the lease already released by
+// its own first attempt, recognises its own write in the same single
+// statement; a claim since then clears the nonce, and the retry then
+// reports the lease lost.
+func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
+	if err := checkContent(e); err != nil {
+		return fmt.Errorf("pgstore: save: %w", err)
+	}
+	if checkID("envelope ID", e.ID, maxEnvelopeIDLen) != nil || checkID("worker name", worker, maxWorkerLen) != nil {
+		return fmt.Errorf("pgstore: save: %w", reset.ErrLeaseLost) // no such lease can exist
+	}
+	notBefore, err := dbTime(e.NotBefore)
+	if err != nil {
+		return fmt.Errorf("pgstore: save: NotBefore: %w", err)
+	}
+	q := s.oq.release
+	if hold {
+		q = s.oq.hold
+	}
+	nonce := newNonce()
+	return s.retry(ctx, "save", func() error {
+		res, err := s.db.ExecContext(ctx, q,
+			sealedArg(e.Sealed), e.KeyID, e.Attempts, notBefore, e.Dead, lastError(e.LastError), nonce,
+			e.ID, worker, nonce)
+		if err != nil {
+			return err
+		}
+		return one(res, reset.ErrLeaseLost)
+	})
+}
+
+// one decides the outcome of a write of one row by its rows affected.
+func one(res sql.Result, none error) error {
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return err
+	case n == 1:
+		return nil
+	case n == 0:
+		return none
+	}
+	return permanent{fmt.Errorf("unexpected %d rows affected", n)}
+}
+
+// Delete implements [reset.OutboxStore] with one DELETE conditional on
+// worker holding the lease (see [Store.Save]), deciding from the rows
+// affected. If the connection is lost after the DELETE may have reached
+// the server and the retry deletes nothing, Delete reads whether the
+// envelope still exists (one more round trip, only in that case): gone
+// means deleted, whichever attempt did it.
+func (s *Store) Delete(ctx context.Context, worker, id string) error {
+	if checkID("envelope ID", id, maxEnvelopeIDLen) != nil || checkID("worker name", worker, maxWorkerLen) != nil {
+		return fmt.Errorf("pgstore: delete: %w", reset.ErrLeaseLost)
+	}
+	var unsure bool
+	return s.retry(ctx, "delete", func() error {
+		res, err := s.db.ExecContext(ctx, s.oq.del, id, worker)
+		if err != nil {
+			unsure = unsure || mayHaveApplied(err)
+			return err
+		}
+		err = one(res, reset.ErrLeaseLost)
+		if !unsure || !errors.Is(err, reset.ErrLeaseLost) {
+			return err
+		}
+		var x int
+		err = s.db.QueryRowContext(ctx, s.oq.exists, id).Scan(&x)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return err
+		}
+		return reset.ErrLeaseLost
+	})
+}
+
+// OutboxStats implements [reset.OutboxStore] with one SELECT of three
+// subqueries: the pending and the dead envelopes counted up to limit each
+// (SELECT count(*) FROM (SELECT 1 ... LIMIT limit)), which read at most
+// limit entries of a partial index, and the oldest pending envelope's
+// created_at, the first entry of another.
+func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
+	var st reset.OutboxStats
+	if limit <= 0 {
+		return st, nil
+	}
+	err := s.retry(ctx, "outbox stats", func() error {
+		var oldest sql.NullTime
+		if err := s.db.QueryRowContext(ctx, s.oq.stats, limit, limit).Scan(&st.Pending, &st.Dead, &oldest); err != nil {
+			return err
+		}
+		st.Oldest = time.Time{}
+		if oldest.Valid {
+			st.Oldest = oldest.Time.UTC()
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Dead implements [reset.OutboxStore] with one SELECT.
+func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []reset.Envelope
+	err := s.retry(ctx, "dead", func() (err error) {
+		out, err = s.readEnvelopes(ctx, s.oq.dead, limit)
+		return err
+	})
+	return out, err
+}
+
+// Revive implements [reset.OutboxStore] with one UPDATE conditional on the
+// envelope being dead; like [Store.Save] it writes and matches a nonce, so
+// that a retry after a lost answer recognises its own write.
+func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
+	if checkID("envelope ID", id, maxEnvelopeIDLen) != nil {
+		return fmt.Errorf("pgstore: revive: %w", reset.ErrNotFound)
+	}
+	at, err := dbTime(now)
+	if err != nil {
+		return fmt.Errorf("pgstore: revive: %w", err)
+	}
+	nonce := newNonce()
+	return s.retry(ctx, "revive", func() error {
+		res, err := s.db.ExecContext(ctx, s.oq.revive, at, nonce, id, nonce)
+		if err != nil {
+			return err
+		}
+		return one(res, reset.ErrNotFound)
+	})
+}
