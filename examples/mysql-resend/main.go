@@ -1,12 +1,15 @@
 // Command mysql-resend is passreset's production wiring: tokens, the
 // shared cooldown and the durable outbox in MySQL or MariaDB (package
-// mysqlstore), mail through Resend (package resendmailer), the
+// mysqlstore) or PostgreSQL (package pgstore), mail through Resend
+// (package resendmailer) or any SMTP provider (package smtpmailer), the
 // application's own users table with bcrypt hashes, and the HTTP API and
 // hosted page (package httpadapter) mounted under /api/directory.
 //
 // It is configured from the environment:
 //
-//	PASSRESET_MYSQL_DSN  required: e.g. app:secret@tcp(db:3306)/app?parseTime=true
+//	PASSRESET_MYSQL_DSN  the MySQL or MariaDB database, e.g. app:secret@tcp(db:3306)/app?parseTime=true
+//	PASSRESET_PG_DSN     or the PostgreSQL one, e.g. postgres://app:secret@db:5432/app
+//	                     (exactly one of the two is required)
 //	RESEND_API_KEY       the Resend API key (required unless SMTP_URL is set)
 //	SMTP_URL             send through SMTP instead of Resend, e.g.
 //	                     smtps://user:pass@smtp.example.com:465 or
@@ -62,6 +65,7 @@ import (
 	"github.com/passreset/passreset/mailer/smtpmailer"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/store/mysqlstore"
+	"github.com/passreset/passreset/store/pgstore"
 )
 
 const mount = "/api/directory"
@@ -78,7 +82,7 @@ func main() {
 // config is what run reads from the environment.
 type config struct {
 	dsn, apiKey, from, publicURL, listen, clientID, clientSecret, resendURL string
-	smtpURL                                                                 string
+	smtpURL, pgDSN                                                          string
 	seedEmail, seedPassword                                                 string
 	allowed                                                                 []string
 	outboxKey, tokenKey                                                     []byte
@@ -93,13 +97,19 @@ func readConfig(getenv func(string) string) (config, error) {
 		dsn: getenv("PASSRESET_MYSQL_DSN"), apiKey: getenv("RESEND_API_KEY"), from: getenv("MAIL_FROM"),
 		publicURL: strings.TrimRight(getenv("PUBLIC_URL"), "/"), listen: getenv("LISTEN_ADDR"),
 		clientID: getenv("CLIENT_ID"), clientSecret: getenv("CLIENT_SECRET"), resendURL: getenv("RESEND_BASE_URL"),
-		smtpURL:   getenv("SMTP_URL"),
+		smtpURL: getenv("SMTP_URL"), pgDSN: getenv("PASSRESET_PG_DSN"),
 		seedEmail: getenv("SEED_EMAIL"), seedPassword: getenv("SEED_PASSWORD"), outboxKeyID: getenv("OUTBOX_KEY_ID"),
 		signIn: getenv("SIGN_IN_URL"), workers: 2, resendTimeout: resendmailer.DefaultTimeout,
 		resendRate: float64(resendmailer.DefaultRate),
 	}
 	var problems []string
-	required := map[string]string{"PASSRESET_MYSQL_DSN": c.dsn, "MAIL_FROM": c.from, "PUBLIC_URL": c.publicURL}
+	required := map[string]string{"MAIL_FROM": c.from, "PUBLIC_URL": c.publicURL}
+	switch {
+	case c.dsn == "" && c.pgDSN == "":
+		problems = append(problems, "PASSRESET_MYSQL_DSN or PASSRESET_PG_DSN is required")
+	case c.dsn != "" && c.pgDSN != "":
+		problems = append(problems, "set only one of PASSRESET_MYSQL_DSN and PASSRESET_PG_DSN")
+	}
 	if c.smtpURL == "" {
 		required["RESEND_API_KEY (or SMTP_URL)"] = c.apiKey
 	}
@@ -166,27 +176,43 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	logger := slog.New(slog.NewTextHandler(stdout, nil))
 
 	// The application's database handle, shared by its own tables and
-	// passreset's. UTC keeps bun from shifting times.
-	mcfg, err := mysql.ParseDSN(cfg.dsn)
-	if err != nil {
-		return fmt.Errorf("PASSRESET_MYSQL_DSN: %w", err)
+	// passreset's.
+	var db *bun.DB
+	var store interface {
+		reset.Store
+		reset.OutboxStore
 	}
-	mcfg.ParseTime = true
-	connector, err := mysql.NewConnector(mcfg)
-	if err != nil {
-		return err
+	if cfg.pgDSN != "" {
+		pg, pgdb, err := pgstore.Open(ctx, cfg.pgDSN, pgstore.Options{}) // migrates too
+		if err != nil {
+			return fmt.Errorf("PASSRESET_PG_DSN: %w", err)
+		}
+		db, store = pgdb, pg
+	} else {
+		mcfg, err := mysql.ParseDSN(cfg.dsn)
+		if err != nil {
+			return fmt.Errorf("PASSRESET_MYSQL_DSN: %w", err)
+		}
+		mcfg.ParseTime = true
+		connector, err := mysql.NewConnector(mcfg)
+		if err != nil {
+			return err
+		}
+		// UTC keeps bun from shifting times.
+		db = bun.NewDB(sql.OpenDB(connector), mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
+		my, err := mysqlstore.New(db, mysqlstore.Options{})
+		if err != nil {
+			db.Close()
+			return err
+		}
+		if err := my.Migrate(ctx); err != nil {
+			db.Close()
+			return err
+		}
+		store = my
 	}
-	db := bun.NewDB(sql.OpenDB(connector), mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
 	defer db.Close()
-
-	store, err := mysqlstore.New(db, mysqlstore.Options{})
-	if err != nil {
-		return err
-	}
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
-	users := &userTable{db: db}
+	users := &userTable{db: db, pg: cfg.pgDSN != ""}
 	if err := users.migrate(ctx); err != nil {
 		return err
 	}
@@ -286,7 +312,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 // userTable is the application's own users table. It implements
 // [reset.Users]; passreset never reads the password hashes.
-type userTable struct{ db *bun.DB }
+type userTable struct {
+	db *bun.DB
+	pg bool // PostgreSQL rather than MySQL
+}
 
 type appUser struct {
 	bun.BaseModel `bun:"table:app_users"`
@@ -298,6 +327,17 @@ type appUser struct {
 var _ reset.Users = (*userTable)(nil)
 
 func (u *userTable) migrate(ctx context.Context) error {
+	if u.pg {
+		// A unique index on lower(email), and lookups by lower(email),
+		// make the address match case-insensitively.
+		_, err := u.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_users (
+			id BIGSERIAL PRIMARY KEY,
+			email TEXT NOT NULL,
+			password_hash BYTEA NOT NULL
+		);
+		CREATE UNIQUE INDEX IF NOT EXISTS app_users_email ON app_users (lower(email))`)
+		return err
+	}
 	// utf8mb4_unicode_ci makes the address match case-insensitively.
 	_, err := u.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_users (
 		id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -312,14 +352,28 @@ func (u *userTable) create(ctx context.Context, email, password string) error {
 	if err != nil {
 		return err
 	}
-	_, err = u.db.NewInsert().Model(&appUser{Email: email, PasswordHash: hash}).Ignore().Exec(ctx)
+	q := u.db.NewInsert().Model(&appUser{Email: email, PasswordHash: hash})
+	if u.pg {
+		q = q.On("CONFLICT DO NOTHING")
+	} else {
+		q = q.Ignore()
+	}
+	_, err = q.Exec(ctx)
 	return err
+}
+
+// byEmail is the condition that finds an address, case-insensitively.
+func (u *userTable) byEmail() string {
+	if u.pg {
+		return "lower(email) = lower(?)"
+	}
+	return "email = ?" // the column's collation ignores case
 }
 
 // LookupEmail implements [reset.Users].
 func (u *userTable) LookupEmail(ctx context.Context, email string) (reset.User, error) {
 	var a appUser
-	err := u.db.NewSelect().Model(&a).Column("id", "email").Where("email = ?", email).Scan(ctx)
+	err := u.db.NewSelect().Model(&a).Column("id", "email").Where(u.byEmail(), email).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return reset.User{}, reset.ErrUnknownUser
 	}
@@ -366,7 +420,7 @@ func (u *userTable) loginHandler() http.Handler {
 			return
 		}
 		var a appUser
-		err := u.db.NewSelect().Model(&a).Where("email = ?", in.Email).Scan(r.Context())
+		err := u.db.NewSelect().Model(&a).Where(u.byEmail(), in.Email).Scan(r.Context())
 		hash := dummyHash
 		if err == nil {
 			hash = a.PasswordHash
