@@ -43,9 +43,11 @@ func ExampleNew() {
 	svc := newService(users)
 	defer svc.Shutdown(context.Background())
 
-	h, err := httpadapter.New(svc, httpadapter.Options{
-		Authorize: httpadapter.BasicAuth("my-backend", "a long random secret"),
-	})
+	auth, err := httpadapter.BasicAuth("my-backend", "a long random secret")
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, err := httpadapter.New(svc, httpadapter.Options{Authorize: auth})
 	if err != nil {
 		log.Fatal(err)
 	}

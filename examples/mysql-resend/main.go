@@ -191,9 +191,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := httpadapter.Options{Logger: logger}
+	var opts httpadapter.Options
 	if cfg.clientID != "" {
-		opts.Authorize = httpadapter.BasicAuth(cfg.clientID, cfg.clientSecret)
+		if opts.Authorize, err = httpadapter.BasicAuth(cfg.clientID, cfg.clientSecret); err != nil {
+			return err
+		}
 	}
 	h, err := httpadapter.New(svc, opts)
 	if err != nil {
