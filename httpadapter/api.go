@@ -62,34 +62,19 @@ func (h *Handler) passwordLost(w http.ResponseWriter, r *http.Request, trusted b
 		if err := h.svc.Request(r.Context(), v["email"], v["link"]); err != nil {
 			return fromCore(err)
 		}
-		writeJSONBytes(w, http.StatusAccepted, h.publicBody)
+		h.writeJSON(w, http.StatusAccepted, struct {
+			Message string `json:"message"`
+		}{PublicMessage})
 		return nil
 	}
 	iss, err := h.svc.RequestTrusted(r.Context(), reset.TrustedRequest{Email: v["email"], Link: v["link"], SkipSend: skip})
 	if err != nil {
 		return fromCore(err)
 	}
-	writeJSONBytes(w, http.StatusOK, linkBody(iss.Link))
+	h.writeJSON(w, http.StatusOK, struct {
+		Link string `json:"link"`
+	}{iss.Link})
 	return nil
-}
-
-// linkBody is the JSON answer {"link": link} with a final newline, as
-// marshal writes it.
-func linkBody(link string) []byte {
-	for i := 0; i < len(link); i++ {
-		// A link the core made is printable ASCII; anything needing an
-		// escape takes the encoder.
-		if c := link[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			b, _ := marshal(struct {
-				Link string `json:"link"`
-			}{link})
-			return b
-		}
-	}
-	b := make([]byte, 0, len(link)+12)
-	b = append(b, `{"link":"`...)
-	b = append(b, link...)
-	return append(b, "\"}\n"...)
 }
 
 // passwordReset completes a reset with a confirmation token.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,8 +286,31 @@ func TestMethodNotAllowed(t *testing.T) {
 
 func TestNotFoundPath(t *testing.T) {
 	e := newEnv(t)
-	wantError(t, e.post(trusted, "/users/password-lost/", `{}`), 404, CodeNotFound, "")
-	wantError(t, e.post(trusted, "/nope", `{}`), 404, CodeNotFound, "")
+	for _, p := range []string{"/users/password-lost/", "/nope", "/auth/", "/resetx"} {
+		er := wantError(t, e.post(trusted, p, `{}`), 404, CodeNotFound, "")
+		if strings.Contains(er.Message, "StripPrefix") {
+			t.Errorf("%s: hint %q", p, er.Message)
+		}
+	}
+}
+
+// TestNotFoundHintsAtPrefix: mounted without stripping its prefix (as
+// chi's Mount does), the handler's 404 says how to mount it.
+func TestNotFoundHintsAtPrefix(t *testing.T) {
+	e := newEnv(t)
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", e.h) // forgot http.StripPrefix
+	e.srv = mux
+	for path, prefix := range map[string]string{
+		"/auth/users/password-lost":        "/auth",
+		"/auth/users/password-reset/check": "/auth",
+		"/auth/reset":                      "/auth",
+	} {
+		er := wantError(t, e.post(trusted, path, `{"email":"jborder@anywhere.com"}`), 404, CodeNotFound, "")
+		if want := `http.StripPrefix("` + prefix + `", handler)`; !strings.Contains(er.Message, want) {
+			t.Errorf("%s: message %q does not say %s", path, er.Message, want)
+		}
+	}
 }
 
 func TestTooLarge(t *testing.T) {
@@ -434,35 +458,138 @@ func TestBackendFailure(t *testing.T) {
 	}
 }
 
+// TestQueueFull: when the delivery queue is full, a public request gets
+// the same answer, byte for byte, as when it is not (the core drops and
+// counts it), and a trusted request gets 503 with Retry-After and changes
+// nothing.
 func TestQueueFull(t *testing.T) {
 	started, release := make(chan struct{}, 1), make(chan struct{})
+	dropped := make(chan struct{}, 10)
 	e := newEnv(t, func(c *reset.Config, _ *Options) {
 		c.QueueSize, c.Workers = 1, 1
+		c.Cooldown = -1
 		c.Mailer = reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
-			started <- struct{}{}
+			select {
+			case started <- struct{}{}:
+			default:
+			}
 			<-release
 			return nil
 		})
+		c.OnEvent = func(ev reset.Event) {
+			if ev.Kind == reset.EventDropped {
+				dropped <- struct{}{}
+			}
+		}
 	})
-	defer close(release)
 	body := `{"email":"jborder@anywhere.com"}`
-	if w := e.post(trusted, PasswordLostPath, body); w.Code != 200 {
-		t.Fatalf("%d %s", w.Code, w.Body)
+	roomy := e.post(public, PasswordLostPath, body) // the public answer with room in the queue
+	if roomy.Code != http.StatusAccepted {
+		t.Fatalf("%d %s", roomy.Code, roomy.Body)
 	}
 	<-started // the worker holds the first message
 	if w := e.post(trusted, PasswordLostPath, body); w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body) // this one waits in the queue
 	}
 	before := e.store.Len()
-	for _, who := range []caller{trusted, public} {
-		w := e.post(who, PasswordLostPath, body)
-		wantError(t, w, 503, CodeServiceUnavailable, "")
-		if got := w.Header().Get("Retry-After"); got != "10" {
-			t.Errorf("Retry-After %q", got)
-		}
+	w := e.post(trusted, PasswordLostPath, body)
+	wantError(t, w, 503, CodeServiceUnavailable, "")
+	if got := w.Header().Get("Retry-After"); got != "10" {
+		t.Errorf("Retry-After %q", got)
 	}
 	if e.store.Len() != before {
-		t.Error("a refused request changed the store")
+		t.Error("a refused trusted request changed the store")
+	}
+	full := e.post(public, PasswordLostPath, body)
+	if full.Code != roomy.Code || full.Body.String() != roomy.Body.String() || fmt.Sprint(full.Header()) != fmt.Sprint(roomy.Header()) {
+		t.Errorf("public answer with a full queue: %d %v %q; with room: %d %v %q",
+			full.Code, full.Header(), full.Body, roomy.Code, roomy.Header(), roomy.Body)
+	}
+	select { // the core drops the public request in the background
+	case <-dropped:
+	case <-waitCtx(t).Done():
+		t.Fatal("the public request was not dropped")
+	}
+	close(release)
+	e.shutdown()
+	if n := len(dropped); n != 0 {
+		t.Errorf("%d more public requests dropped", n)
+	}
+}
+
+// refusingUsers is an application's Users whose SetPassword hashes with
+// bcrypt, which refuses passwords over 72 bytes: it says so with a
+// *reset.PasswordError.
+type refusingUsers struct{ *resettest.Users }
+
+func (u refusingUsers) SetPassword(ctx context.Context, id, password string) error {
+	if len(password) > 72 {
+		return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
+	}
+	return u.Users.SetPassword(ctx, id, password)
+}
+
+// TestSetPasswordRefusesPassword: a password the policy allows but the
+// application's SetPassword refuses is a 400 naming newPassword with the
+// reason, never a 503, and the link still works.
+func TestSetPasswordRefusesPassword(t *testing.T) {
+	e := newEnv(t, func(c *reset.Config, _ *Options) { c.Users = refusingUsers{c.Users.(*resettest.Users)} })
+	tok := e.issue()
+	long := strings.Repeat("long password ", 6) // 84 bytes: the default policy allows it
+	er := wantError(t, e.post(public, PasswordResetPath, `{"confirmationToken":"`+tok+`","newPassword":"`+long+`"}`),
+		400, CodeInvalidData, "newPassword")
+	if !strings.Contains(er.Details[0].Message, "at most 72 bytes") {
+		t.Errorf("message %q does not give the reason", er.Details[0].Message)
+	}
+	if got := e.users.Password("u1"); got != oldPassword {
+		t.Fatalf("password changed to %q", got)
+	}
+	if w := e.post(public, PasswordResetPath, `{"confirmationToken":"`+tok+`","newPassword":"a new long password"}`); w.Code != 200 {
+		t.Fatalf("the link did not survive the refusal: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestPluggableLimiter: an application's own Limiter gets every request's
+// key, its refusal is a 429 with its Retry-After, and its failure is
+// logged and does not block the request.
+func TestPluggableLimiter(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	var refuse, fail bool
+	lim := LimiterFunc(func(ctx context.Context, key string) (bool, time.Duration, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		keys = append(keys, key)
+		switch {
+		case fail:
+			return false, 0, errors.New("shared counter unreachable")
+		case refuse:
+			return false, 42 * time.Second, nil
+		}
+		return true, 0, nil
+	})
+	e := newEnv(t, func(_ *reset.Config, o *Options) { o.Limiter = lim })
+	body := `{"email":"nobody@anywhere.com"}`
+	if w := e.post(public, PasswordLostPath, body); w.Code != 202 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	refuse = true
+	w := e.post(public, PasswordLostPath, body)
+	wantError(t, w, 429, CodeRequestLimited, "")
+	if got := w.Header().Get("Retry-After"); got != "42" {
+		t.Errorf("Retry-After %q", got)
+	}
+	fail = true
+	if w := e.post(public, PasswordLostPath, body); w.Code != 202 {
+		t.Fatalf("limiter failure: %d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(e.logs.String(), "shared counter unreachable") {
+		t.Errorf("limiter failure not logged: %s", e.logs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 3 || keys[0] != "192.0.2.1" {
+		t.Errorf("keys %q, want three of the client's address", keys)
 	}
 }
 
@@ -497,8 +624,10 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("nil service: %v", err)
 	}
 	e := newEnv(t)
-	if _, err := New(e.svc, Options{RateBurst: -1}); err == nil {
-		t.Error("negative RateBurst accepted")
+	for _, o := range []Options{{RateBurst: -1}, {MaxClients: -1}} {
+		if h, err := New(e.svc, o); err == nil || h != nil {
+			t.Errorf("%+v accepted", o)
+		}
 	}
 	if _, err := New(e.svc, Options{AuthChallenge: "Basic\r\nX: y"}); err == nil {
 		t.Error("line break in AuthChallenge accepted")

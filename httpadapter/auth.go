@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // ErrUnauthorized is what an [Authorizer] returns, possibly wrapped, when a
@@ -37,10 +38,21 @@ type Authorizer func(r *http.Request) (trusted bool, err error)
 //
 // Both sides are hashed with SHA-256 before a constant-time comparison,
 // so neither the content nor the length of the secret leaks through
-// timing. BasicAuth panics if clientID or secret is empty.
-func BasicAuth(clientID, secret string) Authorizer {
-	if clientID == "" || secret == "" {
-		panic("httpadapter: BasicAuth needs a non-empty client ID and secret")
+// timing. BasicAuth reports an empty client ID or secret, and a client
+// ID with a colon (which HTTP Basic cannot carry).
+func BasicAuth(clientID, secret string) (Authorizer, error) {
+	var problems []string
+	if clientID == "" {
+		problems = append(problems, "the client ID is empty")
+	}
+	if secret == "" {
+		problems = append(problems, "the secret is empty")
+	}
+	if strings.Contains(clientID, ":") {
+		problems = append(problems, "the client ID contains a colon")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("httpadapter: BasicAuth: " + strings.Join(problems, " and "))
 	}
 	wantID, wantSecret := sha256.Sum256([]byte(clientID)), sha256.Sum256([]byte(secret))
 	return func(r *http.Request) (bool, error) {
@@ -58,5 +70,5 @@ func BasicAuth(clientID, secret string) Authorizer {
 			return false, fmt.Errorf("%w: wrong client ID or secret", ErrUnauthorized)
 		}
 		return true, nil
-	}
+	}, nil
 }

@@ -34,7 +34,6 @@ func benchHandler(b *testing.B, mailer reset.Mailer, cooldown time.Duration, opt
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { svc.Shutdown(context.Background()) })
-	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.RateLimit = -1
 	h, err := New(svc, opts)
 	if err != nil {
@@ -82,7 +81,11 @@ func serve(b *testing.B, h http.Handler, auth bool, want int) {
 // auth, strict decoding, core Request with skipSend) with the baseline.
 func BenchmarkHandler(b *testing.B) {
 	b.Run("passreset", func(b *testing.B) {
-		h := benchHandler(b, &resettest.Mailer{}, -1, Options{Authorize: BasicAuth(clientID, clientSecret)})
+		auth, err := BasicAuth(clientID, clientSecret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := benchHandler(b, &resettest.Mailer{}, -1, Options{Authorize: auth})
 		b.ReportAllocs()
 		for b.Loop() {
 			serve(b, h, true, http.StatusOK)

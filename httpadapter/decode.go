@@ -94,19 +94,15 @@ func isJSON(ct string) bool {
 // outside a field's enum, missing required fields and anything after the
 // object. Every error is a 400 naming the field, or "body" with the byte
 // offset of the problem.
+//
+// It walks the object's members with encoding/json's tokenizer, which
+// finds the syntax errors and their offsets; a struct decode could not
+// tell which field was repeated.
 func decodeObject(body []byte, spec []field) (map[string]string, *apiError) {
-	if vals, ok := decodeSimple(body, spec); ok {
-		return vals, nil
-	}
-	return decodeFull(body, spec)
-}
-
-// decodeFull is decodeObject without the fast path.
-func decodeFull(body []byte, spec []field) (map[string]string, *apiError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalid(DetailInvalidJSON, "body", "The request body is empty: send a JSON object.")
 	}
-	if !utf8.Valid(body) {
+	if !utf8.Valid(body) { // encoding/json would silently replace the bad bytes
 		return nil, syntaxAt(body, invalidUTF8At(body), "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -114,7 +110,7 @@ func decodeFull(body []byte, spec []field) (map[string]string, *apiError) {
 	if err != nil {
 		return nil, jsonError(body, dec, err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if tok != json.Delim('{') {
 		return nil, invalid(DetailInvalidJSON, "body", "The request body must be a JSON object.")
 	}
 	vals := make(map[string]string, len(spec))
@@ -125,8 +121,8 @@ func decodeFull(body []byte, spec []field) (map[string]string, *apiError) {
 			return nil, jsonError(body, dec, err)
 		}
 		name, _ := tok.(string) // a key is always a string
-		f, ok := lookupField(spec, name)
-		if !ok {
+		i := slices.IndexFunc(spec, func(f field) bool { return f.name == name })
+		if i < 0 {
 			target := name
 			if target == "" {
 				target = "body" // an empty name cannot serve as a target
@@ -137,25 +133,22 @@ func decodeFull(body []byte, spec []field) (map[string]string, *apiError) {
 			return nil, invalid(DetailInvalidValue, name, fmt.Sprintf("Field %q appears more than once.", name))
 		}
 		seen[name] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		f := spec[i]
+		var s *string // nil for null
+		if err := dec.Decode(&s); err != nil {
+			if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+				return nil, invalid(DetailInvalidValue, name, fmt.Sprintf("%s must be a string%s, not %s.", name, enumText(f), kindOf(te.Value)))
+			}
 			return nil, jsonError(body, dec, err)
 		}
-		if string(raw) == "null" {
-			continue
-		}
-		var s string
-		if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-			return nil, invalid(DetailInvalidValue, name, fmt.Sprintf("%s must be a string%s, not %s.", name, enumText(f), jsonKind(raw)))
-		}
-		if strings.ContainsFunc(s, isControl) {
+		switch {
+		case s == nil:
+		case strings.ContainsFunc(*s, isControl):
 			return nil, invalid(DetailInvalidValue, name, name+" must not contain line breaks or other control characters.")
-		}
-		if f.enum != nil && !slices.Contains(f.enum, s) {
-			return nil, invalid(DetailInvalidValue, name, fmt.Sprintf("%s must be %s, not %q.", name, quoteList(f.enum), s))
-		}
-		if s != "" {
-			vals[name] = s
+		case f.enum != nil && !slices.Contains(f.enum, *s):
+			return nil, invalid(DetailInvalidValue, name, fmt.Sprintf("%s must be %s, not %q.", name, quoteList(f.enum), *s))
+		case *s != "":
+			vals[name] = *s
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
@@ -207,15 +200,6 @@ func invalidUTF8At(b []byte) int {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
 
-func lookupField(spec []field, name string) (field, bool) {
-	for _, f := range spec {
-		if f.name == name {
-			return f, true
-		}
-	}
-	return field{}, false
-}
-
 func fieldNames(spec []field) string {
 	names := make([]string, len(spec))
 	for i, f := range spec {
@@ -239,124 +223,17 @@ func quoteList(vals []string) string {
 	return strings.Join(q, " or ")
 }
 
-// jsonKind names the JSON type of a raw value.
-func jsonKind(raw json.RawMessage) string {
-	switch raw[0] {
-	case 't', 'f':
+// kindOf names the JSON type of a value as encoding/json's
+// UnmarshalTypeError gives it ("bool", "number", "object", "array").
+func kindOf(value string) string {
+	switch {
+	case value == "bool":
 		return "a boolean"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	default:
+	case strings.HasPrefix(value, "number"):
 		return "a number"
+	case value == "object" || value == "array":
+		return "an " + value
+	default:
+		return value
 	}
-}
-
-// decodeSimple is decodeObject's fast path for the bodies nearly every
-// client sends: one flat object of known, distinct members whose values
-// are plain strings (no escapes, nothing below U+0020) or null. It reports
-// false for anything else, including every body decodeObject would refuse,
-// and decodeObject then does the full, slower work and finds the error.
-// On success its result is exactly decodeObject's (FuzzDecodeSimple).
-func decodeSimple(body []byte, spec []field) (map[string]string, bool) {
-	if len(spec) > 8 {
-		return nil, false
-	}
-	i := skipWS(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return nil, false
-	}
-	var seen [8]bool
-	vals := make(map[string]string, len(spec))
-	i = skipWS(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		i++
-	} else {
-		for {
-			name, j, ok := plainString(body, i)
-			if !ok {
-				return nil, false
-			}
-			k := slices.IndexFunc(spec, func(f field) bool { return f.name == name })
-			if k < 0 || seen[k] {
-				return nil, false
-			}
-			seen[k] = true
-			j = skipWS(body, j)
-			if j >= len(body) || body[j] != ':' {
-				return nil, false
-			}
-			j = skipWS(body, j+1)
-			if bytes.HasPrefix(body[j:], []byte("null")) {
-				j += 4
-			} else {
-				v, next, ok := plainString(body, j)
-				if !ok || strings.ContainsFunc(v, isControl) {
-					return nil, false
-				}
-				if f := spec[k]; f.enum != nil && !slices.Contains(f.enum, v) {
-					return nil, false
-				}
-				if v != "" {
-					vals[name] = v
-				}
-				j = next
-			}
-			j = skipWS(body, j)
-			if j >= len(body) {
-				return nil, false
-			}
-			if body[j] == '}' {
-				i = j + 1
-				break
-			}
-			if body[j] != ',' {
-				return nil, false
-			}
-			i = skipWS(body, j+1)
-		}
-	}
-	if skipWS(body, i) != len(body) {
-		return nil, false
-	}
-	for _, f := range spec {
-		if f.required && vals[f.name] == "" {
-			return nil, false
-		}
-	}
-	return vals, true
-}
-
-// skipWS returns the index of the first byte at or after i that is not
-// JSON white space.
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// plainString reads a JSON string at b[i] that has no escapes and no byte
-// below 0x20, and is valid UTF-8; it returns the string and the index after
-// its closing quote.
-func plainString(b []byte, i int) (string, int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return "", 0, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			s := b[i+1 : j]
-			if !utf8.Valid(s) {
-				return "", 0, false
-			}
-			return string(s), j + 1, true
-		case c == '\\' || c < 0x20:
-			return "", 0, false
-		}
-	}
-	return "", 0, false
 }

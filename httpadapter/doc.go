@@ -2,8 +2,15 @@
 // "Resetting a Password by Email" JSON operations and a hosted reset page,
 // as one plain [http.Handler] that an application mounts with one line:
 //
-//	h, err := httpadapter.New(svc, httpadapter.Options{Authorize: httpadapter.BasicAuth(id, secret)})
+//	auth, err := httpadapter.BasicAuth(id, secret) // an error if either is empty
+//	...
+//	h, err := httpadapter.New(svc, httpadapter.Options{Authorize: auth})
+//	...
 //	mux.Handle("/auth/", http.StripPrefix("/auth", h))
+//
+// Its paths are relative to the mount point: a router that keeps the
+// prefix (chi's Mount, or a mux pattern without [http.StripPrefix]) gets
+// a 404 whose message names the prefix to strip.
 //
 // [reset.Config.ResetURL] must then be the absolute URL of the hosted page:
 // "https://app.example.com/auth" + [PagePath].
@@ -41,9 +48,19 @@
 //
 // A caller-supplied "link" must match [reset.Config.AllowedLinks] for
 // both kinds of caller. Completing a reset needs no credentials: the
-// token is the credential. Public callers are rate limited per client
-// ([Options.RateLimit], [ClientIP]); trusted callers are not, unless
-// [Options.LimitTrusted] is set.
+// token is the credential.
+//
+// # Rate limit
+//
+// Public callers are rate limited per client ([Options.RateLimit], by
+// default 60 a minute over all paths); trusted callers are not, unless
+// [Options.LimitTrusted] is set. The client is [Options.ClientKey], by
+// default [ClientIP], the connection's peer. Behind reverse proxies every
+// request comes from a proxy: use [TrustedProxies], which reads the
+// Forwarded or X-Forwarded-For header, only from the proxies. With the
+// default key, the handler logs one warning when a single peer forwards
+// requests for many addresses. [Options.Limiter] replaces the built-in
+// in-process limiter, for example with one shared by every instance.
 //
 // # Errors
 //
@@ -62,6 +79,7 @@
 //	                               email, control characters (CR, LF, ...) in any field,
 //	                               unknown or repeated field, data after the object,
 //	                               link not allowed, new password refused by the policy
+//	                               or by the application's SetPassword (target newPassword)
 //	400 INVALID_TOKEN              token malformed, unknown, used, replaced, or of another id
 //	400 EXPIRED_TOKEN              token expired
 //	401 ACCESS_FAILED              credentials present but wrong (WWW-Authenticate)
@@ -73,11 +91,31 @@
 //	415 UNSUPPORTED_MEDIA_TYPE     not application/json (a form, for the pages)
 //	429 REQUEST_LIMITED            public client over its rate, with Retry-After
 //	503 SERVICE_UNAVAILABLE        a back end failed (no detail; logged), or the mail
-//	                               queue is full ([reset.ErrQueueFull], with Retry-After)
+//	                               queue is full for a trusted caller ([reset.ErrQueueFull],
+//	                               with Retry-After; a public caller gets its 202, and the
+//	                               core drops and counts the request)
 //
 // No refused request creates, rotates or consumes a token: input is
 // checked completely before the core is called, and the core checks the
 // password policy before it consumes a token.
+//
+// # Setting the password
+//
+// Completing a reset (the JSON operation or the hosted form) calls the
+// application's [reset.Users] SetPassword. When it refuses the password
+// itself (golang.org/x/crypto/bcrypt refuses more than 72 bytes), it
+// should return a [*reset.PasswordError] whose Reason completes "The new
+// password ...": the core puts the token back, and the person gets 400
+// INVALID_DATA naming newPassword with that reason (the hosted form shows
+// it), never a 503, and can try again with the same link. Setting
+// [reset.BcryptPasswordPolicy] as the policy refuses such passwords
+// before the token is touched. Any other error is a 503 and also leaves
+// the token working.
+//
+// [reset.Config.AfterReset] then runs with a context that carries the
+// request context's values (loggers, trace IDs) but not its
+// cancellation, bounded by [reset.Config.AfterResetTimeout] (30 s by
+// default): a client that goes away does not cut it short.
 //
 // # The hosted page
 //
@@ -93,4 +131,16 @@
 // that does not work shows a page that says why and offers a new one; a
 // changed password shows a confirmation and does not sign the person in.
 // [Options.Pages] replaces any of the templates.
+//
+// A replacement form page must post, as application/x-www-form-urlencoded
+// to [PageData].Action, the fields:
+//
+//	token            the confirmation token ([PageData].Token), usually a hidden field
+//	newPassword      the new password
+//	confirmPassword  the new password again; it must equal newPassword
+//
+// and a replacement "new link" form posts the field "email" to
+// [PageData].ForgotAction. The product name on the pages is the Service's
+// ([reset.Config.Product]); the minlength hint is the shortest password
+// the Service's policy accepts.
 package httpadapter

@@ -62,13 +62,13 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		ResetURL:     testResetURL,
 		AllowedLinks: []string{"https://anywhere.com/"},
 		Now:          e.clock.Now,
-		Logger:       slog.New(slog.DiscardHandler),
+		Logger:       slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	o := Options{
-		Authorize: BasicAuth(clientID, clientSecret),
-		Logger:    slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:       e.clock.Now,
+	auth, err := BasicAuth(clientID, clientSecret)
+	if err != nil {
+		t.Fatal(err)
 	}
+	o := Options{Authorize: auth}
 	for _, f := range opts {
 		f(&cfg, &o)
 	}

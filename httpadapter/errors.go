@@ -1,8 +1,8 @@
 package httpadapter
 
 import (
+	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,24 +159,9 @@ func fromCore(err error) *apiError {
 	}
 }
 
-// newID returns a random correlation ID in the form of a UUID (version 4).
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+// newID returns a random correlation ID: 26 characters of base32 from
+// crypto/rand.
+func newID() string { return rand.Text() }
 
 // retryAfterValue renders d as whole seconds, rounded up, at least 1.
 func retryAfterValue(d time.Duration) string {
@@ -235,16 +220,11 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, `{"code":"`+CodeUnexpected+`"}`, http.StatusInternalServerError)
 		return
 	}
-	writeJSONBytes(w, status, b)
-}
-
-func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	hd := w.Header()
-	// Canonical keys, assigned directly: Set would canonicalise each.
-	hd["Content-Type"] = []string{"application/json; charset=utf-8"}
-	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
-	hd["Cache-Control"] = []string{"no-store"}
-	hd["X-Content-Type-Options"] = []string{"nosniff"}
+	hd.Set("Content-Type", "application/json; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -252,15 +232,11 @@ func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 // marshal encodes v without HTML escaping (links keep their "&"), with a
 // final newline.
 func marshal(v any) ([]byte, error) {
-	var buf jsonBuffer
+	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return buf, nil
+	return buf.Bytes(), nil
 }
-
-type jsonBuffer []byte
-
-func (b *jsonBuffer) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }

@@ -43,9 +43,11 @@ func ExampleNew() {
 	svc := newService(users)
 	defer svc.Shutdown(context.Background())
 
-	h, err := httpadapter.New(svc, httpadapter.Options{
-		Authorize: httpadapter.BasicAuth("my-backend", "a long random secret"),
-	})
+	auth, err := httpadapter.BasicAuth("my-backend", "a long random secret")
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, err := httpadapter.New(svc, httpadapter.Options{Authorize: auth})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -136,4 +138,30 @@ func ExampleHandler_singlePageApp() {
 	// 200 {"message":"The password has been changed."}
 	// 400 true
 	// correct horse battery staple
+}
+
+// Behind reverse proxies, key the rate limit on the client address they
+// forward. Only the proxies' own header is read, and only from them.
+func ExampleTrustedProxies() {
+	clientKey, err := httpadapter.TrustedProxies("X-Forwarded-For", "10.0.0.0/8")
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc := newService(&resettest.Users{})
+	defer svc.Shutdown(context.Background())
+	h, err := httpadapter.New(svc, httpadapter.Options{ClientKey: clientKey})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = h
+
+	r := httptest.NewRequest("POST", httpadapter.PasswordLostPath, nil)
+	r.RemoteAddr = "10.0.0.5:41000"                          // the proxy
+	r.Header.Set("X-Forwarded-For", "6.6.6.6, 198.51.100.7") // a forged entry, then what the proxy saw
+	fmt.Println(clientKey(r))
+	r.RemoteAddr = "203.0.113.9:5000" // not a proxy: its header is ignored
+	fmt.Println(clientKey(r))
+	// Output:
+	// 198.51.100.7
+	// 203.0.113.9
 }

@@ -2,11 +2,11 @@ package httpadapter
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/passreset/passreset/reset"
 )
@@ -46,6 +46,9 @@ const (
 
 // Options configures a [Handler]. The zero value means the documented
 // defaults: every caller is public, 60 requests a minute per client.
+//
+// The product name, the logger, the clock and the password policy are
+// the Service's ([reset.Config]): the handler asks the Service for them.
 type Options struct {
 	// Authorize tells trusted callers from the public; see [Authorizer]
 	// and [BasicAuth]. It runs for the JSON operations, not for the
@@ -60,28 +63,35 @@ type Options struct {
 	// minute, over every path of the handler; more get 429 with
 	// Retry-After. Default [DefaultRateLimit]; negative disables limiting.
 	// The count is kept in this process: with several instances each
-	// limits on its own. It is a courtesy limit against floods; what bounds
-	// the mail an address receives is the core's per-address cooldown,
-	// which the store shares across instances.
+	// limits on its own (set Limiter to share one). It is a courtesy limit
+	// against floods; what bounds the mail an address receives is the
+	// core's per-address cooldown, which the store shares across
+	// instances.
 	RateLimit int
 	// RateBurst is how many requests a client may make at once before
 	// the per-minute rate applies. Default: RateLimit.
 	RateBurst int
-	// LimitTrusted applies the rate limit to trusted callers too. Default
-	// false: trusted callers are not limited.
+	// LimitTrusted applies the rate limit to trusted callers too, under
+	// keys of their own. Default false: trusted callers are not limited.
 	LimitTrusted bool
 	// ClientKey returns the key the rate limit counts requests under.
-	// Default [ClientIP]: the peer's IP address (its /64 for IPv6). Set it
-	// behind a reverse proxy.
+	// Default [ClientIP]: the peer's IP address (its /64 for IPv6). Behind
+	// a reverse proxy every request has the proxy's address: set it to
+	// [TrustedProxies]. (With the default, the handler logs one warning
+	// when a single peer forwards requests for many addresses.)
 	ClientKey func(*http.Request) string
-	// MaxClients bounds the memory of the rate limiter: when this many
-	// clients are tracked, idle ones are forgotten. Default
+	// MaxClients bounds the memory of the built-in rate limiter: when
+	// this many clients are tracked, idle ones are forgotten. Default
 	// [DefaultMaxClients].
 	MaxClients int
+	// Limiter, when set, replaces the built-in per-client limiter, for
+	// example with one that all instances share; it receives ClientKey's
+	// keys, and RateBurst and MaxClients are unused. A negative RateLimit
+	// still disables limiting. Default: an in-process limiter
+	// (golang.org/x/time/rate) of RateLimit requests a minute per client,
+	// on the Service's clock.
+	Limiter Limiter
 
-	// Product names the application on the hosted pages. Default: none,
-	// the pages speak of "your password".
-	Product string
 	// Pages replaces hosted page templates. Each template it defines
 	// with one of the Page names ([PageForm], [PageInvalid], [PageDone],
 	// [PageForgot], [PageSent], [PageError]) replaces the built-in one and
@@ -95,10 +105,6 @@ type Options struct {
 	ForgotURL string
 	// SignInURL, when set, is linked from the success page. Default none.
 	SignInURL string
-	// MinPasswordLength is the minimum length the hosted form asks the
-	// browser to enforce (a hint; the policy in [reset.Config] decides).
-	// Default [reset.DefaultMinPassword].
-	MinPasswordLength int
 
 	// CrossOrigin refuses cross-origin POSTs to the hosted pages. Default:
 	// [http.NewCrossOriginProtection] with no trusted origins. (The JSON
@@ -106,24 +112,18 @@ type Options struct {
 	// browser request can only send after a CORS preflight that this
 	// handler does not answer.)
 	CrossOrigin *http.CrossOriginProtection
-
-	// Logger receives a line for every refused request (at Debug) and
-	// every failure (at Error, with its cause and the correlation ID
-	// sent to the client). Default slog.Default().
-	Logger *slog.Logger
-	// Now is the clock of the rate limiter. Default time.Now.
-	Now func() time.Time
 }
 
 // Handler serves the JSON operations and the hosted pages. It is a plain
 // [http.Handler], safe for concurrent use; create it with [New].
 type Handler struct {
-	svc        *reset.Service
-	opts       Options
-	log        *slog.Logger
-	lim        *limiter // nil when limiting is off
-	cop        *http.CrossOriginProtection
-	publicBody []byte
+	svc       *reset.Service
+	opts      Options
+	log       *slog.Logger
+	lim       Limiter     // nil when limiting is off
+	watch     *proxyWatch // nil unless ClientKey is the default
+	cop       *http.CrossOriginProtection
+	minLength int // the hosted form's minlength hint
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -139,8 +139,8 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	if svc == nil {
 		problems = append(problems, "a *reset.Service is required")
 	}
-	if opts.RateBurst < 0 || opts.MaxClients < 0 || opts.MinPasswordLength < 0 {
-		problems = append(problems, "RateBurst, MaxClients and MinPasswordLength must not be negative")
+	if opts.RateBurst < 0 || opts.MaxClients < 0 {
+		problems = append(problems, "RateBurst and MaxClients must not be negative")
 	}
 	if strings.ContainsAny(opts.AuthChallenge, "\r\n") {
 		problems = append(problems, "AuthChallenge must not contain a line break")
@@ -157,41 +157,47 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	if opts.RateBurst == 0 {
 		opts.RateBurst = max(opts.RateLimit, 1)
 	}
-	if opts.ClientKey == nil {
-		opts.ClientKey = ClientIP
-	}
 	if opts.MaxClients == 0 {
 		opts.MaxClients = DefaultMaxClients
 	}
-	if opts.MinPasswordLength == 0 {
-		opts.MinPasswordLength = reset.DefaultMinPassword
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	h := &Handler{
-		svc:  svc,
-		opts: opts,
-		log:  opts.Logger.With("component", "passreset/httpadapter"),
-		cop:  opts.CrossOrigin,
+		svc:       svc,
+		log:       svc.Logger().With("component", "passreset/httpadapter"),
+		cop:       opts.CrossOrigin,
+		minLength: minPasswordLength(svc),
 	}
 	if h.cop == nil {
 		h.cop = http.NewCrossOriginProtection()
 	}
-	if opts.RateLimit > 0 {
-		h.lim = newLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, opts.Now)
+	if opts.ClientKey == nil {
+		opts.ClientKey = ClientIP
+		h.watch = &proxyWatch{}
 	}
-	body, err := marshal(struct {
-		Message string `json:"message"`
-	}{PublicMessage})
-	if err != nil {
-		return nil, err
+	switch {
+	case opts.RateLimit < 0:
+	case opts.Limiter != nil:
+		h.lim = opts.Limiter
+	default:
+		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, svc.Now)
 	}
-	h.publicBody = body
+	h.opts = opts
 	return h, nil
+}
+
+// minPasswordLength finds the shortest password the Service's policy
+// accepts, for the hosted form's minlength hint, by trying passwords of
+// mixed letters, digits and signs; 0 when it accepts none of up to 128
+// characters. A policy with other rules may refuse longer passwords too:
+// the hint only keeps the browser from refusing what the policy allows.
+func minPasswordLength(svc *reset.Service) int {
+	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
+	for n := 1; n <= 128; n++ {
+		pw := strings.Repeat(sample, n/len(sample)+1)[:n]
+		if svc.CheckPassword(pw) == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // ServeHTTP routes a request by its path relative to the mount point.
@@ -208,13 +214,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ForgotPath:
 		h.page(w, r, h.forgotPage)
 	default:
-		h.writeError(w, r, &apiError{status: http.StatusNotFound, code: CodeNotFound,
-			message: "No operation has this path."})
+		h.writeError(w, r, notFound(r.URL.Path))
 	}
+}
+
+// notFound is the 404 for a path the handler does not serve. When the
+// path ends with one of its paths, it was probably mounted without
+// stripping the prefix (as chi's Mount and a plain mux.Handle do), and
+// the message says so.
+func notFound(p string) *apiError {
+	msg := "No operation has this path."
+	for _, known := range []string{PasswordLostPath, PasswordResetPath, CheckPath, PagePath, ForgotPath} {
+		if prefix, ok := strings.CutSuffix(p, known); ok && prefix != "" && !strings.HasSuffix(prefix, "/") {
+			msg = fmt.Sprintf("No operation has this path. This handler serves %s relative to where it is mounted, "+
+				"but it received %s with the prefix %q still on: mount it under http.StripPrefix(%q, handler).",
+				known, p, prefix, prefix)
+			break
+		}
+	}
+	return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: msg}
 }
 
 // limit applies the rate limit to a request, reporting a 429 if it is over.
 func (h *Handler) limit(r *http.Request, trusted bool) *apiError {
+	if h.watch != nil {
+		if peer, warn := h.watch.seen(r); warn {
+			h.log.WarnContext(r.Context(), "requests look proxied: one peer forwards requests for many client addresses, "+
+				"and the rate limit counts them all as one client; behind a reverse proxy set Options.ClientKey "+
+				"to httpadapter.TrustedProxies (if there is no proxy, a client is forging Forwarded headers, which are ignored)",
+				"peer", peer)
+		}
+	}
 	if h.lim == nil || (trusted && !h.opts.LimitTrusted) {
 		return nil
 	}
@@ -222,7 +252,12 @@ func (h *Handler) limit(r *http.Request, trusted bool) *apiError {
 	if trusted {
 		key = "trusted\x00" + key
 	}
-	if ok, wait := h.lim.allow(key); !ok {
+	ok, wait, err := h.lim.Allow(r.Context(), key)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "rate limiter failed; request served", "err", err)
+		return nil
+	}
+	if !ok {
 		return &apiError{status: http.StatusTooManyRequests, code: CodeRequestLimited,
 			message: "Too many requests from this client. Try again later.", retryAfter: wait}
 	}

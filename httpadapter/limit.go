@@ -1,11 +1,14 @@
 package httpadapter
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // ClientIP is the default [Options.ClientKey]: the IP address of the
@@ -13,8 +16,7 @@ import (
 // /64 network, since one IPv6 client commonly owns a whole /64.
 //
 // Behind a reverse proxy every request comes from the proxy: set
-// Options.ClientKey to a function that reads the client address the
-// proxy reports (and that only it can set).
+// Options.ClientKey to [TrustedProxies].
 func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -24,6 +26,11 @@ func ClientIP(r *http.Request) string {
 	if err != nil {
 		return host
 	}
+	return addrKey(ip)
+}
+
+// addrKey is the rate-limit key of an address: IPv4 as is, IPv6 as its /64.
+func addrKey(ip netip.Addr) string {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.WithZone("").Prefix(64)
@@ -32,39 +39,62 @@ func ClientIP(r *http.Request) string {
 	return ip.String()
 }
 
-// limiter is a token bucket per client key, with bounded memory: buckets
-// that have refilled completely are equivalent to absent ones and are
-// swept away, and when maxKeys is reached anyway, arbitrary buckets are
-// evicted (which can only make the limiter more lenient).
-type limiter struct {
-	mu      sync.Mutex
-	perSec  float64 // refill rate
-	burst   float64 // bucket size
+// Limiter decides whether one more request from a client may be served,
+// as [Options.Limiter]. The handler calls it with the request's context
+// and the key [Options.ClientKey] returns (prefixed with "trusted\x00"
+// for trusted callers when [Options.LimitTrusted] is set). It must be safe
+// for concurrent use.
+type Limiter interface {
+	// Allow counts one request under key and reports whether it may be
+	// served. When it may not, retryAfter says how long until it may
+	// (sent as Retry-After; 0 sends none). An error means the limiter
+	// could not decide, for example because a shared counter is down:
+	// the handler logs it and serves the request, since the limit is a
+	// courtesy against floods and the core's per-address cooldown still
+	// bounds the mail an address receives.
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+// LimiterFunc adapts a function to a [Limiter].
+type LimiterFunc func(ctx context.Context, key string) (bool, time.Duration, error)
+
+// Allow calls f.
+func (f LimiterFunc) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
+	return f(ctx, key)
+}
+
+// memLimiter is the built-in [Limiter]: a [rate.Limiter] per client key,
+// with bounded memory. Limiters that have refilled completely are
+// equivalent to absent ones and are swept away; when maxKeys is reached
+// anyway, arbitrary ones are evicted (which can only make it more
+// lenient).
+type memLimiter struct {
+	limit   rate.Limit
+	burst   int
 	maxKeys int
 	now     func() time.Time
-	buckets map[string]*bucket
+
+	mu      sync.Mutex
+	clients map[string]*rate.Limiter
 	sweepAt time.Time // next periodic sweep
 	fullAt  time.Time // last sweep forced by a full map
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
+var _ Limiter = (*memLimiter)(nil)
 
-func newLimiter(perMinute, burst, maxKeys int, now func() time.Time) *limiter {
-	return &limiter{
-		perSec:  float64(perMinute) / 60,
-		burst:   float64(burst),
+func newMemLimiter(perMinute, burst, maxKeys int, now func() time.Time) *memLimiter {
+	return &memLimiter{
+		limit:   rate.Limit(float64(perMinute) / 60),
+		burst:   burst,
 		maxKeys: maxKeys,
 		now:     now,
-		buckets: make(map[string]*bucket),
+		clients: make(map[string]*rate.Limiter),
 	}
 }
 
-// allow takes one token from key's bucket. When there is none, it reports
-// how long until there will be one.
-func (l *limiter) allow(key string) (bool, time.Duration) {
+// Allow takes one token from key's limiter. When there is none, it
+// reports how long until there will be one.
+func (l *memLimiter) Allow(_ context.Context, key string) (bool, time.Duration, error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -72,59 +102,50 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 		l.sweep(now)
 		l.sweepAt = now.Add(time.Minute)
 	}
-	b, ok := l.buckets[key]
-	if ok {
-		l.refill(b, now)
-	} else {
-		if len(l.buckets) >= l.maxKeys {
+	lim, ok := l.clients[key]
+	if !ok {
+		if len(l.clients) >= l.maxKeys {
 			l.makeRoom(now)
 		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.clients[key] = lim
 	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	res := lim.ReserveN(now, 1)
+	if wait := res.DelayFrom(now); wait > 0 {
+		res.CancelAt(now) // a refused request does not count
+		return false, wait, nil
 	}
-	return false, time.Duration((1 - b.tokens) / l.perSec * float64(time.Second))
+	return true, 0, nil
 }
 
-func (l *limiter) refill(b *bucket, now time.Time) {
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.perSec)
-		b.last = now
-	}
-}
-
-// sweep removes the buckets that are full again.
-func (l *limiter) sweep(now time.Time) {
-	for k, b := range l.buckets {
-		l.refill(b, now)
-		if b.tokens >= l.burst {
-			delete(l.buckets, k)
+// sweep forgets the clients whose limiter is full again.
+func (l *memLimiter) sweep(now time.Time) {
+	for k, lim := range l.clients {
+		if lim.TokensAt(now) >= float64(l.burst) {
+			delete(l.clients, k)
 		}
 	}
 }
 
 // makeRoom frees at least one slot: by a sweep at most once a second,
-// else by evicting an arbitrary bucket, so that a flood of new keys costs
+// else by evicting an arbitrary client, so that a flood of new keys costs
 // O(1) per request.
-func (l *limiter) makeRoom(now time.Time) {
+func (l *memLimiter) makeRoom(now time.Time) {
 	if now.Sub(l.fullAt) >= time.Second {
 		l.fullAt = now
 		l.sweep(now)
 	}
-	for k := range l.buckets {
-		if len(l.buckets) < l.maxKeys {
+	for k := range l.clients {
+		if len(l.clients) < l.maxKeys {
 			break
 		}
-		delete(l.buckets, k)
+		delete(l.clients, k)
 	}
 }
 
-// size returns the number of tracked keys, for tests.
-func (l *limiter) size() int {
+// size returns the number of tracked clients, for tests.
+func (l *memLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.buckets)
+	return len(l.clients)
 }

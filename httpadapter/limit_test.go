@@ -1,10 +1,12 @@
 package httpadapter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,30 +15,40 @@ import (
 
 func TestLimiter(t *testing.T) {
 	clock := resettest.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
-	l := newLimiter(6, 2, 1000, clock.Now) // one token every 10 s, 2 at once
+	l := newMemLimiter(6, 2, 1000, clock.Now) // one token every 10 s, 2 at once
+	allow := func(key string) (bool, time.Duration) {
+		ok, wait, err := l.Allow(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok, wait
+	}
 	for i := range 2 {
-		if ok, _ := l.allow("a"); !ok {
+		if ok, _ := allow("a"); !ok {
 			t.Fatalf("request %d refused", i)
 		}
 	}
-	ok, wait := l.allow("a")
+	ok, wait := allow("a")
 	if ok || wait != 10*time.Second {
 		t.Fatalf("third: %v, wait %v", ok, wait)
 	}
 	clock.Advance(5 * time.Second)
-	if ok, wait := l.allow("a"); ok || wait != 5*time.Second {
-		t.Fatalf("after 5 s: %v, wait %v", ok, wait)
+	if ok, wait := allow("a"); ok || wait != 5*time.Second {
+		t.Fatalf("after 5 s: %v, wait %v (a refused request must not count)", ok, wait)
 	}
 	clock.Advance(5 * time.Second)
-	if ok, _ := l.allow("a"); !ok {
+	if ok, _ := allow("a"); !ok {
 		t.Fatal("refused after the refill")
 	}
-	// Idle clients are forgotten once their bucket is full again.
+	if ok, _ := allow("b"); !ok {
+		t.Fatal("another client was refused")
+	}
+	// Idle clients are forgotten once their limiter is full again.
 	for i := range 100 {
-		l.allow(fmt.Sprint("client-", i))
+		allow(fmt.Sprint("client-", i))
 	}
 	clock.Advance(2 * time.Minute)
-	l.allow("b")
+	allow("b")
 	if n := l.size(); n != 1 {
 		t.Fatalf("%d clients tracked after they went idle, want 1", n)
 	}
@@ -44,9 +56,9 @@ func TestLimiter(t *testing.T) {
 
 func TestLimiterBounded(t *testing.T) {
 	clock := resettest.NewClock(time.Time{})
-	l := newLimiter(60, 60, 50, clock.Now)
+	l := newMemLimiter(60, 60, 50, clock.Now)
 	for i := range 10_000 {
-		l.allow(fmt.Sprint("client-", i))
+		_, _, _ = l.Allow(context.Background(), fmt.Sprint("client-", i))
 		if n := l.size(); n > 50 {
 			t.Fatalf("%d clients tracked, bound is 50", n)
 		}
@@ -71,7 +83,10 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
-	auth := BasicAuth("id", "secret")
+	auth, err := BasicAuth("id", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		set     func(r *http.Request)
 		trusted bool
@@ -92,10 +107,21 @@ func TestBasicAuth(t *testing.T) {
 			t.Errorf("%v: trusted %v, err %v", r.Header, trusted, err)
 		}
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("BasicAuth with an empty secret did not panic")
+}
+
+// TestBasicAuthMisconfigured: credentials from an unset environment are
+// an error from the constructor, never a panic or a handler that trusts
+// an empty secret.
+func TestBasicAuthMisconfigured(t *testing.T) {
+	for _, c := range []struct{ id, secret, want string }{
+		{"", "secret", "client ID is empty"},
+		{"id", "", "secret is empty"},
+		{"", "", "the client ID is empty and the secret is empty"},
+		{"a:b", "secret", "colon"},
+	} {
+		auth, err := BasicAuth(c.id, c.secret)
+		if err == nil || auth != nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("BasicAuth(%q, %q): %v, %v; want an error saying %q", c.id, c.secret, auth != nil, err, c.want)
 		}
-	}()
-	BasicAuth("id", "")
+	}
 }

@@ -222,8 +222,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	var nb [18]byte
 	_, _ = rand.Read(nb[:])
 	d.Nonce = base64.RawURLEncoding.EncodeToString(nb[:])
-	d.Product = h.opts.Product
-	d.MinLength = h.opts.MinPasswordLength
+	d.Product = h.svc.Product()
+	d.MinLength = h.minLength
 	d.Action = path.Base(PagePath)
 	d.ForgotAction = path.Base(ForgotPath)
 	d.ForgotURL = h.opts.ForgotURL

@@ -297,7 +297,7 @@ func TestForgotPage(t *testing.T) {
 
 func TestPageTemplates(t *testing.T) {
 	custom := template.Must(template.New("x").Parse(`{{define "done"}}<p>Fertig{{with .Product}} bei {{.}}{{end}}.</p>{{end}}`))
-	e := newEnv(t, func(_ *reset.Config, o *Options) { o.Pages, o.Product = custom, "Acme" })
+	e := newEnv(t, func(c *reset.Config, o *Options) { o.Pages, c.Product = custom, "Acme" })
 	tok := e.issue()
 	w := e.getPage(PagePath + "?token=" + tok)
 	if !strings.Contains(w.Body.String(), "Choose a new password – Acme") {

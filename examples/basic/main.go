@@ -122,11 +122,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := httpadapter.New(svc, httpadapter.Options{
-		Authorize: httpadapter.BasicAuth(*clientID, *clientSecret),
-		Product:   "passreset demo",
-		Logger:    logger,
-	})
+	auth, err := httpadapter.BasicAuth(*clientID, *clientSecret)
+	if err != nil {
+		return err
+	}
+	h, err := httpadapter.New(svc, httpadapter.Options{Authorize: auth})
 	if err != nil {
 		return err
 	}

@@ -262,9 +262,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := httpadapter.Options{Logger: logger, SignInURL: cfg.signIn}
+	opts := httpadapter.Options{SignInURL: cfg.signIn}
 	if cfg.clientID != "" {
-		opts.Authorize = httpadapter.BasicAuth(cfg.clientID, cfg.clientSecret)
+		if opts.Authorize, err = httpadapter.BasicAuth(cfg.clientID, cfg.clientSecret); err != nil {
+			return err
+		}
 	}
 	h, err := httpadapter.New(svc, opts)
 	if err != nil {

@@ -544,7 +544,7 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1, Logger: slog.New(slog.DiscardHandler)})
+		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -621,7 +621,7 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- svc.RunOutbox(ctx) }()
-	h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1, Logger: slog.New(slog.DiscardHandler)})
+	h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,10 +117,13 @@ func runApp(name string) error {
 	if err != nil {
 		return err
 	}
+	auth, err := httpadapter.BasicAuth(clientID, clientSecret)
+	if err != nil {
+		return err
+	}
 	h, err := httpadapter.New(svc, httpadapter.Options{
-		Authorize: httpadapter.BasicAuth(clientID, clientSecret),
+		Authorize: auth,
 		RateLimit: -1, // one client makes every request: the per-client limit would refuse it
-		Logger:    logger,
 	})
 	if err != nil {
 		return err
