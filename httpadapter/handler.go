@@ -169,16 +169,18 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	if h.cop == nil {
 		h.cop = http.NewCrossOriginProtection()
 	}
-	if opts.ClientKey == nil {
-		opts.ClientKey = ClientIP
-		h.watch = &proxyWatch{}
-	}
 	switch {
 	case opts.RateLimit < 0:
 	case opts.Limiter != nil:
 		h.lim = opts.Limiter
 	default:
 		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, svc.Now)
+	}
+	if opts.ClientKey == nil {
+		opts.ClientKey = ClientIP
+		if h.lim != nil {
+			h.watch = &proxyWatch{} // the default key counts a proxy's users as one client
+		}
 	}
 	h.opts = opts
 	return h, nil
