@@ -104,7 +104,11 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, f pageFunc) {
 // consumes the token; POST sets the password.
 func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		token := r.URL.Query().Get(fieldToken)
+		if q := r.URL.Query(); q.Has(fieldToken) {
+			h.stashToken(w, r, q.Get(fieldToken))
+			return
+		}
+		token := tokenCookie(r)
 		info, err := h.svc.Inspect(r.Context(), token)
 		if err != nil {
 			h.tokenPage(w, r, err)
@@ -119,6 +123,9 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, pw := form.Get(fieldToken), form.Get(fieldNew)
+	if token == "" {
+		token = tokenCookie(r)
+	}
 	info, err := h.svc.Inspect(r.Context(), token)
 	if err != nil {
 		h.tokenPage(w, r, err)
@@ -145,6 +152,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		h.tokenPage(w, r, err)
 		return
 	}
+	clearTokenCookie(w, r)
 	h.render(w, r, http.StatusOK, PageDone, PageData{})
 }
 
@@ -152,8 +160,10 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) tokenPage(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, reset.ErrExpiredToken):
+		clearTokenCookie(w, r)
 		h.render(w, r, http.StatusBadRequest, PageInvalid, PageData{Expired: true})
 	case errors.Is(err, reset.ErrInvalidToken):
+		clearTokenCookie(w, r)
 		h.render(w, r, http.StatusBadRequest, PageInvalid, PageData{})
 	default:
 		e := fromCore(err)
@@ -245,7 +255,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")

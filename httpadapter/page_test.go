@@ -31,6 +31,31 @@ func (e *env) postForm(path string, v url.Values, hdr ...string) *httptest.Respo
 	return e.do(public, r)
 }
 
+// openLink opens a reset link as a browser does: the link's GET answers
+// 303 to the clean URL with the token in a cookie, and the clean URL
+// shows the page. It returns the page and the cookie.
+func (e *env) openLink(tok string) (*httptest.ResponseRecorder, *http.Cookie) {
+	e.t.Helper()
+	w := e.getPage(PagePath + "?token=" + tok)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "reset" {
+		e.t.Fatalf("link GET: %d Location %q", w.Code, w.Header().Get("Location"))
+	}
+	cs := w.Result().Cookies()
+	if len(cs) != 1 || cs[0].Name != tokenCookieName {
+		e.t.Fatalf("link GET cookies %v", cs)
+	}
+	r := httptest.NewRequest(http.MethodGet, PagePath, nil)
+	r.AddCookie(&http.Cookie{Name: cs[0].Name, Value: cs[0].Value})
+	return e.do(public, r), cs[0]
+}
+
+// linkPage is the page a reset link ends on.
+func (e *env) linkPage(tok string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	w, _ := e.openLink(tok)
+	return w
+}
+
 func form(token, pw, confirm string) url.Values {
 	return url.Values{"token": {token}, "newPassword": {pw}, "confirmPassword": {confirm}}
 }
@@ -45,7 +70,7 @@ func checkPageHeaders(t *testing.T, w *httptest.ResponseRecorder) {
 	want := map[string]string{
 		"Content-Type":           "text/html; charset=utf-8",
 		"Cache-Control":          "no-store",
-		"Referrer-Policy":        "no-referrer",
+		"Referrer-Policy":        "same-origin",
 		"X-Frame-Options":        "DENY",
 		"X-Content-Type-Options": "nosniff",
 	}
@@ -71,8 +96,13 @@ func checkPageHeaders(t *testing.T, w *httptest.ResponseRecorder) {
 	if strings.Contains(body, "<script") || strings.Contains(body, " style=") {
 		t.Error("page has a script or an inline style attribute")
 	}
-	if len(w.Result().Cookies()) != 0 {
-		t.Error("page sets a cookie")
+	if !strings.Contains(body, `<meta name="referrer" content="same-origin">`) && strings.Contains(body, "<head>") {
+		t.Error("page lacks the referrer meta tag")
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge >= 0 {
+			t.Errorf("page sets cookie %v", c)
+		}
 	}
 }
 
@@ -80,7 +110,7 @@ func TestPageForm(t *testing.T) {
 	e := newEnv(t)
 	tok := e.issue()
 	for range 2 { // a mail scanner, then the person
-		w := e.getPage(PagePath + "?token=" + tok)
+		w, _ := e.openLink(tok)
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
@@ -88,7 +118,6 @@ func TestPageForm(t *testing.T) {
 		body := w.Body.String()
 		for _, want := range []string{
 			`<form method="post" action="reset">`,
-			`<input type="hidden" name="token" value="` + tok + `">`,
 			`<label for="newPassword">`, `<label for="confirmPassword">`,
 			`id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="8"`,
 			`id="confirmPassword" name="confirmPassword" type="password" autocomplete="new-password"`,
@@ -99,11 +128,14 @@ func TestPageForm(t *testing.T) {
 				t.Errorf("page lacks %s\n%s", want, body)
 			}
 		}
+		if strings.Contains(body, tok) {
+			t.Error("the page holds the token")
+		}
 	}
 	if _, err := e.svc.Inspect(context.Background(), tok); err != nil {
 		t.Fatalf("GET consumed the token: %v", err)
 	}
-	if w := e.do(public, httptest.NewRequest(http.MethodHead, PagePath+"?token="+tok, nil)); w.Code != 200 {
+	if w := e.do(public, httptest.NewRequest(http.MethodHead, PagePath+"?token="+tok, nil)); w.Code != http.StatusSeeOther {
 		t.Errorf("HEAD: %d", w.Code)
 	}
 }
@@ -124,9 +156,6 @@ func TestPageMismatchedAndWeak(t *testing.T) {
 		body := w.Body.String()
 		if !strings.Contains(body, c.reason) || !strings.Contains(body, `role="alert"`) {
 			t.Errorf("%q: no reason %q in\n%s", c.pw, c.reason, body)
-		}
-		if !strings.Contains(body, `name="token" value="`+tok+`"`) {
-			t.Errorf("%q: the token was lost from the form", c.pw)
 		}
 		if strings.Contains(body, c.pw) && c.pw != "" {
 			t.Errorf("%q: the password was echoed back", c.pw)
@@ -161,7 +190,7 @@ func TestPageSuccessThenUsed(t *testing.T) {
 	}
 	// The used link is refused, by GET and by POST.
 	for _, w := range []*httptest.ResponseRecorder{
-		e.getPage(PagePath + "?token=" + tok),
+		e.linkPage(tok),
 		e.postForm(PagePath, form(tok, "another long password", "another long password")),
 	} {
 		if w.Code != 400 || !strings.Contains(w.Body.String(), "This link does not work") {
@@ -179,8 +208,14 @@ func TestPageSuccessThenUsed(t *testing.T) {
 
 func TestPageInvalidAndExpired(t *testing.T) {
 	e := newEnv(t, func(_ *reset.Config, o *Options) { o.ForgotURL = "https://app.example.com/forgot" })
-	for _, q := range []string{"", "?token=", "?token=abc", "?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
-		w := e.getPage(PagePath + q)
+	for _, q := range []string{"", "none", "abc", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("A", 1000)} {
+		var w *httptest.ResponseRecorder
+		switch q {
+		case "none":
+			w = e.getPage(PagePath)
+		default:
+			w = e.linkPage(q)
+		}
 		if w.Code != 400 || !strings.Contains(w.Body.String(), "This link does not work") {
 			t.Errorf("%q: %d\n%s", q, w.Code, w.Body)
 		}
@@ -190,7 +225,7 @@ func TestPageInvalidAndExpired(t *testing.T) {
 	}
 	tok := e.issue()
 	e.clock.Advance(reset.DefaultTokenTTL)
-	w := e.getPage(PagePath + "?token=" + tok)
+	w := e.linkPage(tok)
 	if w.Code != 400 || !strings.Contains(w.Body.String(), "This link has expired") {
 		t.Errorf("expired: %d\n%s", w.Code, w.Body)
 	}
@@ -299,7 +334,7 @@ func TestPageTemplates(t *testing.T) {
 	custom := template.Must(template.New("x").Parse(`{{define "done"}}<p>Fertig{{with .Product}} bei {{.}}{{end}}.</p>{{end}}`))
 	e := newEnv(t, func(c *reset.Config, o *Options) { o.Pages, c.Product = custom, "Acme" })
 	tok := e.issue()
-	w := e.getPage(PagePath + "?token=" + tok)
+	w, _ := e.openLink(tok)
 	if !strings.Contains(w.Body.String(), "Choose a new password – Acme") {
 		t.Errorf("built-in form page not used:\n%s", w.Body)
 	}
@@ -309,5 +344,68 @@ func TestPageTemplates(t *testing.T) {
 	}
 	if w.Header().Get("Content-Security-Policy") == "" {
 		t.Error("custom page without CSP")
+	}
+}
+
+// TestPageLinkMovesTokenToCookie checks that opening a link leaves the
+// token in neither the URL the browser shows nor the page, and that the
+// form then works from the cookie alone.
+func TestPageLinkMovesTokenToCookie(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue()
+	w, c := e.openLink(tok)
+	if w.Code != 200 || strings.Contains(w.Body.String(), tok) {
+		t.Fatalf("clean page: %d, holds the token: %v", w.Code, strings.Contains(w.Body.String(), tok))
+	}
+	if c.Value != tok || !c.HttpOnly || c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != PagePath ||
+		c.MaxAge <= 0 || c.MaxAge > int(reset.DefaultTokenTTL.Seconds()) {
+		t.Errorf("cookie %+v", c)
+	}
+	// Over https (directly or through a proxy that says so) it is Secure.
+	r := httptest.NewRequest(http.MethodGet, "https://app.example.com"+PagePath+"?token="+tok, nil)
+	if c := e.do(public, r).Result().Cookies(); len(c) != 1 || !c[0].Secure {
+		t.Errorf("https cookie %v", c)
+	}
+	// The form posts no token: the cookie carries it. A browser that sends
+	// no Sec-Fetch-Site sends its page's real origin (Referrer-Policy:
+	// same-origin), and that is accepted.
+	post := func(origin string) *httptest.ResponseRecorder {
+		v := url.Values{"newPassword": {"a new long password"}, "confirmPassword": {"a new long password"}}
+		r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(v.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", origin)
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		return e.do(public, r)
+	}
+	for _, origin := range []string{"null", "http://evil.example", "http://example.com:8080", "https://example.com.evil.example"} {
+		if w := post(origin); w.Code != http.StatusForbidden {
+			t.Errorf("Origin %s: %d", origin, w.Code)
+		}
+	}
+	if e.users.Password("u1") != oldPassword {
+		t.Fatal("a refused POST changed the password")
+	}
+	w = post("http://example.com")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Your password has been changed") {
+		t.Fatalf("own origin: %d\n%s", w.Code, w.Body)
+	}
+	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].Name != tokenCookieName || cs[0].MaxAge >= 0 {
+		t.Errorf("the done page does not delete the cookie: %v", cs)
+	}
+	if e.users.Password("u1") != "a new long password" {
+		t.Fatal("password not changed")
+	}
+}
+
+// TestPageLinkUnderPrefix checks the cookie's path and the redirect when
+// the handler is mounted under a prefix.
+func TestPageLinkUnderPrefix(t *testing.T) {
+	e := newEnv(t)
+	e.srv = http.StripPrefix("/auth", e.h)
+	tok := e.issue()
+	w := e.getPage("/auth" + PagePath + "?token=" + tok)
+	cs := w.Result().Cookies()
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "reset" || len(cs) != 1 || cs[0].Path != "/auth/reset" {
+		t.Fatalf("%d %q %v", w.Code, w.Header().Get("Location"), cs)
 	}
 }

@@ -11,7 +11,7 @@ var defaultPages = template.Must(template.New("pages").Parse(`
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <meta name="robots" content="noindex, nofollow">
 <style nonce="{{.Nonce}}">
 body{margin:0;background:#f4f5f7;color:#1b1f24;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -50,7 +50,6 @@ a{color:#0b57a4}
 <p>For the {{with .Product}}{{.}} {{end}}account <strong>{{.Email}}</strong>.</p>
 {{with .Error}}<p class="error" id="form-error" role="alert">{{.}}</p>
 {{end}}<form method="post" action="{{.Action}}">
-<input type="hidden" name="token" value="{{.Token}}">
 <input type="email" name="username" autocomplete="username" value="{{.Email}}" readonly hidden>
 <label for="newPassword">New password</label>
 <input id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="{{.MinLength}}" aria-describedby="newPassword-hint{{if .Error}} form-error{{end}}"{{if .Error}} aria-invalid="true"{{end}}>

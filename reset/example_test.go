@@ -63,11 +63,9 @@ func Example() {
 	//
 	// Hello,
 	//
-	// The password of the Example account for jborder@anywhere.com was changed on
-	// 2026-11-27 09:30 UTC.
+	// The password of the Example account for jborder@anywhere.com was changed on 27 November 2026 at 09:30 UTC.
 	//
-	// If you did this, you need do nothing. If you did not, reset your password
-	// at once and contact support: someone else may have access to your email.
+	// If you did this, you need do nothing. If you did not, reset your password at once and contact support: someone else may have access to your email.
 	// ----- end of email
 }
 
@@ -109,7 +107,6 @@ func ExampleService_Request() {
 	//
 	// https://app.example.com/reset?token=AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE
 	//
-	// The link works once. If you did not ask for this, ignore this email: your
-	// password stays as it is.
+	// The link works once. If you did not ask for this, ignore this email: your password stays as it is.
 	// ----- end of email
 }

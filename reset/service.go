@@ -109,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 	if strings.ContainsAny(cfg.Product, "\r\n") {
 		problems = append(problems, "Product must not contain a line break")
 	}
-	rend, err := newRenderer(cfg.Product, humanDuration(cfg.TokenTTL), cfg.Templates)
+	rend, err := newRenderer(cfg.Product, cfg.TokenTTL, cfg.Templates)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -460,7 +460,6 @@ func (s *Service) message(kind, to, locale string, d MailData) (Message, error) 
 		return Message{}, err
 	}
 	d.Product, d.Email, d.Locale = s.cfg.Product, to, locale
-	d.ExpiresIn = humanDuration(s.cfg.TokenTTL)
 	subj, text, html, err := s.render.render(kind, d)
 	if err != nil {
 		return Message{}, err

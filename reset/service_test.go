@@ -667,7 +667,7 @@ func TestRevokeAllAndPrune(t *testing.T) {
 func TestCustomTemplatesAndPolicy(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.Product = "Acme"
-		c.Templates = &reset.Templates{ResetSubject: "{{Product}}: new password"}
+		c.Templates = &reset.Templates{ResetSubject: "{{.Product}}: new password"}
 		c.PasswordPolicy = func(pw string) error {
 			if strings.Contains(pw, "acme") {
 				return &reset.PasswordError{Reason: "must not contain the product name"}

@@ -2,48 +2,256 @@ package reset
 
 import (
 	"encoding/base64"
+	"html"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 )
 
-func TestSkeletonIsUsedForDefaults(t *testing.T) {
-	r, err := newRenderer("Acme & Co <x>", "1 hour", nil)
+var testTime = time.Date(2026, 5, 2, 12, 30, 0, 0, time.UTC)
+
+func renderAll(t *testing.T, r *renderer, kind string, d MailData) (subject, text, html string) {
+	t.Helper()
+	subject, text, html, err := r.render(kind, d)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s in %q: %v", kind, d.Locale, err)
 	}
-	if r.fast == nil {
-		t.Fatal("the default reset templates have no skeleton")
+	return subject, text, html
+}
+
+// FuzzTemplatesEscape checks that no product name, address or link can
+// add markup to the HTML email or a line to the subject, and that the
+// text email carries them unchanged, in every language.
+func FuzzTemplatesEscape(f *testing.F) {
+	f.Add("Acme", "jborder@anywhere.com", "https://anywhere.com/reset?token=abc", "en")
+	f.Add("A&B", "o'brien+x@example.com", "https://x.example/?a=1&b=<2>&token=\"q\"", "ar")
+	f.Add("<b>P</b>", "a@b.c", "javascript:alert(1)", "ja")
+	f.Add(`"x'`, "<script>@x", "https://h/p?a=%zz&b=+", "zh-CN")
+	f.Fuzz(func(t *testing.T, product, email, link, locale string) {
+		if strings.ContainsAny(product+email, "\r\n") || !utf8.ValidString(product+email+link) {
+			return // refused before rendering (Product at New, the recipient in message)
+		}
+		r, err := newRenderer(product, time.Hour, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := newRenderer("x", time.Hour, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{KindReset, KindChanged} {
+			d := MailData{Email: email, Link: link, Time: testTime, Locale: locale}
+			subject, text, h := renderAll(t, r, kind, d)
+			_, _, h0 := renderAll(t, plain, kind, MailData{Email: "x", Link: "https://x", Time: testTime, Locale: locale})
+			for _, c := range []string{"<", ">", `"`} {
+				if strings.Count(h, c) != strings.Count(h0, c) {
+					t.Fatalf("%s: input changed the count of %q in the HTML:\n%s", kind, c, h)
+				}
+			}
+			if strings.ContainsAny(subject, "\r\n") {
+				t.Fatalf("subject %q", subject)
+			}
+			if !strings.Contains(text, email) || !strings.Contains(text, product) || (kind == KindReset && !strings.Contains(text, link)) {
+				t.Fatalf("%s: text lacks an input:\n%s", kind, text)
+			}
+			if !strings.ContainsRune(email, 0) && !strings.Contains(html.UnescapeString(h), email) {
+				t.Fatalf("%s: HTML lacks the address %q:\n%s", kind, email, h)
+			}
+		}
+	})
+}
+
+// TestCatalogsComplete fails on any text missing from a shipped language,
+// and on any key a language has that English does not (a typo).
+func TestCatalogsComplete(t *testing.T) {
+	checkComplete(t, emailMessages)
+}
+
+// checkComplete checks that every language of m has every key of English,
+// with the plural forms its grammar needs.
+func checkComplete(t *testing.T, m Messages) {
+	t.Helper()
+	counted := map[string]bool{}
+	var plain []string
+	for k := range m["en"] {
+		if i := strings.LastIndexByte(k, '.'); i > 0 && slices.Contains([]string{PluralZero, PluralOne, PluralTwo, PluralFew, PluralMany, PluralOther}, k[i+1:]) {
+			counted[k[:i]] = true
+			continue
+		}
+		plain = append(plain, k)
 	}
-	custom, _ := newRenderer("Acme", "1 hour", &Templates{ResetText: defaultResetText})
-	if custom.fast != nil {
-		t.Fatal("custom templates got a skeleton")
+	want := []string{"en", "de", "fr", "es", "pt-BR", "ja", "zh-Hans", "ar"}
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("languages %v, want %v", got, want)
+	}
+	for lang, texts := range m {
+		need := map[string]bool{}
+		for _, k := range plain {
+			need[k] = true
+		}
+		for k := range counted {
+			for _, c := range PluralCategories(lang) {
+				need[k+"."+c] = true
+			}
+		}
+		for k := range need {
+			if strings.TrimSpace(texts[k]) == "" {
+				t.Errorf("%s: missing %q", lang, k)
+			}
+		}
+		for k := range texts {
+			if i := strings.LastIndexByte(k, '.'); !need[k] && !(i > 0 && counted[k[:i]]) {
+				t.Errorf("%s: %q is not a key of English", lang, k)
+			}
+		}
 	}
 }
 
-// FuzzSkeletonMatchesTemplates checks that the pre-rendered reset email is
-// byte for byte what the templates render, for any address and link.
-func FuzzSkeletonMatchesTemplates(f *testing.F) {
-	f.Add("Acme", "jborder@anywhere.com", "https://anywhere.com/reset?token=abc")
-	f.Add("A&B", "o'brien+x@example.com", "https://x.example/?a=1&b=<2>&token=\"q\"")
-	f.Add("P", "a@b.c", "https://h/p?a=%zz&b=+")
-	f.Fuzz(func(t *testing.T, product, email, link string) {
-		if strings.ContainsAny(product, "\r\n") || strings.Contains(product, "Placeholder") {
-			return
+// TestEveryLanguageRendersEveryEmail renders both emails in every shipped
+// language and checks that each is in that language, not English.
+func TestEveryLanguageRendersEveryEmail(t *testing.T) {
+	r, err := newRenderer("Acme", 90*time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := "https://app.example.com/reset?token=" + strings.Repeat("A", TokenLen)
+	d := func(locale string) MailData {
+		return MailData{Email: "jborder@anywhere.com", Link: link, Time: testTime, ExpiresAt: testTime.Add(90 * time.Minute), Locale: locale}
+	}
+	enSubject := map[string]string{}
+	for _, kind := range []string{KindReset, KindChanged} {
+		enSubject[kind], _, _ = renderAll(t, r, kind, d("en"))
+	}
+	for _, lang := range slices.Sorted(maps.Keys(emailMessages)) {
+		for _, kind := range []string{KindReset, KindChanged} {
+			subject, text, h := renderAll(t, r, kind, d(lang))
+			dir := "ltr"
+			if lang == "ar" {
+				dir = "rtl"
+			}
+			if !strings.Contains(h, `<html lang="`+lang+`" dir="`+dir+`">`) {
+				t.Errorf("%s %s: no lang and dir:\n%s", lang, kind, h)
+			}
+			if lang != "en" && subject == enSubject[kind] {
+				t.Errorf("%s %s: English subject %q", lang, kind, subject)
+			}
+			if !strings.Contains(subject, "Acme") || strings.Contains(text+h, "{{") || strings.Contains(text+h, "<no value>") {
+				t.Errorf("%s %s: %q\n%s", lang, kind, subject, text)
+			}
+			if kind == KindReset && (!strings.Contains(text, link) || !strings.Contains(h, `href="`+link+`"`)) {
+				t.Errorf("%s: the link is missing:\n%s\n%s", lang, text, h)
+			}
+			expires, _ := r.cat.Duration(lang, 90*time.Minute)
+			when := testTime.Format(emailMessages[lang][KeyTimeLayout])
+			if kind == KindReset && !strings.Contains(text, expires) || kind == KindChanged && !strings.Contains(text, when) {
+				t.Errorf("%s %s: no %q / %q in\n%s", lang, kind, expires, when, text)
+			}
 		}
-		r, err := newRenderer(product, "1 hour", nil)
-		if err != nil || r.fast == nil {
-			t.Skip()
+	}
+}
+
+func TestDurations(t *testing.T) {
+	c, err := NewCatalog(emailMessages, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		lang string
+		d    time.Duration
+		want string
+	}{
+		{"en", time.Hour, "1 hour"},
+		{"en", 30 * time.Minute, "30 minutes"},
+		{"en", 20 * time.Second, "1 minute"},
+		{"en", 150 * time.Minute, "2 hours and 30 minutes"},
+		{"de", time.Hour, "1 Stunde"},
+		{"de", 2 * time.Hour, "2 Stunden"},
+		{"fr", time.Hour, "une heure"},
+		{"fr", 61 * time.Minute, "une heure et une minute"},
+		{"es", 15 * time.Minute, "15 minutos"},
+		{"pt-BR", time.Hour, "uma hora"},
+		{"ja", 90 * time.Minute, "1時間30分"},
+		{"zh-Hans", 2 * time.Hour, "2 小时"},
+		{"ar", time.Hour, "ساعة واحدة"},
+		{"ar", 2 * time.Hour, "ساعتين"},
+		{"ar", 3 * time.Hour, "3 ساعات"},
+		{"ar", 11 * time.Hour, "11 ساعة"},
+		{"ar", 100 * time.Hour, "100 ساعة"},
+		{"ar", 105 * time.Minute, "ساعة واحدة و45 دقيقة"},
+	} {
+		if got, err := c.Duration(tc.lang, tc.d); err != nil || got != tc.want {
+			t.Errorf("%s %v: %q, %v; want %q", tc.lang, tc.d, got, err, tc.want)
 		}
-		d := MailData{Product: product, ExpiresIn: "1 hour", Email: email, Link: link}
-		_, t1, h1, err := r.slowReset(d)
-		if err != nil {
-			t.Skip()
+	}
+}
+
+func TestMatch(t *testing.T) {
+	c, err := NewCatalog(emailMessages, Messages{"pt": {"greeting": "Olá!"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tag, want := range map[string]string{
+		"": "en", "xx": "en", "en-GB": "en", "DE": "de", "de-AT": "de", "fr-CA": "fr", "es-419": "es",
+		"pt-BR": "pt-BR", "pt_br": "pt-BR", "pt-PT": "pt", "pt": "pt", "ja-JP": "ja",
+		"zh": "zh-Hans", "zh-CN": "zh-Hans", "zh-Hans-CN": "zh-Hans", "zh-SG": "zh-Hans",
+		"zh-TW": "en", "zh-Hant": "en", "zh-HK": "en", "ar": "ar", "ar-EG": "ar",
+	} {
+		if got := c.Match(tag); got != want {
+			t.Errorf("Match(%q) = %q, want %q", tag, got, want)
 		}
-		_, t2, h2, err := r.render(KindReset, d)
-		if err != nil || t1 != t2 || h1 != h2 {
-			t.Fatalf("skeleton differs for %q %q %q:\n%s\n---\n%s", product, email, link, h1, h2)
+	}
+}
+
+// TestMessagesChangeOneText changes one German text, adds Italian with
+// only a subject, and checks that the rest stays as shipped.
+func TestMessagesChangeOneText(t *testing.T) {
+	r, err := newRenderer("Acme", time.Hour, &Templates{Messages: Messages{
+		"de": {"reset.button": "Los geht's"},
+		"it": {"reset.subject": "Reimposta la password di {{.Product}}", "greeting": "Ciao,"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text, h := renderAll(t, r, KindReset, MailData{Locale: "de-CH", Link: "https://a.example/r", Time: testTime})
+	if !strings.Contains(h, "Los geht&#39;s") || !strings.Contains(text, "Hallo,") {
+		t.Errorf("German:\n%s\n%s", text, h)
+	}
+	subject, text, h := renderAll(t, r, KindReset, MailData{Locale: "it", Link: "https://a.example/r", Time: testTime})
+	if subject != "Reimposta la password di Acme" || !strings.HasPrefix(text, "Ciao,") ||
+		!strings.Contains(text, "open this link within 1 hour") || !strings.Contains(h, `lang="it" dir="ltr"`) {
+		t.Errorf("Italian: %q\n%s\n%s", subject, text, h)
+	}
+}
+
+func TestTemplatesRefused(t *testing.T) {
+	for _, tc := range []struct {
+		t    Templates
+		want string
+	}{
+		{Templates{ResetSubject: "{{Product}}: new password"}, "{{.Product}}"},
+		{Templates{ChangedSubject: "{{.Nope}}"}, "Nope"},
+		{Templates{ResetSubject: "{{.Product}}\nBcc: x@y"}, "line break"},
+		{Templates{Messages: Messages{"de": {"reset.intro": "{{.Product"}}}, `reset.intro of "de"`},
+		{Templates{Messages: Messages{"de": {"reset.intro": "{{.Nope}}"}}}, "Nope"},
+		{Templates{Messages: Messages{"not a tag": {"greeting": "x"}}}, "BCP 47"},
+	} {
+		if _, err := newRenderer("Acme", time.Hour, &tc.t); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error with %q", tc.t, err, tc.want)
 		}
-	})
+	}
+}
+
+func TestSubjectTemplate(t *testing.T) {
+	r, err := newRenderer("Acme", time.Hour, &Templates{ResetSubject: "{{.Product}} ({{.Lang}}): new password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := renderAll(t, r, KindReset, MailData{Locale: "ja", Time: testTime}); s != "Acme (ja): new password" {
+		t.Errorf("subject %q", s)
+	}
 }
 
 func TestTokenLen(t *testing.T) {
