@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"strings"
@@ -122,9 +123,19 @@ func TestProductionWiring(t *testing.T) {
 	}
 }
 
+// browser keeps cookies, as a browser does: the reset page moves the
+// link's token into a cookie and redirects to a clean address.
+var browser = func() *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	return &http.Client{Jar: jar}
+}()
+
 func do(t *testing.T, req *http.Request, want int) string {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
