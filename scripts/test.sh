@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh            everything
 #   PASSRESET_MYSQL_DSN=...    use an existing MySQL/MariaDB instead of a throwaway one
+#   PASSRESET_PG_DSN=...       use an existing PostgreSQL instead of a throwaway one
 #   PASSRESET_GALERA_DSNS=...  three DSNs (space-separated) of an existing Galera cluster,
 #                              with PASSRESET_GALERA_SCRIPT=... able to kill and rejoin nodes
 #   PASSRESET_FUZZTIME=10s     how long each fuzz target runs (default 5s; 0 skips)
@@ -17,7 +18,9 @@ step() { printf '\n== %s\n' "$*"; }
 # Stop at the end only what this run started.
 stop_server=0
 stop_cluster=0
+stop_pg=0
 cleanup() {
+  if [ "$stop_pg" = 1 ]; then scripts/postgres.sh stop >/dev/null 2>&1 || true; fi
   if [ "$stop_cluster" = 1 ]; then scripts/galera.sh stop >/dev/null 2>&1 || true; fi
   if [ "$stop_server" = 1 ]; then scripts/mariadb.sh stop >/dev/null 2>&1 || true; fi
 }
@@ -35,6 +38,17 @@ if [ -z "${PASSRESET_MYSQL_DSN:-}" ]; then
   export PASSRESET_MARIADB_SCRIPT="$root/scripts/mariadb.sh"
 fi
 export PASSRESET_MYSQL_DSN
+
+if [ -z "${PASSRESET_PG_DSN:-}" ]; then
+  step "starting a throwaway PostgreSQL (scripts/postgres.sh)"
+  # Stop it at the end only if this run started it.
+  if ! scripts/postgres.sh status >/dev/null 2>&1; then
+    stop_pg=1
+  fi
+  PASSRESET_PG_DSN=$(scripts/postgres.sh start | tail -n 1)
+  export PASSRESET_PG_SCRIPT="$root/scripts/postgres.sh"
+fi
+export PASSRESET_PG_DSN
 
 if [ -z "${PASSRESET_GALERA_DSNS:-}" ]; then
   step "starting a throwaway 3-node Galera cluster (scripts/galera.sh)"
