@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh            everything
 #   PASSRESET_MYSQL_DSN=...    use an existing MySQL/MariaDB instead of a throwaway one
+#   PASSRESET_PG_DSN=...       use an existing PostgreSQL instead of a throwaway one
 #   PASSRESET_GALERA_DSNS=...  three DSNs (space-separated) of an existing Galera cluster,
 #                              with PASSRESET_GALERA_SCRIPT=... able to kill and rejoin nodes
 #   PASSRESET_MAILPIT_SMTP=... use existing Mailpit servers instead of throwaway ones (set every
@@ -20,8 +21,10 @@ step() { printf '\n== %s\n' "$*"; }
 stop_server=0
 stop_cluster=0
 stop_mailpit=0
+stop_pg=0
 cleanup() {
   if [ "$stop_mailpit" = 1 ]; then scripts/mailpit.sh stop >/dev/null 2>&1 || true; fi
+  if [ "$stop_pg" = 1 ]; then scripts/postgres.sh stop >/dev/null 2>&1 || true; fi
   if [ "$stop_cluster" = 1 ]; then scripts/galera.sh stop >/dev/null 2>&1 || true; fi
   if [ "$stop_server" = 1 ]; then scripts/mariadb.sh stop >/dev/null 2>&1 || true; fi
 }
@@ -39,6 +42,17 @@ if [ -z "${PASSRESET_MYSQL_DSN:-}" ]; then
   export PASSRESET_MARIADB_SCRIPT="$root/scripts/mariadb.sh"
 fi
 export PASSRESET_MYSQL_DSN
+
+if [ -z "${PASSRESET_PG_DSN:-}" ]; then
+  step "starting a throwaway PostgreSQL (scripts/postgres.sh)"
+  # Stop it at the end only if this run started it.
+  if ! scripts/postgres.sh status >/dev/null 2>&1; then
+    stop_pg=1
+  fi
+  PASSRESET_PG_DSN=$(scripts/postgres.sh start | tail -n 1)
+  export PASSRESET_PG_SCRIPT="$root/scripts/postgres.sh"
+fi
+export PASSRESET_PG_DSN
 
 if [ -z "${PASSRESET_GALERA_DSNS:-}" ]; then
   step "starting a throwaway 3-node Galera cluster (scripts/galera.sh)"

@@ -101,7 +101,7 @@ func runChild(role string) error {
 	}
 	switch role {
 	case "api":
-		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1, Logger: sc.Logger})
+		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -185,7 +184,7 @@ func TestServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := httpadapter.New(osvc, httpadapter.Options{RateLimit: -1, Logger: slog.New(slog.DiscardHandler)})
+	h, err := httpadapter.New(osvc, httpadapter.Options{RateLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
