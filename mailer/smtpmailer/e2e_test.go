@@ -14,6 +14,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -103,8 +104,10 @@ func TestEndToEndResetThroughMailpit(t *testing.T) {
 		t.Errorf("HTML part lacks the text part's link %q", link)
 	}
 
-	// Follow the link: the page opens (and does not consume the token).
-	resp, err := http.Get(link)
+	// Follow the link as a browser does (it keeps the cookie the page
+	// moves the token into): the page opens and does not consume the token.
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}
