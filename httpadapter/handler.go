@@ -124,6 +124,7 @@ type Handler struct {
 	lim        *limiter // nil when limiting is off
 	cop        *http.CrossOriginProtection
 	publicBody []byte
+	pages      pages // the hosted pages' texts, built on first use (page.go)
 }
 
 var _ http.Handler = (*Handler)(nil)

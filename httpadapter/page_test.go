@@ -122,7 +122,7 @@ func TestPageForm(t *testing.T) {
 			`id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="8"`,
 			`id="confirmPassword" name="confirmPassword" type="password" autocomplete="new-password"`,
 			`autocomplete="username" value="jborder@anywhere.com"`,
-			`<html lang="en">`,
+			`<html lang="en" dir="ltr">`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %s\n%s", want, body)
@@ -332,7 +332,7 @@ func TestForgotPage(t *testing.T) {
 
 func TestPageTemplates(t *testing.T) {
 	custom := template.Must(template.New("x").Parse(`{{define "done"}}<p>Fertig{{with .Product}} bei {{.}}{{end}}.</p>{{end}}`))
-	e := newEnv(t, func(_ *reset.Config, o *Options) { o.Pages, o.Product = custom, "Acme" })
+	e := newEnv(t, func(c *reset.Config, o *Options) { o.Pages, c.Product = custom, "Acme" })
 	tok := e.issue()
 	w, _ := e.openLink(tok)
 	if !strings.Contains(w.Body.String(), "Choose a new password – Acme") {
