@@ -331,7 +331,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if secure(r) { // browsers ignore it, with a console error, on plain http
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	}
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+d.Nonce+
 		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
