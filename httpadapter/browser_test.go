@@ -61,7 +61,7 @@ type browserEnv struct {
 	mu      sync.Mutex
 	errs    []string          // console errors, exceptions, CSP violations
 	fetch   map[string]string // Sec-Fetch-Site of the POSTs to the page, by Origin
-	otherFn http.HandlerFunc   // what other.test serves
+	otherFn http.HandlerFunc  // what other.test serves
 }
 
 func needBrowser(t *testing.T) (chromium, axe string) {
