@@ -120,9 +120,17 @@
 // # The hosted page
 //
 // The page at [PagePath] is plain HTML that works without JavaScript:
-// labelled fields, autocomplete="new-password", the token in a hidden
-// field. It is sent with Cache-Control: no-store, Referrer-Policy:
-// no-referrer, X-Frame-Options: DENY and a Content-Security-Policy of
+// labelled fields, autocomplete="new-password", in the language the
+// browser asks for (Accept-Language; eight ship, see [PageMessages]).
+// Opening an emailed link moves its token into an HttpOnly, SameSite=Lax
+// cookie scoped to the page's path (Secure on https) and redirects (303)
+// to the same page without the token, so that the token is not left in
+// the address bar, the history or the page. The page is sent with
+// Cache-Control: no-store, Referrer-Policy: same-origin (so that the
+// page's own POST carries its real Origin, which
+// [http.CrossOriginProtection] checks, while no other site ever receives
+// the address in a Referer), X-Frame-Options: DENY and a
+// Content-Security-Policy of
 // default-src 'none' with a per-response style nonce, form-action 'self'
 // and frame-ancestors 'none'. Cross-origin POSTs are refused with
 // [http.CrossOriginProtection]. GET only inspects the token, so mail
@@ -135,7 +143,8 @@
 // A replacement form page must post, as application/x-www-form-urlencoded
 // to [PageData].Action, the fields:
 //
-//	token            the confirmation token ([PageData].Token), usually a hidden field
+//	token            optional: the confirmation token ([PageData].Token); without it
+//	                 the page reads the token from its cookie
 //	newPassword      the new password
 //	confirmPassword  the new password again; it must equal newPassword
 //

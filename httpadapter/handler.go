@@ -123,7 +123,8 @@ type Handler struct {
 	lim       Limiter     // nil when limiting is off
 	watch     *proxyWatch // nil unless ClientKey is the default
 	cop       *http.CrossOriginProtection
-	minLength int // the hosted form's minlength hint
+	minLength int   // the hosted form's minlength hint
+	pages     pages // the hosted pages' texts, built on first use (page.go)
 }
 
 var _ http.Handler = (*Handler)(nil)

@@ -9,8 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
 
 	"github.com/passreset/passreset/reset"
 )
@@ -27,23 +32,36 @@ const (
 
 // PageData is what a hosted page template receives.
 type PageData struct {
-	Product string // Options.Product; may be empty
+	Product string // the Service's product name ([reset.Service.Product])
+	// Lang is the page's language, negotiated from the request's
+	// Accept-Language among those of [PageMessages] and the Service's
+	// [reset.Templates.Messages]; Dir is its direction, "ltr" or "rtl".
+	// {{.T "key"}} inserts one of its texts.
+	Lang, Dir string
 	// Nonce is the CSP nonce a <style> element needs: <style nonce="{{.Nonce}}">.
 	Nonce string
 
 	// Action is where the new-password form posts, relative to the page.
 	Action string
-	// Token is the confirmation token, for the form's hidden "token" field.
+	// Token is the confirmation token. The built-in form does not post
+	// it: opening a link moves the token into a cookie (see
+	// [Handler]), which the form's POST carries. A replacement form may
+	// post it in a hidden "token" field instead.
 	Token string
 	// Email is the address of the account the link resets (form page).
 	Email string
 	// ExpiresAt is when the link stops working (form page).
 	ExpiresAt time.Time
-	// MinLength is Options.MinPasswordLength, for the minlength attribute.
+	// MinLength is the shortest password the Service's policy accepts
+	// (found by asking it once), for the minlength attribute; 0 if unknown.
 	MinLength int
 	// Error says why the last submission was refused (form and forgot
-	// pages): passwords that differ, or the policy's reason.
+	// pages), in the page's language: passwords that differ, or the
+	// policy's reason.
 	Error string
+	// Reason is the policy's reason for refusing the password, as the
+	// policy gave it ([reset.PasswordError]), for the "form.refused" text.
+	Reason string
 
 	// Expired tells an expired link from an invalid one (invalid page).
 	Expired bool
@@ -61,6 +79,28 @@ type PageData struct {
 	Status  int
 	Message string
 	ID      string
+
+	texts          *reset.Catalog
+	errKey, msgKey string // the texts of Error and Message
+}
+
+// T returns the text of key in the page's language, rendered with the
+// page's data (see [PageMessages]).
+func (d PageData) T(key string) (string, error) {
+	if d.texts == nil {
+		return "", errors.New("httpadapter: T outside a page")
+	}
+	return d.texts.Text(d.Lang, key, d)
+}
+
+// Title returns the page title for the heading text key: the "title"
+// text with the heading as {{.Text}} and the product name.
+func (d PageData) Title(key string) (string, error) {
+	text, err := d.T(key)
+	if err != nil {
+		return "", err
+	}
+	return d.texts.Text(d.Lang, "title", struct{ Text, Product string }{text, d.Product})
 }
 
 // Form field names of the hosted pages.
@@ -131,21 +171,28 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		h.tokenPage(w, r, err)
 		return
 	}
-	again := func(reason string) {
+	again := func(key, reason string) {
 		h.render(w, r, http.StatusBadRequest, PageForm,
-			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, Error: reason})
+			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason})
 	}
-	switch {
+	switch minLen := h.minLength; {
 	case pw == "":
-		again("Type a new password.")
+		again("form.empty", "")
 		return
 	case pw != form.Get(fieldConfirm):
-		again("The two passwords are not the same. Type the new password twice.")
+		again("form.mismatch", "")
+		return
+	case utf8.RuneCountInString(pw) < minLen:
+		again("form.short", "")
+		return
+	}
+	if pe, ok := errors.AsType[*reset.PasswordError](h.svc.CheckPassword(pw)); ok {
+		again("form.refused", pe.Reason)
 		return
 	}
 	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw})
-	if pe, ok := errors.AsType[*reset.PasswordError](err); ok {
-		again("The new password " + pe.Reason + ".")
+	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // refused by Users.SetPassword
+		again("form.refused", pe.Reason)
 		return
 	}
 	if err != nil {
@@ -187,7 +234,7 @@ func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
 	}
 	err := h.svc.Request(r.Context(), form.Get(fieldEmail), "")
 	if _, ok := errors.AsType[*reset.InputError](err); ok {
-		h.render(w, r, http.StatusBadRequest, PageForgot, PageData{Error: "Type the email address of your account, such as name@example.com."})
+		h.render(w, r, http.StatusBadRequest, PageForgot, PageData{errKey: "forgot.bad"})
 		return
 	}
 	if err != nil {
@@ -220,17 +267,29 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *apiError) {
 // pageError renders the error page for e and logs it.
 func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	id := h.errorHeaders(w, r, e)
-	msg := e.message
-	if e.status >= 500 {
-		msg = "Something went wrong on our side. Please try again in a few minutes."
+	key, ok := pageErrorTexts[e.status]
+	if !ok {
+		key = "error.ourSide"
 	}
-	h.render(w, r, e.status, PageError, PageData{Status: e.status, Message: msg, ID: id})
+	h.render(w, r, e.status, PageError, PageData{Status: e.status, ID: id, msgKey: key})
 }
 
-// render executes a page template and sends it with the page headers.
+// pageErrorTexts are the texts of the error page by status.
+var pageErrorTexts = map[int]string{
+	http.StatusBadRequest:            "error.badForm",
+	http.StatusForbidden:             "error.crossSite",
+	http.StatusMethodNotAllowed:      "error.method",
+	http.StatusRequestEntityTooLarge: "error.tooLarge",
+	http.StatusUnsupportedMediaType:  "error.mediaType",
+	http.StatusTooManyRequests:       "error.tooMany",
+}
+
+// render executes a page template in the request's language and sends it
+// with the page headers.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d PageData) {
 	var nb [18]byte
 	_, _ = rand.Read(nb[:])
+	ps := h.pageSet()
 	d.Nonce = base64.RawURLEncoding.EncodeToString(nb[:])
 	d.Product = h.svc.Product()
 	d.MinLength = h.minLength
@@ -238,29 +297,89 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	d.ForgotAction = path.Base(ForgotPath)
 	d.ForgotURL = h.opts.ForgotURL
 	d.SignInURL = h.opts.SignInURL
+	d.texts, d.Lang = ps.texts, ps.lang(r)
+	d.Dir = ps.texts.Dir(d.Lang)
 	t := defaultPages.Lookup(name)
 	if h.opts.Pages != nil {
 		if ct := h.opts.Pages.Lookup(name); ct != nil {
 			t = ct
 		}
 	}
+	var err error
+	if d.errKey != "" {
+		d.Error, err = d.T(d.errKey)
+	}
+	if d.msgKey != "" && err == nil {
+		d.Message, err = d.T(d.msgKey)
+	}
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, d); err != nil {
-		h.log.ErrorContext(r.Context(), "rendering page", "page", name, "err", err)
+	if err == nil {
+		err = t.Execute(&buf, d)
+	}
+	if err != nil {
+		h.svc.Logger().ErrorContext(r.Context(), "rendering page", "component", "passreset/httpadapter", "page", name, "err", err)
 		buf.Reset()
 		status = http.StatusInternalServerError
 		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong on our side.</p>\n")
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Language", d.Lang)
+	hd.Add("Vary", "Accept-Language")
 	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if secure(r) { // browsers ignore it, with a console error, on plain http
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	}
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+d.Nonce+
 		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// pages is what the hosted pages of one Handler share, made on first use.
+type pages struct {
+	once    sync.Once
+	texts   *reset.Catalog
+	langs   []string // texts.Languages(), English first
+	matcher language.Matcher
+}
+
+// pageSet returns the handler's page texts, built on first use: the
+// shipped [PageMessages] under the Service's [reset.Templates.Messages]
+// (which reset.New has already parsed, so that this cannot fail on them).
+func (h *Handler) pageSet() *pages {
+	p := &h.pages
+	p.once.Do(func() {
+		texts, err := reset.NewCatalog(PageMessages, h.svc.Messages())
+		if err != nil { // only the shipped texts are left to fail, and a test parses them
+			h.svc.Logger().Error("hosted page texts", "component", "passreset/httpadapter", "err", err)
+			texts, _ = reset.NewCatalog(PageMessages, nil)
+		}
+		p.texts = texts
+		p.langs = append([]string{"en"}, slices.DeleteFunc(texts.Languages(), func(l string) bool { return l == "en" })...)
+		tags := make([]language.Tag, 0, len(p.langs))
+		for _, l := range p.langs {
+			tags = append(tags, language.Make(l))
+		}
+		p.matcher = language.NewMatcher(tags)
+	})
+	return p
+}
+
+// lang returns the page language for r's Accept-Language: the best of
+// the handler's languages by golang.org/x/text/language, or English.
+func (p *pages) lang(r *http.Request) string {
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil || len(tags) == 0 {
+		return "en"
+	}
+	_, i, conf := p.matcher.Match(tags...)
+	if conf == language.No {
+		return "en"
+	}
+	return p.langs[i]
 }

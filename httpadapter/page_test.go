@@ -122,7 +122,7 @@ func TestPageForm(t *testing.T) {
 			`id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="8"`,
 			`id="confirmPassword" name="confirmPassword" type="password" autocomplete="new-password"`,
 			`autocomplete="username" value="jborder@anywhere.com"`,
-			`<html lang="en">`,
+			`<html lang="en" dir="ltr">`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %s\n%s", want, body)

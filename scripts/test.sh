@@ -75,6 +75,11 @@ if [ -z "${PASSRESET_MAILPIT_SMTP:-}" ]; then
   eval "$mailpit_env"
 fi
 
+step "Chromium and axe-core for the browser tests (scripts/chromium.sh)"
+# Installs them when missing (apt-get, npm) and exports PASSRESET_CHROMIUM
+# and PASSRESET_AXE, which httpadapter's browser tests read.
+eval "$(scripts/chromium.sh)"
+
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
