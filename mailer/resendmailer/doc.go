@@ -40,8 +40,8 @@
 // [*Error] (find it with [errors.As]) naming the status and Resend's error
 // name; exactly one request was made. Transient failures are retried up
 // to Options.MaxAttempts attempts and Options.MaxElapsed in total, waiting
-// between attempts a random time up to an exponentially growing bound
-// ("full jitter"), or Retry-After when Resend asks for longer (a
+// between attempts a random time between half and all of an
+// exponentially growing bound, or Retry-After when Resend asks for longer (a
 // Retry-After beyond Options.BackoffMax stops at once). Each attempt is
 // bounded by Options.Timeout. When the Mailer stops trying, its error
 // matches [ErrTransient] and wraps the last attempt's failure.

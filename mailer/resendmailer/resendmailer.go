@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"github.com/resend/resend-go/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/passreset/passreset/internal/backoff"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -87,8 +87,8 @@ type Options struct {
 	MaxElapsed time.Duration
 
 	// BackoffBase and BackoffMax shape the wait before each retry: a
-	// uniformly random duration between 0 and
-	// min(BackoffMax, BackoffBase·2^(n-1)) before retry n ("full jitter").
+	// uniformly random duration between half and all of
+	// min(BackoffMax, BackoffBase·2^(n-1)) before retry n.
 	// A Retry-After from Resend replaces that wait when it is longer; one
 	// longer than BackoffMax ends the Send at once with ErrTransient.
 	// Defaults [DefaultBackoffBase] (500 ms) and [DefaultBackoffMax] (30 s).
@@ -312,7 +312,7 @@ func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
 			return gaveUp(key, attempt, start, last)
 		}
-		delay := m.backoff(attempt)
+		delay := backoff.Delay(attempt, m.backoffBase, m.backoffMax)
 		if oc.retryAfter > m.backoffMax {
 			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
 			return gaveUp(key, attempt, start, fmt.Errorf("%w (Resend asks to wait %v, more than BackoffMax)", last, oc.retryAfter))
@@ -323,12 +323,8 @@ func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 			return gaveUp(key, attempt, start, last)
 		}
 		m.logAttempt(ctx, attrs, attempt, oc, err, delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, delay) != nil {
 			return ended(ctx, key, attempt, last)
-		case <-t.C:
 		}
 	}
 }
@@ -355,17 +351,6 @@ func (m *Mailer) pace(ctx context.Context, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	return m.limiter.Wait(ctx)
-}
-
-// backoff returns the full-jitter wait before retry number attempt.
-func (m *Mailer) backoff(attempt int) time.Duration {
-	ceil := m.backoffMax
-	if attempt-1 < 32 {
-		if d := m.backoffBase << (attempt - 1); d > 0 && d < ceil {
-			ceil = d
-		}
-	}
-	return time.Duration(rand.Int64N(int64(ceil) + 1))
 }
 
 // logAttempt logs a failed attempt; retryIn < 0 means no retry follows.

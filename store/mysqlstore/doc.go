@@ -81,38 +81,91 @@
 //	  KEY dead_created (dead, created_at, id)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (2);
+//	DELETE FROM `passreset_outbox` WHERE sealed IS NULL;
+//	SET @passreset_v3 = (SELECT IF(COUNT(*) = 0, 'DO 0',
+//	  'ALTER TABLE `passreset_outbox` DROP COLUMN email, DROP COLUMN link, MODIFY sealed MEDIUMBLOB NOT NULL')
+//	  FROM information_schema.columns
+//	  WHERE table_schema = DATABASE() AND table_name = 'passreset_outbox' AND column_name = 'email');
+//	PREPARE passreset_v3 FROM @passreset_v3;
+//	EXECUTE passreset_v3;
+//	DEALLOCATE PREPARE passreset_v3;
+//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (3);
 //
-// Only token hashes are stored, never tokens. A user has at most one row;
-// user IDs compare byte for byte (up to [MaxUserIDLen] bytes). A cooldown
-// row holds a hash of the address, not the address. An outbox row holds a
-// queued request (an address and a link base without a token) or a
-// message sealed by the core with AES-256-GCM, never a token in the clear.
+// Run the statements in order on one connection, as the mariadb and mysql
+// command-line clients do with a script: the upgrade to version 3 passes a
+// session variable from one statement to the next, since MySQL has no
+// DROP COLUMN IF EXISTS.
 //
-// Version 2 added <prefix>outbox. Migrate upgrades a version 1 schema in
-// place, creating the table and leaving the others as they are; with your
-// own migrations, apply the statements from the outbox table on. A
-// program built with this version refuses (in Check) tables still at
-// version 1, whether or not it uses the outbox.
+// Version 2 added <prefix>outbox; Migrate creates it in a version 1
+// schema and leaves the other tables as they are. Version 3 seals
+// everything an envelope holds: it drops the outbox's plaintext email and
+// link columns and makes sealed required. Version 2 queued public
+// requests unsealed; this version cannot read them, so the upgrade
+// deletes them (sealed envelopes stay). To keep them, drain the outbox
+// with the older version before upgrading. A program built with this
+// version refuses (in Check) tables at an older version, whether or not it
+// uses the outbox, and an older program cannot enqueue into a version 3
+// outbox: upgrade every instance before running Migrate.
+//
+// # What is stored, and for how long
+//
+// Never a token, and nothing of an envelope in the clear:
+//
+//   - <prefix>tokens: per user, the hash of the one valid token, the user
+//     ID, the address the link went to (for the "password changed"
+//     notice), and when it was issued and expires. The row goes when the
+//     token is used (Consume), replaced (Rotate), revoked (RevokeAll), or
+//     by the first prune after it expires.
+//   - <prefix>cooldowns: a keyed hash of an address (not the address),
+//     when its cooldown ends, and a random nonce. The row goes with the
+//     first prune after the cooldown ends.
+//   - <prefix>outbox: the sealed content (AES-256-GCM under the
+//     application's key: the typed address, the caller's link, the
+//     rendered email), the ID of the key, and bookkeeping (kind, attempts,
+//     claims, due time, creation time, lease, last error without secrets).
+//     A row goes when its email has been sent. A dead row (moved aside
+//     after MaxAttempts or MaxAge) stays for Outbox.DeadRetention (default
+//     7 days) for an operator to list and revive, then goes with the next
+//     prune.
+//
+// [reset.Service.RunOutbox] prunes every Outbox.PruneInterval (default 10
+// minutes); without the outbox, call [reset.Service.Prune] periodically.
+// User IDs compare byte for byte (up to [MaxUserIDLen] bytes); a user has
+// at most one token row.
 //
 // # Atomicity and round trips
 //
 //   - Rotate is one INSERT ... ON DUPLICATE KEY UPDATE keyed on the user:
 //     of any number of concurrent rotations for one user exactly one token
 //     remains valid.
-//   - Consume reads the record by hash, then deletes it with a DELETE
-//     conditional on that user and hash, and wins only if exactly one row
-//     went away; it needs no DELETE ... RETURNING, which MySQL lacks.
+//   - Consume is one DELETE ... RETURNING by hash on MariaDB: of
+//     concurrent consumes exactly one gets the row. On MySQL, which lacks
+//     RETURNING, and on a Galera cluster, where a certification conflict
+//     does not take back rows already returned (measured: 3 winners of
+//     100 concurrent consumes through three nodes), it reads the record
+//     by hash, then deletes it with a DELETE conditional on that user and
+//     hash, and wins only if exactly one row went away. [Store.Check]
+//     learns which server it is.
 //   - Cooldown is one INSERT ... ON DUPLICATE KEY UPDATE that replaces the
 //     row only if its cooldown has ended, and decides from the rows
 //     affected.
 //
-// Without retries, a password-lost request costs the store at most two round
-// trips: one for Cooldown (public and throttled requests only) and one for
-// Rotate. Lookup costs one; Consume costs two. With the durable outbox see
-// below. Every statement is formatted by bun on
-// the client, so none needs a prepare round trip. The statements use
-// nothing MariaDB-specific (no RETURNING, no VALUES() function), so the
-// same SQL runs on MySQL 8; the tests run on MariaDB 10.11.
+// Round trips per operation, without retries (TestRoundTrips and
+// TestOutboxRoundTrips count them):
+//
+//	Rotate, Lookup, RevokeAll, Cooldown           1 each
+//	Consume                                       1 on MariaDB, 2 on MySQL and Galera
+//	Prune                                         3 (one DELETE per kind, at most limit rows each)
+//	trusted request (Cooldown if throttled, Rotate) 1 or 2
+//	Complete (Consume, RevokeAll)                 2 on MariaDB (3 on MySQL, Galera), plus one
+//	                                              Enqueue of the notice with the outbox
+//	public request with the outbox                1 (Enqueue)
+//
+// Every statement is formatted by bun on the client, so none needs a
+// prepare round trip. Apart from Consume's RETURNING, used only on
+// MariaDB, the statements use nothing MariaDB-specific (no VALUES()
+// function), so the same SQL runs on MySQL 8; the tests run on MariaDB
+// 10.11.
 //
 // # Errors and retries
 //
@@ -140,13 +193,11 @@
 // claim envelopes, issue the token, seal the rendered email, send it and
 // delete it. Each operation, without retries:
 //
-//   - Enqueue: two round trips, a plain SELECT COUNT(*) of the pending
-//     envelopes against the limit, then the INSERT. The limit is
-//     approximate under concurrency (racing callers may overshoot it by
-//     their number); see [Store.Enqueue] for why it is not one statement.
-//     The count grows with the backlog: about 0.1 ms per 1,000 pending
-//     envelopes on a 2-core machine, so size Outbox.MaxPending to the
-//     latency you accept while a provider outage builds a backlog.
+//   - Enqueue: one INSERT. It does not count the outbox, so its cost
+//     does not grow with the backlog; the Service bounds the outbox from
+//     OutboxStats, read in the background at most every
+//     Outbox.CheckInterval (see [reset.OutboxOptions.MaxPending] for how
+//     approximate that bound is).
 //   - Claim: one transaction of four round trips (BEGIN; SELECT ... FOR
 //     UPDATE SKIP LOCKED of the due envelopes, oldest first; UPDATE of
 //     their lease; COMMIT), three when nothing is due. SKIP LOCKED needs
@@ -155,7 +206,10 @@
 //   - Save and Delete: one UPDATE or DELETE, conditional on the worker
 //     holding the lease (it claimed the envelope last and has not released
 //     it); rows affected decide, so clientFoundRows must be off.
-//   - OutboxStats: one SELECT; Dead: one; Revive: one UPDATE.
+//   - OutboxStats: one SELECT that reads at most limit entries of the
+//     (dead, created_at) index per count and one for the oldest pending
+//     envelope, whatever the size of the outbox. Dead: one SELECT; Revive:
+//     one UPDATE.
 //
 // So a message for a known account costs, besides the claim (shared by up
 // to Outbox.Batch messages): Cooldown, Rotate, Save of the sealed message,
@@ -235,9 +289,13 @@
 //
 // # Pruning
 //
-// [Store.Prune] removes expired records and ended cooldowns in batches
-// ([Options.PruneBatch]); run [reset.Service.Prune] periodically, for
-// example from a cron job or a ticker in your main.
+// [Store.Prune] removes at most limit expired tokens, ended cooldowns and
+// dead envelopes past their retention, each kind with one autocommit
+// DELETE ... ORDER BY <indexed column> LIMIT, so that a prune holds the
+// locks of one small batch at a time and Rotate, Consume and the outbox
+// wait for one batch at most. [reset.Service.Prune] repeats it in batches
+// of Outbox.PruneBatch rows (default 1,000) until nothing is left, and
+// [reset.Service.RunOutbox] runs that every Outbox.PruneInterval.
 //
 // # Tests
 //

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,7 @@ func TestLostConnection(t *testing.T) {
 	}
 
 	// Lookup: a read is simply retried.
+	var err error
 	r := rec("lookup")
 	if err := s.Rotate(ctx, r); err != nil {
 		t.Fatal(err)
@@ -141,31 +143,37 @@ func TestLostConnection(t *testing.T) {
 		t.Fatalf("Lookup after a lost answer: %v", err)
 	}
 
-	// Consume whose DELETE never reached the server: the retry wins.
-	r = rec("consume-not-applied")
-	if err := s.Rotate(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	f.arm("DELETE", false)
-	if got, err := s.Consume(ctx, r.Hash); err != nil || got.Hash != r.Hash {
-		t.Fatalf("Consume after a DELETE that was not applied: %v", err)
-	}
+	// Consume, with DELETE ... RETURNING (MariaDB) and without (MySQL).
+	for _, portable := range []bool{false, true} {
+		if portable {
+			mysqlstore.UsePortableConsume(s)
+		}
+		// Consume whose DELETE never reached the server: the retry wins.
+		r = rec(fmt.Sprint("consume-not-applied", portable))
+		if err := s.Rotate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		f.arm("DELETE", false)
+		if got, err := s.Consume(ctx, r.Hash); err != nil || got.Hash != r.Hash {
+			t.Fatalf("Consume after a DELETE that was not applied: %v", err)
+		}
 
-	// Consume whose DELETE was applied but its answer lost: the retry
-	// cannot know who removed the row, and says so instead of claiming
-	// the token was unknown.
-	r = rec("consume-applied")
-	if err := s.Rotate(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	f.arm("DELETE", true)
-	_, err := s.Consume(ctx, r.Hash)
-	if err == nil || errors.Is(err, reset.ErrNotFound) || !errors.Is(err, mysql.ErrInvalidConn) ||
-		!strings.Contains(err.Error(), "outcome unknown") {
-		t.Fatalf("Consume after a lost, applied DELETE: %v, want the outcome-unknown error", err)
-	}
-	if _, err := s.Consume(ctx, r.Hash); !errors.Is(err, reset.ErrNotFound) {
-		t.Fatalf("second Consume: %v, want ErrNotFound", err)
+		// Consume whose DELETE was applied but its answer lost: the retry
+		// cannot know who removed the row, and says so instead of claiming
+		// the token was unknown.
+		r = rec(fmt.Sprint("consume-applied", portable))
+		if err := s.Rotate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		f.arm("DELETE", true)
+		_, err = s.Consume(ctx, r.Hash)
+		if err == nil || errors.Is(err, reset.ErrNotFound) || !errors.Is(err, mysql.ErrInvalidConn) ||
+			!strings.Contains(err.Error(), "outcome unknown") {
+			t.Fatalf("Consume after a lost, applied DELETE: %v, want the outcome-unknown error", err)
+		}
+		if _, err := s.Consume(ctx, r.Hash); !errors.Is(err, reset.ErrNotFound) {
+			t.Fatalf("second Consume: %v, want ErrNotFound", err)
+		}
 	}
 
 	// Cooldown whose upsert was applied but its answer lost: the retry

@@ -40,18 +40,18 @@ const syncWaitNeeded = 1 | 2
 // pooled connection: go-sql-driver/mysql runs SET wsrep_sync_wait=3 on
 // each new connection when the DSN has wsrep_sync_wait=3. checkCluster
 // reads one connection of the pool, which has the DSN's settings like all
-// the others.
-func (s *Store) checkCluster(ctx context.Context) error {
+// the others. It reports whether the server is a cluster node.
+func (s *Store) checkCluster(ctx context.Context) (node bool, err error) {
 	var globalOn, sessionOn, syncWait int64
-	err := s.db.QueryRowContext(ctx, galeraQuery).Scan(&globalOn, &sessionOn, &syncWait)
+	err = s.db.QueryRowContext(ctx, galeraQuery).Scan(&globalOn, &sessionOn, &syncWait)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == errUnknownSystemVariable {
-		return nil // not a Galera build
+		return false, nil // not a Galera build
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	return clusterProblem(globalOn != 0, sessionOn != 0, syncWait, s.allowStale)
+	return globalOn != 0, clusterProblem(globalOn != 0, sessionOn != 0, syncWait, s.allowStale)
 }
 
 // clusterProblem judges the wsrep settings of a connection.

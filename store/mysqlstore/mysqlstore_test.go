@@ -41,6 +41,15 @@ func TestConformanceNoRetries(t *testing.T) {
 	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
 }
 
+// TestConformancePortableConsume runs the suite with the Consume that
+// MySQL gets (no DELETE ... RETURNING).
+func TestConformancePortableConsume(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	s := newStore(t, db, mysqlstore.Options{})
+	mysqlstore.UsePortableConsume(s)
+	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
+}
+
 func TestMigrateIdempotent(t *testing.T) {
 	db := openDB(t, testDSN(t))
 	s := newStore(t, db, mysqlstore.Options{})
@@ -299,11 +308,11 @@ func TestExpiryBoundary(t *testing.T) {
 	if !got.ExpiresAt.Equal(exp) || !got.CreatedAt.Equal(base) || got.ExpiresAt.Location() != time.UTC {
 		t.Fatalf("times read back as %v, %v; want %v, %v in UTC", got.CreatedAt, got.ExpiresAt, base, exp)
 	}
-	if n, err := s.Prune(ctx, exp.Add(-time.Microsecond)); err != nil || n != 0 {
-		t.Fatalf("Prune 1µs before expiry = %d, %v; want 0", n, err)
+	if n, err := s.Prune(ctx, exp.Add(-time.Microsecond), base, 10); err != nil || n.Tokens != 0 {
+		t.Fatalf("Prune 1µs before expiry = %+v, %v; want 0 tokens", n, err)
 	}
-	if n, err := s.Prune(ctx, exp); err != nil || n != 1 {
-		t.Fatalf("Prune at expiry = %d, %v; want 1", n, err)
+	if n, err := s.Prune(ctx, exp, base, 10); err != nil || n.Tokens != 1 {
+		t.Fatalf("Prune at expiry = %+v, %v; want 1 token", n, err)
 	}
 
 	// Through the core with a fake clock.
@@ -394,7 +403,8 @@ func TestRotateLimits(t *testing.T) {
 	}
 }
 
-// TestPruneLargeTable prunes 50,000 of 100,000 rows, in batches.
+// TestPruneLargeTable prunes 50,000 of 100,000 records and 500 of 1,000
+// cooldowns through the Service, in batches of Outbox.PruneBatch rows.
 func TestPruneLargeTable(t *testing.T) {
 	db := openDB(t, testDSN(t))
 	s := newStore(t, db, mysqlstore.Options{})
@@ -430,14 +440,19 @@ func TestPruneLargeTable(t *testing.T) {
 	}
 	t.Logf("inserted %d records and 1000 cooldowns in %v", rows, time.Since(start))
 
+	// One call removes at most the batch of each kind.
+	if n, err := s.Prune(ctx, base, base, 300); err != nil || n != (reset.Pruned{Tokens: 300, Cooldowns: 300}) {
+		t.Fatalf("Prune(limit 300) = %+v, %v; want 300 tokens and 300 cooldowns", n, err)
+	}
+	svc, _, _ := newService(t, s, "prune", resettest.NewClock(base))
 	start = time.Now()
-	n, err := s.Prune(ctx, base)
+	n, err := svc.Prune(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("pruned %d records in %v", n, time.Since(start))
-	if n != rows/2 {
-		t.Fatalf("Prune removed %d records, want %d", n, rows/2)
+	t.Logf("pruned %+v in %v", n, time.Since(start))
+	if n != (reset.Pruned{Tokens: rows/2 - 300, Cooldowns: 200}) {
+		t.Fatalf("Prune removed %+v, want %d tokens and 200 cooldowns", n, rows/2-300)
 	}
 	if left := countRows(t, db, s, "tokens"); left != rows/2 {
 		t.Fatalf("%d records left, want %d", left, rows/2)
@@ -445,13 +460,13 @@ func TestPruneLargeTable(t *testing.T) {
 	if left := countRows(t, db, s, "cooldowns"); left != 500 {
 		t.Fatalf("%d cooldowns left, want 500", left)
 	}
-	if n, err := s.Prune(ctx, base); err != nil || n != 0 {
-		t.Fatalf("second Prune = %d, %v; want 0", n, err)
+	if n, err := svc.Prune(ctx); err != nil || n.Total() != 0 {
+		t.Fatalf("second Prune = %+v, %v; want nothing", n, err)
 	}
 	// A cancelled context stops pruning.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.Prune(cctx, base.Add(2*time.Hour)); !errors.Is(err, context.Canceled) {
+	if _, err := s.Prune(cctx, base.Add(2*time.Hour), base, 1000); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Prune with a cancelled context: %v", err)
 	}
 }
@@ -473,8 +488,11 @@ func TestRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, _, mailer := newService(t, s, "trips", nil)
 	ctx := t.Context()
+	if err := s.Check(ctx); err != nil { // learns that the server has DELETE ... RETURNING
+		t.Fatal(err)
+	}
+	svc, _, mailer := newService(t, s, "trips", nil)
 	measure := func(name string, want int64, f func() error) {
 		t.Helper()
 		before := counter.n.Load()
@@ -512,8 +530,25 @@ func TestRoundTrips(t *testing.T) {
 		_, err := svc.Inspect(ctx, resettest.Token(link))
 		return err
 	})
-	measure("Complete (consume = select + delete, then revoke all)", 3, func() error {
+	// Complete's floor is one conditional DELETE that returns the row;
+	// the core then revokes every token of the user (one issued while the
+	// password changed, too).
+	measure("Complete (consume = delete returning, then revoke all)", 2, func() error {
 		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new password"})
+		return err
+	})
+	// Without RETURNING (MySQL), Consume reads, then deletes.
+	mysqlstore.UsePortableConsume(s)
+	iss, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "trips@example.com", SkipSend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure("Complete without RETURNING (select + delete, then revoke all)", 3, func() error {
+		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(iss.Link), Password: "newer password"})
+		return err
+	})
+	measure("Prune (one DELETE per kind)", 3, func() error {
+		_, err := s.Prune(ctx, time.Now(), time.Now(), 100)
 		return err
 	})
 }

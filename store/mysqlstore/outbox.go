@@ -24,7 +24,6 @@ var _ reset.OutboxStore = (*Store)(nil)
 const (
 	maxEnvelopeIDLen = 64        // bytes
 	maxKindLen       = 32        // bytes
-	maxLinkLen       = 2048      // bytes, as reset accepts
 	maxKeyIDLen      = 64        // bytes, as reset accepts
 	maxWorkerLen     = 255       // bytes
 	maxSealedLen     = 1<<24 - 1 // MEDIUMBLOB
@@ -38,12 +37,12 @@ const errDuplicateEntry = 1062
 // in. Like the rest of the store, bun formats every argument into the
 // text, so each statement is one round trip.
 type outboxQueries struct {
-	pending, enqueue, exists, claim, claimUpdate, hold, release, del, nonce, stats, dead, revive string
+	enqueue, exists, claim, claimUpdate, hold, release, del, nonce, stats, dead, revive, pruneDead string
 }
 
 // envelopeColumns is what every read of whole envelopes selects, in the
 // order readEnvelopes scans.
-var envelopeColumns = "id, kind, email, link, sealed, key_id, attempts, claims, " +
+var envelopeColumns = "id, kind, sealed, key_id, attempts, claims, " +
 	fmt.Sprintf(sqlTime, "not_before") + ", " + fmt.Sprintf(sqlTime, "created_at") + ", dead, last_error"
 
 func newOutboxQueries(p string) outboxQueries {
@@ -51,9 +50,8 @@ func newOutboxQueries(p string) outboxQueries {
 	set := "sealed = ?, key_id = ?, attempts = ?, not_before = ?, dead = ?, last_error = ?, nonce = ?"
 	held := " WHERE id = ? AND lease_owner = ? AND lease_until IS NOT NULL"
 	return outboxQueries{
-		pending: "SELECT COUNT(*) FROM " + t + " WHERE dead = 0",
-		enqueue: "INSERT INTO " + t + " (id, kind, email, link, sealed, key_id, attempts, claims, not_before, created_at," +
-			" dead, last_error, lease_owner, lease_until, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+		enqueue: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at," +
+			" dead, last_error, lease_owner, lease_until, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
 		exists: "SELECT 1 FROM " + t + " WHERE id = ?",
 		// Due, not dead, not leased (or the lease ended): oldest first,
 		// skipping the rows another claim has locked this instant. The
@@ -70,20 +68,17 @@ func newOutboxQueries(p string) outboxQueries {
 		release:     "UPDATE " + t + " SET " + set + ", lease_owner = NULL, lease_until = NULL" + held,
 		del:         "DELETE FROM " + t + held,
 		nonce:       "SELECT nonce FROM " + t + " WHERE id = ?",
-		stats: "SELECT (SELECT COUNT(*) FROM " + t + " WHERE dead = 0), (SELECT COUNT(*) FROM " + t + " WHERE dead = 1)," +
+		// Each count reads at most limit entries of dead_created; MIN
+		// reads one.
+		stats: "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM " + t + " WHERE dead = 0 LIMIT ?) p)," +
+			" (SELECT COUNT(*) FROM (SELECT 1 FROM " + t + " WHERE dead = 1 LIMIT ?) d)," +
 			" (SELECT " + fmt.Sprintf(sqlTime, "MIN(created_at)") + " FROM " + t + " WHERE dead = 0)",
 		dead: "SELECT " + envelopeColumns + " FROM " + t + " WHERE dead = 1 ORDER BY created_at, id LIMIT ?",
 		revive: "UPDATE " + t + " SET dead = 0, attempts = 0, claims = 0, not_before = ?, lease_owner = NULL, lease_until = NULL," +
 			" nonce = ? WHERE id = ? AND dead = 1",
+		pruneDead: "DELETE FROM " + t + " WHERE dead = 1 AND created_at < CAST(? AS DATETIME(6))" +
+			" ORDER BY dead, created_at, id LIMIT ?",
 	}
-}
-
-// sealedArg is the value of the sealed column: NULL for no content.
-func sealedArg(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }
 
 // lastError makes s fit the last_error column: valid UTF-8 of at most
@@ -104,10 +99,6 @@ func checkEnvelope(e reset.Envelope) error {
 		return fmt.Errorf("envelope ID must have 1 to %d bytes", maxEnvelopeIDLen)
 	case len(e.Kind) > maxKindLen:
 		return fmt.Errorf("envelope kind longer than %d bytes", maxKindLen)
-	case !utf8.ValidString(e.Email) || utf8.RuneCountInString(e.Email) > MaxEmailLen:
-		return fmt.Errorf("email address is not valid UTF-8 of at most %d characters", MaxEmailLen)
-	case len(e.Link) > maxLinkLen:
-		return fmt.Errorf("link longer than %d bytes", maxLinkLen)
 	}
 	return checkContent(e)
 }
@@ -117,8 +108,10 @@ func checkContent(e reset.Envelope) error {
 	switch {
 	case len(e.KeyID) > maxKeyIDLen:
 		return fmt.Errorf("key ID longer than %d bytes", maxKeyIDLen)
+	case len(e.Sealed) == 0:
+		return errors.New("the envelope's Sealed content is empty")
 	case len(e.Sealed) > maxSealedLen:
-		return fmt.Errorf("sealed message longer than %d bytes", maxSealedLen)
+		return fmt.Errorf("sealed content longer than %d bytes", maxSealedLen)
 	}
 	return nil
 }
@@ -130,24 +123,14 @@ func newNonce() []byte {
 	return n[:]
 }
 
-// Enqueue implements [reset.OutboxStore] with two statements: a plain
-// (non-locking) SELECT COUNT(*) of the pending envelopes, then, if there
-// are fewer than maxPending, an INSERT of the envelope. The limit is
-// approximate under concurrency: callers racing at the limit may each see
-// room and overshoot it by their number. An exact check in one statement,
-// INSERT ... SELECT ... WHERE (SELECT COUNT(*) ...) < maxPending, makes
-// InnoDB take shared next-key locks on the pending range under REPEATABLE
-// READ, and concurrent enqueues then deadlock on the gap they all insert
-// into (measured with 16 concurrent callers: 95% of the statements failed
-// with 1213, and most enqueues gave up). The count walks the index of
-// pending envelopes, so an enqueue costs more as the backlog grows (on a
-// 2-core machine about 0.1 ms per 1,000 pending envelopes); a drained
-// outbox keeps it cheap, and Outbox.MaxPending bounds it.
+// Enqueue implements [reset.OutboxStore] with one INSERT. It does not
+// count the outbox: the Service bounds it from [Store.OutboxStats], read
+// in the background, so an enqueue costs the same whatever the backlog.
 //
 // If the connection is lost after the INSERT was sent, the retry
 // recognises the row its first attempt inserted (a duplicate key then
 // means success).
-func (s *Store) Enqueue(ctx context.Context, e reset.Envelope, maxPending int) error {
+func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	if err := checkEnvelope(e); err != nil {
 		return fmt.Errorf("mysqlstore: enqueue: %w", err)
 	}
@@ -162,17 +145,8 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope, maxPending int) e
 	id, nonce := []byte(e.ID), newNonce()
 	var lost error // set when an INSERT may have been applied though its answer was lost
 	return s.retry(ctx, "enqueue", func() error {
-		if lost == nil {
-			var pending int
-			if err := s.db.QueryRowContext(ctx, s.oq.pending).Scan(&pending); err != nil {
-				return err
-			}
-			if pending >= maxPending {
-				return reset.ErrQueueFull
-			}
-		}
 		_, err := s.db.ExecContext(ctx, s.oq.enqueue,
-			id, []byte(e.Kind), []byte(e.Email), []byte(e.Link), sealedArg(e.Sealed), []byte(e.KeyID),
+			id, []byte(e.Kind), e.Sealed, []byte(e.KeyID),
 			e.Attempts, e.Claims, notBefore, created, e.Dead, lastError(e.LastError), nonce)
 		var me *mysql.MySQLError
 		switch {
@@ -275,16 +249,13 @@ func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, arg
 	defer rows.Close()
 	var out []reset.Envelope
 	for rows.Next() {
-		var id, kind, email, link, sealed, keyID, notBefore, created, lastErr []byte
+		var id, kind, keyID, notBefore, created, lastErr []byte
 		var e reset.Envelope
-		if err := rows.Scan(&id, &kind, &email, &link, &sealed, &keyID, &e.Attempts, &e.Claims,
+		if err := rows.Scan(&id, &kind, &e.Sealed, &keyID, &e.Attempts, &e.Claims,
 			&notBefore, &created, &e.Dead, &lastErr); err != nil {
 			return nil, err
 		}
-		e.ID, e.Kind, e.Email, e.Link, e.KeyID, e.LastError = string(id), string(kind), string(email), string(link), string(keyID), string(lastErr)
-		if len(sealed) > 0 {
-			e.Sealed = sealed
-		}
+		e.ID, e.Kind, e.KeyID, e.LastError = string(id), string(kind), string(keyID), string(lastErr)
 		if e.NotBefore, err = parseTime(notBefore); err != nil {
 			return nil, permanent{fmt.Errorf("reading not_before: %w", err)}
 		}
@@ -327,7 +298,7 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	var unsure bool
 	return s.retry(ctx, "save", func() error {
 		res, err := s.db.ExecContext(ctx, q,
-			sealedArg(e.Sealed), []byte(e.KeyID), e.Attempts, notBefore, e.Dead, lastError(e.LastError), nonce,
+			e.Sealed, []byte(e.KeyID), e.Attempts, notBefore, e.Dead, lastError(e.LastError), nonce,
 			id, []byte(worker))
 		if err != nil {
 			unsure = unsure || mayHaveApplied(err)
@@ -404,12 +375,16 @@ func (s *Store) Delete(ctx context.Context, worker, id string) error {
 }
 
 // OutboxStats implements [reset.OutboxStore] with one SELECT of three
-// subqueries, each served by the index on (dead, created_at).
-func (s *Store) OutboxStats(ctx context.Context) (reset.OutboxStats, error) {
+// subqueries, each served by the index on (dead, created_at): the two
+// counts read at most limit index entries each, the oldest pending
+// envelope one. Its cost therefore depends on limit, not on the size of
+// the outbox.
+func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
 	var st reset.OutboxStats
+	limit = max(limit, 0)
 	err := s.retry(ctx, "outbox stats", func() error {
 		var oldest []byte
-		if err := s.db.QueryRowContext(ctx, s.oq.stats).Scan(&st.Pending, &st.Dead, &oldest); err != nil {
+		if err := s.db.QueryRowContext(ctx, s.oq.stats, limit, limit).Scan(&st.Pending, &st.Dead, &oldest); err != nil {
 			return err
 		}
 		st.Oldest = time.Time{}

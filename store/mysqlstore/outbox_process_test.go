@@ -286,7 +286,7 @@ func drained(t *testing.T, store *mysqlstore.Store, fake *resendtest.Server, n i
 	// The last delete follows the last send: the outbox is another
 	// process's state, with no event to wait on.
 	waitFor(t, 30*time.Second, fmt.Sprintf("%d emails and an empty outbox", n), func() bool {
-		st, err := store.OutboxStats(t.Context())
+		st, err := store.OutboxStats(t.Context(), 100000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +330,7 @@ func TestOutboxSurvivesKill(t *testing.T) {
 		}
 	}
 	api.kill()
-	if st, err := store.OutboxStats(t.Context()); err != nil || st.Pending != n+unknown {
+	if st, err := store.OutboxStats(t.Context(), 100000); err != nil || st.Pending != n+unknown {
 		t.Fatalf("after the kill: %+v, %v; want %d pending", st, err, n+unknown)
 	}
 	if len(fake.Requests()) != 0 {
@@ -377,7 +377,7 @@ func TestOutboxWorkerKilledMidDrain(t *testing.T) {
 	wcancel()
 	w1.kill()
 	killed.Store(true)
-	st, err := store.OutboxStats(t.Context())
+	st, err := store.OutboxStats(t.Context(), 100000)
 	if err != nil {
 		t.Fatal(err)
 	}

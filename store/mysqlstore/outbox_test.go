@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/mysqldialect"
@@ -93,7 +94,7 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "schema version 1, want 2: run Migrate") {
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "schema version 1, want 3: run Migrate") {
 		t.Fatalf("Check of a version 1 schema: %v, want an error asking for Migrate", err)
 	}
 	rec := reset.Record{Hash: reset.Hash{1, 2, 3}, UserID: "kept", Email: "kept@example.com", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
@@ -118,14 +119,14 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := countRows(t, db, s, "schema_version"); n != 2 {
-		t.Fatalf("schema_version has %d rows, want 2", n)
+	if n := countRows(t, db, s, "schema_version"); n != mysqlstore.SchemaVersion {
+		t.Fatalf("schema_version has %d rows, want %d", n, mysqlstore.SchemaVersion)
 	}
 	if got, err := s.Lookup(ctx, rec.Hash); err != nil || got.UserID != "kept" {
 		t.Fatalf("token after the upgrade: %+v, %v", got, err)
 	}
-	e := reset.Envelope{ID: "after-upgrade", Kind: reset.EnvelopeRequest, Email: "a@example.com", CreatedAt: base, NotBefore: base}
-	if err := s.Enqueue(ctx, e, 10); err != nil {
+	e := reset.Envelope{ID: "after-upgrade", Kind: reset.EnvelopeRequest, Sealed: []byte("sealed"), KeyID: "k", CreatedAt: base, NotBefore: base}
+	if err := s.Enqueue(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Claim(ctx, "w", base, base.Add(time.Minute), 10); err != nil || len(got) != 1 {
@@ -140,20 +141,97 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script, err := mysqlstore.SchemaSQL(prefix2)
+	applySchemaSQL(t, db, prefix2)
+	s2, _ := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix2})
+	if err := s2.Check(ctx); err != nil {
+		t.Fatalf("Check after applying SchemaSQL over version 1: %v", err)
+	}
+}
+
+// applySchemaSQL runs SchemaSQL(prefix) on one connection, as a client
+// running the script does.
+func applySchemaSQL(t *testing.T, db *bun.DB, prefix string) {
+	t.Helper()
+	script, err := mysqlstore.SchemaSQL(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
 	for stmt := range strings.SplitSeq(script, ";\n") {
 		if strings.TrimSpace(stmt) != "" {
-			if _, err := db.ExecContext(ctx, stmt); err != nil {
+			if _, err := conn.ExecContext(t.Context(), stmt); err != nil {
 				t.Fatalf("%s: %v", stmt, err)
 			}
 		}
 	}
-	s2, _ := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix2})
-	if err := s2.Check(ctx); err != nil {
-		t.Fatalf("Check after applying SchemaSQL over version 1: %v", err)
+}
+
+// TestOutboxMigrateFromV2 upgrades an outbox of version 2, which kept
+// public requests unsealed, from several processes at once: the plaintext
+// columns go, the unsealed requests (which this version cannot read) go,
+// sealed envelopes stay. Running the upgrade again, or the SchemaSQL
+// script twice, changes nothing.
+func TestOutboxMigrateFromV2(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	ctx := t.Context()
+	for _, how := range []string{"Migrate", "SchemaSQL"} {
+		prefix := newPrefix(t)
+		dropTables(t, db, prefix)
+		for _, stmt := range mysqlstore.SchemaAt(prefix, 2) {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ins := fmt.Sprintf("INSERT INTO `%soutbox` (id, kind, email, link, sealed, key_id, attempts, claims, not_before, created_at,"+
+			" dead, last_error, nonce) VALUES (?, 'request', 'a@example.com', '', ?, 'k', 0, 0, ?, ?, 0, '', X'00')", prefix)
+		at := base.Format("2006-01-02 15:04:05")
+		if _, err := db.ExecContext(ctx, ins, "unsealed", nil, at, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, ins, "sealed", []byte("sealed bytes"), at, at); err != nil {
+			t.Fatal(err)
+		}
+		s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch how {
+		case "Migrate":
+			errs := make(chan error, 4)
+			for range 4 {
+				go func() { errs <- s.Migrate(ctx) }()
+			}
+			for range 4 {
+				if err := <-errs; err != nil {
+					t.Fatalf("Migrate from version 2: %v", err)
+				}
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("second Migrate: %v", err)
+			}
+		case "SchemaSQL":
+			applySchemaSQL(t, db, prefix)
+			applySchemaSQL(t, db, prefix)
+			if err := s.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var cols int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()"+
+			" AND table_name = ? AND column_name IN ('email', 'link')", prefix+"outbox").Scan(&cols); err != nil {
+			t.Fatal(err)
+		}
+		if cols != 0 {
+			t.Fatalf("%s: %d plaintext columns left in the outbox", how, cols)
+		}
+		got, err := s.Claim(ctx, "w", base, base.Add(time.Minute), 10)
+		if err != nil || len(got) != 1 || got[0].ID != "sealed" || string(got[0].Sealed) != "sealed bytes" {
+			t.Fatalf("%s: Claim after the upgrade = %+v, %v; want the sealed envelope only", how, got, err)
+		}
 	}
 }
 
@@ -167,12 +245,11 @@ func TestOutboxValues(t *testing.T) {
 	rand.Read(sealed)
 	sealed[0], sealed[1] = 0, '\''
 	e := reset.Envelope{
-		ID: strings.Repeat("i", 64), Kind: reset.EnvelopeMessage, Email: `"o'q\\"@exämple.com`,
-		Link: "https://app.example.com/r?a='1'&b=\\x00%00", Sealed: sealed, KeyID: strings.Repeat("k", 64),
+		ID: strings.Repeat("i", 64), Kind: reset.EnvelopeMessage, Sealed: sealed, KeyID: strings.Repeat("k", 64),
 		Attempts: 3, CreatedAt: base.Add(999), NotBefore: base.Add(time.Second).In(time.FixedZone("X", 5*3600)),
 		LastError: "earlier",
 	}
-	if err := s.Enqueue(ctx, e, 10); err != nil {
+	if err := s.Enqueue(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Claim(ctx, "w", base.Add(time.Second), base.Add(time.Minute), 1)
@@ -180,7 +257,7 @@ func TestOutboxValues(t *testing.T) {
 		t.Fatalf("Claim: %v, %v", got, err)
 	}
 	g := got[0]
-	if g.ID != e.ID || g.Kind != e.Kind || g.Email != e.Email || g.Link != e.Link || !bytes.Equal(g.Sealed, sealed) ||
+	if g.ID != e.ID || g.Kind != e.Kind || !bytes.Equal(g.Sealed, sealed) ||
 		g.KeyID != e.KeyID || g.Attempts != 3 || g.Claims != 1 || g.LastError != "earlier" || g.Dead ||
 		!g.CreatedAt.Equal(base) || !g.NotBefore.Equal(base.Add(time.Second)) || g.NotBefore.Location() != time.UTC {
 		t.Fatalf("read back %+v", g)
@@ -201,23 +278,22 @@ func TestOutboxValues(t *testing.T) {
 	for name, mod := range map[string]func(*reset.Envelope){
 		"empty ID":   func(e *reset.Envelope) { e.ID = "" },
 		"long ID":    func(e *reset.Envelope) { e.ID = strings.Repeat("i", 65) },
-		"long link":  func(e *reset.Envelope) { e.Link = strings.Repeat("l", 2049) },
 		"long key":   func(e *reset.Envelope) { e.KeyID = strings.Repeat("k", 65) },
-		"bad email":  func(e *reset.Envelope) { e.Email = "\xff@example.com" },
+		"no content": func(e *reset.Envelope) { e.Sealed = nil },
 		"zero time":  func(e *reset.Envelope) { e.CreatedAt = time.Time{} },
-		"long email": func(e *reset.Envelope) { e.Email = strings.Repeat("e", 321) },
+		"long kind":  func(e *reset.Envelope) { e.Kind = strings.Repeat("k", 33) },
 	} {
 		bad := e
 		bad.ID = "other"
 		mod(&bad)
-		if err := s.Enqueue(ctx, bad, 10); err == nil || !strings.HasPrefix(err.Error(), "mysqlstore: enqueue: ") {
+		if err := s.Enqueue(ctx, bad); err == nil || !strings.HasPrefix(err.Error(), "mysqlstore: enqueue: ") {
 			t.Errorf("%s: Enqueue = %v, want a mysqlstore: enqueue: error", name, err)
 		}
 	}
 	if _, err := s.Claim(ctx, strings.Repeat("w", 256), base, base, 1); err == nil {
 		t.Error("Claim with a 256-byte worker name succeeded")
 	}
-	if err := s.Enqueue(ctx, e, 10); err == nil || errors.Is(err, reset.ErrQueueFull) {
+	if err := s.Enqueue(ctx, e); err == nil {
 		t.Errorf("Enqueue of an existing ID: %v, want an error", err)
 	}
 	if err := s.Revive(ctx, strings.Repeat("i", 65), base); !errors.Is(err, reset.ErrNotFound) {
@@ -254,8 +330,13 @@ func TestOutboxRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	measure("Request, account", 2, func() error { return svc.Request(ctx, "user0@example.com", "") })
-	measure("Request, no account", 2, func() error { return svc.Request(ctx, "nobody@example.com", "") })
+	// The Service counts the outbox in the background, at most once a
+	// second: count it now, so that the requests measured do not start it.
+	if _, err := svc.OutboxReport(ctx); err != nil {
+		t.Fatal(err)
+	}
+	measure("Request, account", 1, func() error { return svc.Request(ctx, "user0@example.com", "") })
+	measure("Request, no account", 1, func() error { return svc.Request(ctx, "nobody@example.com", "") })
 	var envs []reset.Envelope
 	now := time.Now()
 	measure("Claim of two", 4, func() (err error) {
@@ -278,7 +359,7 @@ func TestOutboxRoundTrips(t *testing.T) {
 		return nil
 	})
 	measure("OutboxStats", 1, func() error {
-		st, err := s.OutboxStats(ctx)
+		st, err := s.OutboxStats(ctx, 1000)
 		if err == nil && (st.Pending != 1 || st.Oldest.IsZero()) {
 			err = fmt.Errorf("stats %+v", st)
 		}
@@ -301,11 +382,10 @@ func TestOutboxLostConnection(t *testing.T) {
 	at := base
 	for _, applied := range []bool{true, false} {
 		name := fmt.Sprintf("applied=%v", applied)
-		e := reset.Envelope{ID: name, Kind: reset.EnvelopeRequest, Email: "a@example.com", CreatedAt: at, NotBefore: at}
-		// Enqueue at the limit: the retry finds its own row (a duplicate
-		// key), not a full queue.
+		e := reset.Envelope{ID: name, Kind: reset.EnvelopeRequest, Sealed: []byte("sealed"), KeyID: "k", CreatedAt: at, NotBefore: at}
+		// Enqueue: the retry finds its own row (a duplicate key).
 		f.arm("INSERT INTO", applied)
-		if err := s.Enqueue(ctx, e, 1); err != nil {
+		if err := s.Enqueue(ctx, e); err != nil {
 			t.Fatalf("%s: Enqueue: %v", name, err)
 		}
 		// A claim whose UPDATE fails inside the transaction is rolled
@@ -350,17 +430,18 @@ func TestOutboxLostConnection(t *testing.T) {
 		if err := s.Delete(ctx, "w", e.ID); err != nil {
 			t.Fatalf("%s: Delete: %v", name, err)
 		}
-		if st, err := s.OutboxStats(ctx); err != nil || st.Pending != 0 || st.Dead != 0 {
+		if st, err := s.OutboxStats(ctx, 1000); err != nil || st.Pending != 0 || st.Dead != 0 {
 			t.Fatalf("%s: stats %+v, %v", name, st, err)
 		}
 	}
 	// Without a lost answer, the verdicts stand.
-	e := reset.Envelope{ID: "plain", Kind: reset.EnvelopeRequest, Email: "a@example.com", CreatedAt: at, NotBefore: at}
-	if err := s.Enqueue(ctx, e, 1); err != nil {
+	e := reset.Envelope{ID: "plain", Kind: reset.EnvelopeRequest, Sealed: []byte("sealed"), KeyID: "k", CreatedAt: at, NotBefore: at}
+	if err := s.Enqueue(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Enqueue(ctx, reset.Envelope{ID: "second", CreatedAt: at, NotBefore: at}, 1); !errors.Is(err, reset.ErrQueueFull) {
-		t.Fatalf("Enqueue past the limit: %v", err)
+	var me *mysql.MySQLError
+	if err := s.Enqueue(ctx, e); !errors.As(err, &me) || me.Number != 1062 {
+		t.Fatalf("Enqueue of the same ID again: %v, want a duplicate key error", err)
 	}
 	if err := s.Delete(ctx, "w", e.ID); !errors.Is(err, reset.ErrLeaseLost) {
 		t.Fatalf("Delete without a lease: %v", err)
@@ -474,7 +555,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 // columns, and checks that each holds a sealed message.
 func rawRows(t *testing.T, db *bun.DB, s *mysqlstore.Store) [][]byte {
 	t.Helper()
-	rows, err := db.QueryContext(t.Context(), fmt.Sprintf("SELECT id, kind, email, link, sealed, key_id, last_error,"+
+	rows, err := db.QueryContext(t.Context(), fmt.Sprintf("SELECT id, kind, sealed, key_id, last_error,"+
 		" COALESCE(lease_owner, '') FROM `%soutbox`", s.TablePrefix()))
 	if err != nil {
 		t.Fatal(err)
@@ -482,11 +563,11 @@ func rawRows(t *testing.T, db *bun.DB, s *mysqlstore.Store) [][]byte {
 	defer rows.Close()
 	var out [][]byte
 	for rows.Next() {
-		var cols [8][]byte
-		if err := rows.Scan(&cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5], &cols[6], &cols[7]); err != nil {
+		var cols [6][]byte
+		if err := rows.Scan(&cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5]); err != nil {
 			t.Fatal(err)
 		}
-		if len(cols[4]) == 0 {
+		if len(cols[2]) == 0 {
 			t.Fatal("an envelope that was tried holds no sealed message")
 		}
 		out = append(out, bytes.Join(cols[:], []byte{0}))
@@ -526,7 +607,8 @@ func checkDelivered(t *testing.T, svc *reset.Service, fake *resendtest.Server, n
 
 // TestOutboxStoreUnreachable: with the database down, a public request
 // fails (the handler answers 503, never a silent 202), quickly; with the
-// outbox full, it answers 503 with Retry-After.
+// outbox full, it is dropped and counted (the answer does not change) and
+// a trusted request fails with ErrQueueFull.
 func TestOutboxStoreUnreachable(t *testing.T) {
 	post := func(h http.Handler) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
@@ -587,13 +669,26 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 	t.Run("full", func(t *testing.T) {
 		db := openDB(t, testDSN(t))
 		s := newStore(t, db, mysqlstore.Options{})
-		_, h := handler(t, s, 1)
+		svc, h := handler(t, s, 1)
 		if w := post(h); w.Code != http.StatusAccepted {
 			t.Fatalf("first request: %d %s", w.Code, w.Body)
 		}
-		w := post(h)
-		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
-			t.Fatalf("request past MaxPending: %d %s (Retry-After %q), want 503 with Retry-After", w.Code, w.Body, w.Header().Get("Retry-After"))
+		// The Service counts the outbox in the background; count it now.
+		if r, err := svc.OutboxReport(t.Context()); err != nil || r.Pending != 1 {
+			t.Fatalf("OutboxReport = %+v, %v; want 1 pending", r, err)
+		}
+		if w := post(h); w.Code != http.StatusAccepted {
+			t.Fatalf("request past MaxPending: %d %s, want the same 202", w.Code, w.Body)
+		}
+		if n := svc.Dropped(); n != 1 {
+			t.Fatalf("Dropped = %d, want 1", n)
+		}
+		if st, err := s.OutboxStats(t.Context(), 10); err != nil || st.Pending != 1 {
+			t.Fatalf("OutboxStats = %+v, %v; want the first request only", st, err)
+		}
+		_, err := svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "user0@example.com"})
+		if !errors.Is(err, reset.ErrQueueFull) {
+			t.Fatalf("trusted request past MaxPending: %v, want ErrQueueFull", err)
 		}
 	})
 }
@@ -641,7 +736,7 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the outbox to drain", func() bool {
-		st, err := s.OutboxStats(t.Context())
+		st, err := s.OutboxStats(t.Context(), 100000)
 		return err == nil && st.Pending == 0
 	})
 	cancel()

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"syscall"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/passreset/passreset/internal/backoff"
 )
 
 // MySQL and MariaDB error numbers the store treats as transient.
@@ -52,32 +52,9 @@ func (s *Store) retry(ctx context.Context, op string, f func() error) error {
 			}
 			return fmt.Errorf("mysqlstore: %s: %w", op, err)
 		}
-		if werr := sleep(ctx, s.backoff(attempt)); werr != nil {
+		if werr := backoff.Sleep(ctx, backoff.Delay(attempt, s.retryDelay, maxRetryDelay)); werr != nil {
 			return fmt.Errorf("mysqlstore: %s: %w (while retrying after: %w)", op, werr, err)
 		}
-	}
-}
-
-// backoff returns the wait before retry number n (1 for the first): a
-// random duration between half and all of RetryDelay*2^(n-1), capped at
-// one second.
-func (s *Store) backoff(n int) time.Duration {
-	d := s.retryDelay
-	for i := 1; i < n && d < maxRetryDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxRetryDelay)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

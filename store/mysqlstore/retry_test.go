@@ -96,14 +96,3 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("retry with an ending context = %v after %v", err, time.Since(start))
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	s := &Store{retryDelay: 10 * time.Millisecond}
-	for n, max := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 4: 80 * time.Millisecond, 20: time.Second, 100: time.Second} {
-		for range 100 {
-			if d := s.backoff(n); d < max/2 || d > max {
-				t.Fatalf("backoff(%d) = %v, want between %v and %v", n, d, max/2, max)
-			}
-		}
-	}
-}

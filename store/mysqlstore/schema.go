@@ -8,11 +8,12 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
 )
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
 // brings the tables up to it; [Store.Check] refuses an older schema.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -24,7 +25,8 @@ const maxPrefixLen = 64 - len("schema_version")
 
 // migrations[i] holds the statements that take the schema from version i
 // to version i+1. "%[1]s" stands for the table prefix. Every statement must
-// be safe to run again, since two processes may migrate at the same time.
+// be safe to run again, since two processes may migrate at the same time,
+// and the statements of one migration run on one connection, in order.
 var migrations = [][]string{
 	{
 		// One row per user: Rotate replaces it with an upsert on the primary
@@ -81,6 +83,25 @@ var migrations = [][]string{
 			"  KEY dead_created (dead, created_at, id)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
+	{
+		// The outbox keeps nothing in the clear: sealed holds the typed
+		// address, the link and the rendered email together, so email and
+		// link go and sealed is required. Version 2 kept public requests
+		// unsealed (sealed NULL); this version cannot read them, so they
+		// are deleted (drain the outbox before upgrading to keep them).
+		// MySQL has no DROP COLUMN IF EXISTS: the ALTER is prepared only
+		// while the email column exists, so that running the statements
+		// again does nothing. Run them on one connection (a session
+		// variable and a prepared statement carry between them).
+		"DELETE FROM `%[1]soutbox` WHERE sealed IS NULL",
+		"SET @%[1]sv3 = (SELECT IF(COUNT(*) = 0, 'DO 0',\n" +
+			"  'ALTER TABLE `%[1]soutbox` DROP COLUMN email, DROP COLUMN link, MODIFY sealed MEDIUMBLOB NOT NULL')\n" +
+			"  FROM information_schema.columns\n" +
+			"  WHERE table_schema = DATABASE() AND table_name = '%[1]soutbox' AND column_name = 'email')",
+		"PREPARE %[1]sv3 FROM @%[1]sv3",
+		"EXECUTE %[1]sv3",
+		"DEALLOCATE PREPARE %[1]sv3",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n" +
@@ -116,7 +137,10 @@ func checkPrefix(prefix string) (string, error) {
 // tablePrefix ("" means [DefaultTablePrefix]), for teams that run their own
 // migrations: semicolon-terminated statements, the same ones
 // [Store.Migrate] runs, ending with the row that records the version. Every
-// statement is idempotent. After applying it, call [Store.Check] at startup.
+// statement is idempotent; run them in order on one connection (the
+// upgrade to version 3 passes a session variable from one statement to the
+// next), as the mariadb and mysql clients do with a script. After applying
+// it, call [Store.Check] at startup.
 func SchemaSQL(tablePrefix string) (string, error) {
 	p, err := checkPrefix(tablePrefix)
 	if err != nil {
@@ -139,13 +163,23 @@ func SchemaSQL(tablePrefix string) (string, error) {
 // migration tool instead. It fails if the database holds a newer schema
 // than this package knows.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.checkCluster(ctx); err != nil {
+	if _, err := s.checkCluster(ctx); err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(createVersionTable, s.prefix)); err != nil {
+	// One connection for all: a migration's statements share session state.
+	conn := s.db
+	if db, ok := s.db.(*bun.DB); ok {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("mysqlstore: migrate: %w", err)
+		}
+		defer c.Close()
+		conn = c
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(createVersionTable, s.prefix)); err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
 	}
-	cur, err := s.version(ctx)
+	cur, err := version(ctx, conn, s.prefix)
 	if err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
 	}
@@ -154,22 +188,32 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	for v := cur; v < SchemaVersion; v++ {
 		for _, stmt := range migrations[v] {
-			if _, err := s.db.ExecContext(ctx, fmt.Sprintf(stmt, s.prefix)); err != nil {
+			_, err := conn.ExecContext(ctx, fmt.Sprintf(stmt, s.prefix))
+			var me *mysql.MySQLError
+			if errors.As(err, &me) && me.Number == errCantDropField {
+				// A concurrent Migrate dropped the columns between this
+				// one's check and its ALTER.
+				err = nil
+			}
+			if err != nil {
 				return fmt.Errorf("mysqlstore: migrate to version %d: %w", v+1, err)
 			}
 		}
-		if _, err := s.db.ExecContext(ctx, fmt.Sprintf(recordVersion, s.prefix, v+1)); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(recordVersion, s.prefix, v+1)); err != nil {
 			return fmt.Errorf("mysqlstore: migrate to version %d: %w", v+1, err)
 		}
 	}
 	return s.Check(ctx)
 }
 
+// errCantDropField is ER_CANT_DROP_FIELD_OR_KEY.
+const errCantDropField = 1091
+
 // version returns the highest applied schema version, 0 for none.
-func (s *Store) version(ctx context.Context) (int, error) {
+func version(ctx context.Context, db bun.IConn, prefix string) (int, error) {
 	var v sql.NullInt64
-	q := fmt.Sprintf("SELECT MAX(version) FROM `%sschema_version`", s.prefix)
-	if err := s.db.QueryRowContext(ctx, q).Scan(&v); err != nil {
+	q := fmt.Sprintf("SELECT MAX(version) FROM `%sschema_version`", prefix)
+	if err := db.QueryRowContext(ctx, q).Scan(&v); err != nil {
 		return 0, err
 	}
 	return int(v.Int64), nil
@@ -193,10 +237,11 @@ var errClientFoundRows = errors.New("the connection reports found rows instead o
 func (s *Store) Check(ctx context.Context) error {
 	// First, since the reads below are only reliable on a Galera node
 	// with the right settings.
-	if err := s.checkCluster(ctx); err != nil {
+	node, err := s.checkCluster(ctx)
+	if err != nil {
 		return fmt.Errorf("mysqlstore: check: %w", err)
 	}
-	v, err := s.version(ctx)
+	v, err := version(ctx, s.db, s.prefix)
 	var me *mysql.MySQLError
 	switch {
 	case errors.As(err, &me) && me.Number == 1146: // ER_NO_SUCH_TABLE
@@ -217,5 +262,16 @@ func (s *Store) Check(ctx context.Context) error {
 	} else if n != 0 {
 		return fmt.Errorf("mysqlstore: check: %w", errClientFoundRows)
 	}
+	// MariaDB has DELETE ... RETURNING, which makes Consume one round
+	// trip. Not on a Galera node: there, of 100 concurrent consumes of one
+	// token through three nodes, 3 got the row (a certification conflict
+	// does not take back rows already returned), so Galera gets the
+	// portable read-then-conditional-delete, whose rows affected it does
+	// certify.
+	var server string
+	if err := s.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&server); err != nil {
+		return fmt.Errorf("mysqlstore: check: %w", err)
+	}
+	s.returning.Store(strings.Contains(server, "MariaDB") && !node)
 	return nil
 }

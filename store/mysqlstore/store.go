@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -20,7 +21,6 @@ import (
 const (
 	DefaultMaxAttempts = 9
 	DefaultRetryDelay  = 10 * time.Millisecond
-	DefaultPruneBatch  = 5000
 )
 
 // Limits of the stored values, set by the column types.
@@ -58,11 +58,6 @@ type Options struct {
 	// the context does. Default 10ms.
 	RetryDelay time.Duration
 
-	// PruneBatch is how many rows one DELETE statement of Prune removes at
-	// most, so that pruning a large table never holds locks for long.
-	// Default 5000.
-	PruneBatch int
-
 	// AllowStaleReads makes [Store.Check] accept a connection to a Galera
 	// cluster node whose wsrep_sync_wait lacks bit 1 or 2 (the DSN setting
 	// wsrep_sync_wait=3 sets both). Unsafe: without them a read, UPDATE or
@@ -78,15 +73,16 @@ type Options struct {
 // Store is a [reset.Store] on MySQL or MariaDB through bun. It also
 // implements [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore],
 // a durable outbox that workers in every instance drain. It is safe for
-// concurrent use, holds no state besides its configuration and starts no
+// concurrent use, holds no state besides its configuration and whether
+// the server is MariaDB (learnt by [Store.Check]), and starts no
 // goroutine: there is nothing to close. Create it with [New].
 type Store struct {
 	db         bun.IDB
 	prefix     string
 	attempts   int
 	retryDelay time.Duration
-	pruneBatch int
 	allowStale bool
+	returning  atomic.Bool // the server has DELETE ... RETURNING (MariaDB); set by Check
 	q          queries
 	oq         outboxQueries
 }
@@ -101,7 +97,7 @@ var (
 // Placeholders are bun's '?': bun formats every argument into the SQL text
 // itself, so each statement is one round trip.
 type queries struct {
-	lookup, consume, rotate, revoke, pruneTokens, pruneCooldowns, cooldown, cooldownNonce string
+	lookup, consume, consumeReturning, rotate, revoke, pruneTokens, pruneCooldowns, cooldown, cooldownNonce string
 }
 
 // timeFormat is how the store writes and reads DATETIME(6) values: UTC
@@ -114,9 +110,10 @@ const (
 
 func newQueries(p string) queries {
 	tokens, cooldowns := "`"+p+"tokens`", "`"+p+"cooldowns`"
+	recordColumns := "user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at")
 	return queries{
-		lookup: "SELECT user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at") +
-			" FROM " + tokens + " WHERE token_hash = ?",
+		lookup:           "SELECT " + recordColumns + " FROM " + tokens + " WHERE token_hash = ?",
+		consumeReturning: "DELETE FROM " + tokens + " WHERE token_hash = ? RETURNING " + recordColumns,
 		// Conditional on the exact hash: a row that a concurrent Rotate
 		// replaced between the SELECT and this DELETE is left alone.
 		consume: "DELETE FROM " + tokens + " WHERE user_id = ? AND token_hash = ?",
@@ -155,15 +152,14 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.MaxAttempts < 0 || opts.RetryDelay < 0 || opts.PruneBatch < 0 {
-		return nil, errors.New("mysqlstore: New: MaxAttempts, RetryDelay and PruneBatch must not be negative")
+	if opts.MaxAttempts < 0 || opts.RetryDelay < 0 {
+		return nil, errors.New("mysqlstore: New: MaxAttempts and RetryDelay must not be negative")
 	}
 	s := &Store{
 		db:         db,
 		prefix:     prefix,
 		attempts:   opts.MaxAttempts,
 		retryDelay: opts.RetryDelay,
-		pruneBatch: opts.PruneBatch,
 		allowStale: opts.AllowStaleReads,
 		q:          newQueries(prefix),
 		oq:         newOutboxQueries(prefix),
@@ -173,9 +169,6 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	}
 	if s.retryDelay == 0 {
 		s.retryDelay = DefaultRetryDelay
-	}
-	if s.pruneBatch == 0 {
-		s.pruneBatch = DefaultPruneBatch
 	}
 	switch db.(type) {
 	case bun.Tx, *bun.Tx:
@@ -246,8 +239,13 @@ func (s *Store) Lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 }
 
 func (s *Store) lookup(ctx context.Context, h reset.Hash) (reset.Record, error) {
+	return s.scanRecord(h, s.db.QueryRowContext(ctx, s.q.lookup, h[:]))
+}
+
+// scanRecord reads the record with hash h from a row of recordColumns.
+func (s *Store) scanRecord(h reset.Hash, row *sql.Row) (reset.Record, error) {
 	var user, email, created, expires []byte
-	err := s.db.QueryRowContext(ctx, s.q.lookup, h[:]).Scan(&user, &email, &created, &expires)
+	err := row.Scan(&user, &email, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return reset.Record{}, reset.ErrNotFound
 	}
@@ -264,12 +262,19 @@ func (s *Store) lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 	return rec, nil
 }
 
-// Consume implements [reset.Store] without DELETE ... RETURNING (which
-// MySQL lacks): it reads the record by hash, then deletes it with a DELETE
-// conditional on the same user and hash, and returns the record only when
-// that DELETE removed exactly one row. Of concurrent calls only one DELETE
-// removes the row; a row that a concurrent Rotate replaced has another hash
-// and is left alone. Two round trips.
+// Consume implements [reset.Store]. On MariaDB that is not a Galera
+// cluster node (once [Store.Check] or [Store.Migrate] has seen it) it is
+// one round trip:
+//
+//	DELETE FROM <prefix>tokens WHERE token_hash = h RETURNING user_id, email, created_at, expires_at
+//
+// Of concurrent calls only one DELETE removes the row and returns it. MySQL
+// has no DELETE ... RETURNING, and on Galera a certification conflict does
+// not take back rows already returned: there Consume reads the record by hash, then
+// deletes it with a DELETE conditional on the same user and hash, and
+// returns the record only when that DELETE removed exactly one row; a row
+// that a concurrent Rotate replaced has another hash and is left alone.
+// Two round trips.
 //
 // When the connection is lost after the DELETE was sent and the retry
 // finds the record gone, Consume cannot tell whether its own DELETE or a
@@ -279,10 +284,27 @@ func (s *Store) lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error) {
 	var rec reset.Record
 	var lost error // set when a DELETE may have been applied though its answer was lost
+	unknown := func() error {
+		return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+	}
+	if s.returning.Load() {
+		err := s.retry(ctx, "consume", func() error {
+			r, err := s.scanRecord(h, s.db.QueryRowContext(ctx, s.q.consumeReturning, h[:]))
+			switch {
+			case errors.Is(err, reset.ErrNotFound) && lost != nil:
+				return unknown()
+			case mayHaveApplied(err):
+				lost = err
+			}
+			rec = r
+			return err
+		})
+		return rec, err
+	}
 	err := s.retry(ctx, "consume", func() error {
 		r, err := s.lookup(ctx, h)
 		if errors.Is(err, reset.ErrNotFound) && lost != nil {
-			return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+			return unknown()
 		}
 		if err != nil {
 			return err
@@ -302,7 +324,7 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 			rec = r
 			return nil
 		case lost != nil:
-			return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+			return unknown()
 		default:
 			return reset.ErrNotFound
 		}
@@ -322,44 +344,54 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 	})
 }
 
-// Prune implements [reset.Pruner]. It deletes the records that expired at
-// or before now, and the cooldowns that ended at or before now, in batches
-// of Options.PruneBatch rows, and returns how many records it removed.
-// Between batches it stops when ctx ends. After a lost connection a batch
-// is retried and its count may be missed.
-func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
+// Prune implements [reset.Pruner] with three autocommit DELETE
+// statements, one per kind, each removing at most limit rows in index
+// order and holding locks only on the rows it removes and the index range
+// it reads:
+//
+//	DELETE FROM <prefix>tokens WHERE expires_at <= now ORDER BY expires_at, user_id LIMIT limit
+//	DELETE FROM <prefix>cooldowns WHERE ends_at <= now ORDER BY ends_at, cooldown_key LIMIT limit
+//	DELETE FROM <prefix>outbox WHERE dead = 1 AND created_at < deadBefore ORDER BY dead, created_at, id LIMIT limit
+//
+// [reset.Service.Prune] calls it again while a count reaches limit. After
+// a lost connection a statement is retried, and the rows its first attempt
+// removed are not counted.
+func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+	var n reset.Pruned
+	if limit <= 0 {
+		return n, nil
+	}
 	at, err := dbTime(now)
 	if err != nil {
-		return 0, fmt.Errorf("mysqlstore: prune: %w", err)
+		return n, fmt.Errorf("mysqlstore: prune: %w", err)
 	}
-	total, err := s.prune(ctx, s.q.pruneTokens, at)
+	cut, err := dbTime(deadBefore)
 	if err != nil {
-		return total, err
+		return n, fmt.Errorf("mysqlstore: prune: deadBefore: %w", err)
 	}
-	_, err = s.prune(ctx, s.q.pruneCooldowns, at)
-	return total, err
-}
-
-func (s *Store) prune(ctx context.Context, query, at string) (int, error) {
-	total := 0
-	for {
-		var n int64
+	for _, k := range []struct {
+		n     *int
+		query string
+		at    string
+	}{
+		{&n.Tokens, s.q.pruneTokens, at},
+		{&n.Cooldowns, s.q.pruneCooldowns, at},
+		{&n.Dead, s.oq.pruneDead, cut},
+	} {
 		err := s.retry(ctx, "prune", func() error {
-			res, err := s.db.ExecContext(ctx, query, at, s.pruneBatch)
+			res, err := s.db.ExecContext(ctx, k.query, k.at, limit)
 			if err != nil {
 				return err
 			}
-			n, err = res.RowsAffected()
+			removed, err := res.RowsAffected()
+			*k.n = int(removed)
 			return err
 		})
-		total += int(n)
-		if err != nil || n < int64(s.pruneBatch) {
-			return total, err
-		}
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("mysqlstore: prune: %w", err)
+		if err != nil {
+			return n, err
 		}
 	}
+	return n, nil
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:

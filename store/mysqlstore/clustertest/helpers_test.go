@@ -291,8 +291,8 @@ func (s *spread) Consume(ctx context.Context, h reset.Hash) (reset.Record, error
 func (s *spread) RevokeAll(ctx context.Context, userID string) error {
 	return s.pick().RevokeAll(ctx, userID)
 }
-func (s *spread) Prune(ctx context.Context, now time.Time) (int, error) {
-	return s.pick().Prune(ctx, now)
+func (s *spread) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+	return s.pick().Prune(ctx, now, deadBefore, limit)
 }
 func (s *spread) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
 	return s.pick().Cooldown(ctx, key, now, until)

@@ -42,8 +42,8 @@ func (s *spreadOutbox) pick() reset.OutboxStore {
 	return s.stores[(s.next.Add(1)-1)%uint64(len(s.stores))]
 }
 
-func (s *spreadOutbox) Enqueue(ctx context.Context, e reset.Envelope, maxPending int) error {
-	return s.pick().Enqueue(ctx, e, maxPending)
+func (s *spreadOutbox) Enqueue(ctx context.Context, e reset.Envelope) error {
+	return s.pick().Enqueue(ctx, e)
 }
 func (s *spreadOutbox) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
 	return s.pick().Claim(ctx, worker, now, leaseUntil, max)
@@ -54,8 +54,8 @@ func (s *spreadOutbox) Save(ctx context.Context, worker string, e reset.Envelope
 func (s *spreadOutbox) Delete(ctx context.Context, worker, id string) error {
 	return s.pick().Delete(ctx, worker, id)
 }
-func (s *spreadOutbox) OutboxStats(ctx context.Context) (reset.OutboxStats, error) {
-	return s.pick().OutboxStats(ctx)
+func (s *spreadOutbox) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
+	return s.pick().OutboxStats(ctx, limit)
 }
 func (s *spreadOutbox) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
 	return s.pick().Dead(ctx, limit)
@@ -145,7 +145,7 @@ func TestOutboxWorkers(t *testing.T) {
 	// Every envelope is deleted after its send; there is no event for
 	// that in another process, so look until the outbox is empty.
 	pollUntil(t, time.Minute, "the outbox to be empty", func(ctx context.Context) bool {
-		st, err := stores[0].OutboxStats(ctx)
+		st, err := stores[0].OutboxStats(ctx, 1000)
 		return err == nil && st.Pending == 0
 	})
 	took := time.Since(began)
