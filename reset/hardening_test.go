@@ -401,3 +401,22 @@ func TestMisconfigurationsFailEarly(t *testing.T) {
 		t.Fatalf("the log does not say what to return:\n%s", logs.String())
 	}
 }
+
+// Both emails speak the account's language (User.Locale), the notice too.
+func TestEmailsInTheAccountsLanguage(t *testing.T) {
+	e := newEnv(t, func(c *reset.Config) { c.Product = "Acme" })
+	e.users.SetLocale(userEmail, "de")
+	iss := e.request(t, reset.TrustedRequest{Email: userEmail, Wait: true})
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "new password"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := e.mailer.Wait(t.Context(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"Setzen Sie Ihr Acme-Passwort zurück", "Ihr Acme-Passwort wurde geändert"} {
+		if msgs[i].Subject != want {
+			t.Errorf("email %d: subject %q, want %q", i, msgs[i].Subject, want)
+		}
+	}
+}

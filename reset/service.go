@@ -653,7 +653,13 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 // room requests use, and when even that is full, or the outbox cannot take
 // it, the notice is sent here and now.
 func (s *Service) notifyChanged(ctx context.Context, rec Record) {
-	msg, err := s.message(KindChanged, rec.Email, "", MailData{Time: s.now()})
+	// The notice speaks the account's language: the record keeps no
+	// locale, so ask Users once more. A failure only costs the language.
+	locale := ""
+	if u, err := s.cfg.Users.LookupEmail(ctx, rec.Email); err == nil && u.ID == rec.UserID {
+		locale = u.Locale
+	}
+	msg, err := s.message(KindChanged, rec.Email, locale, MailData{Time: s.now()})
 	if err != nil {
 		s.emit(Event{Kind: EventSendFailed, UserID: rec.UserID, MailKind: KindChanged, Err: err})
 		s.log.ErrorContext(ctx, "rendering password-changed notice", "user_id", rec.UserID, "err", err)

@@ -133,6 +133,17 @@ func (u *Users) Add(id, email, password string) {
 	u.password[id] = password
 }
 
+// SetLocale sets the language (a BCP 47 tag) of the account with email,
+// which LookupEmail then returns as User.Locale.
+func (u *Users) SetLocale(email, locale string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if usr, ok := u.byEmail[strings.ToLower(email)]; ok {
+		usr.Locale = locale
+		u.byEmail[strings.ToLower(email)] = usr
+	}
+}
+
 // SetErr sets the error every method returns, safely while calls run.
 func (u *Users) SetErr(err error) {
 	u.mu.Lock()
