@@ -71,13 +71,17 @@ type Options struct {
 	// this one's; the client given is not modified.
 	HTTPClient *http.Client
 
-	// Timeout bounds one attempt (one HTTP request and its answer).
-	// Default [DefaultTimeout], 10 seconds.
+	// Timeout bounds one attempt (one HTTP request and its answer, a
+	// whole batch included). Default [DefaultTimeout], 10 seconds. An
+	// attempt that times out is an unknown outcome, retried with the same
+	// idempotency key; keep Timeout at most reset.Config.SendTimeout (see
+	// "Timeouts and unknown outcomes" in the package documentation).
 	Timeout time.Duration
 
-	// MaxAttempts bounds the attempts of one Send, the first included.
-	// Default [DefaultMaxAttempts], 5. 1 means no retries: enough behind
-	// a durable outbox, which retries on its own.
+	// MaxAttempts bounds the attempts of one Send or SendBatch, the first
+	// included. Default [DefaultMaxAttempts], 5. 1 means no retries: the
+	// right choice behind a durable outbox, which retries on its own and
+	// pauses every instance on a 429.
 	MaxAttempts int
 
 	// MaxElapsed bounds one Send in total, waits for the rate limiter and
@@ -98,8 +102,9 @@ type Options struct {
 	// Rate is how many requests per second this Mailer starts, retries
 	// included, across all its concurrent sends. Default [DefaultRate], 2,
 	// Resend's default limit for a team: raise it only if Resend raised
-	// yours, and lower it if several processes share one team.
-	// rate.Inf turns pacing off.
+	// yours, and lower it if several processes share one team. A batch
+	// is one request. rate.Inf turns pacing off: do so when a durable
+	// outbox paces every instance with a shared budget.
 	Rate rate.Limit
 
 	// Burst is how many requests may start at once after a quiet spell.
@@ -107,10 +112,11 @@ type Options struct {
 	// larger burst can exceed that count.
 	Burst int
 
-	// Logger receives a Warn record for each failed attempt and a Debug
-	// record for each accepted email, with the message's ID and kind, the
-	// attempt number, the HTTP status and Resend's error name; never the
-	// API key, the recipient, the link or the token. Default: no logging.
+	// Logger receives Debug records only: one for each failed attempt,
+	// refusal and accepted email or batch, with the message's ID and kind,
+	// the attempt number, the HTTP status and Resend's error name; never
+	// the API key, the recipient, the link or the token. The final failure
+	// is the caller's to log (reset logs it once). Default: no logging.
 	Logger *slog.Logger
 }
 
