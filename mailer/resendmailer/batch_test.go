@@ -375,7 +375,7 @@ func TestTenThousandMessagesTakeOneHundredCalls(t *testing.T) {
 
 // sendAll sends n messages in batches of m.MaxBatch() and returns the
 // calls the server saw and the emails it accepted; each message must be
-// accepted once.
+// accepted once, under its batch's key.
 func sendAll(tb testing.TB, srv *resendtest.Server, m *resendmailer.Mailer, n int) (calls, sent int) {
 	tb.Helper()
 	before := srv.Stats()
@@ -388,6 +388,15 @@ func sendAll(tb testing.TB, srv *resendtest.Server, m *resendmailer.Mailer, n in
 		}
 	}
 	after := srv.Stats()
+	seen := map[string]int{}
+	for _, e := range srv.Emails()[before.Emails:] {
+		seen[e.To[0]+" "+e.IdempotencyKey]++
+	}
+	for i, msg := range msgs {
+		if k := msg.To + fmt.Sprintf(" batch/%d-%d", before.Calls, i/m.MaxBatch()*m.MaxBatch()); seen[k] != 1 {
+			tb.Fatalf("%q accepted %d times, want once", k, seen[k])
+		}
+	}
 	return after.Calls - before.Calls, after.Emails - before.Emails
 }
 
