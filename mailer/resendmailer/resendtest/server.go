@@ -149,7 +149,9 @@ type Fault struct {
 
 	// Drop processes the request (the emails are recorded) and then
 	// closes the connection without answering: the client sees a lost
-	// connection for emails that were sent.
+	// connection for emails that were sent. It aborts the handler with
+	// http.ErrAbortHandler, which net/http's server turns into a closed
+	// connection; a caller of ServeHTTP without that server sees the panic.
 	Drop bool
 }
 
