@@ -507,7 +507,7 @@ func TestBrowserEmails(t *testing.T) {
 			}
 			mail = notice[len(notice)-1].HTML
 			b.run(chromedp.Navigate(b.other+"/notice"), chromedp.WaitVisible("p", chromedp.ByQuery))
-			b.check("changed email", "en") // the core does not pass the account's locale to the notice yet
+			b.check("changed email", lang) // the notice speaks the account's language too
 		})
 	}
 }

@@ -53,16 +53,18 @@ func newSealKey() reset.SealKey {
 
 // outboxConfig is the Service configuration of the outbox tests, in this
 // process and in the child processes: short leases and retries, so that a
-// killed worker's envelopes come back within seconds.
+// killed worker's envelopes come back within seconds. SendTimeout leaves
+// room for a loaded machine: a send that times out is retried, and enough
+// of them in a row would move a message aside.
 func outboxConfig(store reset.Store, users reset.Users, mailer reset.Mailer, key reset.SealKey) reset.Config {
 	return reset.Config{
 		Store: store, Users: users, Mailer: mailer,
 		ResetURL:    "https://app.example.com/reset",
 		Logger:      slog.New(slog.DiscardHandler),
-		SendTimeout: 2 * time.Second,
+		SendTimeout: 8 * time.Second,
 		Outbox: &reset.OutboxOptions{
 			Keys:         []reset.SealKey{key},
-			Lease:        3 * time.Second,
+			Lease:        10 * time.Second,
 			PollInterval: 20 * time.Millisecond,
 			RetryBase:    100 * time.Millisecond,
 			RetryMax:     time.Second,

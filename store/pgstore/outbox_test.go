@@ -45,10 +45,10 @@ func outboxConfig(store reset.Store, users reset.Users, mailer reset.Mailer, key
 		Store: store, Users: users, Mailer: mailer,
 		ResetURL:    "https://app.example.com/reset",
 		Logger:      slog.New(slog.DiscardHandler),
-		SendTimeout: 2 * time.Second,
+		SendTimeout: 8 * time.Second, // room for a loaded machine
 		Outbox: &reset.OutboxOptions{
 			Keys:         []reset.SealKey{key},
-			Lease:        3 * time.Second,
+			Lease:        10 * time.Second,
 			PollInterval: 20 * time.Millisecond,
 			RetryBase:    100 * time.Millisecond,
 			RetryMax:     time.Second,

@@ -279,14 +279,14 @@ func inspector(t *testing.T, store reset.Store, env outboxEnv, users int) *reset
 // has accepted n emails.
 func drained(t *testing.T, store *pgstore.Store, fake *resendtest.Server, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute) // bounds a broken test only
 	defer cancel()
 	if _, err := fake.WaitEmails(ctx, n); err != nil {
 		t.Fatal(err)
 	}
 	// The last delete follows the last send: the outbox is another
 	// process's state, with no event to wait on.
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d emails and an empty outbox", n), func() bool {
+	waitFor(t, time.Minute, fmt.Sprintf("%d emails and an empty outbox", n), func() bool {
 		st, err := store.OutboxStats(t.Context(), 1000)
 		if err != nil {
 			t.Fatal(err)
@@ -371,7 +371,7 @@ func TestOutboxWorkerKilledMidDrain(t *testing.T) {
 	w1 := startChild(t, env, "worker", "first worker")
 	w1.expect("READY")
 	w1.start()
-	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	wctx, wcancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	if _, err := fake.WaitEmails(wctx, k+1); err != nil {
 		t.Fatal(err)
 	}
