@@ -74,15 +74,16 @@ type Options struct {
 // implements [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore],
 // a durable outbox that workers in every instance drain. It is safe for
 // concurrent use, holds no state besides its configuration and whether
-// the server is MariaDB (learnt by [Store.Check]), and starts no
-// goroutine: there is nothing to close. Create it with [New].
+// the server offers a safe DELETE ... RETURNING (learnt by [Store.Check]),
+// and starts no goroutine: there is nothing to close. Create it with
+// [New].
 type Store struct {
 	db         bun.IDB
 	prefix     string
 	attempts   int
 	retryDelay time.Duration
 	allowStale bool
-	returning  atomic.Bool // the server has DELETE ... RETURNING (MariaDB); set by Check
+	returning  atomic.Bool // Consume may use DELETE ... RETURNING (MariaDB, not Galera); set by Check
 	q          queries
 	oq         outboxQueries
 }
@@ -268,13 +269,13 @@ func (s *Store) scanRecord(h reset.Hash, row *sql.Row) (reset.Record, error) {
 //
 //	DELETE FROM <prefix>tokens WHERE token_hash = h RETURNING user_id, email, created_at, expires_at
 //
-// Of concurrent calls only one DELETE removes the row and returns it. MySQL
-// has no DELETE ... RETURNING, and on Galera a certification conflict does
-// not take back rows already returned: there Consume reads the record by hash, then
-// deletes it with a DELETE conditional on the same user and hash, and
-// returns the record only when that DELETE removed exactly one row; a row
-// that a concurrent Rotate replaced has another hash and is left alone.
-// Two round trips.
+// Of concurrent calls only one DELETE removes the row and returns it.
+// MySQL has no DELETE ... RETURNING, and on Galera a certification
+// conflict does not take back rows already returned: there Consume reads
+// the record by hash, then deletes it with a DELETE conditional on the
+// same user and hash, and returns the record only when that DELETE
+// removed exactly one row; a row that a concurrent Rotate replaced has
+// another hash and is left alone. Two round trips.
 //
 // When the connection is lost after the DELETE was sent and the retry
 // finds the record gone, Consume cannot tell whether its own DELETE or a
