@@ -272,11 +272,11 @@ type keyCapture struct {
 	keys []reset.Hash
 }
 
-func (k *keyCapture) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+func (k *keyCapture) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
 	k.mu.Lock()
 	k.keys = append(k.keys, key)
 	k.mu.Unlock()
-	return k.Store.Cooldown(ctx, key, now, until)
+	return k.Store.Cooldown(ctx, key, owner, now, until)
 }
 
 func TestCooldownKeyIsKeyed(t *testing.T) {

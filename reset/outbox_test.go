@@ -47,9 +47,9 @@ func (c *countingStore) Rotate(ctx context.Context, r reset.Record) error {
 	c.count("Rotate")
 	return c.Store.Rotate(ctx, r)
 }
-func (c *countingStore) Cooldown(ctx context.Context, k reset.Hash, now, until time.Time) (bool, error) {
+func (c *countingStore) Cooldown(ctx context.Context, k reset.Hash, owner string, now, until time.Time) (bool, error) {
 	c.count("Cooldown")
-	return c.Store.Cooldown(ctx, k, now, until)
+	return c.Store.Cooldown(ctx, k, owner, now, until)
 }
 func (c *countingStore) Enqueue(ctx context.Context, e reset.Envelope) error {
 	c.count("Enqueue")
@@ -381,7 +381,10 @@ func TestOutboxProviderOutage(t *testing.T) {
 // message loses its lease; the next worker issues afresh, past the
 // cooldown the dead worker started, and the mail goes out once.
 func TestOutboxWorkerDiesHoldingClaim(t *testing.T) {
-	e := newOutboxEnv(t)
+	// A lease shorter than the cooldown: the envelope comes back while the
+	// cooldown its first worker started still runs.
+	const lease = 40 * time.Second
+	e := newOutboxEnv(t, func(c *reset.Config) { c.Outbox.Lease = lease })
 	e.store.failSave.Store(1)
 	if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
 		t.Fatal(err)
@@ -390,7 +393,7 @@ func TestOutboxWorkerDiesHoldingClaim(t *testing.T) {
 	if len(e.mailer.delivered()) != 0 {
 		t.Fatal("sent although the sealed message was not saved")
 	}
-	e.clock.Advance(reset.DefaultOutboxLease - time.Second)
+	e.clock.Advance(lease - time.Second)
 	if e.drain(t) != 0 {
 		t.Fatal("claimed while the lease ran")
 	}

@@ -345,8 +345,11 @@ func (s *Service) issueEnvelope(ctx context.Context, worker string, e *Envelope,
 	// (its mail was rendered, then moved aside, then revived by an
 	// operator). A request that failed for any other reason meets the
 	// cooldown again, so that a back end's outage does not turn into a
-	// burst of mail when it ends.
-	_, msg, err := s.issue(ctx, c.Email, base, true, !c.Passed)
+	// burst of mail when it ends. The cooldown is owned by the envelope:
+	// if this worker dies after starting it and before saving the rendered
+	// email, the worker that claims the envelope next finds the cooldown
+	// its own and carries on, instead of dropping the request.
+	_, msg, err := s.issue(ctx, c.Email, e.ID, base, true, !c.Passed)
 	switch {
 	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
 		s.drop(ctx, worker, *e)

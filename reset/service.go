@@ -152,7 +152,7 @@ func New(cfg Config) (*Service, error) {
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
 	} else {
-		s.cool = &memCooldown{until: map[Hash]time.Time{}}
+		s.cool = &memCooldown{until: map[Hash]cooling{}}
 	}
 	if dur != nil {
 		s.durable = dur
@@ -327,7 +327,7 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 		}
 		slot = true
 	}
-	iss, msg, err := s.issue(ctx, r.Email, base, !r.SkipSend, r.Throttle)
+	iss, msg, err := s.issue(ctx, r.Email, "", base, !r.SkipSend, r.Throttle)
 	if err != nil {
 		if slot {
 			s.queue.cancel()
@@ -365,9 +365,10 @@ func (s *Service) checkRequest(email, link string) (linkBase, error) {
 	return newLinkBase(u), nil
 }
 
-// issue looks the account up, applies the cooldown if asked, renders the
-// email with a new message ID if mail is true, and rotates the token.
-func (s *Service) issue(ctx context.Context, email string, base linkBase, mail, throttle bool) (Issued, Message, error) {
+// issue looks the account up, applies the cooldown if asked (owned by
+// owner: see [Cooldowner]), renders the email with a new message ID if mail
+// is true, and rotates the token.
+func (s *Service) issue(ctx context.Context, email, owner string, base linkBase, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
@@ -384,7 +385,7 @@ func (s *Service) issue(ctx context.Context, email string, base linkBase, mail, 
 	}
 	now := s.now()
 	if throttle && s.cfg.Cooldown > 0 {
-		ok, err := s.cool.Cooldown(ctx, s.cooldownKey(u.Email), now, now.Add(s.cfg.Cooldown))
+		ok, err := s.cool.Cooldown(ctx, s.cooldownKey(u.Email), owner, now, now.Add(s.cfg.Cooldown))
 		if err != nil {
 			return Issued{}, Message{}, fmt.Errorf("reset: cooldown: %w", err)
 		}
@@ -496,7 +497,7 @@ func (s *Service) runJob(ctx context.Context, j job) {
 	if err != nil { // checked when queued; cannot happen
 		return
 	}
-	_, msg, err := s.issue(ctx, j.email, base, true, true)
+	_, msg, err := s.issue(ctx, j.email, "", base, true, true)
 	switch {
 	case err == nil:
 		s.deliver(ctx, msg)
@@ -758,24 +759,30 @@ func (s *Service) Shutdown(ctx context.Context) error {
 // memCooldown is the process-local cooldown used when the Store has none.
 type memCooldown struct {
 	mu    sync.Mutex
-	until map[Hash]time.Time
+	until map[Hash]cooling
 	sweep time.Time
 }
 
-func (m *memCooldown) Cooldown(_ context.Context, key Hash, now, until time.Time) (bool, error) {
+// cooling is one running cooldown.
+type cooling struct {
+	until time.Time
+	owner string
+}
+
+func (m *memCooldown) Cooldown(_ context.Context, key Hash, owner string, now, until time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now.After(m.sweep) {
-		for k, t := range m.until {
-			if !now.Before(t) {
+		for k, c := range m.until {
+			if !now.Before(c.until) {
 				delete(m.until, k)
 			}
 		}
 		m.sweep = now.Add(time.Minute)
 	}
-	if t, ok := m.until[key]; ok && now.Before(t) {
+	if c, ok := m.until[key]; ok && now.Before(c.until) && (owner == "" || c.owner != owner) {
 		return false, nil
 	}
-	m.until[key] = until
+	m.until[key] = cooling{until, owner}
 	return true, nil
 }

@@ -76,12 +76,15 @@ func (p Pruned) Total() int { return p.Tokens + p.Cooldowns + p.Dead }
 // every Service that uses the same store, so that it holds across app
 // instances. Without it a Service keeps cooldowns in process memory.
 type Cooldowner interface {
-	// Cooldown starts a cooldown for key that lasts until until, unless one
-	// is already running at now. It reports whether it started one (true:
-	// the caller may proceed). It must be atomic: of concurrent calls for
-	// one key while none runs, exactly one reports true. Expired cooldowns
-	// may be pruned by the Store at will.
-	Cooldown(ctx context.Context, key Hash, now, until time.Time) (bool, error)
+	// Cooldown starts a cooldown for key, owned by owner, that lasts until
+	// until, unless one is already running at now. It reports whether the
+	// caller may proceed: true when it started one, or when the running
+	// one has the same non-empty owner (the same queued request asking
+	// again after its worker died or an answer was lost); false otherwise.
+	// An empty owner never matches. It must be atomic: of concurrent calls
+	// for one key with different owners while none runs, exactly one
+	// reports true. Expired cooldowns may be pruned by the Store at will.
+	Cooldown(ctx context.Context, key Hash, owner string, now, until time.Time) (bool, error)
 }
 
 // User is an account as the application knows it.

@@ -265,7 +265,7 @@ func testCooldown(t *testing.T, s reset.Store, u func(string) string) {
 	k1, k2 := newHash(t), newHash(t)
 	step := func(k reset.Hash, now time.Time, want bool) {
 		t.Helper()
-		ok, err := c.Cooldown(ctx(t), k, now, now.Add(time.Minute))
+		ok, err := c.Cooldown(ctx(t), k, "", now, now.Add(time.Minute))
 		if err != nil || ok != want {
 			t.Fatalf("Cooldown at %v = %v, %v; want %v", now, ok, err, want)
 		}
@@ -275,6 +275,21 @@ func testCooldown(t *testing.T, s reset.Store, u func(string) string) {
 	step(k2, base.Add(59*time.Second), true)
 	step(k1, base.Add(time.Minute), true) // the first ended exactly now
 	step(k1, base.Add(time.Minute+time.Second), false)
+
+	// An owner recognises its own running cooldown; another owner, or no
+	// owner, does not.
+	k3 := newHash(t)
+	owned := func(owner string, now time.Time, want bool) {
+		t.Helper()
+		ok, err := c.Cooldown(ctx(t), k3, owner, now, now.Add(time.Minute))
+		if err != nil || ok != want {
+			t.Fatalf("Cooldown(owner %q) at %v = %v, %v; want %v", owner, now, ok, err, want)
+		}
+	}
+	owned(u("env-1"), base, true)
+	owned(u("env-1"), base.Add(time.Second), true) // the same request again
+	owned(u("env-2"), base.Add(2*time.Second), false)
+	owned("", base.Add(3*time.Second), false)
 }
 
 func testConcurrentCooldown(t *testing.T, s reset.Store, u func(string) string) {
@@ -282,9 +297,13 @@ func testConcurrentCooldown(t *testing.T, s reset.Store, u func(string) string) 
 	k := newHash(t)
 	var wins atomic.Int64
 	var wg sync.WaitGroup
-	for range Concurrency {
+	for i := range Concurrency {
 		wg.Go(func() {
-			ok, err := c.Cooldown(ctx(t), k, base, base.Add(time.Minute))
+			owner := "" // half without an owner, half each with its own
+			if i%2 == 1 {
+				owner = fmt.Sprintf("owner-%d", i)
+			}
+			ok, err := c.Cooldown(ctx(t), k, owner, base, base.Add(time.Minute))
 			if err != nil {
 				t.Errorf("Cooldown: %v", err)
 			}

@@ -26,7 +26,7 @@ type Store struct {
 	mu     sync.Mutex
 	byHash map[reset.Hash]reset.Record
 	byUser map[string]reset.Hash
-	cool   map[reset.Hash]time.Time
+	cool   map[reset.Hash]cooling
 	sweep  time.Time // next sweep at or after this time
 
 	outbox map[string]*leased // see outbox.go
@@ -48,7 +48,7 @@ func (s *Store) lock() {
 	if s.byHash == nil {
 		s.byHash = make(map[reset.Hash]reset.Record)
 		s.byUser = make(map[string]reset.Hash)
-		s.cool = make(map[reset.Hash]time.Time)
+		s.cool = make(map[reset.Hash]cooling)
 		s.outbox = make(map[string]*leased)
 	}
 }
@@ -128,11 +128,11 @@ func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int)
 			n.Tokens++
 		}
 	}
-	for k, t := range s.cool {
+	for k, c := range s.cool {
 		if n.Cooldowns == limit {
 			break
 		}
-		if !now.Before(t) {
+		if !now.Before(c.until) {
 			delete(s.cool, k)
 			n.Cooldowns++
 		}
@@ -150,18 +150,24 @@ func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int)
 }
 
 // Cooldown implements [reset.Cooldowner].
-func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	s.lock()
 	defer s.mu.Unlock()
 	s.maybeSweep(now)
-	if t, ok := s.cool[key]; ok && now.Before(t) {
+	if c, ok := s.cool[key]; ok && now.Before(c.until) && (owner == "" || c.owner != owner) {
 		return false, nil
 	}
-	s.cool[key] = until
+	s.cool[key] = cooling{until, owner}
 	return true, nil
+}
+
+// cooling is one running cooldown.
+type cooling struct {
+	until time.Time
+	owner string
 }
 
 // Len returns the number of records held, for tests and metrics.
@@ -190,8 +196,8 @@ func (s *Store) maybeSweep(now time.Time) {
 			s.remove(rec)
 		}
 	}
-	for k, t := range s.cool {
-		if !now.Before(t) {
+	for k, c := range s.cool {
+		if !now.Before(c.until) {
 			delete(s.cool, k)
 		}
 	}

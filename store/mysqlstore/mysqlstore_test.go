@@ -341,12 +341,12 @@ func TestExpiryBoundary(t *testing.T) {
 		{base.Add(time.Minute - time.Microsecond), false},
 		{base.Add(time.Minute), true},
 	} {
-		ok, err := s.Cooldown(ctx, key, c.now, c.now.Add(time.Minute))
+		ok, err := s.Cooldown(ctx, key, "", c.now, c.now.Add(time.Minute))
 		if err != nil || ok != c.want {
 			t.Fatalf("Cooldown at %v = %v, %v; want %v", c.now, ok, err, c.want)
 		}
 		// A cooldown that ends when it starts never runs and writes nothing.
-		if ok, err := s.Cooldown(ctx, key, c.now, c.now); err != nil || !ok {
+		if ok, err := s.Cooldown(ctx, key, "", c.now, c.now); err != nil || !ok {
 			t.Fatalf("empty Cooldown = %v, %v; want true", ok, err)
 		}
 	}
@@ -622,7 +622,7 @@ func TestTimeSettings(t *testing.T) {
 				now  time.Time
 				want bool
 			}{{created, true}, {created.Add(time.Minute - time.Microsecond), false}, {created.Add(time.Minute), true}} {
-				if ok, err := s.Cooldown(ctx, key, step.now.In(ny), step.now.Add(time.Minute)); err != nil || ok != step.want {
+				if ok, err := s.Cooldown(ctx, key, "", step.now.In(ny), step.now.Add(time.Minute)); err != nil || ok != step.want {
 					t.Errorf("Cooldown at %v = %v, %v; want %v", step.now, ok, err, step.want)
 				}
 			}
@@ -679,7 +679,7 @@ func TestContextCancelled(t *testing.T) {
 	if err := s.Rotate(ctx, rec); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "mysqlstore: rotate: ") {
 		t.Fatalf("Rotate with a cancelled context: %v", err)
 	}
-	if _, err := s.Cooldown(ctx, rec.Hash, base, base.Add(time.Minute)); !errors.Is(err, context.Canceled) {
+	if _, err := s.Cooldown(ctx, rec.Hash, "", base, base.Add(time.Minute)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Cooldown with a cancelled context: %v", err)
 	}
 }

@@ -3,7 +3,7 @@ package mysqlstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -411,7 +411,7 @@ func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int)
 // a running cooldown either way; it then reads the row's nonce (one more
 // round trip, only in that case) to learn whether the running cooldown is
 // its own.
-func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
 	if !until.After(now) {
 		return true, nil // a cooldown that has already ended never runs
 	}
@@ -423,13 +423,12 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Ti
 	if err != nil {
 		return false, fmt.Errorf("mysqlstore: cooldown: %w", err)
 	}
-	var nonce [16]byte
-	rand.Read(nonce[:]) // never fails
+	nonce := ownerNonce(owner)
 	var started, unsure bool
 	err = s.retry(ctx, "cooldown", func() error {
 		res, err := s.db.ExecContext(ctx, s.q.cooldown,
-			key[:], untilAt, nonce[:],
-			nowAt, nonce[:],
+			key[:], untilAt, nonce,
+			nowAt, nonce,
 			nowAt, untilAt)
 		if err != nil {
 			unsure = unsure || mayHaveApplied(err)
@@ -444,18 +443,31 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Ti
 			return nil
 		case n != 0:
 			return permanent{fmt.Errorf("unexpected %d rows affected", n)}
-		case !unsure:
+		case !unsure && owner == "":
 			started = false
 			return nil
 		}
+		// A running cooldown: this call's own if a lost answer hid that it
+		// started it, or its owner's (the same request asking again).
 		var got []byte
 		err = s.db.QueryRowContext(ctx, s.q.cooldownNonce, key[:]).Scan(&got)
 		if errors.Is(err, sql.ErrNoRows) {
 			started = false
 			return nil
 		}
-		started = err == nil && bytes.Equal(got, nonce[:])
+		started = err == nil && bytes.Equal(got, nonce)
 		return err
 	})
 	return started, err
+}
+
+// ownerNonce returns the nonce a cooldown of owner writes: derived from
+// owner, so that the same request recognises its own cooldown, or random
+// for an empty owner.
+func ownerNonce(owner string) []byte {
+	if owner == "" {
+		return newNonce()
+	}
+	h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
+	return h[:16]
 }

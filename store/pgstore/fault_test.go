@@ -180,10 +180,10 @@ func TestLostConnection(t *testing.T) {
 	for _, applied := range []bool{true, false} {
 		key := sha256.Sum256([]byte(time.Now().String()))
 		f.arm("INSERT INTO", applied)
-		if ok, err := s.Cooldown(ctx, key, base, base.Add(time.Minute)); err != nil || !ok {
+		if ok, err := s.Cooldown(ctx, key, "", base, base.Add(time.Minute)); err != nil || !ok {
 			t.Fatalf("Cooldown after a lost answer (applied %v) = %v, %v; want true", applied, ok, err)
 		}
-		if ok, err := s.Cooldown(ctx, key, base.Add(time.Second), base.Add(time.Minute)); err != nil || ok {
+		if ok, err := s.Cooldown(ctx, key, "", base.Add(time.Second), base.Add(time.Minute)); err != nil || ok {
 			t.Fatalf("Cooldown while running = %v, %v; want false", ok, err)
 		}
 	}

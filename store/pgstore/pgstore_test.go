@@ -376,11 +376,11 @@ func TestExpiryBoundary(t *testing.T) {
 		{base.Add(time.Minute - time.Microsecond), false},
 		{base.Add(time.Minute), true},
 	} {
-		ok, err := s.Cooldown(ctx, key, c.now, c.now.Add(time.Minute))
+		ok, err := s.Cooldown(ctx, key, "", c.now, c.now.Add(time.Minute))
 		if err != nil || ok != c.want {
 			t.Fatalf("Cooldown at %v = %v, %v; want %v", c.now, ok, err, c.want)
 		}
-		if ok, err := s.Cooldown(ctx, key, c.now, c.now); err != nil || !ok {
+		if ok, err := s.Cooldown(ctx, key, "", c.now, c.now); err != nil || !ok {
 			t.Fatalf("empty Cooldown = %v, %v; want true", ok, err)
 		}
 	}
@@ -453,7 +453,7 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("Rotate on a read-only session: %v, want ErrReadOnly at once", err)
 	}
 	t.Logf("Rotate refused after %v: %v", time.Since(start), err)
-	if _, err := rs.Cooldown(ctx, rec.Hash, base, base.Add(time.Minute)); !errors.Is(err, pgstore.ErrReadOnly) {
+	if _, err := rs.Cooldown(ctx, rec.Hash, "", base, base.Add(time.Minute)); !errors.Is(err, pgstore.ErrReadOnly) {
 		t.Errorf("Cooldown on a read-only session: %v, want ErrReadOnly", err)
 	}
 	if err := rs.Enqueue(ctx, reset.Envelope{ID: "ro", Kind: reset.EnvelopeRequest, CreatedAt: base, NotBefore: base}); !errors.Is(err, pgstore.ErrReadOnly) {
@@ -650,7 +650,7 @@ func TestContextCancelled(t *testing.T) {
 	if err := s.Rotate(ctx, rec); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "pgstore: rotate: ") {
 		t.Fatalf("Rotate with a cancelled context: %v", err)
 	}
-	if _, err := s.Cooldown(ctx, rec.Hash, base, base.Add(time.Minute)); !errors.Is(err, context.Canceled) {
+	if _, err := s.Cooldown(ctx, rec.Hash, "", base, base.Add(time.Minute)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Cooldown with a cancelled context: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -382,7 +383,7 @@ func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int)
 // the connection is lost after the statement was sent, the retry finds the
 // row its own first attempt wrote and still reports true, while a cooldown
 // started by anyone else gives false.
-func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
+func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
 	if !until.After(now) {
 		return true, nil // a cooldown that has already ended never runs
 	}
@@ -394,7 +395,13 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, now, until time.Ti
 	if err != nil {
 		return false, fmt.Errorf("pgstore: cooldown: %w", err)
 	}
+	// The nonce of a request with an owner is derived from it, so that the
+	// same request asking again finds its own running cooldown.
 	nonce := newNonce()
+	if owner != "" {
+		h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
+		nonce = h[:16]
+	}
 	var started bool
 	err = s.retry(ctx, "cooldown", func() error {
 		var one int

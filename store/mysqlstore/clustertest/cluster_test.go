@@ -215,7 +215,7 @@ func TestCooldownRace(t *testing.T) {
 		for i := range races {
 			wg.Go(func() {
 				<-start
-				ok, err := stores[i%3].Cooldown(ctx, k, now, now.Add(time.Minute))
+				ok, err := stores[i%3].Cooldown(ctx, k, "", now, now.Add(time.Minute))
 				if err != nil {
 					t.Errorf("Cooldown on node %d: %v", i%3+1, err)
 				}
@@ -231,11 +231,11 @@ func TestCooldownRace(t *testing.T) {
 		}
 		// It holds on every node until it ends, then any node may start the next.
 		for n, s := range stores {
-			if ok, err := s.Cooldown(ctx, k, now.Add(59*time.Second), now.Add(2*time.Minute)); ok || err != nil {
+			if ok, err := s.Cooldown(ctx, k, "", now.Add(59*time.Second), now.Add(2*time.Minute)); ok || err != nil {
 				t.Fatalf("round %d: node %d started a cooldown while one runs (%v, %v)", round, n+1, ok, err)
 			}
 		}
-		if ok, err := stores[round%3].Cooldown(ctx, k, now.Add(time.Minute), now.Add(2*time.Minute)); !ok || err != nil {
+		if ok, err := stores[round%3].Cooldown(ctx, k, "", now.Add(time.Minute), now.Add(2*time.Minute)); !ok || err != nil {
 			t.Fatalf("round %d: node %d did not start a cooldown after the last one ended (%v, %v)", round, round%3+1, ok, err)
 		}
 	}

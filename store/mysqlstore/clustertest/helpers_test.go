@@ -294,8 +294,8 @@ func (s *spread) RevokeAll(ctx context.Context, userID string) error {
 func (s *spread) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
 	return s.pick().Prune(ctx, now, deadBefore, limit)
 }
-func (s *spread) Cooldown(ctx context.Context, key reset.Hash, now, until time.Time) (bool, error) {
-	return s.pick().Cooldown(ctx, key, now, until)
+func (s *spread) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
+	return s.pick().Cooldown(ctx, key, owner, now, until)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
