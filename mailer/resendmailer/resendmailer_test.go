@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -598,6 +599,7 @@ func TestBurstIsPaced(t *testing.T) {
 	const n = 50
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	start := time.Now()
 	for i := range n {
 		wg.Go(func() { errs[i] = m.Send(context.Background(), message(fmt.Sprintf("burst%02d", i))) })
 	}
@@ -615,15 +617,24 @@ func TestBurstIsPaced(t *testing.T) {
 	if len(emails) != n || len(keys) != n {
 		t.Errorf("%d emails with %d distinct keys, want %d each", len(emails), len(keys), n)
 	}
-	// A token bucket of rate r and burst b admits at most b + r·T requests
-	// in any span T: 21 in a one-second window here.
-	if got := srv.MaxPerWindow(); got > perSecond+1 {
-		t.Errorf("the server saw %d requests in one second, want at most %d", got, perSecond+1)
+	// Pacing, proven without depending on scheduling: a token bucket of
+	// rate r and burst 1 lets the i-th request (from 0) leave no earlier
+	// than i/r after the first reservation, which came after start. A slow
+	// or stalled machine only delays requests, so this holds under any
+	// load; without pacing the 50 would all arrive within milliseconds.
+	// (How many arrive in one of the server's windows, and so how many it
+	// refuses, does depend on scheduling: a stall can bunch requests whose
+	// times have passed. Those are logged, not asserted; the mailer retries
+	// a refusal, and every message was sent once above.)
+	var arrived []time.Time
+	for _, r := range srv.Requests() {
+		arrived = append(arrived, r.Received)
 	}
-	// Without pacing, 30 of the 50 would be refused. Arrival jitter at a
-	// window's edge may cost one now and then.
-	if got := srv.RateLimited(); got > 3 {
-		t.Errorf("the server refused %d requests for the rate limit", got)
+	slices.SortFunc(arrived, time.Time.Compare)
+	for i, at := range arrived[:min(n, len(arrived))] {
+		if earliest := start.Add(time.Duration(i) * time.Second / perSecond); at.Before(earliest.Add(-time.Millisecond)) {
+			t.Fatalf("request %d arrived %v after the start, before its pace allows (%v)", i, at.Sub(start), earliest.Sub(start))
+		}
 	}
 	t.Logf("max per window %d, refused %d, requests %d", srv.MaxPerWindow(), srv.RateLimited(), len(srv.Requests()))
 }
