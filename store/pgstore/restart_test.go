@@ -167,7 +167,9 @@ func TestServerRestart(t *testing.T) {
 	}
 	checkClean(err, "rotate")
 	t.Logf("Request with the server stopped failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	if time.Since(start) > 3*time.Second {
+	// Bounded retries end it in about 2 s (logged above); the bound here
+	// only catches retries that never end, on however loaded a machine.
+	if time.Since(start) > time.Minute {
 		t.Errorf("the failure took %v; retries must be bounded", time.Since(start))
 	}
 	_, err = svc.Inspect(ctx, resettest.Token(kept.Link))
