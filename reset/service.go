@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/passreset/passreset/internal/backoff"
 )
 
 // Service runs the reset flow. It is safe for concurrent use. Create one
@@ -695,7 +697,9 @@ func (s *Service) RevokeAll(ctx context.Context, userID string) error {
 // tokens past their expiry, ended cooldowns and dead outbox envelopes
 // older than Outbox.DeadRetention. It works in batches of
 // Outbox.PruneBatch rows (1,000 without an outbox), one short statement
-// each, until nothing is left or ctx ends, reports what it removed by kind
+// each, resting after each batch as long as it took (so that a prune takes
+// at most half of the database's time and requests get through between
+// batches), until nothing is left or ctx ends, reports what it removed by kind
 // (also as an [EventPruned] event) and logs it. [Service.RunOutbox] runs it
 // every Outbox.PruneInterval; without the outbox, run it periodically
 // yourself.
@@ -705,13 +709,24 @@ func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 		return Pruned{}, nil
 	}
 	batch, retention := DefaultOutboxPruneBatch, DefaultOutboxDeadRetention
+	var took time.Duration
 	if s.durable != nil {
 		batch, retention = s.durable.opt.PruneBatch, s.durable.opt.DeadRetention
 	}
 	var total Pruned
-	for {
+	for first := true; ; first = false {
+		if !first {
+			// Rest as long as the last batch took: a prune then uses at
+			// most half of the database's time, and the requests waiting
+			// behind its locks get through between batches.
+			if err := backoff.Sleep(ctx, took); err != nil {
+				return total, fmt.Errorf("reset: pruning: %w", err)
+			}
+		}
 		now := s.now()
+		began := time.Now()
 		n, err := p.Prune(ctx, now, now.Add(-retention), batch)
+		took = time.Since(began)
 		total.Tokens += n.Tokens
 		total.Cooldowns += n.Cooldowns
 		total.Dead += n.Dead
