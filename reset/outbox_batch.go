@@ -67,8 +67,9 @@ func memberIDs(ms []member) []string {
 	return ids
 }
 
-// workBatch carries out one claim with the BatchMailer.
-func (s *Service) workBatch(ctx context.Context, worker string, l *leases, envs []Envelope) {
+// workBatch carries out one claim with the BatchMailer. It returns how
+// many envelopes it gave back untouched (parts of batches to regroup).
+func (s *Service) workBatch(ctx context.Context, worker string, l *leases, envs []Envelope) (givenBack int) {
 	wctx := context.WithoutCancel(ctx)
 	groups := map[string][]member{}
 	var fresh []member
@@ -115,10 +116,12 @@ func (s *Service) workBatch(ctx context.Context, worker string, l *leases, envs 
 			l.release(m.e.ID)
 			s.save(wctx, worker, m.e, false) // unchanged, for a later claim to regroup
 		}
+		givenBack += len(ms)
 	}
 	if len(fresh) > 0 {
 		s.formBatch(ctx, worker, l, fresh)
 	}
+	return givenBack
 }
 
 // complete reports whether ms, sorted by index, is a whole batch.
@@ -131,11 +134,11 @@ func complete(ms []member) bool {
 	return true
 }
 
-// groupTime returns a NotBefore near t for the members of one batch: the
-// same for all of them, and with random microseconds so that no other
-// batch shares it.
+// groupTime returns a NotBefore up to 2 ms before t for the members of one
+// batch: the same for all of them, and with random microseconds so that no
+// other batch shares it.
 func groupTime(t time.Time) time.Time {
-	return t.Truncate(time.Millisecond).Add(time.Duration(rand.IntN(1000)) * time.Microsecond)
+	return t.Truncate(time.Millisecond).Add(-time.Duration(rand.IntN(1000)) * time.Microsecond)
 }
 
 // formBatch marks ms as one new batch, durably, and sends it.

@@ -290,8 +290,9 @@ func (s *Service) claimAndWork(ctx context.Context, worker string) (int, error) 
 	l := s.holdLeases(worker, envs, now.Add(d.opt.Lease))
 	defer l.close()
 	if d.batcher != nil {
-		s.workBatch(ctx, worker, l, envs)
-		return len(envs), nil
+		// Parts of batches given back do not count: the caller would
+		// otherwise claim them again at once.
+		return len(envs) - s.workBatch(ctx, worker, l, envs), nil
 	}
 	for i, e := range envs {
 		// Without renewals, slow sends may have used up the claim's
