@@ -94,7 +94,7 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "schema version 1, want 3: run Migrate") {
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "schema version 1, want 4: run Migrate") {
 		t.Fatalf("Check of a version 1 schema: %v, want an error asking for Migrate", err)
 	}
 	rec := reset.Record{Hash: reset.Hash{1, 2, 3}, UserID: "kept", Email: "kept@example.com", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
