@@ -29,7 +29,9 @@
 //	other 4xx (such as 451 security_error)   permanent  returns at once
 //	408                                      transient  retries
 //	409 concurrent_idempotent_requests       transient  retries
-//	429 rate_limit_exceeded (or other name)  transient  retries after Retry-After
+//	429 rate_limit_exceeded (or other name)  transient  retries after Retry-After;
+//	                                                    its error holds a
+//	                                                    *reset.RateLimitError
 //	5xx                                      transient  retries
 //	no answer (attempt timed out, connection transient  retries
 //	refused or reset), unreadable 2xx body
@@ -44,26 +46,102 @@
 // exponentially growing bound, or Retry-After when Resend asks for longer (a
 // Retry-After beyond Options.BackoffMax stops at once). Each attempt is
 // bounded by Options.Timeout. When the Mailer stops trying, its error
-// matches [ErrTransient] and wraps the last attempt's failure.
+// matches [ErrTransient] and wraps the last attempt's failure; when that
+// was a 429 rate_limit_exceeded, the error also holds a
+// [*reset.RateLimitError] (find it with [errors.As]) whose RetryAfter is
+// Resend's Retry-After, so that a durable outbox pauses every worker of
+// every instance instead of only the one that was refused.
+//
+// # Batches
+//
+// The Mailer implements [reset.BatchMailer]: [Mailer.SendBatch] sends up
+// to [MaxBatch] (100) messages in one request to POST /emails/batch, with
+// the caller's key as Idempotency-Key and permissive validation (the
+// x-batch-validation header), so that Resend sends the valid emails and
+// reports each invalid one instead of refusing the whole batch. At
+// Resend's default 2 requests a second that is 200 emails a second
+// instead of 2: 10,000 messages take 100 requests.
+//
+//	outcome                                   SendBatch returns
+//	2xx, every email accepted                 a nil error for each message
+//	2xx, some emails in errors (permissive)   for those an error matching ErrPermanent
+//	                                          (Resend validated and refused them), nil
+//	                                          for the others
+//	a message that cannot become a request    an error matching ErrPermanent for it;
+//	(no ID, no recipient, ...)                the others are sent
+//	an answer that does not account for       err matching ErrTransient, per-message nil
+//	every email
+//	the request failed as a whole             err, per-message nil: classified as for
+//	                                          Send (permanent, transient, rate limited)
+//
+// A whole-request failure leaves the outcome of every message unknown: the
+// caller retries the same messages, in the same order, with the same key,
+// and Resend replays its first answer. Messages refused one by one are
+// never retried under that key: the caller sends the ones it still wants
+// in another batch under another key.
+//
+// # Timeouts and unknown outcomes
+//
+// Options.Timeout (10 seconds by default) bounds one attempt: one HTTP
+// request and its answer, a whole batch of 100 included. Options.MaxElapsed
+// and the context bound all the attempts of one Send or SendBatch:
+// reset.Service gives each delivery a context bounded by its
+// Config.SendTimeout (30 seconds by default), and the durable outbox holds
+// a lease on the message while it sends (OutboxOptions.Lease, which must
+// exceed SendTimeout unless the outbox store renews leases, see
+// reset.LeaseRenewer). So keep Timeout <= SendTimeout < Lease. Behind the
+// durable outbox, set MaxAttempts to 1: the outbox retries with its own
+// attempt limit and backoff, and a 429 then reaches it at once so that it
+// can pause every instance. When the outbox paces all instances with a
+// shared budget (a Store that implements reset.Budgeter), that budget is
+// the pace that counts: set Rate to rate.Inf so that the Mailer does not
+// add a second, per-process pacing on top.
+//
+// An answer that never came (the attempt timed out, the connection was
+// lost, the body could not be read) is an unknown outcome: Resend may
+// well have sent the email. It is transient, and every retry, by the
+// Mailer or by the outbox, carries the same idempotency key and the same
+// body, so Resend, which remembers a key for 24 hours, answers with the
+// first result and sends nothing again. A slow provider therefore costs
+// time, never a duplicate, and a message delivered during its attempt
+// window is reported delivered by the replay instead of being counted as
+// failed. A retry made more than 24 hours later could send again; a reset
+// link expires long before that.
+//
+// A provider without idempotency keys has no such replay. With SMTP
+// (mailer/smtpmailer), a connection lost after the message was handed
+// over but before the server's reply looks exactly like a failure; the
+// retry delivers a second copy. Delivery is then at least once: a
+// possible duplicate, never a lost message. The copies carry the same
+// link: the outbox seals the rendered message into the envelope once and
+// sends it unchanged on every attempt.
 //
 // # Pacing
 //
 // Resend allows a team 2 requests per second by default. Every attempt of
 // every Send on one Mailer first waits for a shared token bucket
 // (golang.org/x/time/rate) of Options.Rate requests per second, so a burst
-// of resets is spread out instead of turning into 429s. Use one Mailer per
-// process, and divide the rate between processes that share a team.
+// of resets is spread out instead of turning into 429s; a batch is one
+// request. Use one Mailer per process, and divide the rate between
+// processes that share a team, or, behind a durable outbox whose store
+// keeps a budget shared by every instance (reset.Budgeter), let that
+// budget pace and set Options.Rate to rate.Inf.
 //
 // # What is logged
 //
-// With Options.Logger set, each failed attempt is logged at Warn and each
-// accepted email at Debug with the message's ID and kind, the attempt
-// number, the HTTP status and Resend's error name. The recipient is not
-// logged; the API key, the link and the token are never logged nor put in
-// an error.
+// With Options.Logger set, the Mailer logs at Debug only: each failed
+// attempt (and whether it retries), each refusal, each accepted email or
+// batch, with the message's ID and kind (or the batch's key), the attempt
+// number, the HTTP status and Resend's error name. The final failure is
+// returned, and logged once by its caller at the level that fits (reset
+// logs it), so one failure does not make a Warn here and an Error there.
+// The recipient is not logged; the API key, the link and the token are
+// never logged nor put in an error.
 //
 // # Tests
 //
-// Package resendtest is a local fake of the Resend API that checks
-// requests the way Resend does; set Options.BaseURL to its URL.
+// Package resendtest is a local fake of the Resend API (POST /emails and
+// POST /emails/batch) that checks requests the way Resend does, keeps
+// idempotency keys, can enforce Resend's rate limit per API key and counts
+// calls, 429 answers and emails; set Options.BaseURL to its URL.
 package resendmailer

@@ -78,3 +78,43 @@ func ExampleError() {
 	// permanent: true
 	// requests: 1
 }
+
+func ExampleMailer_SendBatch() {
+	srv := resendtest.NewServer()
+	defer srv.Close()
+	// A recipient Resend refuses, to show a per-message error.
+	srv.SetRejectRecipient(func(to string) bool { return to == "nobody@example.com" })
+
+	m, err := resendmailer.New(resendmailer.Options{
+		APIKey:      resendtest.APIKey,
+		From:        "Acme <security@acme.example>",
+		BaseURL:     srv.URL,
+		MaxAttempts: 1, // behind a durable outbox, which retries on its own
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var msgs []reset.Message
+	for i, to := range []string{"ada@example.com", "nobody@example.com", "grace@example.com"} {
+		msgs = append(msgs, reset.Message{
+			ID: fmt.Sprintf("5e1f0c3%d", i), Kind: reset.KindReset, To: to,
+			Subject: "Reset your Acme password", Text: "...",
+		})
+	}
+	// The key names this exact batch: a retry after an error for the
+	// whole call uses the same key and the same messages.
+	per, err := m.SendBatch(context.Background(), "batch/7f3a", msgs)
+	if err != nil {
+		log.Fatal(err) // unknown outcome: retry the same batch with the same key
+	}
+	for i, err := range per {
+		fmt.Println(msgs[i].ID, err == nil, errors.Is(err, reset.ErrPermanent))
+	}
+	st := srv.Stats()
+	fmt.Println("calls:", st.Calls, "emails:", st.Emails)
+	// Output:
+	// 5e1f0c30 true false
+	// 5e1f0c31 false true
+	// 5e1f0c32 true false
+	// calls: 1 emails: 2
+}

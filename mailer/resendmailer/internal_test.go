@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resend/resend-go/v2"
+
 	"github.com/passreset/passreset/reset"
 )
 
@@ -138,5 +140,28 @@ func TestTransportRecordsAndRestoresBody(t *testing.T) {
 	}
 	if oc.status != 502 || oc.name != "" || oc.message != "Bad Gateway" {
 		t.Errorf("outcome = %+v", oc)
+	}
+}
+
+func TestRefusalsRejectsAnswersThatDoNotAddUp(t *testing.T) {
+	ids := func(n int) []resend.SendEmailResponse { return make([]resend.SendEmailResponse, n) }
+	tests := []struct {
+		name string
+		resp resend.BatchEmailResponse
+		ok   bool
+	}{
+		{"all sent", resend.BatchEmailResponse{Data: ids(3)}, true},
+		{"one refused", resend.BatchEmailResponse{Data: ids(2), Errors: []resend.BatchError{{Index: 1, Message: "bad"}}}, true},
+		{"too few ids", resend.BatchEmailResponse{Data: ids(2)}, false},
+		{"too many ids", resend.BatchEmailResponse{Data: ids(4)}, false},
+		{"index out of range", resend.BatchEmailResponse{Data: ids(2), Errors: []resend.BatchError{{Index: 3}}}, false},
+		{"negative index", resend.BatchEmailResponse{Data: ids(2), Errors: []resend.BatchError{{Index: -1}}}, false},
+		{"index twice", resend.BatchEmailResponse{Data: ids(1), Errors: []resend.BatchError{{Index: 0}, {Index: 0}}}, false},
+	}
+	for _, tt := range tests {
+		refused, err := refusals(&tt.resp, 3)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v, %v", tt.name, refused, err)
+		}
 	}
 }

@@ -71,13 +71,17 @@ type Options struct {
 	// this one's; the client given is not modified.
 	HTTPClient *http.Client
 
-	// Timeout bounds one attempt (one HTTP request and its answer).
-	// Default [DefaultTimeout], 10 seconds.
+	// Timeout bounds one attempt (one HTTP request and its answer, a
+	// whole batch included). Default [DefaultTimeout], 10 seconds. An
+	// attempt that times out is an unknown outcome, retried with the same
+	// idempotency key; keep Timeout at most reset.Config.SendTimeout (see
+	// "Timeouts and unknown outcomes" in the package documentation).
 	Timeout time.Duration
 
-	// MaxAttempts bounds the attempts of one Send, the first included.
-	// Default [DefaultMaxAttempts], 5. 1 means no retries: enough behind
-	// a durable outbox, which retries on its own.
+	// MaxAttempts bounds the attempts of one Send or SendBatch, the first
+	// included. Default [DefaultMaxAttempts], 5. 1 means no retries: the
+	// right choice behind a durable outbox, which retries on its own and
+	// pauses every instance on a 429.
 	MaxAttempts int
 
 	// MaxElapsed bounds one Send in total, waits for the rate limiter and
@@ -98,8 +102,9 @@ type Options struct {
 	// Rate is how many requests per second this Mailer starts, retries
 	// included, across all its concurrent sends. Default [DefaultRate], 2,
 	// Resend's default limit for a team: raise it only if Resend raised
-	// yours, and lower it if several processes share one team.
-	// rate.Inf turns pacing off.
+	// yours, and lower it if several processes share one team. A batch
+	// is one request. rate.Inf turns pacing off: do so when a durable
+	// outbox paces every instance with a shared budget.
 	Rate rate.Limit
 
 	// Burst is how many requests may start at once after a quiet spell.
@@ -107,10 +112,11 @@ type Options struct {
 	// larger burst can exceed that count.
 	Burst int
 
-	// Logger receives a Warn record for each failed attempt and a Debug
-	// record for each accepted email, with the message's ID and kind, the
-	// attempt number, the HTTP status and Resend's error name; never the
-	// API key, the recipient, the link or the token. Default: no logging.
+	// Logger receives Debug records only: one for each failed attempt,
+	// refusal and accepted email or batch, with the message's ID and kind,
+	// the attempt number, the HTTP status and Resend's error name; never
+	// the API key, the recipient, the link or the token. The final failure
+	// is the caller's to log (reset logs it once). Default: no logging.
 	Logger *slog.Logger
 }
 
@@ -249,8 +255,10 @@ func orDefault[T comparable](v, def T) T {
 // Idempotency-Key, so that retries, and other processes sending the same
 // message, send it once. It retries transient failures with backoff and
 // returns when Resend accepted the message, when a failure is permanent
-// ([ErrPermanent]), when it stops retrying ([ErrTransient]), or as soon as
-// ctx ends (the error then wraps ctx.Err()).
+// ([ErrPermanent]), when it stops retrying ([ErrTransient]; when the last
+// answer was 429 rate_limit_exceeded the error also holds a
+// [*reset.RateLimitError]), or as soon as ctx ends (the error then wraps
+// ctx.Err()).
 func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 	key := msg.IdempotencyKey()
 	if err := checkMessage(msg); err != nil {
@@ -258,23 +266,38 @@ func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 	}
 	req := m.request(msg)
 	opts := &resend.SendEmailOptions{IdempotencyKey: key}
+	attrs := []any{"message_id", msg.ID, "kind", msg.Kind}
+	return m.try(ctx, key, attrs, func(actx context.Context, attempt int) error {
+		resp, err := m.client.Emails.SendWithOptions(actx, req, opts)
+		if err == nil {
+			m.log.DebugContext(ctx, "resend accepted email", append(attrs, "attempt", attempt, "resend_id", resp.Id)...)
+		}
+		return err
+	})
+}
+
+// try makes the attempts of one request to Resend: call, given a context
+// that bounds the attempt and the attempt's number, makes the request.
+// what names the request in errors ("password_reset/<id>", "batch <key>").
+// try retries transient failures as the Options say, and returns nil once
+// call succeeds, or the error Send documents.
+func (m *Mailer) try(ctx context.Context, what string, attrs []any, call func(ctx context.Context, attempt int) error) error {
 	start := time.Now()
 	deadline := start.Add(m.maxElapsed)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d // no wait or attempt is planned past it
 	}
-	attrs := []any{"message_id", msg.ID, "kind", msg.Kind}
 
 	var last error // the last attempt's failure, always transient
 	for attempt := 1; ; attempt++ {
 		if err := m.pace(ctx, deadline); err != nil {
 			if ctx.Err() != nil {
-				return ended(ctx, key, attempt-1, last)
+				return ended(ctx, what, attempt-1, last)
 			}
 			if last == nil {
-				return gaveUp(key, 0, start, transientError{fmt.Errorf("no rate limiter slot before the deadline: %w", context.DeadlineExceeded)})
+				return gaveUp(what, 0, start, transientError{fmt.Errorf("no rate limiter slot before the deadline: %w", context.DeadlineExceeded)})
 			}
-			return gaveUp(key, attempt-1, start, fmt.Errorf("%w (then no rate limiter slot before the deadline)", last))
+			return gaveUp(what, attempt-1, start, fmt.Errorf("%w (then no rate limiter slot before the deadline)", last))
 		}
 
 		var oc outcome
@@ -284,47 +307,46 @@ func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 			attemptDeadline = deadline
 		}
 		actx, cancel := context.WithDeadline(withOutcome(ctx, &oc), attemptDeadline)
-		resp, err := m.client.Emails.SendWithOptions(actx, req, opts)
+		err := call(actx, attempt)
 		timedOut := actx.Err() != nil
 		cancel()
 		if err == nil {
-			m.log.DebugContext(ctx, "resend accepted email", append(attrs, "attempt", attempt, "resend_id", resp.Id)...)
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ended(ctx, key, attempt, last)
+			return ended(ctx, what, attempt, last)
 		}
 		err = classify(oc, err, timedOut)
 		if errors.Is(err, ErrPermanent) {
-			m.log.WarnContext(ctx, "resend refused email", append(attrs, "attempt", attempt, "status", oc.status, "resend_error", oc.name)...)
-			return fmt.Errorf("resendmailer: send %s: %w", key, err)
+			m.log.DebugContext(ctx, "resend refused the request", append(attrs, "attempt", attempt, "status", oc.status, "resend_error", oc.name)...)
+			return fmt.Errorf("resendmailer: send %s: %w", what, err)
 		}
 		if timedOut && cutByTotal {
 			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
 			if last == nil {
 				last = err
 			}
-			return gaveUp(key, attempt, start, fmt.Errorf("%w (MaxElapsed ended attempt %d)", last, attempt))
+			return gaveUp(what, attempt, start, fmt.Errorf("%w (MaxElapsed ended attempt %d)", last, attempt))
 		}
 		last = err
 
 		if attempt >= m.maxAttempts {
 			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			return gaveUp(key, attempt, start, last)
+			return gaveUp(what, attempt, start, last)
 		}
 		delay := backoff.Delay(attempt, m.backoffBase, m.backoffMax)
 		if oc.retryAfter > m.backoffMax {
 			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			return gaveUp(key, attempt, start, fmt.Errorf("%w (Resend asks to wait %v, more than BackoffMax)", last, oc.retryAfter))
+			return gaveUp(what, attempt, start, fmt.Errorf("%w (Resend asks to wait %v, more than BackoffMax)", last, oc.retryAfter))
 		}
 		delay = max(delay, oc.retryAfter)
 		if time.Until(deadline) < delay {
 			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			return gaveUp(key, attempt, start, last)
+			return gaveUp(what, attempt, start, last)
 		}
 		m.logAttempt(ctx, attrs, attempt, oc, err, delay)
 		if backoff.Sleep(ctx, delay) != nil {
-			return ended(ctx, key, attempt, last)
+			return ended(ctx, what, attempt, last)
 		}
 	}
 }
@@ -353,7 +375,9 @@ func (m *Mailer) pace(ctx context.Context, deadline time.Time) error {
 	return m.limiter.Wait(ctx)
 }
 
-// logAttempt logs a failed attempt; retryIn < 0 means no retry follows.
+// logAttempt logs a failed attempt at Debug; retryIn < 0 means no retry
+// follows. The caller of Send or SendBatch logs the final failure: the
+// Mailer does not log it a second time above Debug.
 func (m *Mailer) logAttempt(ctx context.Context, attrs []any, attempt int, oc outcome, err error, retryIn time.Duration) {
 	attrs = append(attrs, "attempt", attempt)
 	if oc.status != 0 {
@@ -363,17 +387,23 @@ func (m *Mailer) logAttempt(ctx context.Context, attrs []any, attempt int, oc ou
 		attrs = append(attrs, "err", err.Error())
 	}
 	if retryIn >= 0 {
-		m.log.WarnContext(ctx, "resend attempt failed, retrying", append(attrs, "retry_in", retryIn)...)
+		m.log.DebugContext(ctx, "resend attempt failed, retrying", append(attrs, "retry_in", retryIn)...)
 		return
 	}
-	m.log.WarnContext(ctx, "resend attempt failed, giving up", attrs...)
+	m.log.DebugContext(ctx, "resend attempt failed, giving up", attrs...)
 }
 
 // classify turns an attempt's failure into an *Error for an answer from
-// Resend, or a transient error for everything else.
+// Resend (inside a *reset.RateLimitError for a 429 that retrying can
+// cure), or a transient error for everything else.
 func classify(oc outcome, err error, timedOut bool) error {
 	if oc.status != 0 && (oc.status < 200 || oc.status >= 300) {
-		return &Error{StatusCode: oc.status, Name: oc.name, Message: oc.message}
+		e := &Error{StatusCode: oc.status, Name: oc.name, Message: oc.message}
+		if oc.status == http.StatusTooManyRequests && e.transient() {
+			// The outbox pauses every worker for RetryAfter.
+			return &reset.RateLimitError{RetryAfter: oc.retryAfter, Err: e}
+		}
+		return e
 	}
 	if timedOut && errors.Is(err, context.DeadlineExceeded) {
 		return transientError{fmt.Errorf("attempt timed out: %w", err)}

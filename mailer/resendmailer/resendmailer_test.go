@@ -549,15 +549,29 @@ func TestReplaySendsOnce(t *testing.T) {
 
 func TestTwoProcessesSendingAtOnceSendOnce(t *testing.T) {
 	srv := newServer(t)
-	// The first request is slow, so the other arrives while it is in
-	// progress and is told to come back (409 concurrent_idempotent_requests).
+	msg := message("twice1")
+	err := twoProcessesAtOnce(t, srv, func(m *resendmailer.Mailer) error { return m.Send(context.Background(), msg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Emails()); n != 1 {
+		t.Errorf("%d emails, want 1; statuses %v", n, statuses(srv))
+	}
+	t.Logf("statuses %v", statuses(srv))
+}
+
+// twoProcessesAtOnce runs send with two Mailers (two processes) at once,
+// with the server's first request slow, so that the other arrives while
+// it is in progress and is told to come back (409
+// concurrent_idempotent_requests). It returns their errors joined.
+func twoProcessesAtOnce(t *testing.T, srv *resendtest.Server, send func(*resendmailer.Mailer) error) error {
+	t.Helper()
 	srv.SetHook(func(r resendtest.Request) resendtest.Fault {
 		if r.N == 1 {
 			return resendtest.Fault{Delay: 300 * time.Millisecond}
 		}
 		return resendtest.Fault{}
 	})
-	msg := message("twice1")
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
@@ -566,18 +580,10 @@ func TestTwoProcessesSendingAtOnceSendOnce(t *testing.T) {
 			o.BackoffBase = 20 * time.Millisecond
 			o.BackoffMax = 100 * time.Millisecond
 		})
-		wg.Go(func() { errs[i] = m.Send(context.Background(), msg) })
+		wg.Go(func() { errs[i] = send(m) })
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := len(srv.Emails()); n != 1 {
-		t.Errorf("%d emails, want 1; statuses %v", n, statuses(srv))
-	}
-	t.Logf("statuses %v", statuses(srv))
+	return errors.Join(errs...)
 }
 
 func TestBurstIsPaced(t *testing.T) {

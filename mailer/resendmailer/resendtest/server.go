@@ -1,14 +1,15 @@
 // Package resendtest provides a fake Resend API for tests: an HTTP server
-// that answers POST /emails the way Resend does according to its OpenAPI
-// description and error reference, records what it accepts, and lets a
-// test inject failures, delays and a rate limit.
+// that answers POST /emails and POST /emails/batch the way Resend does
+// according to its OpenAPI description and error reference, records what
+// it accepts, counts what it sees, and lets a test inject failures,
+// delays, lost connections, refused recipients and a rate limit.
 //
 // It is stricter than Resend where strictness finds bugs: it rejects
 // top-level fields the API does not define. What it checks:
 //
-//   - only POST /emails exists: other paths answer 404 not_found, other
-//     methods on /emails 405 method_not_allowed;
-//   - Authorization: Bearer with the server's key; a missing header
+//   - only POST /emails and POST /emails/batch exist: other paths answer
+//     404 not_found, other methods 405 method_not_allowed;
+//   - Authorization: Bearer with one of the server's keys; a missing header
 //     answers 401 missing_api_key, another key 403 invalid_api_key;
 //   - an Idempotency-Key of 1 to 256 characters, else 400
 //     invalid_idempotency_key;
@@ -20,12 +21,23 @@
 //     tags must be {name, value} of ASCII letters, digits, '_' and '-'
 //     (422 validation_error); attachments need content or path (422
 //     invalid_attachment);
-//   - idempotency: the same key and body within 24 hours answers the first
-//     id again and sends nothing; the same key with another body answers
-//     409 invalid_idempotent_request; while the first request with a key
-//     is being processed, another answers 409 concurrent_idempotent_requests.
+//   - for POST /emails/batch, a JSON array of 1 to 100 such objects (else
+//     400 or 422 validation_error) and an x-batch-validation header of
+//     strict (the default) or permissive (else 422 validation_error). In
+//     strict mode one invalid email refuses the whole batch with that
+//     email's error, its index in the message; in permissive mode the
+//     valid emails are sent and each invalid one is reported in errors;
+//   - idempotency, for both endpoints: the same key and body within 24
+//     hours answers the first answer again and sends nothing; the same key
+//     with another body (or on the other endpoint) answers 409
+//     invalid_idempotent_request; while the first request with a key is
+//     being processed, another answers 409 concurrent_idempotent_requests.
 //
-// Success answers 200 {"id": "<uuid>"}; every error answers
+// POST /emails answers 200 {"id": "<uuid>"}; POST /emails/batch answers
+// 200 {"data": [{"id": "<uuid>"}, ...]} with one entry per email sent, in
+// the order of the request, and in permissive mode, when some emails were
+// invalid, "errors": [{"index": i, "message": "..."}] (index in the
+// request's array). Every error answers
 // {"statusCode": N, "message": "...", "name": "..."}.
 //
 // [NewServer] starts one on a loopback port. A [Server] is also an
@@ -52,8 +64,12 @@ import (
 	"time"
 )
 
-// APIKey is the key a new Server accepts; change it with SetAPIKey.
+// APIKey is the key a new Server accepts; change it with SetAPIKey, or
+// accept more with AddAPIKey.
 const APIKey = "re_test_resendtest_key"
+
+// MaxBatch is the most emails POST /emails/batch takes in one request.
+const MaxBatch = 100
 
 // idempotencyTTL is how long Resend remembers an idempotency key.
 const idempotencyTTL = 24 * time.Hour
@@ -65,7 +81,8 @@ const maxBody = 40 << 20
 // Email is one email the server accepted.
 type Email struct {
 	ID             string            // the id the server answered
-	IdempotencyKey string            // the Idempotency-Key header, or ""
+	IdempotencyKey string            // the Idempotency-Key header of its request, or ""
+	Batch          bool              // whether it came through POST /emails/batch
 	From           string            // as sent
 	To             []string          // as sent; a single string becomes one element
 	Cc, Bcc        []string          // as sent
@@ -84,6 +101,13 @@ type Tag struct {
 	Value string `json:"value"`
 }
 
+// BatchError is an entry of the errors a permissive batch answers: the
+// email at Index of the request's array was not sent, for Message.
+type BatchError struct {
+	Index   int    `json:"index"`
+	Message string `json:"message"`
+}
+
 // Request is one request the server received, whatever its fate.
 type Request struct {
 	N              int       // 1 for the first request the server received, and so on
@@ -92,8 +116,10 @@ type Request struct {
 	Received       time.Time // when it arrived
 	Status         int       // the status answered; 0 while in progress or when abandoned
 	Name           string    // the error name answered, or "" for a success
-	EmailID        string    // the id answered on success (a replay answers the first id)
-	Abandoned      bool      // the client gave up, or Close cut the request short, during a Delay or Late
+	EmailID        string    // the id answered by POST /emails (a replay answers the first id)
+	EmailIDs       []string  // the ids answered by POST /emails/batch, in order (a replay answers the first ones)
+	Errors         int       // how many emails a permissive batch reported in errors
+	Abandoned      bool      // the client gave up, or Close cut the request short, during a Delay or Late, or Drop closed the connection
 }
 
 // Fault tells the server to misbehave with one request. The zero Fault
@@ -116,16 +142,43 @@ type Fault struct {
 	// during the Delay.
 	Delay time.Duration
 
-	// Late processes the request (the email is recorded) and then holds
+	// Late processes the request (the emails are recorded) and then holds
 	// the answer this long, or until the client gives up: the client sees
-	// a timeout for an email that was sent.
+	// a timeout for emails that were sent.
 	Late time.Duration
+
+	// Drop processes the request (the emails are recorded) and then
+	// closes the connection without answering: the client sees a lost
+	// connection for emails that were sent. It aborts the handler with
+	// http.ErrAbortHandler, which net/http's server turns into a closed
+	// connection; a caller of ServeHTTP without that server sees the panic.
+	Drop bool
 }
 
 // Hook decides the fault for one request. It runs on the request's
 // goroutine, before the server handles the request, and must be safe for
 // concurrent use.
 type Hook func(Request) Fault
+
+// Stats counts what a Server saw. See [Server.Stats].
+type Stats struct {
+	Calls        int // requests received, whatever their fate
+	RateLimited  int // requests the rate limit refused with 429
+	Emails       int // emails accepted; a replay adds none
+	MaxPerWindow int // the most requests one API key made in one rate-limit window
+
+	// PerKey holds the same counts for each API key presented, by key
+	// ("" for requests without one).
+	PerKey map[string]KeyStats
+}
+
+// KeyStats counts the requests made with one API key.
+type KeyStats struct {
+	Calls        int // requests received with this key
+	RateLimited  int // of them, refused by the rate limit
+	Emails       int // emails accepted from them
+	MaxPerWindow int // the most of them in one rate-limit window
+}
 
 // Server is a fake Resend API. Its methods are safe for concurrent use.
 type Server struct {
@@ -138,28 +191,37 @@ type Server struct {
 	done chan struct{}
 	once sync.Once
 
-	mu        sync.Mutex
-	apiKey    string
-	start     time.Time
-	limit     int
-	window    time.Duration
-	winIndex  int64
-	winCount  int
-	maxWindow int
-	limited   int
-	hook      Hook
-	failN     int
-	fail      Fault
-	delay     time.Duration
-	reqs      []Request
-	emails    []Email
-	recorded  chan struct{} // closed and replaced whenever an email is recorded
-	keys      map[string]*keyState
+	mu       sync.Mutex
+	apiKeys  map[string]bool
+	start    time.Time
+	limit    int
+	window   time.Duration
+	counters map[string]*counter // by API key presented
+	hook     Hook
+	failN    int
+	fail     Fault
+	delay    time.Duration
+	reject   func(string) bool
+	reqs     []Request
+	emails   []Email
+	recorded chan struct{} // closed and replaced whenever emails are recorded
+	keys     map[string]*keyState
 }
 
+// counter is the rate-limit window and the counts of one API key.
+type counter struct {
+	winIndex int64
+	winCount int
+	KeyStats
+}
+
+// keyState is what the server remembers of an idempotency key.
 type keyState struct {
 	hash     [32]byte
-	id       string
+	answer   []byte   // the JSON body of the first answer, replayed
+	id       string   // the id it answered (POST /emails)
+	ids      []string // the ids it answered (POST /emails/batch)
+	errors   int      // the errors it reported (POST /emails/batch)
 	at       time.Time
 	inFlight bool
 }
@@ -168,11 +230,12 @@ type keyState struct {
 // http.Server, or call its ServeHTTP. Its URL is empty.
 func New() *Server {
 	return &Server{
-		done:   make(chan struct{}),
-		apiKey: APIKey,
-		start:  time.Now(),
-		window: time.Second,
-		keys:   map[string]*keyState{},
+		done:     make(chan struct{}),
+		apiKeys:  map[string]bool{APIKey: true},
+		start:    time.Now(),
+		window:   time.Second,
+		counters: map[string]*counter{},
+		keys:     map[string]*keyState{},
 	}
 }
 
@@ -195,20 +258,30 @@ func (s *Server) Close() {
 	}
 }
 
-// SetAPIKey sets the key the server accepts.
+// SetAPIKey makes key the only key the server accepts.
 func (s *Server) SetAPIKey(key string) {
 	s.mu.Lock()
-	s.apiKey = key
+	s.apiKeys = map[string]bool{key: true}
 	s.mu.Unlock()
 }
 
-// SetRateLimit makes the server accept at most n requests per window and
-// answer the others 429 rate_limit_exceeded with ratelimit-limit,
-// ratelimit-remaining, ratelimit-reset and retry-after headers, as Resend
-// does. Windows are fixed: they start when the server was created and
-// follow each other. Every request counts, refused ones included. n <= 0
-// turns the limit off (the default). Resend's default is 2 per second.
-// SetRateLimit also sets the window [Server.MaxPerWindow] uses.
+// AddAPIKey makes the server accept key too, as another team's key: the
+// rate limit and [Server.Stats] count each key on its own.
+func (s *Server) AddAPIKey(key string) {
+	s.mu.Lock()
+	s.apiKeys[key] = true
+	s.mu.Unlock()
+}
+
+// SetRateLimit makes the server accept at most n requests per window for
+// each API key, from all clients together, and answer the others 429
+// rate_limit_exceeded with ratelimit-limit, ratelimit-remaining,
+// ratelimit-reset and retry-after headers, as Resend does. Windows are
+// fixed: they start when the server was created and follow each other.
+// Every request counts, refused ones included, and a batch counts as one
+// request. n <= 0 turns the limit off (the default). Resend's default is 2
+// per second. SetRateLimit also sets the window [Server.MaxPerWindow]
+// uses.
 func (s *Server) SetRateLimit(n int, window time.Duration) {
 	if window <= 0 {
 		window = time.Second
@@ -216,7 +289,9 @@ func (s *Server) SetRateLimit(n int, window time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.limit, s.window = n, window
-	s.winIndex, s.winCount = s.windowIndex(time.Now()), 0
+	for _, c := range s.counters {
+		c.winIndex, c.winCount = s.windowIndex(time.Now()), 0
+	}
 }
 
 // Fail makes the next n requests answer status with the error name (and
@@ -248,6 +323,17 @@ func (s *Server) SetHook(h Hook) {
 	s.mu.Unlock()
 }
 
+// SetRejectRecipient makes the server refuse as invalid every email with
+// a recipient (in to) for which f returns true, as Resend refuses an
+// address it cannot send to: POST /emails and a strict batch answer 422
+// validation_error, a permissive batch reports the email in errors and
+// sends the others. nil removes it. f must be safe for concurrent use.
+func (s *Server) SetRejectRecipient(f func(to string) bool) {
+	s.mu.Lock()
+	s.reject = f
+	s.mu.Unlock()
+}
+
 // Emails returns the emails accepted so far, in order. A replayed request
 // adds none.
 func (s *Server) Emails() []Email {
@@ -258,8 +344,8 @@ func (s *Server) Emails() []Email {
 	return out
 }
 
-// WaitEmails blocks until the server has accepted at least n emails, or
-// ctx ends, and returns the emails accepted so far.
+// WaitEmails blocks until the server has accepted at least n emails, by
+// either endpoint, or ctx ends, and returns the emails accepted so far.
 func (s *Server) WaitEmails(ctx context.Context, n int) ([]Email, error) {
 	for {
 		s.mu.Lock()
@@ -290,21 +376,30 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
-// RateLimited returns how many requests the rate limit refused.
-func (s *Server) RateLimited() int {
+// Stats returns the counts so far, in total and per API key.
+func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.limited
+	st := Stats{PerKey: make(map[string]KeyStats, len(s.counters))}
+	for k, c := range s.counters {
+		st.PerKey[k] = c.KeyStats
+		st.Calls += c.Calls
+		st.RateLimited += c.RateLimited
+		st.Emails += c.Emails
+		st.MaxPerWindow = max(st.MaxPerWindow, c.MaxPerWindow)
+	}
+	return st
 }
 
-// MaxPerWindow returns the largest number of requests that arrived in one
-// rate-limit window (one second unless SetRateLimit says otherwise),
-// refused ones included: the highest request rate the server saw.
-func (s *Server) MaxPerWindow() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxWindow
-}
+// RateLimited returns how many requests the rate limit refused, for all
+// keys together.
+func (s *Server) RateLimited() int { return s.Stats().RateLimited }
+
+// MaxPerWindow returns the largest number of requests that arrived with
+// one API key in one rate-limit window (one second unless SetRateLimit
+// says otherwise), refused ones included: the highest request rate the
+// server saw.
+func (s *Server) MaxPerWindow() int { return s.Stats().MaxPerWindow }
 
 func (s *Server) windowIndex(t time.Time) int64 {
 	return int64(t.Sub(s.start) / s.window)
@@ -318,18 +413,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hasKey {
 		idemKey = strings.Join(key, ",")
 	}
+	token, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !hasBearer {
+		token = ""
+	}
 
 	s.mu.Lock()
 	n := len(s.reqs) + 1
 	s.reqs = append(s.reqs, Request{N: n, Method: r.Method, Path: r.URL.Path, IdempotencyKey: idemKey, Received: now})
-	if i := s.windowIndex(now); i != s.winIndex {
-		s.winIndex, s.winCount = i, 0
+	c := s.counters[token]
+	if c == nil {
+		c = &counter{winIndex: s.windowIndex(now)}
+		s.counters[token] = c
 	}
-	s.winCount++
-	s.maxWindow = max(s.maxWindow, s.winCount)
-	winCount, limit := s.winCount, s.limit
-	reset := s.start.Add(time.Duration(s.winIndex+1) * s.window).Sub(now)
-	hook, apiKey := s.hook, s.apiKey
+	if i := s.windowIndex(now); i != c.winIndex {
+		c.winIndex, c.winCount = i, 0
+	}
+	c.winCount++
+	c.Calls++
+	c.MaxPerWindow = max(c.MaxPerWindow, c.winCount)
+	winCount, limit := c.winCount, s.limit
+	reset := s.start.Add(time.Duration(c.winIndex+1) * s.window).Sub(now)
+	hook, knownKey, reject := s.hook, s.apiKeys[token], s.reject
 	s.mu.Unlock()
 
 	a := &answerer{s: s, w: w, n: n}
@@ -366,8 +471,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	batch := r.URL.Path == "/emails/batch"
 	switch {
-	case r.URL.Path != "/emails":
+	case r.URL.Path != "/emails" && !batch:
 		a.error(http.StatusNotFound, "not_found", "")
 		return
 	case r.Method != http.MethodPost:
@@ -376,13 +482,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
 	switch {
-	case !ok || strings.TrimSpace(token) == "":
+	case strings.TrimSpace(token) == "":
 		a.error(http.StatusUnauthorized, "missing_api_key", "")
 		return
-	case token != apiKey:
+	case !knownKey:
 		a.error(http.StatusForbidden, "invalid_api_key", "")
 		return
 	}
@@ -393,7 +497,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if winCount > limit {
 			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(reset)))
 			s.mu.Lock()
-			s.limited++
+			c.RateLimited++
 			s.mu.Unlock()
 			a.error(http.StatusTooManyRequests, "rate_limit_exceeded", "")
 			return
@@ -405,15 +509,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	email, canon, status, name, msg := parseEmail(w, r)
+	mode := ""
+	if batch {
+		mode = r.Header.Get("X-Batch-Validation")
+		switch mode {
+		case "":
+			mode = "strict"
+		case "strict", "permissive":
+		default:
+			a.error(http.StatusUnprocessableEntity, "validation_error", "The x-batch-validation header must be strict or permissive.")
+			return
+		}
+	}
+	body, status, name, msg := readBody(w, r)
 	if status != 0 {
 		a.error(status, name, msg)
 		return
 	}
-	email.IdempotencyKey, email.Received = idemKey, now
+	var (
+		emails    []Email
+		canon     []byte
+		batchErrs []BatchError
+	)
+	if batch {
+		emails, batchErrs, canon, status, name, msg = parseBatch(body, mode, reject)
+	} else {
+		var e Email
+		e, canon, status, name, msg = parseEmail(body, reject)
+		emails = []Email{e}
+	}
+	if status != 0 {
+		a.error(status, name, msg)
+		return
+	}
+	for i := range emails {
+		emails[i].IdempotencyKey, emails[i].Received, emails[i].Batch = idemKey, now, batch
+	}
 
-	// Idempotency: look the key up, and hold it while processing.
-	hash := sha256.Sum256(canon)
+	// Idempotency: look the key up, and hold it while processing. The
+	// path and the validation mode are part of what must match.
+	hash := sha256.Sum256(append([]byte(r.URL.Path+"\n"+mode+"\n"), canon...))
 	if hasKey {
 		s.mu.Lock()
 		ks := s.keys[idemKey]
@@ -431,9 +566,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.error(http.StatusConflict, "concurrent_idempotent_requests", "")
 			return
 		case ks != nil:
-			id := ks.id
+			done := *ks
 			s.mu.Unlock()
-			a.success(id)
+			a.success(done.answer, done.id, done.ids, done.errors)
 			return
 		}
 		s.keys[idemKey] = &keyState{hash: hash, at: now, inFlight: true}
@@ -450,24 +585,84 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	email.ID = newUUID()
+	ids := make([]string, len(emails))
+	for i := range emails {
+		ids[i] = newUUID()
+		emails[i].ID = ids[i]
+	}
+	var answer []byte
+	var id string
+	if batch {
+		data := make([]map[string]string, len(ids))
+		for i, id := range ids {
+			data[i] = map[string]string{"id": id}
+		}
+		answer, _ = json.Marshal(struct {
+			Data   []map[string]string `json:"data"`
+			Errors []BatchError        `json:"errors,omitempty"`
+		}{data, batchErrs})
+	} else {
+		id, ids = ids[0], nil
+		answer, _ = json.Marshal(map[string]string{"id": id})
+	}
 	s.mu.Lock()
-	s.emails = append(s.emails, email)
+	s.emails = append(s.emails, emails...)
+	c.Emails += len(emails)
 	if s.recorded != nil {
 		close(s.recorded)
 		s.recorded = nil
 	}
 	if hasKey {
 		ks := s.keys[idemKey]
-		ks.id, ks.inFlight = email.ID, false
+		ks.answer, ks.id, ks.ids, ks.errors, ks.inFlight = answer, id, ids, len(batchErrs), false
 	}
 	s.mu.Unlock()
 
+	if f.Drop {
+		a.abandoned()
+		panic(http.ErrAbortHandler) // net/http closes the connection without an answer
+	}
 	if !s.hold(r.Context(), f.Late) {
 		a.abandoned()
 		return
 	}
-	a.success(email.ID)
+	a.success(answer, id, ids, len(batchErrs))
+}
+
+// parseBatch reads and checks the body of POST /emails/batch in mode
+// strict or permissive. In strict mode the first invalid email fails the
+// whole batch; in permissive mode each invalid one becomes a BatchError.
+// canon is the array in a canonical form for comparing replays.
+func parseBatch(body []byte, mode string, reject func(string) bool) (emails []Email, errs []BatchError, canon []byte, status int, name, msg string) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil || items == nil {
+		return nil, nil, nil, 400, "validation_error", "The request body must be a JSON array of emails."
+	}
+	if len(items) == 0 || len(items) > MaxBatch {
+		return nil, nil, nil, 422, "validation_error", fmt.Sprintf("A batch holds 1 to %d emails, not %d.", MaxBatch, len(items))
+	}
+	canons := make([]json.RawMessage, len(items))
+	for i, raw := range items {
+		e, c, st, nm, m := parseEmail(raw, reject)
+		if st == 0 {
+			emails = append(emails, e)
+			canons[i] = c
+			continue
+		}
+		if m == "" {
+			m = messages[nm]
+		}
+		if mode == "strict" {
+			return nil, nil, nil, st, nm, fmt.Sprintf("emails[%d]: %s", i, m)
+		}
+		errs = append(errs, BatchError{Index: i, Message: m})
+		canons[i] = raw // json.Marshal below compacts it
+	}
+	canon, err := json.Marshal(canons)
+	if err != nil {
+		return nil, nil, nil, 400, "validation_error", "The request body must be a JSON array of emails."
+	}
+	return emails, errs, canon, 0, "", ""
 }
 
 // hold waits d, or until the client gives up or the server closes. It
@@ -504,28 +699,29 @@ type answerer struct {
 	n int
 }
 
-func (a *answerer) note(status int, name, id string) {
+func (a *answerer) note(status int, name, id string, ids []string, errs int) {
 	a.s.mu.Lock()
 	r := &a.s.reqs[a.n-1]
-	r.Status, r.Name, r.EmailID = status, name, id
+	r.Status, r.Name, r.EmailID, r.EmailIDs, r.Errors = status, name, id, ids, errs
 	r.Abandoned = status == 0
 	a.s.mu.Unlock()
 }
 
-func (a *answerer) success(id string) {
-	a.note(http.StatusOK, "", id)
+// success answers 200 with answer, the JSON body of the first answer to
+// the request's idempotency key.
+func (a *answerer) success(answer []byte, id string, ids []string, errs int) {
+	a.note(http.StatusOK, "", id, ids, errs)
 	a.w.Header().Set("Content-Type", "application/json")
 	a.w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(a.w).Encode(map[string]string{"id": id})
+	_, _ = a.w.Write(answer)
 }
 
 // abandoned notes a request whose client gave up, or that the server's
 // Close cut short; nothing useful can be answered.
 func (a *answerer) abandoned() {
-	a.note(0, "", "")
+	a.note(0, "", "", nil, 0)
 	a.w.WriteHeader(http.StatusServiceUnavailable)
 }
-
 func (a *answerer) error(status int, name, message string) {
 	if name == "" {
 		name = defaultNames[status]
@@ -539,7 +735,7 @@ func (a *answerer) error(status int, name, message string) {
 			message = http.StatusText(status)
 		}
 	}
-	a.note(status, name, "")
+	a.note(status, name, "", nil, 0)
 	a.w.Header().Set("Content-Type", "application/json")
 	a.w.WriteHeader(status)
 	_ = json.NewEncoder(a.w).Encode(struct {
@@ -596,24 +792,32 @@ var knownFields = map[string]bool{
 	"topic_id": true,
 }
 
-// parseEmail reads and checks the body of POST /emails. On failure it
-// returns the status, name and message to answer. canon is the body in a
-// canonical form (keys sorted, compact) for comparing replays.
-func parseEmail(w http.ResponseWriter, r *http.Request) (e Email, canon []byte, status int, name, msg string) {
-	fail := func(st int, nm, format string, args ...any) (Email, []byte, int, string, string) {
-		return Email{}, nil, st, nm, fmt.Sprintf(format, args...)
-	}
+// readBody reads the JSON body of a request. On failure it returns the
+// status, name and message to answer.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, status int, name, msg string) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return fail(400, "validation_error", "Content-Type must be application/json.")
+			return nil, 400, "validation_error", "Content-Type must be application/json."
 		}
 	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
-		return fail(400, "validation_error", "The request body could not be read.")
+		return nil, 400, "validation_error", "The request body could not be read."
+	}
+	return buf.Bytes(), 0, "", ""
+}
+
+// parseEmail checks one email object, the body of POST /emails or an
+// element of the array POST /emails/batch takes. On failure it returns the
+// status, name and message to answer. canon is the object in a canonical
+// form (keys sorted, compact) for comparing replays. reject, when not nil,
+// refuses a recipient as invalid.
+func parseEmail(raw []byte, reject func(string) bool) (e Email, canon []byte, status int, name, msg string) {
+	fail := func(st int, nm, format string, args ...any) (Email, []byte, int, string, string) {
+		return Email{}, nil, st, nm, fmt.Sprintf(format, args...)
 	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(buf.Bytes(), &fields); err != nil || fields == nil {
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return fail(400, "validation_error", "The request body must be a JSON object.")
 	}
 	for k := range fields {
@@ -664,6 +868,13 @@ func parseEmail(w http.ResponseWriter, r *http.Request) (e Email, canon []byte, 
 			return fail(422, "validation_error", "Invalid `%s` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.", f.key)
 		}
 		*f.dst = list
+	}
+	if reject != nil {
+		for _, to := range e.To {
+			if reject(to) {
+				return fail(422, "validation_error", "Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.")
+			}
+		}
 	}
 	if v, ok := fields["tags"]; ok {
 		var tags []map[string]any

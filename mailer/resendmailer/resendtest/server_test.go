@@ -163,9 +163,21 @@ func TestIdempotency(t *testing.T) {
 func TestConcurrentSameKey(t *testing.T) {
 	srv := resendtest.NewServer()
 	defer srv.Close()
-	// The first request with a key is slow; a second one sent meanwhile is
-	// told to come back. In the rare run where the second overtakes the
-	// first before the first holds the key, try again with a new key.
+	first, again := sameKeyInProgress(t, srv, "/emails", validBody)
+	if again.status != 200 || again.body["id"] != first.body["id"] {
+		t.Errorf("after the first finished: %d %v, want 200 with id %v", again.status, again.body, first.body["id"])
+	}
+}
+
+// sameKeyInProgress sends a request to path whose first attempt is slow,
+// and the same request with the same key while the first is in
+// progress, which must be told to come back (409
+// concurrent_idempotent_requests). In the rare run where the second
+// overtakes the first before the first holds the key, it tries again with
+// a new key. It returns the first answer and that of a third request sent
+// after the first finished.
+func sameKeyInProgress(t *testing.T, srv *resendtest.Server, path, body string) (first, again answer) {
+	t.Helper()
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	arrived := make(chan struct{}, 1)
@@ -179,28 +191,27 @@ func TestConcurrentSameKey(t *testing.T) {
 		arrived <- struct{}{}
 		return resendtest.Fault{Delay: 300 * time.Millisecond}
 	})
+	defer srv.SetHook(nil)
 	for try := range 5 {
 		key := map[string]string{"Idempotency-Key": "k" + strconv.Itoa(try)}
 		done := make(chan answer)
-		go func() { done <- post(t, srv, "POST", "/emails", key, validBody) }()
+		go func() { done <- post(t, srv, "POST", path, key, body) }()
 		<-arrived
-		a := post(t, srv, "POST", "/emails", key, validBody)
+		a := post(t, srv, "POST", path, key, body)
 		first := <-done
 		if first.status != 200 {
 			t.Fatalf("first request answered %d", first.status)
 		}
 		if a.status == 200 {
-			continue // overtaken: both are 200 with one email
+			continue // overtaken: both are 200 with one send
 		}
 		if a.status != 409 || a.body["name"] != "concurrent_idempotent_requests" {
 			t.Errorf("second request answered %d %v, want 409 concurrent_idempotent_requests", a.status, a.body)
 		}
-		if again := post(t, srv, "POST", "/emails", key, validBody); again.status != 200 || again.body["id"] != first.body["id"] {
-			t.Errorf("after the first finished: %d %v, want 200 with id %v", again.status, again.body, first.body["id"])
-		}
-		return
+		return first, post(t, srv, "POST", path, key, body)
 	}
-	t.Error("the second request never met the first in progress")
+	t.Fatal("the second request never met the first in progress")
+	return
 }
 
 func TestRateLimit(t *testing.T) {
