@@ -21,10 +21,14 @@ import (
 // by all members and by no other batch. So the batch's membership and
 // order are durable before the provider sees the key.
 //
-// After an answer for the whole call (err == nil), failed members are
-// saved first (mark cleared: retried later in a new batch under a new
-// random key, or moved aside if permanent), then the accepted ones are
-// deleted. Without an answer, or with a transient error for the whole
+// After an answer for the whole call (err == nil), each member's own
+// outcome is first saved into its mark (holding the lease); then failed
+// members are saved with the mark cleared (retried later in a new batch
+// under a new random key, or moved aside if permanent) and the accepted
+// ones deleted. A crash while the outcomes are being saved leaves the
+// whole batch in place, which is sent again under its key and answered
+// from the provider's record; a crash after leaves members whose mark
+// says what became of them, which the next claimer carries out. Without an answer, or with a transient error for the whole
 // call, every member is released with its mark and the same new
 // NotBefore. Marked members sort together in claim order (NotBefore,
 // CreatedAt, ID), so whoever claims them next (this worker, another, or
@@ -36,10 +40,10 @@ import (
 // A claim may hold part of a batch only (another claim took the rest in
 // the same instant, or older envelopes filled the claim): the part is
 // released unchanged and regrouped on a later claim. After
-// maxRegroupClaims claims that never found the whole batch (a crash
-// after the answer came, while the members' outcomes were being saved, or
-// instances with different Batch settings), the part is sent in a new
-// batch under a new key: the one case where a message can be sent twice.
+// maxRegroupClaims claims that never found the whole batch (instances
+// with different Batch settings, or a member lost to a store failure),
+// the part is sent in a new batch under a new key: the one case where a
+// message can be sent twice.
 
 // batchMark is sealed into every member of a batch whose outcome is not
 // known yet.
@@ -48,6 +52,10 @@ type batchMark struct {
 	Index  int    `json:"i"` // this message's place in the batch
 	Size   int    `json:"n"` // how many messages the batch holds
 	Claims int    `json:"c"` // the envelope's Claims when the batch was formed
+	// Answer is this message's outcome once the batch was answered:
+	// "" (not yet), "sent", or the error the provider gave it.
+	Answer    string `json:"a,omitempty"`
+	Permanent bool   `json:"p,omitempty"` // Answer is a permanent error
 }
 
 // maxRegroupClaims is how many claims may find part of a batch before its
@@ -97,6 +105,17 @@ func (s *Service) workBatch(ctx context.Context, worker string, l *leases, envs 
 		slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.c.Batch.Index, b.c.Batch.Index) })
 		if complete(ms) {
 			s.sendBatch(ctx, worker, l, key, ms)
+			continue
+		}
+		// Members whose answer was recorded need no regrouping.
+		ms = slices.DeleteFunc(ms, func(m member) bool {
+			if m.c.Batch.Answer == "" {
+				return false
+			}
+			s.answered(wctx, worker, l, m)
+			return true
+		})
+		if len(ms) == 0 {
 			continue
 		}
 		stale := false
@@ -240,6 +259,23 @@ func (s *Service) sendBatch(ctx context.Context, worker string, l *leases, key s
 // leaves only accepted messages marked.
 func (s *Service) batchDone(ctx context.Context, worker string, l *leases, ms []member, per []error) {
 	d := s.durable
+	for i := range ms {
+		m := &ms[i]
+		m.c.Batch.Answer, m.c.Batch.Permanent = "sent", errors.Is(per[i], ErrPermanent)
+		if per[i] != nil {
+			m.c.Batch.Answer = per[i].Error()
+		}
+		var err error
+		m.e.Sealed, m.e.KeyID, err = d.seal.seal(m.e.ID, m.c)
+		if err == nil {
+			err = d.store.Save(ctx, worker, m.e, true)
+		}
+		if err != nil {
+			// Not recorded: the batch is sent again under its key later,
+			// and the provider answers from its record.
+			s.log.ErrorContext(ctx, "outbox: saving a batch's answer", "message_id", m.e.ID, "err", err)
+		}
+	}
 	for i, m := range ms {
 		if per[i] == nil {
 			continue
@@ -268,6 +304,32 @@ func (s *Service) batchDone(ctx context.Context, worker string, l *leases, ms []
 			s.log.ErrorContext(ctx, "outbox delete after send", "message_id", m.e.ID, "err", err)
 		}
 	}
+}
+
+// answered carries out the recorded outcome of a member of an answered
+// batch whose worker stopped before it could.
+func (s *Service) answered(ctx context.Context, worker string, l *leases, m member) {
+	d := s.durable
+	b := m.c.Batch
+	if b.Answer == "sent" {
+		l.release(m.e.ID)
+		if err := d.store.Delete(ctx, worker, m.e.ID); err != nil {
+			s.log.ErrorContext(ctx, "outbox delete after send", "message_id", m.e.ID, "err", err)
+		}
+		return
+	}
+	m.c.Batch = nil
+	if sealed, keyID, err := d.seal.seal(m.e.ID, m.c); err == nil {
+		m.e.Sealed, m.e.KeyID = sealed, keyID
+	}
+	l.release(m.e.ID)
+	err := fmt.Errorf("reset: sending %s email: %s", m.c.Msg.Kind, b.Answer)
+	if b.Permanent {
+		s.bury(ctx, worker, m.e, m.c, fmt.Errorf("%w: %w", ErrPermanent, err))
+		return
+	}
+	d.failed.Add(1)
+	s.retry(ctx, worker, m.e, m.c, err, true, 0)
 }
 
 // retryBatch releases a batch whose outcome is unknown (or which failed
