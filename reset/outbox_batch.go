@@ -225,7 +225,7 @@ func (s *Service) sendBatch(ctx context.Context, worker string, l *leases, key s
 		msgs[i] = *m.c.Msg
 	}
 	var per []error
-	out, err, wait := s.call(ctx, l, ids, func(ctx context.Context) error {
+	out, wait, err := s.call(ctx, l, ids, func(ctx context.Context) error {
 		var err error
 		per, err = d.batcher.SendBatch(ctx, key, msgs)
 		return err

@@ -45,9 +45,9 @@ func classify(sctx context.Context, err error) outcome {
 // provider budget (giving up if ctx ends), then runs f under the call's
 // context, and classifies the result. A rate-limit answer pauses the
 // budget for everyone; wait is then how long.
-func (s *Service) call(ctx context.Context, l *leases, ids []string, f func(ctx context.Context) error) (out outcome, err error, wait time.Duration) {
+func (s *Service) call(ctx context.Context, l *leases, ids []string, f func(ctx context.Context) error) (out outcome, wait time.Duration, err error) {
 	if err := s.reserve(ctx); err != nil {
-		return outUnknown, err, 0
+		return outUnknown, 0, err
 	}
 	sctx, done := l.sendContext(context.WithoutCancel(ctx), ids)
 	err = f(sctx)
@@ -57,7 +57,7 @@ func (s *Service) call(ctx context.Context, l *leases, ids []string, f func(ctx 
 	if out == outRateLimit && errors.As(err, &rl) {
 		wait = s.pause(ctx, rl)
 	}
-	return out, err, wait
+	return out, wait, err
 }
 
 // sendOne delivers the message of one claimed envelope with Mailer.Send.
@@ -67,7 +67,7 @@ func (s *Service) sendOne(ctx context.Context, worker string, l *leases, e Envel
 	if l.lostAny(e.ID) {
 		return // another worker has it now
 	}
-	out, err, wait := s.call(ctx, l, []string{e.ID}, func(ctx context.Context) error { return s.cfg.Mailer.Send(ctx, msg) })
+	out, wait, err := s.call(ctx, l, []string{e.ID}, func(ctx context.Context) error { return s.cfg.Mailer.Send(ctx, msg) })
 	if errors.Is(err, errBudgetWait) {
 		l.release(e.ID)
 		s.save(ctx, worker, e, false) // unchanged: due again at once

@@ -47,7 +47,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 	held := map[string]bool{}
 	err = s.retry(ctx, "renew", func() error {
 		clear(held)
-		rows, err := s.db.QueryContext(ctx, q, until, worker, bun.In(valid))
+		rows, err := s.db.QueryContext(ctx, q, until, worker, bun.List(valid))
 		if err != nil {
 			return err
 		}
