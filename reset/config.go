@@ -101,7 +101,12 @@ type Config struct {
 	QueueSize int
 	// Workers is how many goroutines deliver queued work. Default 2.
 	Workers int
-	// SendTimeout bounds one delivery by the Mailer. Default 30 seconds.
+	// SendTimeout bounds one call of the Mailer (one message, or one batch
+	// of the durable outbox). A Mailer's own timeout (such as resendmailer's
+	// HTTP timeout) should be shorter, so that its error says what
+	// happened. With the outbox, a call that times out is an unknown
+	// outcome, retried with the same idempotency key (see
+	// [OutboxOptions.MaxAttempts]). Default 30 seconds.
 	SendTimeout time.Duration
 
 	// Now returns the current time. Default time.Now.
@@ -157,9 +162,11 @@ type Event struct {
 const (
 	DefaultOutboxMaxPending    = 100000
 	DefaultOutboxWorkers       = 2
-	DefaultOutboxBatch         = 4
+	DefaultOutboxBatch         = 4 // for a Mailer that is not a BatchMailer
 	DefaultOutboxPoll          = time.Second
-	DefaultOutboxLease         = 2 * time.Minute
+	DefaultOutboxLease         = 15 * time.Second // with a Store that is a LeaseRenewer
+	DefaultOutboxFixedLease    = 2 * time.Minute  // with a Store that cannot renew leases
+	DefaultOutboxBudgetKey     = "mail"
 	DefaultOutboxMaxAttempts   = 10
 	DefaultOutboxMaxAge        = 24 * time.Hour
 	DefaultOutboxRetryBase     = 10 * time.Second
@@ -194,19 +201,71 @@ type OutboxOptions struct {
 	CheckInterval time.Duration
 	// Workers is how many goroutines [Service.RunOutbox] runs. Default 2.
 	Workers int
-	// Batch is how many envelopes a worker claims at once. Default 4.
+	// Batch is how many envelopes a worker claims at once. When the
+	// Mailer is a [BatchMailer], the messages of one claim go to the
+	// provider in one call, so Batch is capped at its MaxBatch. Default:
+	// the Mailer's MaxBatch for a BatchMailer (100 for Resend), 4 otherwise.
+	// Every instance that shares an outbox should use the same Batch (see
+	// "Batches" in the package documentation).
 	Batch int
+
+	// Rate is how many calls a second the provider accepts from the whole
+	// account, all instances together: every instance that shares the Store
+	// draws each Mailer call (one message, or one batch) from one budget
+	// kept in the Store when it is a [Budgeter], or in this process
+	// otherwise. Set it to the provider's limit: Resend's default is 2.
+	// When the provider still answers with a [*RateLimitError], every
+	// worker of every instance waits out its RetryAfter. Default 0: no
+	// budget, calls are made as fast as the workers go.
+	//
+	// Each call reserves the next slot before it is made, so the calls
+	// start at most Rate a second (after an initial Burst) measured on the
+	// wall clock of each instance; a provider that counts arrivals in a
+	// sliding second sees at most Burst+1 calls in any second if the
+	// instances' clocks agree within a few milliseconds. The drain then
+	// runs at the limit, not below it.
+	Rate float64
+	// Burst is how many calls may start at once from an idle budget.
+	// Default 1, which keeps a strict 1/Rate spacing between calls.
+	Burst int
+	// BudgetKey names the budget in the Store, so that Services sending
+	// through different provider accounts can share one Store. Default
+	// "mail".
+	BudgetKey string
 	// PollInterval is how long an idle worker waits before looking for
 	// work again (work queued by the same Service wakes it at once).
 	// Default 1 second.
 	PollInterval time.Duration
 	// Lease is how long a claim lasts: a worker that dies holding one
-	// frees it when it ends. It must exceed Config.SendTimeout. Default 2
-	// minutes.
+	// frees it when it ends, so a dead worker's messages wait up to Lease.
+	//
+	// With a Store that is a [LeaseRenewer] (memstore, mysqlstore and
+	// pgstore are), a live worker renews its leases every Lease/3 while it
+	// holds them, so a slow send keeps its claim and Lease can be short. A
+	// worker whose renewals fail cancels its send before the lease can
+	// run out, and a worker that finds an envelope taken by another stops
+	// working on it before sending: two live workers never send one
+	// message at once. Lease must then exceed the time a renewal takes
+	// (one UPDATE), with room: at least 1 second. Default 15 seconds.
+	//
+	// With a Store that cannot renew, the lease has to cover a whole send:
+	// it must exceed Config.SendTimeout. Default 2 minutes.
 	Lease time.Duration
 	// MaxAttempts and MaxAge bound the retries of a message that fails
 	// transiently; past either it is moved aside as dead. Defaults 10 and
 	// 24 hours.
+	//
+	// Only answers count as attempts. A call whose answer never came (it
+	// timed out after Config.SendTimeout, or the connection broke) has an
+	// unknown outcome: the provider may have sent the message. It is
+	// retried with the same idempotency key (for a batch: the same key and
+	// the same messages in the same order), which a provider such as Resend
+	// answers from its record of the first call without sending again; it
+	// counts against MaxAge only, so a slow provider never makes a
+	// delivered message dead. A provider without idempotency keys (SMTP)
+	// cannot tell a retry from a new message: an unknown outcome there may
+	// become a duplicate email. A rate-limit answer is not the message's
+	// fault and does not count either.
 	MaxAttempts int
 	MaxAge      time.Duration
 	// RetryBase and RetryMax shape the per-message exponential backoff

@@ -65,10 +65,15 @@ type Budgeter interface {
 	// It returns when the call may be made: now, or a later time the caller
 	// must wait for (the reservation is already taken). It must be atomic
 	// across instances: of concurrent reservations each gets its own slot.
+	//
+	// Precisely (the generic cell rate algorithm): the budget keeps one
+	// time, tat, zero for a new key. Reserve sets t = max(tat, now), stores
+	// tat = t + interval and returns max(now, t - (burst-1)*interval).
 	Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (at time.Time, err error)
 
-	// Pause makes every reservation of key made before until start no
-	// earlier than until, for a provider's Retry-After.
+	// Pause sets the budget's tat to until if it is earlier, so that no
+	// reservation made afterwards is before until - (burst-1)*interval.
+	// The core passes a provider's Retry-After plus that margin.
 	Pause(ctx context.Context, key string, until time.Time) error
 }
 

@@ -154,6 +154,9 @@ type content struct {
 	Link   string   `json:"l,omitempty"` // a request's caller-supplied link base, or ""
 	Passed bool     `json:"p,omitempty"` // the request passed the cooldown
 	Msg    *Message `json:"m,omitempty"` // the rendered email; nil until rendered
+	// Batch, when set, says that Msg was handed to a BatchMailer as part
+	// of a batch whose outcome is not known yet (see outbox_batch.go).
+	Batch *batchMark `json:"b,omitempty"`
 }
 
 // seal encrypts c, bound to the envelope's ID.

@@ -173,7 +173,8 @@ func TestOutboxConfigErrors(t *testing.T) {
 		{"no key", func(c *reset.Config) { c.Outbox.Keys = nil }, "Outbox.Keys"},
 		{"short key", func(c *reset.Config) { c.Outbox.Keys = []reset.SealKey{{ID: "a", Key: []byte("short")}} }, "32 bytes"},
 		{"store without outbox", func(c *reset.Config) { c.Store = plain{memstore.New()} }, "OutboxStore"},
-		{"lease too short", func(c *reset.Config) { c.Outbox.Lease = time.Second }, "Lease"},
+		{"lease too short", func(c *reset.Config) { c.Outbox.Lease = 500 * time.Millisecond }, "Lease"},
+		{"lease shorter than a send", func(c *reset.Config) { c.Store = withoutRenewal(c.Store); c.Outbox.Lease = time.Second }, "Lease"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,7 +380,8 @@ func TestOutboxProviderOutage(t *testing.T) {
 
 // A worker that dies after issuing the token but before saving the sealed
 // message loses its lease; the next worker issues afresh, past the
-// cooldown the dead worker started, and the mail goes out once.
+// cooldown the dead worker started (with a lease longer than the
+// cooldown), and the mail goes out once.
 func TestOutboxWorkerDiesHoldingClaim(t *testing.T) {
 	// A lease shorter than the cooldown: the envelope comes back while the
 	// cooldown its first worker started still runs.
@@ -411,10 +413,12 @@ func TestOutboxWorkerDiesHoldingClaim(t *testing.T) {
 // A worker whose sends are slow stops working its batch when the lease
 // left could end before a send times out: another worker may claim the
 // rest by then, and issuing a token after it did would make its mailed
-// link invalid. The rest waits for its lease to end.
+// link invalid. The rest waits for its lease to end. (With a Store that
+// renews leases, the heartbeat keeps the claim instead.)
 func TestOutboxBatchOutlivesLease(t *testing.T) {
 	const send = 10 * time.Second
 	e := newOutboxEnv(t, func(c *reset.Config) {
+		c.Store = withoutRenewal(c.Store)
 		c.SendTimeout, c.Outbox.Batch, c.Outbox.Lease = send, 3, 2*send+time.Second
 	})
 	e.mailer.fail = func(reset.Message, int) error {

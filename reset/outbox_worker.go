@@ -14,13 +14,18 @@ import (
 // durable is the state of a Service whose delivery goes through the
 // Store's outbox.
 type durable struct {
-	store  OutboxStore
-	opt    OutboxOptions
-	seal   *sealer
-	wake   chan struct{} // work was queued here
-	sent   atomic.Int64
-	failed atomic.Int64
-	dead   atomic.Int64
+	store OutboxStore
+	opt   OutboxOptions
+	seal  *sealer
+	wake  chan struct{} // work was queued here
+
+	batcher BatchMailer  // the Mailer, when it sends batches
+	renewer LeaseRenewer // the store, when it renews leases
+	budget  Budgeter     // the store, or local
+	local   *localBudget // when the store's budget is out of reach
+	sent    atomic.Int64
+	failed  atomic.Int64
+	dead    atomic.Int64
 
 	// The outbox's size as last read, off the request path (see full).
 	full     atomic.Bool
@@ -56,11 +61,34 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 	}
 	def("MaxPending", &o.MaxPending, DefaultOutboxMaxPending)
 	def("Workers", &o.Workers, DefaultOutboxWorkers)
-	def("Batch", &o.Batch, DefaultOutboxBatch)
+	batcher, _ := cfg.Mailer.(BatchMailer)
+	batch := DefaultOutboxBatch
+	if batcher != nil {
+		batch = batcher.MaxBatch()
+		if batch <= 0 {
+			problems = append(problems, fmt.Sprintf("Outbox: the Mailer's MaxBatch is %d; it must be positive", batch))
+		}
+		if o.Batch > batch {
+			o.Batch = batch
+		}
+	}
+	def("Batch", &o.Batch, batch)
+	def("Burst", &o.Burst, 1)
+	if o.Rate < 0 || o.Rate != o.Rate {
+		problems = append(problems, "Outbox.Rate must not be negative")
+	}
+	if o.BudgetKey == "" {
+		o.BudgetKey = DefaultOutboxBudgetKey
+	}
+	renewer, _ := cfg.Store.(LeaseRenewer)
+	lease := DefaultOutboxFixedLease
+	if renewer != nil {
+		lease = DefaultOutboxLease
+	}
 	def("MaxAttempts", &o.MaxAttempts, DefaultOutboxMaxAttempts)
 	def("PruneBatch", &o.PruneBatch, DefaultOutboxPruneBatch)
 	defD("PollInterval", &o.PollInterval, DefaultOutboxPoll)
-	defD("Lease", &o.Lease, DefaultOutboxLease)
+	defD("Lease", &o.Lease, lease)
 	defD("MaxAge", &o.MaxAge, DefaultOutboxMaxAge)
 	defD("RetryBase", &o.RetryBase, DefaultOutboxRetryBase)
 	defD("RetryMax", &o.RetryMax, DefaultOutboxRetryMax)
@@ -72,8 +100,11 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 	if o.PruneInterval == 0 {
 		o.PruneInterval = DefaultOutboxPrune
 	}
-	if o.Lease <= cfg.SendTimeout {
-		problems = append(problems, fmt.Sprintf("Outbox.Lease (%v) must exceed SendTimeout (%v)", o.Lease, cfg.SendTimeout))
+	switch {
+	case renewer != nil && o.Lease < time.Second:
+		problems = append(problems, fmt.Sprintf("Outbox.Lease (%v) must be at least 1 second, to leave room for its renewals every Lease/3", o.Lease))
+	case renewer == nil && o.Lease <= cfg.SendTimeout:
+		problems = append(problems, fmt.Sprintf("Outbox.Lease (%v) must exceed SendTimeout (%v): the Store (%T) cannot renew leases", o.Lease, cfg.SendTimeout, cfg.Store))
 	}
 	if o.WorkerID == "" {
 		var b [8]byte
@@ -84,7 +115,13 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	return &durable{store: store, opt: o, seal: seal, wake: make(chan struct{}, 1)}, nil
+	d := &durable{store: store, opt: o, seal: seal, wake: make(chan struct{}, 1),
+		batcher: batcher, renewer: renewer, local: &localBudget{}}
+	d.budget = d.local
+	if b, ok := cfg.Store.(Budgeter); ok {
+		d.budget = b
+	}
+	return d, nil
 }
 
 // isFull reports whether the outbox held MaxPending envelopes or more when
@@ -238,32 +275,42 @@ func (s *Service) DrainOutbox(ctx context.Context) (int, error) {
 	}
 }
 
-// claimAndWork claims one batch and handles it.
+// claimAndWork claims up to Batch envelopes and handles them: with a
+// BatchMailer in one call, otherwise one by one.
 func (s *Service) claimAndWork(ctx context.Context, worker string) (int, error) {
 	d := s.durable
 	now := s.now()
-	leaseEnd := now.Add(d.opt.Lease)
-	envs, err := d.store.Claim(ctx, worker, now, leaseEnd, d.opt.Batch)
+	envs, err := d.store.Claim(ctx, worker, now, now.Add(d.opt.Lease), d.opt.Batch)
 	if err != nil {
 		return 0, fmt.Errorf("reset: claiming: %w", err)
 	}
+	if len(envs) == 0 {
+		return 0, nil
+	}
+	l := s.holdLeases(worker, envs, now.Add(d.opt.Lease))
+	defer l.close()
+	if d.batcher != nil {
+		// Parts of batches given back do not count: the caller would
+		// otherwise claim them again at once.
+		return len(envs) - s.workBatch(ctx, worker, l, envs), nil
+	}
 	for i, e := range envs {
-		// Slow sends may have used up the batch's lease: an envelope
-		// whose lease could end before its send times out is left to be
-		// claimed afresh. Otherwise another worker may claim it meanwhile,
-		// and this one would rotate the token after the other mailed it.
-		if i > 0 && s.now().Add(s.cfg.SendTimeout).After(leaseEnd) {
+		// Without renewals, slow sends may have used up the claim's
+		// lease: an envelope whose lease could end before its send times
+		// out is left to be claimed afresh. Otherwise another worker may
+		// claim it meanwhile, and this one would rotate the token after
+		// the other mailed it.
+		if i > 0 && !l.mayStart() {
 			return i, nil
 		}
-		// Work in hand is finished even when ctx ends: the lease would
-		// otherwise hold the message back for Lease.
-		s.work(context.WithoutCancel(ctx), worker, e)
+		s.work(ctx, worker, l, e)
 	}
 	return len(envs), nil
 }
 
-// work carries out one claimed envelope.
-func (s *Service) work(ctx context.Context, worker string, e Envelope) {
+// open opens a claimed envelope. It reports false, having dealt with the
+// envelope, when it cannot be opened.
+func (s *Service) open(ctx context.Context, worker string, l *leases, e Envelope) (content, bool) {
 	d := s.durable
 	c, err := d.seal.open(e.ID, e.KeyID, e.Sealed)
 	switch {
@@ -272,56 +319,91 @@ func (s *Service) work(ctx context.Context, worker string, e Envelope) {
 		// one that has the key, without counting an attempt.
 		s.log.WarnContext(ctx, "outbox: envelope sealed with a key this instance does not have; released for another instance", "message_id", e.ID, "key_id", e.KeyID)
 		e.NotBefore = s.now().Add(d.opt.PollInterval)
+		l.release(e.ID)
 		s.save(ctx, worker, e, false)
-		return
+		return c, false
 	case err != nil:
+		l.release(e.ID)
 		s.bury(ctx, worker, e, c, err)
+		return c, false
+	}
+	return c, true
+}
+
+// ready makes sure an opened envelope holds its message, issuing a
+// request's token and saving the sealed message first. It reports false,
+// having dealt with the envelope, when there is nothing to send.
+func (s *Service) ready(ctx context.Context, worker string, l *leases, e *Envelope, c *content) bool {
+	if c.Msg != nil {
+		return true
+	}
+	wctx := context.WithoutCancel(ctx)
+	if e.Kind != EnvelopeRequest {
+		l.release(e.ID)
+		s.bury(wctx, worker, *e, *c, errors.New("message envelope without content"))
+		return false
+	}
+	if !s.issueEnvelope(wctx, worker, e, c) {
+		l.release(e.ID)
+		return false
+	}
+	return true
+}
+
+// work carries out one claimed envelope. Work in hand is finished even
+// when ctx ends (only the wait for the provider budget is cut short): the
+// lease would otherwise hold the message back.
+func (s *Service) work(ctx context.Context, worker string, l *leases, e Envelope) {
+	c, ok := s.open(ctx, worker, l, e)
+	if !ok {
 		return
 	}
-	if c.Msg == nil {
-		if e.Kind != EnvelopeRequest {
-			s.bury(ctx, worker, e, c, errors.New("message envelope without content"))
-			return
-		}
-		if !s.issueEnvelope(ctx, worker, &e, &c) {
-			return
-		}
+	if !s.ready(ctx, worker, l, &e, &c) {
+		return
 	}
-	err = s.deliver(ctx, *c.Msg)
-	switch {
-	case err == nil:
-		d.sent.Add(1)
-		if err := d.store.Delete(ctx, worker, e.ID); err != nil {
-			// Sent but not deleted: a retry sends the same body with the
-			// same idempotency key, which the provider drops.
-			s.log.ErrorContext(ctx, "outbox delete after send", "message_id", e.ID, "err", err)
-		}
-	case errors.Is(err, ErrPermanent):
-		s.bury(ctx, worker, e, c, err)
-	default:
-		d.failed.Add(1)
-		s.retry(ctx, worker, e, c, err)
+	if c.Batch != nil {
+		// Sent in a batch once (the Mailer was a BatchMailer then), with
+		// an unknown outcome: the same key must carry the same batch,
+		// which one message alone is not. Sending it under its own key
+		// may duplicate it; that is the price of a change of Mailer.
+		c.Batch = nil
 	}
+	s.sendOne(ctx, worker, l, e, c)
 }
 
 // retry schedules e again after a transient failure, or buries it when
 // its attempts or age are used up.
-func (s *Service) retry(ctx context.Context, worker string, e Envelope, c content, cause error) {
+// A failure that is not the message's fault (no answer, or the provider's
+// rate limit) does not count as an attempt (count false); wait, when
+// positive, is the least delay.
+func (s *Service) retry(ctx context.Context, worker string, e Envelope, c content, cause error, count bool, wait time.Duration) {
 	d := s.durable
-	e.Attempts++
+	if count {
+		e.Attempts++
+	}
 	now := s.now()
 	if e.Attempts >= d.opt.MaxAttempts || now.Sub(e.CreatedAt) >= d.opt.MaxAge {
 		s.bury(ctx, worker, e, c, fmt.Errorf("gave up after %d attempts: %w", e.Attempts, cause))
 		return
 	}
-	e.NotBefore = now.Add(backoff.Delay(e.Attempts, d.opt.RetryBase, d.opt.RetryMax))
+	e.NotBefore = now.Add(s.retryDelay(e.Attempts, wait))
 	e.LastError = cause.Error()
+	s.logRetry(ctx, e, c, cause, e.NotBefore.Sub(now))
 	kind := ""
 	if c.Msg != nil {
 		kind = c.Msg.Kind
 	}
 	s.emit(Event{Kind: EventRetry, MessageID: e.ID, MailKind: kind, Err: cause})
 	s.save(ctx, worker, e, false)
+}
+
+// retryDelay is how long a failed message waits: wait (a provider's
+// Retry-After) if positive, otherwise the backoff for its attempts.
+func (s *Service) retryDelay(attempts int, wait time.Duration) time.Duration {
+	if wait > 0 {
+		return wait
+	}
+	return backoff.Delay(max(attempts, 1), s.durable.opt.RetryBase, s.durable.opt.RetryMax)
 }
 
 func (s *Service) save(ctx context.Context, worker string, e Envelope, hold bool) {
@@ -356,7 +438,7 @@ func (s *Service) issueEnvelope(ctx context.Context, worker string, e *Envelope,
 		return false
 	case err != nil:
 		s.emit(Event{Kind: EventFailed, Err: err})
-		s.retry(ctx, worker, *e, *c, err)
+		s.retry(ctx, worker, *e, *c, err, true, 0)
 		return false
 	}
 	c.Passed, c.Msg = true, &msg
@@ -387,8 +469,11 @@ func (s *Service) drop(ctx context.Context, worker string, e Envelope) {
 func (s *Service) bury(ctx context.Context, worker string, e Envelope, c content, cause error) {
 	d := s.durable
 	d.dead.Add(1)
-	if e.Kind == EnvelopeRequest && c.Msg != nil {
-		c.Msg = nil
+	if c.Batch != nil || e.Kind == EnvelopeRequest && c.Msg != nil {
+		c.Batch = nil
+		if e.Kind == EnvelopeRequest {
+			c.Msg = nil
+		}
 		if sealed, keyID, err := d.seal.seal(e.ID, c); err == nil {
 			e.Sealed, e.KeyID = sealed, keyID
 		}

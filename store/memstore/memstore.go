@@ -2,8 +2,9 @@
 // development, tests and single-process programs. Records live in process
 // memory and are lost when the process ends.
 //
-// It implements [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore]
-// (an outbox that is not durable: see [Store.Enqueue]), and removes expired
+// It implements [reset.Pruner], [reset.Cooldowner], [reset.OutboxStore]
+// (an outbox that is not durable: see [Store.Enqueue]), [reset.LeaseRenewer]
+// and [reset.Budgeter] (a budget shared within the process only), and removes expired
 // records and cooldowns by itself as it goes, so that memory stays bounded
 // by the number of live tokens without a background goroutine.
 package memstore
@@ -29,7 +30,8 @@ type Store struct {
 	cool   map[reset.Hash]cooling
 	sweep  time.Time // next sweep at or after this time
 
-	outbox map[string]*leased // see outbox.go
+	outbox map[string]*leased   // see outbox.go
+	budget map[string]time.Time // see delivery.go
 }
 
 var (

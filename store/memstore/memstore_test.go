@@ -20,3 +20,12 @@ func TestConformanceShared(t *testing.T) {
 func TestOutboxConformance(t *testing.T) {
 	resettest.TestOutboxStore(t, func(*testing.T) reset.OutboxStore { return memstore.New() })
 }
+
+func TestLeaseRenewerConformance(t *testing.T) {
+	resettest.TestLeaseRenewer(t, func(*testing.T) resettest.RenewingStore { return memstore.New() })
+}
+
+func TestBudgeterConformance(t *testing.T) {
+	s := memstore.New()
+	resettest.TestBudgeter(t, func(*testing.T) reset.Budgeter { return s })
+}

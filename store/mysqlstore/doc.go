@@ -90,6 +90,12 @@
 //	EXECUTE passreset_v3;
 //	DEALLOCATE PREPARE passreset_v3;
 //	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (3);
+//	CREATE TABLE IF NOT EXISTS `passreset_budget` (
+//	  budget_key VARBINARY(255) NOT NULL,
+//	  tat        DATETIME(6)    NOT NULL,
+//	  PRIMARY KEY (budget_key)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (4);
 //
 // Run the statements in order on one connection, as the mariadb and mysql
 // command-line clients do with a script: the upgrade to version 3 passes a
@@ -105,7 +111,9 @@
 // with the older version before upgrading. A program built with this
 // version refuses (in Check) tables at an older version, whether or not it
 // uses the outbox, and an older program cannot enqueue into a version 3
-// outbox: upgrade every instance before running Migrate.
+// outbox: upgrade every instance before running Migrate. Version 4 adds
+// <prefix>budget, the provider budget ([reset.OutboxOptions.Rate]) that
+// every instance shares; nothing else changes.
 //
 // # What is stored, and for how long
 //
@@ -127,6 +135,8 @@
 //     after MaxAttempts or MaxAge) stays for Outbox.DeadRetention (default
 //     7 days) for an operator to list and revive, then goes with the next
 //     prune.
+//   - <prefix>budget: per budget key (default "mail"), one time: when the
+//     provider budget's next call is due. One row per key, never pruned.
 //
 // [reset.Service.RunOutbox] prunes every Outbox.PruneInterval (default 10
 // minutes); without the outbox, call [reset.Service.Prune] periodically.

@@ -13,7 +13,7 @@ import (
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
 // brings the tables up to it; [Store.Check] refuses an older schema.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -101,6 +101,16 @@ var migrations = [][]string{
 		"PREPARE %[1]sv3 FROM @%[1]sv3",
 		"EXECUTE %[1]sv3",
 		"DEALLOCATE PREPARE %[1]sv3",
+	},
+	{
+		// The provider budget shared by every instance (reset.Budgeter):
+		// one row per budget key, holding the budget's theoretical arrival
+		// time (UTC).
+		"CREATE TABLE IF NOT EXISTS `%[1]sbudget` (\n" +
+			"  budget_key VARBINARY(255) NOT NULL,\n" +
+			"  tat        DATETIME(6)    NOT NULL,\n" +
+			"  PRIMARY KEY (budget_key)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
 }
 

@@ -77,6 +77,11 @@
 //	CREATE INDEX IF NOT EXISTS "passreset_outbox_pending" ON "passreset_outbox" (created_at) WHERE NOT dead;
 //	CREATE INDEX IF NOT EXISTS "passreset_outbox_dead" ON "passreset_outbox" (created_at, id) WHERE dead;
 //	INSERT INTO "passreset_schema_version" (version) VALUES (1) ON CONFLICT DO NOTHING;
+//	CREATE TABLE IF NOT EXISTS "passreset_budget" (
+//	  budget_key text COLLATE "C" NOT NULL PRIMARY KEY,
+//	  tat        timestamptz NOT NULL
+//	);
+//	INSERT INTO "passreset_schema_version" (version) VALUES (2) ON CONFLICT DO NOTHING;
 //
 // # What each table holds, and for how long
 //
@@ -102,6 +107,9 @@
 //     a dead row (moved aside after a permanent failure or too many
 //     attempts) stays until [reset.OutboxOptions] DeadRetention has passed
 //     and then goes at the next prune, or when revived and sent.
+//   - <prefix>budget: per budget key (default "mail"), one time: when the
+//     provider budget's next call is due ([reset.OutboxOptions.Rate]). One
+//     row per key, never pruned. Added by schema version 2.
 //   - <prefix>schema_version: the applied schema versions.
 //
 // # Atomicity and round trips

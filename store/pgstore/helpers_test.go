@@ -97,7 +97,7 @@ func dropTables(tb testing.TB, db *bun.DB, schema, prefix string) {
 		if schema != "" {
 			q = `"` + schema + `".` + q
 		}
-		for _, name := range []string{"tokens", "cooldowns", "outbox", "schema_version"} {
+		for _, name := range []string{"tokens", "cooldowns", "outbox", "budget", "schema_version"} {
 			if _, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+fmt.Sprintf(q, name)); err != nil {
 				tb.Errorf("dropping test tables: %v", err)
 			}

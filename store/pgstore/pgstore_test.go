@@ -45,8 +45,8 @@ func TestConformanceSchema(t *testing.T) {
 	s := newStore(t, db, pgstore.Options{Schema: schema, TablePrefix: "Mixed_Case_"})
 	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
 	var n int
-	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_tables WHERE schemaname = ?", schema).Scan(&n); err != nil || n != 4 {
-		t.Fatalf("%d tables in schema %s (%v), want 4", n, schema, err)
+	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_tables WHERE schemaname = ?", schema).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("%d tables in schema %s (%v), want 5", n, schema, err)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // SchemaVersion is the version of the schema this package needs.
 // [Store.Migrate] brings the tables up to it; [Store.Check] refuses an
 // older schema.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -35,6 +35,7 @@ const maxPrefixLen = maxIdentLen - len(longestSuffix)
 type names struct {
 	schema, prefix                     string
 	tokens, cooldowns, outbox, version string
+	budget                             string
 }
 
 // quote quotes an identifier for PostgreSQL. The store validates its
@@ -62,6 +63,7 @@ func newNames(schema, prefix string) (names, error) {
 		return quote(schema) + "." + quote(prefix+table)
 	}
 	n.tokens, n.cooldowns, n.outbox, n.version = qual("tokens"), qual("cooldowns"), qual("outbox"), qual("schema_version")
+	n.budget = qual("budget")
 	return n, nil
 }
 
@@ -130,6 +132,14 @@ var migrations = [][]string{
 		"CREATE INDEX IF NOT EXISTS \"{p}outbox_pending\" ON {outbox} (created_at) WHERE NOT dead",
 		"CREATE INDEX IF NOT EXISTS \"{p}outbox_dead\" ON {outbox} (created_at, id) WHERE dead",
 	},
+	{
+		// The provider budget shared by every instance (reset.Budgeter):
+		// one row per budget key, holding its theoretical arrival time.
+		"CREATE TABLE IF NOT EXISTS {budget} (\n" +
+			"  budget_key text COLLATE \"C\" NOT NULL PRIMARY KEY,\n" +
+			"  tat        timestamptz NOT NULL\n" +
+			")",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS {version} (\n" +
@@ -147,7 +157,7 @@ func init() {
 // fill puts the table and index names into a statement.
 func (n names) fill(stmt string) string {
 	return strings.NewReplacer("{tokens}", n.tokens, "{cooldowns}", n.cooldowns, "{outbox}", n.outbox,
-		"{version}", n.version, "{p}", n.prefix).Replace(stmt)
+		"{version}", n.version, "{budget}", n.budget, "{p}", n.prefix).Replace(stmt)
 }
 
 // script returns the statements that create the schema at SchemaVersion,
