@@ -420,3 +420,28 @@ func TestEmailsInTheAccountsLanguage(t *testing.T) {
 		}
 	}
 }
+
+// In the HTML emails the address and the product name are isolated
+// (<bdi>), so that a right-to-left text keeps them whole, and escaped.
+func TestHTMLEmailIsolatesAndEscapesValues(t *testing.T) {
+	const addr = "o'neil&co@anywhere.com"
+	e := newEnv(t, func(c *reset.Config) { c.Product = `Acme <b>"Shop"</b>` })
+	e.users.Add("u9", addr, oldPass)
+	e.users.SetLocale(addr, "ar")
+	if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: addr, Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	html := e.mailer.Messages()[0].HTML
+	for _, want := range []string{
+		"<bdi>o&#39;neil&amp;co@anywhere.com</bdi>",
+		"<bdi>Acme &lt;b&gt;&#34;Shop&#34;&lt;/b&gt;</bdi>",
+		`dir="rtl"`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML email lacks %s:\n%s", want, html)
+		}
+	}
+	if strings.Contains(html, "<b>") {
+		t.Error("the product name's markup reached the HTML email")
+	}
+}

@@ -66,6 +66,30 @@ func (d MailData) T(key string) (string, error) {
 	return d.cat.Text(d.Lang, key, d)
 }
 
+// THTML is T for HTML templates: it returns the text escaped, with the
+// product name and the address each isolated in a <bdi> element, so that a
+// right-to-left language keeps a left-to-right address in one piece and
+// its punctuation on the right side.
+func (d MailData) THTML(key string) (htmltemplate.HTML, error) {
+	if d.cat == nil {
+		return "", fmt.Errorf("reset: THTML(%q) outside an email", key)
+	}
+	// Render with markers in place of the two values, escape, then put
+	// the escaped values back inside <bdi>. The markers are private-use
+	// characters that no text of a catalog holds.
+	const productMark, emailMark = "\ue000", "\ue001"
+	m := d
+	m.Product, m.Email = productMark, emailMark
+	text, err := d.cat.Text(d.Lang, key, m)
+	if err != nil {
+		return "", err
+	}
+	out := htmltemplate.HTMLEscapeString(text)
+	out = strings.ReplaceAll(out, productMark, "<bdi>"+htmltemplate.HTMLEscapeString(d.Product)+"</bdi>")
+	out = strings.ReplaceAll(out, emailMark, "<bdi>"+htmltemplate.HTMLEscapeString(d.Email)+"</bdi>")
+	return htmltemplate.HTML(out), nil
+}
+
 var (
 	defaultResetText = texttemplate.Must(texttemplate.New("reset.txt").Parse(`{{.T "greeting"}}
 
@@ -102,12 +126,12 @@ var (
 </body>
 </html>
 {{end}}
-{{define "reset.html"}}{{template "top" .}}<p style="margin:0 0 16px">{{.T "reset.intro"}} {{.T "reset.action"}}</p>
+{{define "reset.html"}}{{template "top" .}}<p style="margin:0 0 16px">{{.THTML "reset.intro"}} {{.T "reset.action"}}</p>
 <p style="margin:24px 0"><a href="{{.Link}}" style="display:inline-block;padding:12px 20px;background:#0b57a4;color:#ffffff;font-weight:600;text-decoration:none;border-radius:4px">{{.T "reset.button"}}</a></p>
 <p style="margin:0 0 16px;font-size:14px;color:#48515b;overflow-wrap:anywhere" dir="ltr">{{.Link}}</p>
 <p style="margin:0">{{.T "reset.ignore"}}</p>
 {{template "bottom" .}}{{end}}
-{{define "changed.html"}}{{template "top" .}}<p style="margin:0 0 16px">{{.T "changed.intro"}}</p>
+{{define "changed.html"}}{{template "top" .}}<p style="margin:0 0 16px">{{.THTML "changed.intro"}}</p>
 <p style="margin:0">{{.T "changed.advice"}}</p>
 {{template "bottom" .}}{{end}}
 `))
