@@ -352,13 +352,13 @@ func TestOutboxLostConnection(t *testing.T) {
 		name := fmt.Sprintf("applied=%v", applied)
 		e := reset.Envelope{ID: name, Kind: reset.EnvelopeRequest, Sealed: []byte("sealed"), KeyID: "k", CreatedAt: at, NotBefore: at}
 		// Enqueue: the retry finds its own row (a duplicate key).
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if err := s.Enqueue(ctx, e); err != nil {
 			t.Fatalf("%s: Enqueue: %v", name, err)
 		}
 		// A claim whose UPDATE fails inside the transaction is rolled
 		// back and retried whole.
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		got, err := s.Claim(ctx, "w", at, at.Add(time.Minute), 5)
 		if err != nil || len(got) != 1 || got[0].Claims != 1 {
 			t.Fatalf("%s: Claim: %+v, %v; want the envelope claimed once", name, got, err)
@@ -366,7 +366,7 @@ func TestOutboxLostConnection(t *testing.T) {
 		// Save releasing the lease: the retry finds no lease, and its nonce.
 		e = got[0]
 		e.Attempts, e.LastError = 1, "503"
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Save(ctx, "w", e, false); err != nil {
 			t.Fatalf("%s: Save(release): %v", name, err)
 		}
@@ -375,7 +375,7 @@ func TestOutboxLostConnection(t *testing.T) {
 			t.Fatalf("%s: Claim after Save: %+v, %v", name, got, err)
 		}
 		// Save holding the lease: the retry changes nothing, and is right.
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Save(ctx, "w", got[0], true); err != nil {
 			t.Fatalf("%s: Save(hold): %v", name, err)
 		}
@@ -385,7 +385,7 @@ func TestOutboxLostConnection(t *testing.T) {
 		if err := s.Save(ctx, "w", e, false); err != nil {
 			t.Fatal(err)
 		}
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Revive(ctx, e.ID, at); err != nil {
 			t.Fatalf("%s: Revive: %v", name, err)
 		}
@@ -394,7 +394,7 @@ func TestOutboxLostConnection(t *testing.T) {
 			t.Fatalf("%s: Claim after Revive: %+v, %v", name, got, err)
 		}
 		// Delete: the retry finds the row gone.
-		f.arm("DELETE", applied)
+		f.Arm("DELETE", applied)
 		if err := s.Delete(ctx, "w", e.ID); err != nil {
 			t.Fatalf("%s: Delete: %v", name, err)
 		}
