@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -100,18 +99,8 @@ type Restart struct {
 func (r Restart) Test(t *testing.T) {
 	dsn, run := PrivateServer(t, r.Script)
 	s := r.New(t, dsn)
-	users := &resettest.Users{}
-	users.Add("restart", "restart@example.com", "old password")
+	svc, users, _ := NewService(t, s, "restart", nil)
 	users.Add("kept", "kept@example.com", "old password")
-	svc, err := reset.New(reset.Config{
-		Store: s, Users: users, Mailer: &resettest.Mailer{},
-		ResetURL: "https://app.example.com/reset",
-		Logger:   slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Shutdown(context.Background()) })
 	ctx := t.Context()
 
 	kept, err := svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "kept@example.com", SkipSend: true})
