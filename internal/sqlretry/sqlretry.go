@@ -32,13 +32,13 @@ const (
 // after more than one try (but not a Final one) says "gave up after N
 // attempts: "; one that ended a wait says so too. Retry number n waits
 // backoff.Delay(n, delay, maxDelay).
-func Do(ctx context.Context, attempts int, delay, maxDelay time.Duration, classify func(error) (error, Verdict), f func() error) error {
+func Do(ctx context.Context, attempts int, delay, maxDelay time.Duration, classify func(error) (Verdict, error), f func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := f()
 		if err == nil {
 			return nil
 		}
-		reported, v := classify(err)
+		v, reported := classify(err)
 		if v == Final {
 			return reported
 		}

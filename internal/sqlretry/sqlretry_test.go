@@ -13,19 +13,19 @@ var (
 	errFinal     = errors.New("final")
 )
 
-func classify(err error) (error, Verdict) {
+func classify(err error) (Verdict, error) {
 	switch {
 	case errors.Is(err, errTransient):
-		return err, Retry
+		return Retry, err
 	case errors.Is(err, errFinal):
-		return errors.New("reported: " + err.Error()), Final
+		return Final, errors.New("reported: " + err.Error())
 	}
-	return err, Fail
+	return Fail, err
 }
 
-// run returns Do's error and how many times f ran, f failing with the
+// run returns how many times f ran and Do's error, f failing with the
 // errors of errs in turn, then succeeding.
-func run(ctx context.Context, attempts int, errs ...error) (error, int) {
+func run(ctx context.Context, attempts int, errs ...error) (int, error) {
 	n := 0
 	err := Do(ctx, attempts, time.Microsecond, time.Microsecond, classify, func() error {
 		n++
@@ -34,7 +34,7 @@ func run(ctx context.Context, attempts int, errs ...error) (error, int) {
 		}
 		return nil
 	})
-	return err, n
+	return n, err
 }
 
 func TestDo(t *testing.T) {
@@ -54,7 +54,7 @@ func TestDo(t *testing.T) {
 		{"not transient after a retry", 3, []error{errTransient, errOther}, "gave up after 2 attempts: other", 2},
 		{"final after a retry", 3, []error{errTransient, errFinal}, "reported: final", 2},
 	} {
-		err, tries := run(ctx, c.attempts, c.errs...)
+		tries, err := run(ctx, c.attempts, c.errs...)
 		got := ""
 		if err != nil {
 			got = err.Error()
@@ -67,7 +67,7 @@ func TestDo(t *testing.T) {
 		}
 	}
 	// The last error stays reachable with errors.Is.
-	if err, _ := run(ctx, 2, errTransient, errTransient); !errors.Is(err, errTransient) {
+	if _, err := run(ctx, 2, errTransient, errTransient); !errors.Is(err, errTransient) {
 		t.Errorf("%v does not wrap the last error", err)
 	}
 }

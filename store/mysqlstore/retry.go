@@ -45,15 +45,15 @@ func (s *Store) retry(ctx context.Context, op string, f func() error) error {
 
 // classify is the retry verdict on err: a permanent error ends the
 // retries at once, a transient one is retried.
-func classify(err error) (error, sqlretry.Verdict) {
+func classify(err error) (sqlretry.Verdict, error) {
 	var p permanent
 	switch {
 	case errors.As(err, &p):
-		return p.err, sqlretry.Final
+		return sqlretry.Final, p.err
 	case transient(err):
-		return err, sqlretry.Retry
+		return sqlretry.Retry, err
 	}
-	return err, sqlretry.Fail
+	return sqlretry.Fail, err
 }
 
 // transient reports whether err is worth retrying: a deadlock (on Galera

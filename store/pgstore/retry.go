@@ -34,15 +34,15 @@ func (s *Store) retry(ctx context.Context, op string, f func() error) error {
 
 // classify is the retry verdict on err: a permanent error ends the
 // retries at once, a transient one is retried.
-func classify(err error) (error, sqlretry.Verdict) {
+func classify(err error) (sqlretry.Verdict, error) {
 	var p permanent
 	switch {
 	case errors.As(err, &p):
-		return classifyReadOnly(p.err), sqlretry.Final
+		return sqlretry.Final, classifyReadOnly(p.err)
 	case transient(err):
-		return err, sqlretry.Retry
+		return sqlretry.Retry, err
 	}
-	return classifyReadOnly(err), sqlretry.Fail
+	return sqlretry.Fail, classifyReadOnly(err)
 }
 
 // sqlState returns the SQLSTATE of a server error, "" for other errors.
