@@ -20,7 +20,3 @@ func TestBudgeterConformance(t *testing.T) {
 	s := newStore(t, db, mysqlstore.Options{})
 	resettest.TestBudgeter(t, func(*testing.T) reset.Budgeter { return s })
 }
-
-// sendOnly hides a Mailer's SendBatch, so that the outbox sends one
-// message per call: the tests written for that path keep testing it.
-type sendOnly struct{ reset.Mailer }

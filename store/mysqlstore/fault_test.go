@@ -1,14 +1,11 @@
 package mysqlstore_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,86 +13,14 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
 
-// faults injects lost connections: the next statement starting with
-// prefix fails with mysql.ErrInvalidConn, after it ran on the server
-// (applied) or instead of running.
-type faults struct {
-	mu      sync.Mutex
-	prefix  string
-	applied bool
-}
-
-func (f *faults) arm(prefix string, applied bool) {
-	f.mu.Lock()
-	f.prefix, f.applied = prefix, applied
-	f.mu.Unlock()
-}
-
-// take reports whether query must fail, and whether it runs first.
-func (f *faults) take(query string) (fail, run bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.prefix == "" || !strings.HasPrefix(query, f.prefix) {
-		return false, true
-	}
-	f.prefix = ""
-	return true, f.applied
-}
-
-type faultConnector struct {
-	driver.Connector
-	f *faults
-}
-
-func (c faultConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return faultConn{conn, c.f}, nil
-}
-
-type faultConn struct {
-	driver.Conn
-	f *faults
-}
-
-func (c faultConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	fail, run := c.f.take(query)
-	var res driver.Result
-	var err error
-	if run {
-		res, err = c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
-	}
-	if fail {
-		return nil, mysql.ErrInvalidConn
-	}
-	return res, err
-}
-
-func (c faultConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	fail, run := c.f.take(query)
-	if fail {
-		if run {
-			if rows, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args); err == nil {
-				rows.Close()
-			}
-		}
-		return nil, mysql.ErrInvalidConn
-	}
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
-}
-
-// TestLostConnection checks that a statement whose answer is lost is never
-// applied twice, and that Consume and Cooldown tell their own lost write
-// from someone else's.
 // faultyDB opens the test database through a connector whose faults the
-// test sets.
-func faultyDB(t *testing.T) (*bun.DB, *faults) {
+// test sets: a lost answer gives mysql.ErrInvalidConn.
+func faultyDB(t *testing.T) (*bun.DB, *storetest.Faults) {
 	t.Helper()
 	cfg, err := mysql.ParseDSN(testDSN(t))
 	if err != nil {
@@ -105,12 +30,15 @@ func faultyDB(t *testing.T) (*bun.DB, *faults) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &faults{}
-	db := bun.NewDB(sql.OpenDB(faultConnector{conn, f}), mysqldialect.New())
+	f := &storetest.Faults{Lost: mysql.ErrInvalidConn}
+	db := bun.NewDB(sql.OpenDB(f.Connector(conn)), mysqldialect.New())
 	t.Cleanup(func() { db.Close() })
 	return db, f
 }
 
+// TestLostConnection checks that a statement whose answer is lost is never
+// applied twice, and that Consume and Cooldown tell their own lost write
+// from someone else's.
 func TestLostConnection(t *testing.T) {
 	db, f := faultyDB(t)
 	s := newStore(t, db, mysqlstore.Options{})
@@ -123,7 +51,7 @@ func TestLostConnection(t *testing.T) {
 	// Rotate: retried after a lost answer; the same row either way.
 	for _, applied := range []bool{true, false} {
 		r := rec("rotate")
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if err := s.Rotate(ctx, r); err != nil {
 			t.Fatalf("Rotate (applied %v): %v", applied, err)
 		}
@@ -138,7 +66,7 @@ func TestLostConnection(t *testing.T) {
 	if err := s.Rotate(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	f.arm("SELECT", true)
+	f.Arm("SELECT", true)
 	if _, err := s.Lookup(ctx, r.Hash); err != nil {
 		t.Fatalf("Lookup after a lost answer: %v", err)
 	}
@@ -153,7 +81,7 @@ func TestLostConnection(t *testing.T) {
 		if err := s.Rotate(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		f.arm("DELETE", false)
+		f.Arm("DELETE", false)
 		if got, err := s.Consume(ctx, r.Hash); err != nil || got.Hash != r.Hash {
 			t.Fatalf("Consume after a DELETE that was not applied: %v", err)
 		}
@@ -165,7 +93,7 @@ func TestLostConnection(t *testing.T) {
 		if err := s.Rotate(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		f.arm("DELETE", true)
+		f.Arm("DELETE", true)
 		_, err = s.Consume(ctx, r.Hash)
 		if err == nil || errors.Is(err, reset.ErrNotFound) || !errors.Is(err, mysql.ErrInvalidConn) ||
 			!strings.Contains(err.Error(), "outcome unknown") {
@@ -180,7 +108,7 @@ func TestLostConnection(t *testing.T) {
 	// finds the running cooldown, reads its nonce and knows it is its own.
 	for _, applied := range []bool{true, false} {
 		key := sha256.Sum256([]byte(time.Now().String()))
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if ok, err := s.Cooldown(ctx, key, "", base, base.Add(time.Minute)); err != nil || !ok {
 			t.Fatalf("Cooldown after a lost answer (applied %v) = %v, %v; want true", applied, ok, err)
 		}

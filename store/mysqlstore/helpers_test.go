@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"testing"
 
@@ -14,8 +13,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
-	"github.com/passreset/passreset/reset"
-	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
 
@@ -90,26 +88,9 @@ func dropTables(tb testing.TB, db *bun.DB, prefix string) {
 }
 
 // newService returns a Service on store with one known user, id, whose
-// address is id@example.com.
-func newService(tb testing.TB, store reset.Store, id string, clock *resettest.Clock) (*reset.Service, *resettest.Users, *resettest.Mailer) {
-	tb.Helper()
-	users, mailer := &resettest.Users{}, &resettest.Mailer{}
-	users.Add(id, id+"@example.com", "old password")
-	cfg := reset.Config{
-		Store: store, Users: users, Mailer: mailer,
-		ResetURL: "https://app.example.com/reset",
-		Logger:   slog.New(slog.DiscardHandler),
-	}
-	if clock != nil {
-		cfg.Now = clock.Now
-	}
-	svc, err := reset.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { svc.Shutdown(context.Background()) })
-	return svc, users, mailer
-}
+// address is id@example.com (shared with pgstore's tests, and used by the
+// benchmarks).
+var newService = storetest.NewService
 
 // countRows returns the number of rows of one of the store's tables.
 func countRows(tb testing.TB, db bun.IDB, s *mysqlstore.Store, table string) int {

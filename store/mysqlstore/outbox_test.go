@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
@@ -43,41 +43,6 @@ func TestOutboxConformanceNoRetries(t *testing.T) {
 	resettest.TestOutboxStore(t, func(t *testing.T) reset.OutboxStore {
 		return newStore(t, db, mysqlstore.Options{MaxAttempts: 1})
 	})
-}
-
-// newSealKey returns a random outbox key.
-func newSealKey() reset.SealKey {
-	k := reset.SealKey{ID: "test-key", Key: make([]byte, 32)}
-	rand.Read(k.Key)
-	return k
-}
-
-// outboxConfig is the Service configuration of the outbox tests, in this
-// process and in the child processes: short leases and retries, so that a
-// killed worker's envelopes come back within seconds. SendTimeout leaves
-// room for a loaded machine: a send that times out is retried, and enough
-// of them in a row would move a message aside.
-func outboxConfig(store reset.Store, users reset.Users, mailer reset.Mailer, key reset.SealKey) reset.Config {
-	return reset.Config{
-		Store: store, Users: users, Mailer: mailer,
-		ResetURL:    "https://app.example.com/reset",
-		Logger:      slog.New(slog.DiscardHandler),
-		SendTimeout: 8 * time.Second,
-		Outbox: &reset.OutboxOptions{
-			Keys:         []reset.SealKey{key},
-			Lease:        10 * time.Second,
-			PollInterval: 20 * time.Millisecond,
-			RetryBase:    100 * time.Millisecond,
-			RetryMax:     time.Second,
-		},
-	}
-}
-
-// seedUsers adds n accounts, user<i>@example.com with ID user<i>.
-func seedUsers(users *resettest.Users, n int) {
-	for i := range n {
-		users.Add(fmt.Sprintf("user%d", i), fmt.Sprintf("user%d@example.com", i), "old password")
-	}
 }
 
 // TestOutboxMigrateFromV1 upgrades tables made by the first version of the
@@ -328,7 +293,7 @@ func TestOutboxRoundTrips(t *testing.T) {
 		}
 	}
 	users := &resettest.Users{}
-	seedUsers(users, 1)
+	storetest.SeedUsers(users, 1)
 	svc, err := reset.New(outboxConfig(s, users, &resettest.Mailer{}, newSealKey()))
 	if err != nil {
 		t.Fatal(err)
@@ -387,13 +352,13 @@ func TestOutboxLostConnection(t *testing.T) {
 		name := fmt.Sprintf("applied=%v", applied)
 		e := reset.Envelope{ID: name, Kind: reset.EnvelopeRequest, Sealed: []byte("sealed"), KeyID: "k", CreatedAt: at, NotBefore: at}
 		// Enqueue: the retry finds its own row (a duplicate key).
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if err := s.Enqueue(ctx, e); err != nil {
 			t.Fatalf("%s: Enqueue: %v", name, err)
 		}
 		// A claim whose UPDATE fails inside the transaction is rolled
 		// back and retried whole.
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		got, err := s.Claim(ctx, "w", at, at.Add(time.Minute), 5)
 		if err != nil || len(got) != 1 || got[0].Claims != 1 {
 			t.Fatalf("%s: Claim: %+v, %v; want the envelope claimed once", name, got, err)
@@ -401,7 +366,7 @@ func TestOutboxLostConnection(t *testing.T) {
 		// Save releasing the lease: the retry finds no lease, and its nonce.
 		e = got[0]
 		e.Attempts, e.LastError = 1, "503"
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Save(ctx, "w", e, false); err != nil {
 			t.Fatalf("%s: Save(release): %v", name, err)
 		}
@@ -410,7 +375,7 @@ func TestOutboxLostConnection(t *testing.T) {
 			t.Fatalf("%s: Claim after Save: %+v, %v", name, got, err)
 		}
 		// Save holding the lease: the retry changes nothing, and is right.
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Save(ctx, "w", got[0], true); err != nil {
 			t.Fatalf("%s: Save(hold): %v", name, err)
 		}
@@ -420,7 +385,7 @@ func TestOutboxLostConnection(t *testing.T) {
 		if err := s.Save(ctx, "w", e, false); err != nil {
 			t.Fatal(err)
 		}
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Revive(ctx, e.ID, at); err != nil {
 			t.Fatalf("%s: Revive: %v", name, err)
 		}
@@ -429,7 +394,7 @@ func TestOutboxLostConnection(t *testing.T) {
 			t.Fatalf("%s: Claim after Revive: %+v, %v", name, got, err)
 		}
 		// Delete: the retry finds the row gone.
-		f.arm("DELETE", applied)
+		f.Arm("DELETE", applied)
 		if err := s.Delete(ctx, "w", e.ID); err != nil {
 			t.Fatalf("%s: Delete: %v", name, err)
 		}
@@ -480,8 +445,8 @@ func TestOutboxProviderOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := &resettest.Users{}
-	seedUsers(users, n)
-	cfg := outboxConfig(s, users, sendOnly{mailer}, newSealKey())
+	storetest.SeedUsers(users, n)
+	cfg := outboxConfig(s, users, storetest.SendOnly{Mailer: mailer}, newSealKey())
 	cfg.Now = clock.Now
 	cfg.Outbox.RetryBase, cfg.Outbox.RetryMax = 10*time.Second, time.Minute
 	svc, err := reset.New(cfg)
@@ -537,7 +502,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 	}
 	t.Logf("%d requests in %v (%d answered 503, %d 200, %d 429); at most %d in one second",
 		len(reqs), elapsed.Round(time.Millisecond), failed, ok, fake.RateLimited(), fake.MaxPerWindow())
-	checkDelivered(t, svc, fake, n)
+	storetest.CheckDelivered(t, svc, fake, n)
 	if failed < n {
 		t.Errorf("only %d requests failed during the outage", failed)
 	}
@@ -590,35 +555,6 @@ func rawRows(t *testing.T, db *bun.DB, s *mysqlstore.Store) [][]byte {
 	return out
 }
 
-// checkDelivered checks that the fake accepted exactly one email for
-// each of user0..user<n-1>, and that each mailed link works.
-func checkDelivered(t *testing.T, svc *reset.Service, fake *resendtest.Server, n int) {
-	t.Helper()
-	emails := fake.Emails()
-	to := map[string]int{}
-	keys := map[string]bool{}
-	for _, e := range emails {
-		if len(e.To) != 1 {
-			t.Fatalf("email to %v", e.To)
-		}
-		to[e.To[0]]++
-		// One email per key and recipient: a batch's emails share the
-		// batch's key.
-		keys[e.IdempotencyKey+" "+e.To[0]] = true
-		if _, err := svc.Inspect(t.Context(), resettest.Token(e.Text)); err != nil {
-			t.Errorf("the link mailed to %s does not work: %v", e.To[0], err)
-		}
-	}
-	if len(emails) != n || len(to) != n || len(keys) != n {
-		t.Fatalf("%d emails to %d recipients with %d idempotency keys, want %d of each", len(emails), len(to), len(keys), n)
-	}
-	for i := range n {
-		if addr := fmt.Sprintf("user%d@example.com", i); to[addr] != 1 {
-			t.Fatalf("%s got %d emails", addr, to[addr])
-		}
-	}
-}
-
 // TestOutboxStoreUnreachable: with the database down, a public request
 // fails (the handler answers 503, never a silent 202), quickly; with the
 // outbox full, it is dropped and counted (the answer does not change) and
@@ -633,7 +569,7 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 	}
 	handler := func(t *testing.T, s reset.Store, maxPending int) (*reset.Service, http.Handler) {
 		users := &resettest.Users{}
-		seedUsers(users, 1)
+		storetest.SeedUsers(users, 1)
 		cfg := outboxConfig(s, users, &resettest.Mailer{}, newSealKey())
 		cfg.Outbox.MaxPending = maxPending
 		svc, err := reset.New(cfg)
@@ -722,7 +658,7 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := &resettest.Users{}
-	seedUsers(users, n)
+	storetest.SeedUsers(users, n)
 	svc, err := reset.New(outboxConfig(s, users, mailer, newSealKey()))
 	if err != nil {
 		t.Fatal(err)
@@ -749,7 +685,7 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 	if _, err := fake.WaitEmails(wctx, n); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the outbox to drain", func() bool {
+	storetest.WaitFor(t, 30*time.Second, "the outbox to drain", func() bool {
 		st, err := s.OutboxStats(t.Context(), 100000)
 		return err == nil && st.Pending == 0
 	})
@@ -757,20 +693,12 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	checkDelivered(t, svc, fake, n)
+	storetest.CheckDelivered(t, svc, fake, n)
 }
 
-// waitFor polls cond every 10ms until it holds, failing the test after
-// timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
+// The outbox tests' configuration, shared with pgstore's tests (and used
+// by the benchmarks).
+var (
+	outboxConfig = storetest.OutboxConfig
+	newSealKey   = storetest.NewSealKey
+)

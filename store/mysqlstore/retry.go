@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/sqlretry"
 )
 
 // MySQL and MariaDB error numbers the store treats as transient.
@@ -37,25 +37,23 @@ func (p permanent) Unwrap() error { return p.err }
 // transient, runs out of attempts or ctx ends, and wraps the final error
 // as "mysqlstore: <op>: ...".
 func (s *Store) retry(ctx context.Context, op string, f func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		var p permanent
-		if errors.As(err, &p) {
-			return fmt.Errorf("mysqlstore: %s: %w", op, p.err)
-		}
-		if !transient(err) || attempt >= s.attempts {
-			if attempt > 1 {
-				return fmt.Errorf("mysqlstore: %s: gave up after %d attempts: %w", op, attempt, err)
-			}
-			return fmt.Errorf("mysqlstore: %s: %w", op, err)
-		}
-		if werr := backoff.Sleep(ctx, backoff.Delay(attempt, s.retryDelay, maxRetryDelay)); werr != nil {
-			return fmt.Errorf("mysqlstore: %s: %w (while retrying after: %w)", op, werr, err)
-		}
+	if err := sqlretry.Do(ctx, s.attempts, s.retryDelay, maxRetryDelay, classify, f); err != nil {
+		return fmt.Errorf("mysqlstore: %s: %w", op, err)
 	}
+	return nil
+}
+
+// classify is the retry verdict on err: a permanent error ends the
+// retries at once, a transient one is retried.
+func classify(err error) (sqlretry.Verdict, error) {
+	var p permanent
+	switch {
+	case errors.As(err, &p):
+		return sqlretry.Final, p.err
+	case transient(err):
+		return sqlretry.Retry, err
+	}
+	return sqlretry.Fail, err
 }
 
 // transient reports whether err is worth retrying: a deadlock (on Galera

@@ -1,15 +1,12 @@
 package pgstore_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,98 +15,22 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/store/pgstore"
 )
 
-// faults injects lost connections: the next statement starting with
-// prefix fails with io.ErrUnexpectedEOF (what a connection that broke
-// while reading the answer gives), after it ran on the server (applied) or
-// instead of running.
-type faults struct {
-	mu      sync.Mutex
-	prefix  string
-	applied bool
-}
-
-func (f *faults) arm(prefix string, applied bool) {
-	f.mu.Lock()
-	f.prefix, f.applied = prefix, applied
-	f.mu.Unlock()
-}
-
-// take reports whether query must fail, and whether it runs first.
-func (f *faults) take(query string) (fail, run bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.prefix == "" || !strings.HasPrefix(query, f.prefix) {
-		return false, true
-	}
-	f.prefix = ""
-	return true, f.applied
-}
-
-type faultConnector struct {
-	driver.Connector
-	f *faults
-}
-
-func (c faultConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return faultConn{conn, c.f}, nil
-}
-
-type faultConn struct {
-	driver.Conn
-	f *faults
-}
-
-func (c faultConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-}
-
-func (c faultConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	fail, run := c.f.take(query)
-	var res driver.Result
-	var err error
-	if run {
-		res, err = c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
-	}
-	if fail {
-		return nil, fmt.Errorf("reading the answer: %w", io.ErrUnexpectedEOF)
-	}
-	return res, err
-}
-
-func (c faultConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	fail, run := c.f.take(query)
-	if fail {
-		if run {
-			if rows, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args); err == nil {
-				dest := make([]driver.Value, len(rows.Columns()))
-				for rows.Next(dest) == nil {
-				}
-				rows.Close()
-			}
-		}
-		return nil, fmt.Errorf("reading the answer: %w", io.ErrUnexpectedEOF)
-	}
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
-}
-
 // faultyDB opens the test database through a connector whose faults the
-// test sets.
-func faultyDB(t *testing.T) (*bun.DB, *faults) {
+// test sets: a lost answer gives io.ErrUnexpectedEOF, as pgx reports a
+// connection that broke while reading the answer.
+func faultyDB(t *testing.T) (*bun.DB, *storetest.Faults) {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(testDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &faults{}
-	db := bun.NewDB(sql.OpenDB(faultConnector{stdlib.GetConnector(*cfg), f}), pgdialect.New())
+	f := &storetest.Faults{Lost: fmt.Errorf("reading the answer: %w", io.ErrUnexpectedEOF)}
+	db := bun.NewDB(sql.OpenDB(f.Connector(stdlib.GetConnector(*cfg))), pgdialect.New())
 	t.Cleanup(func() { db.Close() })
 	return db, f
 }
@@ -129,7 +50,7 @@ func TestLostConnection(t *testing.T) {
 	// Rotate: retried after a lost answer; the same row either way.
 	for _, applied := range []bool{true, false} {
 		r := rec("rotate")
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if err := s.Rotate(ctx, r); err != nil {
 			t.Fatalf("Rotate (applied %v): %v", applied, err)
 		}
@@ -143,7 +64,7 @@ func TestLostConnection(t *testing.T) {
 	if err := s.Rotate(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	f.arm("SELECT", true)
+	f.Arm("SELECT", true)
 	if _, err := s.Lookup(ctx, r.Hash); err != nil {
 		t.Fatalf("Lookup after a lost answer: %v", err)
 	}
@@ -153,7 +74,7 @@ func TestLostConnection(t *testing.T) {
 	if err := s.Rotate(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	f.arm("DELETE", false)
+	f.Arm("DELETE", false)
 	if got, err := s.Consume(ctx, r.Hash); err != nil || got.Hash != r.Hash {
 		t.Fatalf("Consume after a DELETE that was not applied: %v", err)
 	}
@@ -165,7 +86,7 @@ func TestLostConnection(t *testing.T) {
 	if err := s.Rotate(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	f.arm("DELETE", true)
+	f.Arm("DELETE", true)
 	_, err := s.Consume(ctx, r.Hash)
 	if err == nil || errors.Is(err, reset.ErrNotFound) || !errors.Is(err, io.ErrUnexpectedEOF) ||
 		!strings.Contains(err.Error(), "outcome unknown") {
@@ -179,7 +100,7 @@ func TestLostConnection(t *testing.T) {
 	// finds the running cooldown with its own nonce and knows it is its own.
 	for _, applied := range []bool{true, false} {
 		key := sha256.Sum256([]byte(time.Now().String()))
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if ok, err := s.Cooldown(ctx, key, "", base, base.Add(time.Minute)); err != nil || !ok {
 			t.Fatalf("Cooldown after a lost answer (applied %v) = %v, %v; want true", applied, ok, err)
 		}
@@ -201,13 +122,13 @@ func TestOutboxLostConnection(t *testing.T) {
 		name := fmt.Sprintf("applied=%v", applied)
 		e := reset.Envelope{ID: name, Kind: reset.EnvelopeRequest, Sealed: []byte("s"), KeyID: "k", CreatedAt: at, NotBefore: at}
 		// Enqueue: the retry finds its own row (a unique violation).
-		f.arm("INSERT INTO", applied)
+		f.Arm("INSERT INTO", applied)
 		if err := s.Enqueue(ctx, e); err != nil {
 			t.Fatalf("%s: Enqueue: %v", name, err)
 		}
 		// Claim whose answer is lost: when it was applied, the envelope
 		// stays leased until the lease ends, then comes back.
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		got, err := s.Claim(ctx, "w", at, at.Add(time.Minute), 5)
 		if err != nil {
 			t.Fatalf("%s: Claim: %v", name, err)
@@ -227,7 +148,7 @@ func TestOutboxLostConnection(t *testing.T) {
 		// Save releasing the lease: the retry finds no lease, but its nonce.
 		e = got[0]
 		e.Attempts, e.LastError = 1, "503"
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Save(ctx, "w", e, false); err != nil {
 			t.Fatalf("%s: Save(release): %v", name, err)
 		}
@@ -236,7 +157,7 @@ func TestOutboxLostConnection(t *testing.T) {
 			t.Fatalf("%s: Claim after Save: %+v, %v", name, got, err)
 		}
 		// Save holding the lease.
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Save(ctx, "w", got[0], true); err != nil {
 			t.Fatalf("%s: Save(hold): %v", name, err)
 		}
@@ -246,7 +167,7 @@ func TestOutboxLostConnection(t *testing.T) {
 		if err := s.Save(ctx, "w", e, false); err != nil {
 			t.Fatal(err)
 		}
-		f.arm("UPDATE", applied)
+		f.Arm("UPDATE", applied)
 		if err := s.Revive(ctx, e.ID, at); err != nil {
 			t.Fatalf("%s: Revive: %v", name, err)
 		}
@@ -255,7 +176,7 @@ func TestOutboxLostConnection(t *testing.T) {
 			t.Fatalf("%s: Claim after Revive: %+v, %v", name, got, err)
 		}
 		// Delete: the retry finds the row gone.
-		f.arm("DELETE", applied)
+		f.Arm("DELETE", applied)
 		if err := s.Delete(ctx, "w", e.ID); err != nil {
 			t.Fatalf("%s: Delete: %v", name, err)
 		}

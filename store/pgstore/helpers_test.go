@@ -5,26 +5,23 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
-	"github.com/passreset/passreset/reset"
-	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/store/pgstore"
 )
 
 const dsnEnv = "PASSRESET_PG_DSN"
 
 // base is the tests' reference time, with microseconds.
-var base = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+var base = storetest.Base
 
 // testDSN returns the DSN of the test server. Without one the test is
 // skipped, or fails under CI=true.
@@ -106,26 +103,9 @@ func dropTables(tb testing.TB, db *bun.DB, schema, prefix string) {
 }
 
 // newService returns a Service on store with one known user, id, whose
-// address is id@example.com.
-func newService(tb testing.TB, store reset.Store, id string, clock *resettest.Clock) (*reset.Service, *resettest.Users, *resettest.Mailer) {
-	tb.Helper()
-	users, mailer := &resettest.Users{}, &resettest.Mailer{}
-	users.Add(id, id+"@example.com", "old password")
-	cfg := reset.Config{
-		Store: store, Users: users, Mailer: mailer,
-		ResetURL: "https://app.example.com/reset",
-		Logger:   slog.New(slog.DiscardHandler),
-	}
-	if clock != nil {
-		cfg.Now = clock.Now
-	}
-	svc, err := reset.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { svc.Shutdown(context.Background()) })
-	return svc, users, mailer
-}
+// address is id@example.com (shared with mysqlstore's tests, and used by
+// the benchmarks).
+var newService = storetest.NewService
 
 // countRows returns the number of rows of one of the store's tables.
 func countRows(tb testing.TB, db bun.IDB, s *pgstore.Store, name string) int {

@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/pgstore"
@@ -28,39 +28,6 @@ func TestOutboxConformanceNoRetries(t *testing.T) {
 	resettest.TestOutboxStore(t, func(t *testing.T) reset.OutboxStore {
 		return newStore(t, db, pgstore.Options{MaxAttempts: 1})
 	})
-}
-
-// newSealKey returns a random outbox key.
-func newSealKey() reset.SealKey {
-	k := reset.SealKey{ID: "test-key", Key: make([]byte, 32)}
-	rand.Read(k.Key)
-	return k
-}
-
-// outboxConfig is the Service configuration of the outbox tests, in this
-// process and in the child processes: short leases and retries, so that a
-// killed worker's envelopes come back within seconds.
-func outboxConfig(store reset.Store, users reset.Users, mailer reset.Mailer, key reset.SealKey) reset.Config {
-	return reset.Config{
-		Store: store, Users: users, Mailer: mailer,
-		ResetURL:    "https://app.example.com/reset",
-		Logger:      slog.New(slog.DiscardHandler),
-		SendTimeout: 8 * time.Second, // room for a loaded machine
-		Outbox: &reset.OutboxOptions{
-			Keys:         []reset.SealKey{key},
-			Lease:        10 * time.Second,
-			PollInterval: 20 * time.Millisecond,
-			RetryBase:    100 * time.Millisecond,
-			RetryMax:     time.Second,
-		},
-	}
-}
-
-// seedUsers adds n accounts, user<i>@example.com with ID user<i>.
-func seedUsers(users *resettest.Users, n int) {
-	for i := range n {
-		users.Add(fmt.Sprintf("user%d", i), fmt.Sprintf("user%d@example.com", i), "old password")
-	}
 }
 
 // TestOutboxValues stores awkward values and reads them back exactly, and
@@ -201,3 +168,10 @@ func TestOutboxStatsBounded(t *testing.T) {
 		t.Fatalf("OutboxStats(100000) = %+v, %v; want 18000 pending, 2000 dead", st, err)
 	}
 }
+
+// The outbox tests' configuration, shared with mysqlstore's tests (and
+// used by the benchmarks).
+var (
+	outboxConfig = storetest.OutboxConfig
+	newSealKey   = storetest.NewSealKey
+)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/pgstore"
@@ -201,189 +201,34 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// TestConcurrentService drives 64 concurrent password-lost requests for
-// one user, then 64 concurrent completions of one token, through the core.
+// TestConcurrentService: 64 concurrent requests for one user leave one
+// valid token, and 64 concurrent completions of it have one winner (see
+// storetest.TestConcurrentService).
 func TestConcurrentService(t *testing.T) {
-	const n = 64
 	db := openDB(t, testDSN(t))
 	s := newStore(t, db, pgstore.Options{})
-	svc, users, _ := newService(t, s, "concurrent", nil)
-	ctx := t.Context()
-
-	links := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			var iss reset.Issued
-			iss, errs[i] = svc.RequestTrusted(ctx, reset.TrustedRequest{Email: "concurrent@example.com", SkipSend: true})
-			links[i] = iss.Link
-		})
-	}
-	wg.Wait()
-	var valid []string
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("Request %d: %v", i, errs[i])
-		}
-		tok := resettest.Token(links[i])
-		_, err := svc.Inspect(ctx, tok)
-		switch {
-		case err == nil:
-			valid = append(valid, tok)
-		case !errors.Is(err, reset.ErrInvalidToken):
-			t.Fatalf("Inspect: %v", err)
-		}
-	}
-	if len(valid) != 1 {
-		t.Fatalf("%d concurrent requests left %d valid tokens, want 1", n, len(valid))
-	}
-	if rows := countRows(t, db, s, "tokens"); rows != 1 {
-		t.Fatalf("%d rows after concurrent requests, want 1", rows)
-	}
-
-	var wins atomic.Int64
-	winner := make(chan string, n)
-	for i := range n {
-		wg.Go(func() {
-			pw := fmt.Sprintf("new password %d", i)
-			_, err := svc.Complete(ctx, reset.Completion{Token: valid[0], Password: pw})
-			switch {
-			case err == nil:
-				wins.Add(1)
-				winner <- pw
-			case !errors.Is(err, reset.ErrInvalidToken):
-				t.Errorf("Complete: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent completions of one token: %d succeeded, want 1", n, wins.Load())
-	}
-	if got, want := users.Password("concurrent"), <-winner; got != want {
-		t.Fatalf("password is %q, want the winner's %q", got, want)
-	}
-	if rows := countRows(t, db, s, "tokens"); rows != 0 {
-		t.Fatalf("%d rows after completion, want 0", rows)
-	}
+	storetest.TestConcurrentService(t, s, func(table string) int { return countRows(t, db, s, table) })
 }
 
-// TestConcurrentCooldownService sends 64 concurrent throttled requests
-// for one address through the core: the cooldown starts once, so exactly
-// one token is issued.
+// TestConcurrentCooldownService: 64 concurrent throttled requests for one
+// address start the cooldown once.
 func TestConcurrentCooldownService(t *testing.T) {
-	const n = 64
 	db := openDB(t, testDSN(t))
 	s := newStore(t, db, pgstore.Options{})
-	svc, _, _ := newService(t, s, "cool", nil)
-	var issued, throttled atomic.Int64
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			_, err := svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "cool@example.com", SkipSend: true, Throttle: true})
-			switch {
-			case err == nil:
-				issued.Add(1)
-			case errors.Is(err, reset.ErrThrottled):
-				throttled.Add(1)
-			default:
-				t.Errorf("Request: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if issued.Load() != 1 || throttled.Load() != n-1 {
-		t.Fatalf("%d concurrent throttled requests: %d issued, %d throttled; want 1 and %d", n, issued.Load(), throttled.Load(), n-1)
-	}
-	if rows := countRows(t, db, s, "cooldowns"); rows != 1 {
-		t.Fatalf("%d cooldown rows, want 1", rows)
-	}
+	storetest.TestConcurrentCooldownService(t, s, func(table string) int { return countRows(t, db, s, table) })
 }
 
 // TestConsumeRacesRotate makes Rotate and Consume of the same user race:
 // a consume may win only with the record it asked for, and never removes
 // the newer record.
 func TestConsumeRacesRotate(t *testing.T) {
-	db := openDB(t, testDSN(t))
-	s := newStore(t, db, pgstore.Options{})
-	ctx := t.Context()
-	for i := range 50 {
-		user := fmt.Sprintf("race-%d", i)
-		old := reset.Record{Hash: sha256.Sum256([]byte(user + "old")), UserID: user, Email: "a@example.com", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
-		newer := old
-		newer.Hash = sha256.Sum256([]byte(user + "new"))
-		if err := s.Rotate(ctx, old); err != nil {
-			t.Fatal(err)
-		}
-		var got reset.Record
-		var cerr, rerr error
-		var wg sync.WaitGroup
-		wg.Go(func() { got, cerr = s.Consume(ctx, old.Hash) })
-		wg.Go(func() { rerr = s.Rotate(ctx, newer) })
-		wg.Wait()
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		switch {
-		case cerr == nil && got.Hash != old.Hash:
-			t.Fatalf("Consume returned %x, want the old record", got.Hash)
-		case cerr != nil && !errors.Is(cerr, reset.ErrNotFound):
-			t.Fatal(cerr)
-		}
-		if _, err := s.Lookup(ctx, newer.Hash); err != nil {
-			t.Fatalf("newer record after the race: %v", err)
-		}
-		if _, err := s.Lookup(ctx, old.Hash); !errors.Is(err, reset.ErrNotFound) {
-			t.Fatalf("old record after the race: %v, want ErrNotFound", err)
-		}
-	}
+	storetest.TestConsumeRacesRotate(t, newStore(t, openDB(t, testDSN(t)), pgstore.Options{}))
 }
 
 // TestExpiryBoundary checks expiry and cooldown ends to the microsecond,
 // and that nanoseconds are truncated, never rounded up.
 func TestExpiryBoundary(t *testing.T) {
-	db := openDB(t, testDSN(t))
-	s := newStore(t, db, pgstore.Options{})
-	ctx := t.Context()
-
-	rec := reset.Record{Hash: sha256.Sum256([]byte("boundary")), UserID: "boundary", Email: "b@example.com",
-		CreatedAt: base.Add(999), ExpiresAt: base.Add(time.Hour + 999)}
-	if err := s.Rotate(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Lookup(ctx, rec.Hash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp := base.Add(time.Hour)
-	if !got.ExpiresAt.Equal(exp) || !got.CreatedAt.Equal(base) || got.ExpiresAt.Location() != time.UTC {
-		t.Fatalf("times read back as %v, %v; want %v, %v in UTC", got.CreatedAt, got.ExpiresAt, base, exp)
-	}
-	if p, err := s.Prune(ctx, exp.Add(-time.Microsecond), base, 10); err != nil || p.Tokens != 0 {
-		t.Fatalf("Prune 1µs before expiry = %+v, %v; want 0", p, err)
-	}
-	if p, err := s.Prune(ctx, exp, base, 10); err != nil || p.Tokens != 1 {
-		t.Fatalf("Prune at expiry = %+v, %v; want 1", p, err)
-	}
-
-	key := sha256.Sum256([]byte("cooldown boundary"))
-	for _, c := range []struct {
-		now  time.Time
-		want bool
-	}{
-		{base, true},
-		{base.Add(time.Minute - time.Microsecond), false},
-		{base.Add(time.Minute), true},
-	} {
-		ok, err := s.Cooldown(ctx, key, "", c.now, c.now.Add(time.Minute))
-		if err != nil || ok != c.want {
-			t.Fatalf("Cooldown at %v = %v, %v; want %v", c.now, ok, err, c.want)
-		}
-		if ok, err := s.Cooldown(ctx, key, "", c.now, c.now); err != nil || !ok {
-			t.Fatalf("empty Cooldown = %v, %v; want true", ok, err)
-		}
-	}
+	storetest.TestExpiryBoundary(t, newStore(t, openDB(t, testDSN(t)), pgstore.Options{}))
 }
 
 // TestSessionTimeZone runs the store on a session whose TimeZone is not
