@@ -154,7 +154,7 @@ type sendOnly struct{ m *resendmailer.Mailer }
 var _ reset.RateLimitedMailer = sendOnly{}
 
 func (s sendOnly) Send(ctx context.Context, msg reset.Message) error { return s.m.Send(ctx, msg) }
-func (s sendOnly) ProviderRate() (float64, int)                     { return s.m.ProviderRate() }
+func (s sendOnly) ProviderRate() (float64, int)                      { return s.m.ProviderRate() }
 
 // newMailer is the Resend mailer at the fake's URL with the mailer's
 // default rate (2 a second, which it advertises to the outbox), one
