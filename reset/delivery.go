@@ -31,6 +31,22 @@ type BatchMailer interface {
 	MaxBatch() int
 }
 
+// RateLimitedMailer is an optional [Mailer] capability: a Mailer that
+// knows its provider's rate limit says so, and the durable outbox uses it
+// as its shared budget when [OutboxOptions.Rate] is 0. So a Resend user
+// who sets nothing gets every instance paced together at Resend's limit,
+// while an SMTP mailer, whose server has no fixed limit, advertises none.
+//
+// ProviderRate returns how many calls a second the provider accepts from
+// the whole account (one message, or one batch, is one call) and how many
+// may start at once from an idle budget. perSecond <= 0 means no known
+// limit; burst < 1 means 1. It must be safe for concurrent use and
+// return the same values every time: the outbox reads it once, in [New].
+type RateLimitedMailer interface {
+	Mailer
+	ProviderRate() (perSecond float64, burst int)
+}
+
 // ErrRateLimited marks a Mailer error that says the provider refused the
 // call for its rate limit. A Mailer wraps it in a [*RateLimitError] that
 // carries how long the provider asked to wait.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,10 +74,20 @@ func setupOutbox(cfg *Config) (*durable, []string) {
 		}
 	}
 	def("Batch", &o.Batch, batch)
-	def("Burst", &o.Burst, 1)
-	if o.Rate < 0 || o.Rate != o.Rate {
-		problems = append(problems, "Outbox.Rate must not be negative")
+	switch rl, ok := cfg.Mailer.(RateLimitedMailer); {
+	case o.Rate != o.Rate: // NaN
+		problems = append(problems, "Outbox.Rate must be a number of calls per second (0: the Mailer's, negative: none)")
+	case o.Rate < 0:
+		o.Rate = 0 // no budget, on purpose
+	case o.Rate == 0 && ok:
+		if r, b := rl.ProviderRate(); r > 0 && !math.IsInf(r, 1) {
+			o.Rate = r
+			if o.Burst == 0 {
+				o.Burst = max(b, 1)
+			}
+		}
 	}
+	def("Burst", &o.Burst, 1)
 	if o.BudgetKey == "" {
 		o.BudgetKey = DefaultOutboxBudgetKey
 	}

@@ -28,7 +28,15 @@
 //	WORKERS              outbox workers in this process (default 2; 0 runs none)
 //	RESEND_TIMEOUT       how long one Resend API call may take (default 10s)
 //	RESEND_RATE          API calls per second this process makes at most
-//	                     (default 2, Resend's default team limit)
+//	                     (default OUTBOX_RATE if set, else 2, Resend's default team limit)
+//	OUTBOX_RATE          API calls per second the mail account accepts, shared by
+//	                     every instance through the database (default: the mailer's
+//	                     advertised rate, RESEND_RATE for Resend, none for SMTP;
+//	                     "none" turns the shared budget off)
+//	OUTBOX_BATCH         envelopes one worker claims at once, and with Resend the
+//	                     emails of one batch call (default 100 for Resend, 4 for SMTP)
+//	OUTBOX_LEASE         how long a claim lasts without renewal: a crashed instance's
+//	                     mail waits at most this long (default 15s; at least 1s)
 //	SIGN_IN_URL          where the success page links to (default PUBLIC_URL/)
 //
 // Run as many instances as you like against one database: the outbox's
@@ -44,6 +52,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -90,6 +99,9 @@ type config struct {
 	workers                                                                 int
 	resendTimeout                                                           time.Duration
 	resendRate                                                              float64
+	outboxRate                                                              float64 // 0: the mailer's; -1: none
+	outboxBatch                                                             int
+	outboxLease                                                             time.Duration
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -100,7 +112,6 @@ func readConfig(getenv func(string) string) (config, error) {
 		smtpURL: getenv("SMTP_URL"), pgDSN: getenv("PASSRESET_PG_DSN"),
 		seedEmail: getenv("SEED_EMAIL"), seedPassword: getenv("SEED_PASSWORD"), outboxKeyID: getenv("OUTBOX_KEY_ID"),
 		signIn: getenv("SIGN_IN_URL"), workers: 2, resendTimeout: resendmailer.DefaultTimeout,
-		resendRate: float64(resendmailer.DefaultRate),
 	}
 	var problems []string
 	required := map[string]string{"MAIL_FROM": c.from, "PUBLIC_URL": c.publicURL}
@@ -137,9 +148,30 @@ func readConfig(getenv func(string) string) (config, error) {
 			problems = append(problems, "RESEND_TIMEOUT must be a positive duration such as 10s")
 		}
 	}
+	if v := getenv("OUTBOX_RATE"); v == "none" {
+		c.outboxRate = -1
+	} else if v != "" {
+		if c.outboxRate, err = strconv.ParseFloat(v, 64); err != nil || !(c.outboxRate > 0) || math.IsInf(c.outboxRate, 0) {
+			problems = append(problems, `OUTBOX_RATE must be a positive number of calls per second, or "none"`)
+		}
+	}
+	c.resendRate = float64(resendmailer.DefaultRate)
+	if c.outboxRate > 0 {
+		c.resendRate = c.outboxRate
+	}
 	if v := getenv("RESEND_RATE"); v != "" {
-		if c.resendRate, err = strconv.ParseFloat(v, 64); err != nil || c.resendRate <= 0 {
+		if c.resendRate, err = strconv.ParseFloat(v, 64); err != nil || !(c.resendRate > 0) {
 			problems = append(problems, "RESEND_RATE must be a positive number of requests per second")
+		}
+	}
+	if v := getenv("OUTBOX_BATCH"); v != "" {
+		if c.outboxBatch, err = strconv.Atoi(v); err != nil || c.outboxBatch <= 0 {
+			problems = append(problems, "OUTBOX_BATCH must be a positive whole number")
+		}
+	}
+	if v := getenv("OUTBOX_LEASE"); v != "" {
+		if c.outboxLease, err = time.ParseDuration(v); err != nil || c.outboxLease < time.Second {
+			problems = append(problems, "OUTBOX_LEASE must be a duration of at least 1s, such as 15s")
 		}
 	}
 	if (c.clientID == "") != (c.clientSecret == "") {
@@ -164,6 +196,19 @@ func readConfig(getenv func(string) string) (config, error) {
 		return c, errors.New(strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// outboxOptions are the durable outbox's settings. Rate 0 takes the
+// mailer's advertised rate (resendmailer's, for Resend) as the budget all
+// instances share; -1 turns it off.
+func (c config) outboxOptions() *reset.OutboxOptions {
+	return &reset.OutboxOptions{
+		Keys:    []reset.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
+		Workers: max(c.workers, 1), // RunOutbox runs only when WORKERS > 0
+		Rate:    c.outboxRate,
+		Batch:   c.outboxBatch,
+		Lease:   c.outboxLease,
+	}
 }
 
 // run serves until ctx ends. The first line it prints is "listening on
@@ -253,11 +298,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		PasswordPolicy: reset.BcryptPasswordPolicy,
 		// The lease must outlast one send.
 		SendTimeout: cfg.resendTimeout + 5*time.Second,
-		Outbox: &reset.OutboxOptions{
-			Keys:    []reset.SealKey{{ID: cfg.outboxKeyID, Key: cfg.outboxKey}},
-			Workers: max(cfg.workers, 1), // RunOutbox runs only when WORKERS > 0
-		},
-		Logger: logger,
+		Outbox:      cfg.outboxOptions(),
+		Logger:      logger,
 	})
 	if err != nil {
 		return err

@@ -243,6 +243,20 @@ func New(opts Options) (*Mailer, error) {
 	return m, nil
 }
 
+var _ reset.RateLimitedMailer = (*Mailer)(nil)
+
+// ProviderRate returns Options.Rate and Options.Burst (Resend's 2 requests
+// a second and 1 by default), the account's limit as far as this Mailer
+// knows. A durable outbox whose OutboxOptions.Rate is 0 takes them as the
+// budget it shares with every instance (see [reset.RateLimitedMailer]).
+// With Rate rate.Inf it returns 0: no known limit.
+func (m *Mailer) ProviderRate() (perSecond float64, burst int) {
+	if m.limiter.Limit() == rate.Inf {
+		return 0, 0
+	}
+	return float64(m.limiter.Limit()), m.limiter.Burst()
+}
+
 func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
