@@ -164,7 +164,7 @@ const (
 	DefaultOutboxWorkers       = 2
 	DefaultOutboxBatch         = 4 // for a Mailer that is not a BatchMailer
 	DefaultOutboxPoll          = time.Second
-	DefaultOutboxLease         = 15 * time.Second // with a Store that is a LeaseRenewer
+	DefaultOutboxLease         = 10 * time.Second // with a Store that is a LeaseRenewer
 	DefaultOutboxFixedLease    = 2 * time.Minute  // with a Store that cannot renew leases
 	DefaultOutboxBudgetKey     = "mail"
 	DefaultOutboxMaxAttempts   = 10
@@ -255,7 +255,8 @@ type OutboxOptions struct {
 	// run out, and a worker that finds an envelope taken by another stops
 	// working on it before sending: two live workers never send one
 	// message at once. Lease must then exceed the time a renewal takes
-	// (one UPDATE), with room: at least 1 second. Default 15 seconds.
+	// (one UPDATE), with room: at least 1 second. Default 10 seconds, so
+	// that a dead worker's messages go out within 15 seconds of its death.
 	//
 	// With a Store that cannot renew, the lease has to cover a whole send:
 	// it must exceed Config.SendTimeout. Default 2 minutes.
