@@ -75,7 +75,9 @@ func FuzzParseURL(f *testing.F) {
 			Auth: s.auth, From: "a@b.example", AllowInsecureRemote: true})
 		if err == nil {
 			m.Close()
-		} else if s.pass != "" && strings.Contains(err.Error(), s.pass) {
+		} else if len(s.pass) >= 6 && strings.Contains(err.Error(), s.pass) {
+			// Only a password long enough to be told apart from the words
+			// of a message: "a" is in "address" (the fuzzer found that).
 			t.Fatalf("New error %q holds the password", err)
 		}
 	})
