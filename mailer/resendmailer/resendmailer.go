@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/resend/resend-go/v2"
@@ -133,6 +134,7 @@ type Mailer struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	limiter     *rate.Limiter
+	paceMu      sync.Mutex // orders the limiter's reservations (see pace)
 	log         *slog.Logger
 }
 
@@ -383,10 +385,29 @@ func (m *Mailer) request(msg reset.Message) *resend.SendEmailRequest {
 }
 
 // pace waits for the shared rate limiter, but not past deadline.
+//
+// Reservations are taken one at a time, each at a clock reading made under
+// the same lock: rate.Limiter reads the clock before it takes its own lock,
+// so concurrent Waits can hand it times out of order, and it then counts
+// the time between them twice and lets calls through early.
 func (m *Mailer) pace(ctx context.Context, deadline time.Time) error {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	return m.limiter.Wait(ctx)
+	m.paceMu.Lock()
+	now := time.Now()
+	r := m.limiter.ReserveN(now, 1)
+	m.paceMu.Unlock()
+	if !r.OK() {
+		return errors.New("resendmailer: the rate limiter admits no call")
+	}
+	d := r.DelayFrom(now)
+	if now.Add(d).After(deadline) {
+		r.CancelAt(now)
+		return context.DeadlineExceeded
+	}
+	if err := backoff.Sleep(ctx, d); err != nil {
+		r.Cancel()
+		return err
+	}
+	return nil
 }
 
 // logAttempt logs a failed attempt at Debug; retryIn < 0 means no retry
