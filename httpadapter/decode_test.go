@@ -81,6 +81,11 @@ func FuzzDecodeObject(f *testing.F) {
 			if stdErr != nil || trailing || !utf8.Valid(body) || strings.Contains(e.details[0].Message, "more than once") {
 				return
 			}
+			// encoding/json decodes a top-level null into a struct as
+			// nothing at all; the API wants an object (the fuzzer found it).
+			if bytes.Equal(bytes.TrimSpace(body), []byte("null")) && e.target() == "body" {
+				return
+			}
 			switch val := std3[e.target()]; {
 			case e.details[0].Code == DetailUnknownField: // encoding/json matches names case-insensitively
 				if _, known := std3[strings.ToLower(e.target())]; !known && !strings.EqualFold(e.target(), "skipSend") {
