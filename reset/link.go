@@ -193,6 +193,9 @@ func (s *Service) parseLink(link string) (*url.URL, error) {
 			return nil, bad("contains a control character or space")
 		}
 	}
+	if strings.ContainsRune(link, '#') { // also an empty fragment, which url.Parse forgets
+		return nil, bad("must not have a fragment")
+	}
 	u, err := url.Parse(link)
 	if err != nil {
 		return nil, bad("not a valid URL")
