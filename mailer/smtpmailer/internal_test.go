@@ -75,10 +75,22 @@ func FuzzParseURL(f *testing.F) {
 			Auth: s.auth, From: "a@b.example", AllowInsecureRemote: true})
 		if err == nil {
 			m.Close()
-		} else if len(s.pass) >= 6 && strings.Contains(err.Error(), s.pass) {
-			// Only a password long enough to be told apart from the words
-			// of a message: "a" is in "address" (the fuzzer found that).
-			t.Fatalf("New error %q holds the password", err)
+		} else if s.pass != "" && strings.Contains(err.Error(), s.pass) {
+			// The password's text may stand in the error for another
+			// reason ("a" is in "address", digits in a host: the fuzzer
+			// found both). It leaks only if it goes away with another
+			// password of the same length.
+			other := strings.Map(func(r rune) rune {
+				if r == 'q' {
+					return 'z'
+				}
+				return 'q'
+			}, s.pass)
+			_, err2 := New(Options{Host: s.host, Port: s.port, TLS: s.tls, Username: s.user, Password: other,
+				Auth: s.auth, From: "a@b.example", AllowInsecureRemote: true})
+			if err2 == nil || !strings.Contains(err2.Error(), s.pass) {
+				t.Fatalf("New error %q holds the password", err)
+			}
 		}
 	})
 }
