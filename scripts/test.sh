@@ -108,7 +108,12 @@ if [ "$fuzztime" != 0 ]; then
   for pkg in $(go list ./...); do
     for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
       echo "$pkg $f"
-      go test -run '^$' -fuzz "^$f\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+      # Quiet when it passes; the whole output (the failing input and
+      # where it was written) when it does not.
+      if ! out=$(go test -run '^$' -fuzz "^$f\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+        printf '%s\n' "$out"
+        exit 1
+      fi
     done
   done
 fi
