@@ -304,7 +304,8 @@
 // DELETE ... ORDER BY <indexed column> LIMIT, so that a prune holds the
 // locks of one small batch at a time and Rotate, Consume and the outbox
 // wait for one batch at most. [reset.Service.Prune] repeats it in batches
-// of Outbox.PruneBatch rows (default 1,000) until nothing is left, and
+// of Outbox.PruneBatch rows (default 1,000), resting three times as long
+// as each batch took, until nothing is left, and
 // [reset.Service.RunOutbox] runs that every Outbox.PruneInterval.
 //
 // # Tests
