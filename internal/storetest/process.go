@@ -132,28 +132,36 @@ func (p Processes) runChild(role string) error {
 		fmt.Printf("ADDR %s\n", l.Addr())
 		return http.Serve(l, h)
 	case "worker":
-		fmt.Println("READY")
-		in := bufio.NewScanner(os.Stdin)
-		if !in.Scan() {
-			return nil
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		go func() {
-			for in.Scan() {
-			}
-			cancel() // stdin closed: stop
-		}()
-		if err := svc.RunOutbox(ctx); err != nil {
-			return err
-		}
-		r, err := svc.OutboxReport(context.Background())
-		if err != nil {
-			return err
-		}
-		fmt.Printf("SENT %d\n", r.Sent)
-		return nil
+		return ServeWorker(svc)
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// ServeWorker is the worker side of the process tests' protocol, on
+// standard input and output: it prints "READY", waits for a line, runs
+// svc.RunOutbox until standard input closes, then prints "SENT <n>" with
+// the outbox's count of sent messages.
+func ServeWorker(svc *reset.Service) error {
+	fmt.Println("READY")
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for in.Scan() {
+		}
+		cancel() // stdin closed: stop
+	}()
+	if err := svc.RunOutbox(ctx); err != nil {
+		return err
+	}
+	r, err := svc.OutboxReport(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("SENT %d\n", r.Sent)
+	return nil
 }
 
 // child is a running child process.

@@ -21,6 +21,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
+	"github.com/passreset/passreset/internal/storetest"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
@@ -294,26 +295,7 @@ func runWorker() error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("READY")
-	in := bufio.NewScanner(os.Stdin)
-	if !in.Scan() {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for in.Scan() {
-		}
-		cancel() // stdin closed: stop
-	}()
-	if err := svc.RunOutbox(ctx); err != nil {
-		return err
-	}
-	r, err := svc.OutboxReport(context.Background())
-	if err != nil {
-		return err
-	}
-	fmt.Printf("SENT %d\n", r.Sent)
-	return nil
+	return storetest.ServeWorker(svc)
 }
 
 // worker is a running worker process.
