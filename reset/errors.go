@@ -43,6 +43,24 @@ var (
 	// [Service.RequestTrusted] returns it only when [TrustedRequest.Throttle]
 	// is set; public requests never report it to the caller.
 	ErrThrottled = errors.New("reset: throttled")
+
+	// ErrPermanent marks a delivery failure that retrying cannot fix, such
+	// as a rejected address or a revoked API key. A Mailer returns errors
+	// for which errors.Is(err, ErrPermanent) holds; the queue then gives
+	// the message up at once instead of retrying it.
+	ErrPermanent = errors.New("reset: permanent delivery failure")
+
+	// ErrOutcomeUnknown marks a delivery failure after which the provider
+	// may or may not have accepted the message: the request was written
+	// but its answer never came (a timeout, a connection dropped after
+	// the request was sent, an SMTP server that went away after the
+	// message's data). A Mailer returns errors for which
+	// errors.Is(err, ErrOutcomeUnknown) holds; the queue then retries only
+	// with the same idempotency key (for a batch: the same key and the same
+	// messages), and does not count the call as an attempt. A failure
+	// known to have delivered nothing (a refused connection, a 5xx answer)
+	// is neither permanent nor unknown: it is temporary.
+	ErrOutcomeUnknown = errors.New("reset: delivery outcome unknown")
 )
 
 // InputError reports a bad input value. Field names the offending field

@@ -16,12 +16,6 @@ import (
 // another worker claimed the envelope). The worker drops the envelope.
 var ErrLeaseLost = errors.New("reset: outbox lease lost")
 
-// ErrPermanent marks a delivery failure that retrying cannot fix, such as
-// a rejected address or a revoked API key. Mailers return errors for which
-// errors.Is(err, ErrPermanent) holds; the durable outbox then moves the
-// message aside at once instead of retrying it.
-var ErrPermanent = errors.New("reset: permanent delivery failure")
-
 // Envelope kinds.
 const (
 	// EnvelopeRequest is a public password-lost request still to be carried
