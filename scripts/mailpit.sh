@@ -8,6 +8,9 @@
 #   scripts/mailpit.sh restart   stop, then start; prints the environment last
 #   scripts/mailpit.sh status    "running ..." (exit 0) or "stopped" (exit 1)
 #   scripts/mailpit.sh env       print the environment for the tests
+#   scripts/mailpit.sh dev       start one development Mailpit (below) and print
+#                                its SMTP_URL and web UI address
+#   scripts/mailpit.sh dev-stop  stop it (its mail is kept)
 #
 # Three Mailpit processes listen on 127.0.0.1 only, each with its HTTP API:
 #
@@ -29,6 +32,12 @@
 #   PASSRESET_MAILPIT_CA      the certificate (PEM) the TLS servers present
 #   PASSRESET_MAILPIT_AUTH    user:password the TLS servers accept
 #
+# The development Mailpit (dev, dev-stop) is for running the examples by
+# hand: one server on 127.0.0.1 that accepts every recipient and any AUTH,
+# keeps its mail in $PASSRESET_MAILPIT_DEV_DIR/mail.db across restarts,
+# and shows it at http://127.0.0.1:$PASSRESET_MAILPIT_DEV_UI. Point a
+# program at it with SMTP_URL=smtp+plain://127.0.0.1:$PASSRESET_MAILPIT_DEV_SMTP.
+#
 # Every subcommand is idempotent, and concurrent invocations are serialised
 # with a lock. Mailpit is installed with `go install` into a private
 # directory, only when missing.
@@ -39,6 +48,10 @@
 #                               the API ports are these plus 7000)
 #   PASSRESET_MAILPIT_PASSWORD  password of the SMTP user passreset (default mailpit-secret)
 #   PASSRESET_TOOLS_BIN         where mailpit is installed (default /tmp/passreset-tools/bin)
+#   PASSRESET_MAILPIT_DEV_DIR   the development server's directory (default
+#                               $HOME/.cache/passreset/mailpit)
+#   PASSRESET_MAILPIT_DEV_SMTP  its SMTP port (default 1025)
+#   PASSRESET_MAILPIT_DEV_UI    its web UI and API port (default 8025)
 #
 # Typical use:
 #   eval "$(scripts/mailpit.sh start | grep '^export ')"
@@ -53,6 +66,9 @@ PASSWORD=${PASSRESET_MAILPIT_PASSWORD:-mailpit-secret}
 BIN=${PASSRESET_TOOLS_BIN:-/tmp/passreset-tools/bin}
 MAILPIT=$BIN/mailpit
 NAMES=(plain starttls tls)
+DEV_DIR=${PASSRESET_MAILPIT_DEV_DIR:-${HOME:-/root}/.cache/passreset/mailpit}
+DEV_SMTP=${PASSRESET_MAILPIT_DEV_SMTP:-1025}
+DEV_UI=${PASSRESET_MAILPIT_DEV_UI:-8025}
 
 log() { echo "mailpit.sh: $*" >&2; }
 die() {
@@ -221,6 +237,59 @@ status() {
 	return 1
 }
 
+# dev_pid prints the PID of the running development server, or fails.
+dev_pid() {
+	local pid file=$DEV_DIR/mailpit.pid
+	[[ -s $file ]] || return 1
+	pid=$(<"$file")
+	[[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
+	[[ $(ps -o comm= -p "$pid" 2>/dev/null) == mailpit ]] || return 1
+	echo "$pid"
+}
+
+dev_ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$DEV_UI/readyz" 2>/dev/null; }
+
+dev_start() {
+	install_mailpit
+	local pid i
+	if ! pid=$(dev_pid); then
+		log "starting the development mailpit: SMTP 127.0.0.1:$DEV_SMTP, web UI 127.0.0.1:$DEV_UI, mail kept in $DEV_DIR/mail.db"
+		setsid nohup "$MAILPIT" --listen "127.0.0.1:$DEV_UI" --smtp "127.0.0.1:$DEV_SMTP" \
+			--database "$DEV_DIR/mail.db" --disable-version-check --smtp-disable-rdns \
+			--smtp-auth-accept-any --smtp-auth-allow-insecure \
+			</dev/null >"$DEV_DIR/mailpit.log" 2>&1 9>&- &
+		pid=$!
+		echo "$pid" >"$DEV_DIR/mailpit.pid"
+	fi
+	for ((i = 0; i < 300; i++)); do
+		dev_ready && break
+		if ! alive "$pid"; then
+			tail -n 20 "$DEV_DIR/mailpit.log" >&2 || true
+			die "the development mailpit exited during startup (log: $DEV_DIR/mailpit.log)"
+		fi
+		sleep 0.1
+	done
+	dev_ready || die "the development mailpit was not ready within 30 s (log: $DEV_DIR/mailpit.log)"
+	echo "web UI:   http://127.0.0.1:$DEV_UI/"
+	echo "SMTP_URL=smtp+plain://127.0.0.1:$DEV_SMTP"
+}
+
+dev_stop() {
+	local pid i
+	pid=$(dev_pid) || {
+		rm -f "$DEV_DIR/mailpit.pid"
+		return 0
+	}
+	log "stopping the development mailpit (pid $pid); its mail stays in $DEV_DIR/mail.db"
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$DEV_DIR/mailpit.pid"
+}
+
 main() {
 	local cmd=${1:-}
 	case $cmd in
@@ -228,8 +297,15 @@ main() {
 		env_lines
 		return 0
 		;;
+	dev | dev-stop)
+		mkdir -p "$DEV_DIR"
+		exec 9>"$DEV_DIR/lock"
+		flock 9
+		if [[ $cmd == dev ]]; then dev_start; else dev_stop; fi
+		return 0
+		;;
 	start | stop | restart | status) ;;
-	*) die "usage: $0 start|stop|restart|status|env" ;;
+	*) die "usage: $0 start|stop|restart|status|env|dev|dev-stop" ;;
 	esac
 	mkdir -p "$DIR"
 	exec 9>"$DIR/lock"
