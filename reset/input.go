@@ -61,8 +61,8 @@ func DefaultPasswordPolicy(password string) error {
 	return nil
 }
 
-// redact returns an address fit for logs: its domain only.
-func redact(email string) string {
+// redactAddr returns an address fit for logs: its domain only.
+func redactAddr(email string) string {
 	if i := strings.LastIndexByte(email, '@'); i >= 0 {
 		return "***" + email[i:]
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/passreset/passreset/internal/backoff"
 	"github.com/passreset/passreset/internal/pace"
+	"github.com/passreset/passreset/internal/redact"
 )
 
 // The in-process queue's retries: a message is tried up to memAttempts
@@ -155,7 +156,7 @@ func (q *memQueue) run(ctx context.Context, j Job) {
 			return
 		case err != nil:
 			q.d.Emit(Event{Kind: EventFailed, Err: err})
-			q.d.Logger.ErrorContext(ctx, "public reset request failed", "to", redact(j.Request.Email), "err", err)
+			q.d.Logger.ErrorContext(ctx, "public reset request failed", "to", redactAddr(j.Request.Email), "err", err)
 			return
 		}
 		j.Message = &msg
@@ -173,17 +174,17 @@ func (q *memQueue) send(ctx context.Context, msg Message) {
 			return
 		}
 		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-		err := q.d.Mailer.Send(sctx, msg)
+		err := redact.Error(q.d.Mailer.Send(sctx, msg)) // a refusal may quote the recipient
 		cancel()
 		if err == nil {
 			q.factor.Quiet()
 			q.d.Emit(Event{Kind: EventSent, MessageID: msg.ID, MailKind: msg.Kind})
-			log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To))
+			log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To))
 			return
 		}
 		q.d.Emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
 		if errors.Is(err, ErrPermanent) || attempt >= memAttempts || ctx.Err() != nil {
-			log.ErrorContext(ctx, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To), "attempts", attempt, "err", err)
+			log.ErrorContext(ctx, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To), "attempts", attempt, "err", err)
 			return
 		}
 		delay := backoff.Delay(attempt, memRetryBase, memRetryMax)
@@ -198,7 +199,7 @@ func (q *memQueue) send(ctx context.Context, msg Message) {
 		}
 		q.d.Emit(Event{Kind: EventRetry, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
 		log.Log(ctx, slog.LevelWarn, "sending email failed; will retry", "message_id", msg.ID, "kind", msg.Kind,
-			"to", redact(msg.To), "attempts", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+			"to", redactAddr(msg.To), "attempts", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
 		if backoff.Sleep(ctx, delay) != nil {
 			return
 		}

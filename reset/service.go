@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/redact"
 )
 
 // Service runs the reset flow. It is safe for concurrent use. Create one
@@ -177,6 +178,10 @@ func (s *Service) Product() string { return s.cfg.Product }
 // beside it.
 func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
 
+// Now returns the current time from [Config.Now], in UTC, for adapters
+// whose clocks must agree with the Service's.
+func (s *Service) Now() time.Time { return s.now() }
+
 // CheckPassword applies [Config.PasswordPolicy] to password, so that a
 // form can refuse a password before the token is used. It returns nil or
 // the policy's error (a [*PasswordError] for the default policy).
@@ -206,11 +211,9 @@ func (s *Service) Request(ctx context.Context, email, link string) error {
 		s.drop1(ctx)
 		return nil
 	}
-	id, err := s.newID()
-	if err != nil {
-		return err
-	}
-	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: id, Email: email, Link: link}})
+	// The request's ID is no secret and comes from crypto/rand whatever
+	// Config.Rand is: it names the queued work, not a token.
+	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}})
 }
 
 // drop1 counts and reports a public request dropped for lack of room.
@@ -434,17 +437,17 @@ func (s *Service) message(kind, to, locale string, d MailData) (Message, error) 
 func (s *Service) deliver(ctx context.Context, msg Message) error {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	if err := s.cfg.Mailer.Send(ctx, msg); err != nil {
+	if err := redact.Error(s.cfg.Mailer.Send(ctx, msg)); err != nil {
 		s.emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
 		level := slog.LevelWarn
 		if errors.Is(err, ErrPermanent) {
 			level = slog.LevelError
 		}
-		s.log.Log(ctx, level, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To), "err", err)
+		s.log.Log(ctx, level, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To), "err", err)
 		return fmt.Errorf("reset: sending %s email: %w", msg.Kind, err)
 	}
 	s.emit(Event{Kind: EventSent, MessageID: msg.ID, MailKind: msg.Kind})
-	s.log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To))
+	s.log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To))
 	return nil
 }
 

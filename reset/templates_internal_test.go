@@ -255,7 +255,7 @@ func TestSubjectTemplate(t *testing.T) {
 }
 
 func TestTokenLen(t *testing.T) {
-	if n := base64.RawURLEncoding.EncodedLen(TokenBytes); n != TokenLen {
+	if n := base64.RawURLEncoding.EncodedLen(tokenBytes); n != TokenLen {
 		t.Fatalf("TokenLen = %d, want %d", TokenLen, n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -147,7 +148,7 @@ func (o *Outbox) answered(ctx context.Context, worker string, l *leases, be Enve
 			o.sent(ctx, msg)
 			continue
 		}
-		err := fmt.Errorf("sending %s email: %w", msg.Kind, per[i])
+		err := fmt.Errorf("sending %s email: %w", msg.Kind, redact.Error(per[i]))
 		o.d.Emit(reset.Event{Kind: reset.EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
 		e := Envelope{ID: m.ID, Kind: m.Kind, Attempts: m.Attempts, CreatedAt: m.CreatedAt}
 		mc := m.Content

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
 	"github.com/passreset/passreset/internal/pace"
+	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -258,13 +258,10 @@ func (o *Outbox) remove(ctx context.Context, worker string, l *leases, id string
 	}
 }
 
-// emailLike matches what looks like an email address in an error's text.
-var emailLike = regexp.MustCompile(`[^\s<>"'(),;:\[\]]+@([^\s<>"'(),;:\[\]]+)`)
-
 // lastError is an error's text fit to store: no whole address (a
 // provider's refusal may quote the recipient), at most 500 bytes.
 func lastError(err error) string {
-	s := emailLike.ReplaceAllString(err.Error(), "***@$1")
+	s := redact.Text(err.Error())
 	if len(s) > 500 {
 		s = s[:500]
 	}
@@ -316,7 +313,7 @@ func (o *Outbox) call(ctx context.Context, l *leases, ids []string, f func(ctx c
 		return outNotCalled, 0, err
 	}
 	sctx, done := l.sendContext(context.WithoutCancel(ctx), ids)
-	err = f(sctx)
+	err = redact.Error(f(sctx)) // a refusal may quote the recipient
 	out = classify(sctx, err)
 	done()
 	switch out {

@@ -3,16 +3,9 @@ package memstore
 import (
 	"context"
 	"time"
-
-	"github.com/passreset/passreset/reset"
 )
 
-var (
-	_ reset.LeaseRenewer = (*Store)(nil)
-	_ reset.Budgeter     = (*Store)(nil)
-)
-
-// Renew implements [reset.LeaseRenewer].
+// Renew implements [outbox.Store].
 func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUntil time.Time) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -31,7 +24,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 	return lost, nil
 }
 
-// Reserve implements [reset.Budgeter]. The budget lives in process memory,
+// Reserve implements [outbox.Store]. The budget lives in process memory,
 // so it is shared only by the Services that share this Store.
 func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
@@ -54,7 +47,7 @@ func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval
 	return at, nil
 }
 
-// Pause implements [reset.Budgeter].
+// Pause implements [outbox.Store].
 func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -11,6 +11,7 @@ package memstore
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ type Store struct {
 
 	outbox map[string]*leased   // see outbox.go
 	budget map[string]time.Time // see delivery.go
+	secret []byte               // keys the cooldowns
 }
 
 var (
@@ -114,7 +116,7 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 }
 
 // Prune implements [reset.Pruner].
-func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	if err := ctx.Err(); err != nil {
 		return reset.Pruned{}, err
 	}
@@ -139,15 +141,6 @@ func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int)
 			n.Cooldowns++
 		}
 	}
-	for id, l := range s.outbox {
-		if n.Dead == limit {
-			break
-		}
-		if l.env.Dead && l.env.CreatedAt.Before(deadBefore) {
-			delete(s.outbox, id)
-			n.Dead++
-		}
-	}
 	return n, nil
 }
 
@@ -164,6 +157,21 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	}
 	s.cool[key] = cooling{until, owner}
 	return true, nil
+}
+
+// CooldownSecret implements [reset.Cooldowner]: a random secret made on
+// first use, kept in process memory.
+func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	if s.secret == nil {
+		s.secret = make([]byte, 32)
+		rand.Read(s.secret)
+	}
+	return s.secret, nil
 }
 
 // cooling is one running cooldown.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // The outbox of a memstore lives in process memory: it is NOT durable,
@@ -14,17 +15,17 @@ import (
 // programs and tests can run the durable outbox's code paths without a
 // database; use mysqlstore for delivery that survives a crash.
 
-var _ reset.OutboxStore = (*Store)(nil)
+var _ outbox.Store = (*Store)(nil)
 
 type leased struct {
-	env   reset.Envelope
+	env   outbox.Envelope
 	owner string
 	until time.Time
 }
 
-// Enqueue implements [reset.OutboxStore]. This outbox is kept in process
+// Enqueue implements [outbox.Store]. This outbox is kept in process
 // memory: it is not durable.
-func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
+func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -39,8 +40,8 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	return nil
 }
 
-// Claim implements [reset.OutboxStore].
-func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
+// Claim implements [outbox.Store].
+func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]outbox.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -55,7 +56,7 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 	slices.SortFunc(due, func(a, b *leased) int {
 		return cmp.Or(a.env.NotBefore.Compare(b.env.NotBefore), a.env.CreatedAt.Compare(b.env.CreatedAt), cmp.Compare(a.env.ID, b.env.ID))
 	})
-	out := make([]reset.Envelope, 0, min(max, len(due)))
+	out := make([]outbox.Envelope, 0, min(max, len(due)))
 	for _, l := range due[:min(max, len(due))] {
 		l.owner, l.until = worker, leaseUntil
 		l.env.Claims++
@@ -68,13 +69,13 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 func (s *Store) holder(worker, id string) (*leased, error) {
 	l, ok := s.outbox[id]
 	if !ok || l.owner != worker || l.until.IsZero() {
-		return nil, reset.ErrLeaseLost
+		return nil, outbox.ErrLeaseLost
 	}
 	return l, nil
 }
 
-// Save implements [reset.OutboxStore].
-func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
+// Save implements [outbox.Store].
+func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -83,8 +84,6 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	l, err := s.holder(worker, e.ID)
 	if err != nil {
 		return err
-	}
-	if e.Dead && !l.env.Dead {
 	}
 	l.env.Sealed = append([]byte(nil), e.Sealed...)
 	if len(e.Sealed) == 0 {
@@ -97,31 +96,60 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	return nil
 }
 
-// Delete implements [reset.OutboxStore].
-func (s *Store) Delete(ctx context.Context, worker, id string) error {
+// Replace implements [outbox.Store].
+func (s *Store) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	l, err := s.holder(worker, id)
-	if err != nil {
-		return err
+	for _, id := range remove {
+		if _, err := s.holder(worker, id); err != nil {
+			return err
+		}
 	}
-	if !l.env.Dead {
+	for _, id := range remove {
+		delete(s.outbox, id)
 	}
-	delete(s.outbox, id)
+	for _, e := range add {
+		e.Sealed = append([]byte(nil), e.Sealed...)
+		l := &leased{env: e}
+		if !holdUntil.IsZero() {
+			l.owner, l.until = worker, holdUntil
+		}
+		s.outbox[e.ID] = l
+	}
 	return nil
 }
 
-// OutboxStats implements [reset.OutboxStore].
-func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
+// PruneDead implements [outbox.Store].
+func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return reset.OutboxStats{}, err
+		return 0, err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	var st reset.OutboxStats
+	n := 0
+	for id, l := range s.outbox {
+		if n == limit {
+			break
+		}
+		if l.env.Dead && l.env.CreatedAt.Before(before) {
+			delete(s.outbox, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Stats implements [outbox.Store].
+func (s *Store) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return outbox.Stats{}, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	var st outbox.Stats
 	for _, l := range s.outbox {
 		if l.env.Dead {
 			st.Dead = min(st.Dead+1, limit)
@@ -135,26 +163,26 @@ func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, 
 	return st, nil
 }
 
-// Dead implements [reset.OutboxStore].
-func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+// Dead implements [outbox.Store].
+func (s *Store) Dead(ctx context.Context, limit int) ([]outbox.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	for _, l := range s.outbox {
 		if l.env.Dead {
 			out = append(out, l.env)
 		}
 	}
-	slices.SortFunc(out, func(a, b reset.Envelope) int {
+	slices.SortFunc(out, func(a, b outbox.Envelope) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	return out[:min(limit, len(out))], nil
 }
 
-// Revive implements [reset.OutboxStore].
+// Revive implements [outbox.Store].
 func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
