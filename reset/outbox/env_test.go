@@ -74,6 +74,20 @@ type countingStore struct {
 	mu       sync.Mutex
 	calls    map[string]int
 	failSave atomic.Int64 // fail this many Save calls with hold=true
+
+	onReserve   func()      // called after each Reserve
+	failReserve atomic.Bool // Reserve fails
+}
+
+func (c *countingStore) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
+	if c.failReserve.Load() {
+		return time.Time{}, errors.New("budget table unreachable")
+	}
+	at, err := c.Store.Reserve(ctx, key, now, interval, burst)
+	if c.onReserve != nil {
+		c.onReserve()
+	}
+	return at, err
 }
 
 func newCountingStore() *countingStore {
