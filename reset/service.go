@@ -719,10 +719,10 @@ func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 	if !ok {
 		return Pruned{}, nil
 	}
-	batch, retention := DefaultOutboxPruneBatch, DefaultOutboxDeadRetention
+	batch := DefaultOutboxPruneBatch
 	var took time.Duration
 	if s.durable != nil {
-		batch, retention = s.durable.opt.PruneBatch, s.durable.opt.DeadRetention
+		batch = s.durable.opt.PruneBatch
 	}
 	var total Pruned
 	for first := true; ; first = false {
@@ -735,21 +735,20 @@ func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 		}
 		now := s.now()
 		began := time.Now()
-		n, err := p.Prune(ctx, now, now.Add(-retention), batch)
+		n, err := p.Prune(ctx, now, batch)
 		took = time.Since(began)
 		total.Tokens += n.Tokens
 		total.Cooldowns += n.Cooldowns
-		total.Dead += n.Dead
 		if err != nil {
 			return total, fmt.Errorf("reset: pruning: %w", err)
 		}
-		if n.Tokens < batch && n.Cooldowns < batch && n.Dead < batch {
+		if n.Tokens < batch && n.Cooldowns < batch {
 			break
 		}
 	}
 	if total.Total() > 0 {
 		s.emit(Event{Kind: EventPruned, Pruned: &total})
-		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns, "dead_envelopes", total.Dead)
+		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns)
 	}
 	return total, nil
 }
@@ -793,6 +792,10 @@ type cooling struct {
 	until time.Time
 	owner string
 }
+
+// CooldownSecret is not used: cooldowns kept in process memory are keyed
+// as before.
+func (m *memCooldown) CooldownSecret(context.Context) ([]byte, error) { return nil, nil }
 
 func (m *memCooldown) Cooldown(_ context.Context, key Hash, owner string, now, until time.Time) (bool, error) {
 	m.mu.Lock()

@@ -53,24 +53,22 @@ type Store interface {
 // and [Service.RunOutbox] runs that every [OutboxOptions.PruneInterval].
 type Pruner interface {
 	// Prune removes up to limit token records whose ExpiresAt is not after
-	// now; if the Store implements [Cooldowner], up to limit cooldowns that
-	// ended by now; and if it implements [OutboxStore], up to limit dead
-	// envelopes created before deadBefore. Each kind goes in statements of
-	// its own that hold locks only for the rows they remove, so that
-	// requests never queue behind a prune for long. It reports how many of
-	// each kind it removed; a count equal to limit means there may be more.
-	Prune(ctx context.Context, now, deadBefore time.Time, limit int) (Pruned, error)
+	// now, and if the Store implements [Cooldowner], up to limit cooldowns
+	// that ended by now. Each kind goes in statements of its own that hold
+	// locks only for the rows they remove, so that requests never queue
+	// behind a prune for long. It reports how many of each kind it removed;
+	// a count equal to limit means there may be more.
+	Prune(ctx context.Context, now time.Time, limit int) (Pruned, error)
 }
 
 // Pruned counts what a prune removed, by kind.
 type Pruned struct {
 	Tokens    int // expired token records
 	Cooldowns int // ended cooldowns
-	Dead      int // dead outbox envelopes past their retention
 }
 
-// Total returns the sum of the three counts.
-func (p Pruned) Total() int { return p.Tokens + p.Cooldowns + p.Dead }
+// Total returns the sum of the counts.
+func (p Pruned) Total() int { return p.Tokens + p.Cooldowns }
 
 // Cooldowner is an optional Store capability: a per-key cooldown shared by
 // every Service that uses the same store, so that it holds across app
@@ -85,6 +83,12 @@ type Cooldowner interface {
 	// for one key with different owners while none runs, exactly one
 	// reports true. Expired cooldowns may be pruned by the Store at will.
 	Cooldown(ctx context.Context, key Hash, owner string, now, until time.Time) (bool, error)
+
+	// CooldownSecret returns the 32-byte secret that keys this store's
+	// cooldowns. The store makes it at random on the first call and
+	// returns the same one ever after, to every instance: concurrent first
+	// calls get the same secret.
+	CooldownSecret(ctx context.Context) ([]byte, error)
 }
 
 // User is an account as the application knows it.

@@ -435,3 +435,15 @@ func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 		return s.changedOne(ctx, res, unsure, bid, nonce, reset.ErrNotFound)
 	})
 }
+
+// PruneDead implements [outbox.Store] with one DELETE of at most limit
+// rows in index order:
+//
+//	DELETE FROM <prefix>outbox WHERE dead = 1 AND created_at < before ORDER BY dead, created_at, id LIMIT limit
+func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
+	at, err := dbTime(before)
+	if err != nil {
+		return 0, fmt.Errorf("mysqlstore: prune dead: %w", err)
+	}
+	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+}

@@ -3,6 +3,7 @@ package mysqlstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -99,6 +100,7 @@ var (
 // itself, so each statement is one round trip.
 type queries struct {
 	lookup, consume, consumeReturning, rotate, revoke, pruneTokens, pruneCooldowns, cooldown, cooldownNonce string
+	secretInsert, secretSelect                                                                              string
 }
 
 // timeFormat is how the store writes and reads DATETIME(6) values: UTC
@@ -112,7 +114,10 @@ const (
 func newQueries(p string) queries {
 	tokens, cooldowns := "`"+p+"tokens`", "`"+p+"cooldowns`"
 	recordColumns := "user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at")
+	secrets := "`" + p + "secrets`"
 	return queries{
+		secretInsert:     "INSERT IGNORE INTO " + secrets + " (name, secret) VALUES ('cooldown', ?)",
+		secretSelect:     "SELECT secret FROM " + secrets + " WHERE name = 'cooldown'",
 		lookup:           "SELECT " + recordColumns + " FROM " + tokens + " WHERE token_hash = ?",
 		consumeReturning: "DELETE FROM " + tokens + " WHERE token_hash = ? RETURNING " + recordColumns,
 		// Conditional on the exact hash: a row that a concurrent Rotate
@@ -345,54 +350,70 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 	})
 }
 
-// Prune implements [reset.Pruner] with three autocommit DELETE
-// statements, one per kind, each removing at most limit rows in index
-// order and holding locks only on the rows it removes and the index range
-// it reads:
+// Prune implements [reset.Pruner] with two autocommit DELETE statements,
+// one per kind, each removing at most limit rows in index order and
+// holding locks only on the rows it removes and the index range it reads:
 //
 //	DELETE FROM <prefix>tokens WHERE expires_at <= now ORDER BY expires_at, user_id LIMIT limit
 //	DELETE FROM <prefix>cooldowns WHERE ends_at <= now ORDER BY ends_at, cooldown_key LIMIT limit
-//	DELETE FROM <prefix>outbox WHERE dead = 1 AND created_at < deadBefore ORDER BY dead, created_at, id LIMIT limit
 //
 // [reset.Service.Prune] calls it again while a count reaches limit. After
 // a lost connection a statement is retried, and the rows its first attempt
 // removed are not counted.
-func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	var n reset.Pruned
-	if limit <= 0 {
-		return n, nil
-	}
 	at, err := dbTime(now)
 	if err != nil {
 		return n, fmt.Errorf("mysqlstore: prune: %w", err)
 	}
-	cut, err := dbTime(deadBefore)
-	if err != nil {
-		return n, fmt.Errorf("mysqlstore: prune: deadBefore: %w", err)
+	if n.Tokens, err = s.prune(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
+		return n, err
 	}
-	for _, k := range []struct {
-		n     *int
-		query string
-		at    string
-	}{
-		{&n.Tokens, s.q.pruneTokens, at},
-		{&n.Cooldowns, s.q.pruneCooldowns, at},
-		{&n.Dead, s.oq.pruneDead, cut},
-	} {
-		err := s.retry(ctx, "prune", func() error {
-			res, err := s.db.ExecContext(ctx, k.query, k.at, limit)
-			if err != nil {
-				return err
-			}
-			removed, err := res.RowsAffected()
-			*k.n = int(removed)
-			return err
-		})
+	n.Cooldowns, err = s.prune(ctx, "prune", s.q.pruneCooldowns, at, limit)
+	return n, err
+}
+
+// prune runs one pruning DELETE of at most limit rows, retried, and
+// reports how many rows it removed.
+func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.retry(ctx, op, func() error {
+		res, err := s.db.ExecContext(ctx, query, at, limit)
 		if err != nil {
-			return n, err
+			return err
 		}
+		removed, err := res.RowsAffected()
+		n = int(removed)
+		return err
+	})
+	return n, err
+}
+
+// CooldownSecret implements [reset.Cooldowner] with two statements:
+//
+//	INSERT IGNORE INTO <prefix>secrets (name, secret) VALUES ('cooldown', <32 random bytes>)
+//	SELECT secret FROM <prefix>secrets WHERE name = 'cooldown'
+//
+// The first call anywhere inserts the secret; every later or concurrent
+// one (on Galera, a conflicting insert through another node is retried)
+// ignores its own and reads the one that is there.
+func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never fails
+	err := s.retry(ctx, "cooldown secret", func() error {
+		if _, err := s.db.ExecContext(ctx, s.q.secretInsert, fresh); err != nil {
+			return err
+		}
+		return s.db.QueryRowContext(ctx, s.q.secretSelect).Scan(&secret)
+	})
+	if err == nil && len(secret) != 32 {
+		err = fmt.Errorf("mysqlstore: cooldown secret: %d bytes, want 32", len(secret))
 	}
-	return n, nil
+	return secret, err
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:

@@ -365,3 +365,13 @@ func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 		return one(res, reset.ErrNotFound)
 	})
 }
+
+// PruneDead implements [outbox.Store] with one DELETE of at most limit
+// dead envelopes created before before, chosen with FOR UPDATE SKIP LOCKED.
+func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
+	at, err := dbTime(before)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: prune dead: %w", err)
+	}
+	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+}

@@ -96,6 +96,7 @@ var (
 // query protocol, so each statement is one round trip.
 type queries struct {
 	lookup, consume, rotate, revoke, pruneTokens, pruneCooldowns, cooldown string
+	secretInsert, secretSelect                                             string
 }
 
 // ts is how the store writes a time: a text literal cast to timestamptz,
@@ -104,7 +105,9 @@ const ts = "CAST(? AS timestamptz)"
 
 func newQueries(n names) queries {
 	return queries{
-		lookup: "SELECT user_id, email, created_at, expires_at FROM " + n.tokens + " WHERE token_hash = ?",
+		secretInsert: "INSERT INTO " + n.secrets + " (name, secret) VALUES ('cooldown', ?) ON CONFLICT DO NOTHING",
+		secretSelect: "SELECT secret FROM " + n.secrets + " WHERE name = 'cooldown'",
+		lookup:       "SELECT user_id, email, created_at, expires_at FROM " + n.tokens + " WHERE token_hash = ?",
 		// One statement: of concurrent deletes of one row exactly one
 		// returns it.
 		consume: "DELETE FROM " + n.tokens + " WHERE token_hash = ? RETURNING user_id, email, created_at, expires_at",
@@ -327,46 +330,62 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 // Prune implements [reset.Pruner] with one DELETE per kind, each removing
 // up to limit rows chosen by key with FOR UPDATE SKIP LOCKED, so that a
 // prune neither waits for nor blocks a request for longer than its own
-// rows take: the token records that expired at or before now, the
-// cooldowns that ended at or before now, and the dead envelopes created
-// before deadBefore. After a lost connection a batch is retried and its
-// count may be missed.
-func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+// rows take: the token records that expired at or before now, and the
+// cooldowns that ended at or before now. After a lost connection a batch
+// is retried and its count may be missed.
+func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	var p reset.Pruned
-	if limit <= 0 {
-		return p, nil
-	}
 	at, err := dbTime(now)
 	if err != nil {
 		return p, fmt.Errorf("pgstore: prune: %w", err)
 	}
-	dead, err := dbTime(deadBefore)
-	if err != nil {
-		return p, fmt.Errorf("pgstore: prune: deadBefore: %w", err)
+	if p.Tokens, err = s.prune(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
+		return p, err
 	}
-	for _, k := range []struct {
-		n    *int
-		q    string
-		args []any
-	}{
-		{&p.Tokens, s.q.pruneTokens, []any{at, limit, at}},
-		{&p.Cooldowns, s.q.pruneCooldowns, []any{at, limit, at}},
-		{&p.Dead, s.oq.pruneDead, []any{dead, limit, dead}},
-	} {
-		err := s.retry(ctx, "prune", func() error {
-			res, err := s.db.ExecContext(ctx, k.q, k.args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			*k.n = int(n)
-			return err
-		})
+	p.Cooldowns, err = s.prune(ctx, "prune", s.q.pruneCooldowns, at, limit)
+	return p, err
+}
+
+// prune runs one pruning DELETE of at most limit rows, retried, and
+// reports how many rows it removed.
+func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.retry(ctx, op, func() error {
+		res, err := s.db.ExecContext(ctx, query, at, limit, at)
 		if err != nil {
-			return p, err
+			return err
 		}
+		removed, err := res.RowsAffected()
+		n = int(removed)
+		return err
+	})
+	return n, err
+}
+
+// CooldownSecret implements [reset.Cooldowner] with two statements:
+//
+//	INSERT INTO <prefix>secrets (name, secret) VALUES ('cooldown', <32 random bytes>) ON CONFLICT DO NOTHING
+//	SELECT secret FROM <prefix>secrets WHERE name = 'cooldown'
+//
+// The first call anywhere inserts the secret; every later or concurrent
+// one keeps the one that is there and reads it.
+func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never fails
+	err := s.retry(ctx, "cooldown secret", func() error {
+		if _, err := s.db.ExecContext(ctx, s.q.secretInsert, fresh); err != nil {
+			return err
+		}
+		return s.db.QueryRowContext(ctx, s.q.secretSelect).Scan(&secret)
+	})
+	if err == nil && len(secret) != 32 {
+		err = fmt.Errorf("pgstore: cooldown secret: %d bytes, want 32", len(secret))
 	}
-	return p, nil
+	return secret, err
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:
