@@ -15,7 +15,9 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // Defaults for the zero values of [Options].
@@ -72,7 +74,7 @@ type Options struct {
 }
 
 // Store is a [reset.Store] on MySQL or MariaDB through bun. It also
-// implements [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore],
+// implements [reset.Pruner], [reset.Cooldowner] and [outbox.Store],
 // a durable outbox that workers in every instance drain. It is safe for
 // concurrent use, holds no state besides its configuration and whether
 // the server offers a safe DELETE ... RETURNING (learnt by [Store.Check]),
@@ -87,12 +89,14 @@ type Store struct {
 	returning  atomic.Bool // Consume may use DELETE ... RETURNING (MariaDB, not Galera); set by Check
 	q          queries
 	oq         outboxQueries
+	ob         sqlstore.Outbox
 }
 
 var (
 	_ reset.Store      = (*Store)(nil)
 	_ reset.Pruner     = (*Store)(nil)
 	_ reset.Cooldowner = (*Store)(nil)
+	_ outbox.Store     = (*Store)(nil)
 )
 
 // queries holds the store's statements with the table names filled in.
@@ -176,6 +180,7 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	if s.retryDelay == 0 {
 		s.retryDelay = DefaultRetryDelay
 	}
+	s.ob = s.newOutbox()
 	switch db.(type) {
 	case bun.Tx, *bun.Tx:
 		s.attempts = 1
@@ -487,7 +492,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 // for an empty owner.
 func ownerNonce(owner string) []byte {
 	if owner == "" {
-		return newNonce()
+		return sqlstore.Nonce()
 	}
 	h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
 	return h[:16]

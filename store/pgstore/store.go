@@ -7,9 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -17,7 +15,9 @@ import (
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // Defaults for the zero values of [Options].
@@ -70,7 +70,7 @@ type Options struct {
 }
 
 // Store is a [reset.Store] on PostgreSQL through bun. It also implements
-// [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore], a durable
+// [reset.Pruner], [reset.Cooldowner] and [outbox.Store], a durable
 // outbox that workers in every instance drain. It is safe for concurrent
 // use, holds no state besides its configuration and starts no goroutine:
 // there is nothing to close. Create it with [New] or [Open].
@@ -82,12 +82,14 @@ type Store struct {
 	retryDelay time.Duration
 	q          queries
 	oq         outboxQueries
+	ob         sqlstore.Outbox
 }
 
 var (
 	_ reset.Store      = (*Store)(nil)
 	_ reset.Pruner     = (*Store)(nil)
 	_ reset.Cooldowner = (*Store)(nil)
+	_ outbox.Store     = (*Store)(nil)
 )
 
 // queries holds the store's statements with the table names filled in.
@@ -178,6 +180,7 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	case bun.Tx, *bun.Tx:
 		s.attempts = 1
 	}
+	s.ob = s.newOutbox(n)
 	return s, nil
 }
 
@@ -223,19 +226,6 @@ func dbTime(t time.Time) (string, error) {
 	return t.Format("2006-01-02 15:04:05.000000") + "+00", nil
 }
 
-// checkText reports a value that a text column cannot hold as given:
-// PostgreSQL text is valid UTF-8 without NUL bytes.
-func checkText(field, s string, maxBytes, maxRunes int) error {
-	switch {
-	case !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%s is not valid UTF-8 without NUL bytes", field)
-	case maxBytes > 0 && len(s) > maxBytes:
-		return fmt.Errorf("%s is longer than %d bytes", field, maxBytes)
-	case maxRunes > 0 && utf8.RuneCountInString(s) > maxRunes:
-		return fmt.Errorf("%s is longer than %d characters", field, maxRunes)
-	}
-	return nil
-}
 
 // Rotate implements [reset.Store] with one INSERT ... ON CONFLICT (user_id)
 // DO UPDATE: the new record replaces the user's old one in a single atomic
@@ -244,10 +234,10 @@ func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
 	if rec.UserID == "" {
 		return errors.New("pgstore: rotate: empty user ID")
 	}
-	if err := checkText("user ID", rec.UserID, MaxUserIDLen, 0); err != nil {
+	if err := sqlstore.CheckText("user ID", rec.UserID, MaxUserIDLen, 0); err != nil {
 		return fmt.Errorf("pgstore: rotate: %w", err)
 	}
-	if err := checkText("email address", rec.Email, 0, MaxEmailLen); err != nil {
+	if err := sqlstore.CheckText("email address", rec.Email, 0, MaxEmailLen); err != nil {
 		return fmt.Errorf("pgstore: rotate: %w", err)
 	}
 	created, err := dbTime(rec.CreatedAt)
@@ -318,7 +308,7 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 // RevokeAll implements [reset.Store] with one DELETE. Running it twice
 // removes the same rows, so it is retried freely.
 func (s *Store) RevokeAll(ctx context.Context, userID string) error {
-	if userID == "" || checkText("user ID", userID, MaxUserIDLen, 0) != nil {
+	if userID == "" || sqlstore.CheckText("user ID", userID, MaxUserIDLen, 0) != nil {
 		return nil // no such record can exist
 	}
 	return s.retry(ctx, "revoke all", func() error {
@@ -416,7 +406,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	}
 	// The nonce of a request with an owner is derived from it, so that the
 	// same request asking again finds its own running cooldown.
-	nonce := newNonce()
+	nonce := sqlstore.Nonce()
 	if owner != "" {
 		h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
 		nonce = h[:16]
@@ -438,9 +428,4 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	return started, err
 }
 
-// newNonce returns a random value that marks one write as this call's.
-func newNonce() []byte {
-	var n [16]byte
-	rand.Read(n[:]) // never fails
-	return n[:]
-}
+
