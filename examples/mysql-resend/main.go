@@ -73,6 +73,7 @@ import (
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/smtpmailer"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/store/mysqlstore"
 	"github.com/passreset/passreset/store/pgstore"
 )
@@ -225,7 +226,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	var db *bun.DB
 	var store interface {
 		reset.Store
-		reset.OutboxStore
+		outbox.Store
 	}
 	if cfg.pgDSN != "" {
 		pg, pgdb, err := pgstore.Open(ctx, cfg.pgDSN, pgstore.Options{}) // migrates too

@@ -41,12 +41,22 @@ func TestStore(t *testing.T, newStore func(t *testing.T) reset.Store) {
 	run("RevokeAll", testRevokeAll)
 	run("Service", testService)
 	run("ServiceExpiryBoundary", testServiceExpiry)
+	run("ConsumeRacesRotate", testConsumeRacesRotate)
+	run("ConcurrentService", func(t *testing.T, s reset.Store, u func(string) string) {
+		TestConcurrentService(t, s, u("concurrent"), nil)
+	})
 	if _, ok := newStore(t).(reset.Pruner); ok {
 		run("Prune", testPrune)
+		run("ExpiryBoundary", testExpiryBoundary)
 	}
 	if _, ok := newStore(t).(reset.Cooldowner); ok {
 		run("Cooldown", testCooldown)
 		run("ConcurrentCooldown", testConcurrentCooldown)
+		run("CooldownBoundary", testCooldownBoundary)
+		run("CooldownSecret", testCooldownSecret)
+		run("ConcurrentCooldownService", func(t *testing.T, s reset.Store, u func(string) string) {
+			TestConcurrentCooldownService(t, s, u("cool"), nil)
+		})
 	}
 }
 
