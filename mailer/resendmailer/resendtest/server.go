@@ -160,9 +160,10 @@ type Fault struct {
 	// a timeout for emails that were sent.
 	Late time.Duration
 
-	// Drop processes the request (the emails are recorded) and then
-	// closes the connection without answering: the client sees a lost
-	// connection for emails that were sent. It aborts the handler with
+	// Drop processes the request (the emails are recorded, or a request
+	// with a known key is replayed) and then closes the connection without
+	// answering: the client sees a lost connection for emails that were
+	// sent. It aborts the handler with
 	// http.ErrAbortHandler, which net/http's server turns into a closed
 	// connection; a caller of ServeHTTP without that server sees the panic.
 	Drop bool
@@ -764,6 +765,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case ks != nil:
 			done := *ks
 			s.mu.Unlock()
+			if f.Drop {
+				// The replay is the work; its answer is lost too.
+				a.abandoned()
+				panic(http.ErrAbortHandler)
+			}
 			a.success(done.answer, done.id, done.ids, done.errors)
 			return
 		}
