@@ -44,7 +44,6 @@ func Example_outbox() {
 	}
 	mailer, err := resendmailer.New(resendmailer.Options{
 		APIKey: os.Getenv("RESEND_API_KEY"), From: "Example <no-reply@example.com>",
-		MaxAttempts: 1, // the outbox retries, with its own backoff
 	})
 	if err != nil {
 		log.Fatal(err)

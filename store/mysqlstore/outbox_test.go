@@ -20,7 +20,6 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/mysqldialect"
-	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/internal/storetest"
@@ -440,7 +439,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 		return resendtest.Fault{}
 	})
 	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
-		BaseURL: fake.URL, MaxAttempts: 1, Rate: 20})
+		BaseURL: fake.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,6 +447,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 	storetest.SeedUsers(users, n)
 	cfg := outboxConfig(s, users, storetest.SendOnly{Mailer: mailer}, newSealKey())
 	cfg.Now = clock.Now
+	cfg.Outbox.Rate = 20 // the fake's limit
 	cfg.Outbox.RetryBase, cfg.Outbox.RetryMax = 10*time.Second, time.Minute
 	svc, err := reset.New(cfg)
 	if err != nil {
@@ -652,14 +652,15 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 	s := newStore(t, db, mysqlstore.Options{})
 	fake := resendtest.NewServer()
 	t.Cleanup(fake.Close)
-	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "reset@example.com", BaseURL: fake.URL,
-		MaxAttempts: 1, Rate: rate.Inf})
+	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "reset@example.com", BaseURL: fake.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	users := &resettest.Users{}
 	storetest.SeedUsers(users, n)
-	svc, err := reset.New(outboxConfig(s, users, mailer, newSealKey()))
+	cfg := outboxConfig(s, users, mailer, newSealKey())
+	cfg.Outbox.Rate = -1 // the fake has no rate limit
+	svc, err := reset.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
