@@ -6,6 +6,7 @@
 package i18n
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -46,13 +47,43 @@ func Load(fsys fs.FS, dir string) (Messages, error) {
 		if err != nil {
 			return nil, err
 		}
-		var texts map[string]string
-		if err := json.Unmarshal(b, &texts); err != nil {
+		texts, err := decodeTexts(b)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		m[strings.TrimSuffix(path.Base(name), ".json")] = texts
 	}
 	return m, nil
+}
+
+// decodeTexts decodes one JSON object of key to text, refusing a key
+// given twice (where encoding/json keeps the last silently).
+func decodeTexts(b []byte) (map[string]string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	texts := make(map[string]string, len(raw))
+	d := json.NewDecoder(bytes.NewReader(b))
+	if _, err := d.Token(); err != nil { // the "{" Unmarshal has seen
+		return nil, err
+	}
+	for d.More() {
+		k, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		key := k.(string) // an object's keys are strings
+		var text string
+		if err := d.Decode(&text); err != nil {
+			return nil, fmt.Errorf("%q: %w", key, err)
+		}
+		if _, dup := texts[key]; dup {
+			return nil, fmt.Errorf("%q is given twice", key)
+		}
+		texts[key] = text
+	}
+	return texts, nil
 }
 
 // MustLoad is [Load] for files embedded in the program, which a test of

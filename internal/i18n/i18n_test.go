@@ -27,9 +27,17 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Text = %q, %v", s, err)
 	}
 
-	fsys["m/de.json"] = &fstest.MapFile{Data: []byte(`{"hi": 1}`)}
-	if _, err := Load(fsys, "m"); err == nil || !strings.Contains(err.Error(), "m/de.json") {
-		t.Fatalf("Load of a text that is a number: %v, want an error naming the file", err)
+	for data, want := range map[string]string{
+		`{"hi": 1}`:                    `m/de.json: "hi"`,
+		`{"hi": "a", "hi": "b"}`:       `m/de.json: "hi" is given twice`,
+		`{"hi": "a"} {"x": "b"}`:       "m/de.json",
+		`["hi"]`:                       "m/de.json",
+		`{"hi": "a", "x": {"y": "z"}}`: `m/de.json: "x"`,
+	} {
+		fsys["m/de.json"] = &fstest.MapFile{Data: []byte(data)}
+		if _, err := Load(fsys, "m"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load of %s: %v, want an error with %q", data, err, want)
+		}
 	}
 }
 
