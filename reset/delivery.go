@@ -106,8 +106,6 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("reset: provider rate limit (retry after %v): %v", e.RetryAfter, e.Err)
 }
 
-// Is reports whether target is ErrRateLimited.
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
-
-// Unwrap returns the provider's error.
-func (e *RateLimitError) Unwrap() error { return e.Err }
+// Unwrap returns ErrRateLimited and the provider's error, so that
+// errors.Is finds both.
+func (e *RateLimitError) Unwrap() []error { return []error{ErrRateLimited, e.Err} }
