@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
@@ -68,7 +67,6 @@ type Delivery struct {
 	// Emit reports an [Event] to [Config.OnEvent], with its Time filled in.
 	Emit func(Event)
 	Now  func() time.Time // [Config.Now], in UTC
-	Rand io.Reader        // [Config.Rand]
 }
 
 // RateLimitedMailer is an optional [Mailer] capability: a Mailer that

@@ -147,7 +147,7 @@ func New(cfg Config) (*Service, error) {
 		s.mem = newMemQueue(cfg.QueueSize, cfg.Workers)
 		s.queue = s.mem
 	}
-	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now, Rand: cfg.Rand})
+	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now})
 	if err != nil {
 		return nil, fmt.Errorf("reset: invalid Config: Queue: %w", err)
 	}
