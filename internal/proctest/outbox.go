@@ -8,7 +8,7 @@
 // own tables and keep the statements they check beside them; this package
 // reaches a store only through the reset interfaces and small functions
 // the store's tests pass in.
-package storetest
+package proctest
 
 import (
 	"crypto/rand"
