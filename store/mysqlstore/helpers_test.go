@@ -127,11 +127,13 @@ var harness = sqlstoretest.Harness{
 		return countRows(tb, db, s, table)
 	},
 	Portable: func(s sqlstoretest.Store) { mysqlstore.UsePortableConsume(s.(*mysqlstore.Store)) },
-	// BEGIN, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, COMMIT; without
-	// envelopes, no UPDATE.
-	ClaimTrips: [2]int64{4, 3},
-	// BEGIN, the upsert, SELECT, COMMIT.
-	ReserveTrips: 4,
+	Trips: map[string]int64{
+		// BEGIN, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, COMMIT;
+		// without envelopes, no UPDATE.
+		"Claim of two": 4, "Claim of none": 3,
+		"Renew":   2, // UPDATE, then SELECT of the ids still held
+		"Reserve": 4, // BEGIN, the upsert, SELECT, COMMIT
+	},
 }
 
 // TestSQLStore runs the suite both SQL stores share.
