@@ -1,4 +1,4 @@
-package mysqlstore_test
+package proctest_test
 
 import (
 	"context"

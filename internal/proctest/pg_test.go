@@ -1,4 +1,4 @@
-package pgstore_test
+package proctest_test
 
 import (
 	"context"

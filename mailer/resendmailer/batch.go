@@ -7,13 +7,14 @@ import (
 	"github.com/resend/resend-go/v2"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // MaxBatch is the most messages one SendBatch sends: the most emails
 // Resend's batch endpoint takes in one request.
 const MaxBatch = 100
 
-var _ reset.BatchMailer = (*Mailer)(nil)
+var _ outbox.BatchMailer = (*Mailer)(nil)
 
 // MaxBatch returns [MaxBatch], 100.
 func (m *Mailer) MaxBatch() int { return MaxBatch }
