@@ -259,7 +259,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// one attempt per claim is enough in either mailer.
 	var mailer reset.Mailer
 	if cfg.smtpURL != "" {
-		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger, MaxAttempts: 1})
+		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("SMTP_URL: %w", err)
 		}
