@@ -27,11 +27,9 @@
 //	SEED_EMAIL, SEED_PASSWORD  create this user at start if it does not exist (optional)
 //	WORKERS              outbox workers in this process (default 2; 0 runs none)
 //	RESEND_TIMEOUT       how long one Resend API call may take (default 10s)
-//	RESEND_RATE          API calls per second this process makes at most
-//	                     (default OUTBOX_RATE if set, else 2, Resend's default team limit)
 //	OUTBOX_RATE          API calls per second the mail account accepts, shared by
 //	                     every instance through the database (default: the mailer's
-//	                     advertised rate, RESEND_RATE for Resend, none for SMTP;
+//	                     advertised rate, Resend's limit for Resend, none for SMTP;
 //	                     "none" turns the shared budget off)
 //	OUTBOX_BATCH         envelopes one worker claims at once, and with Resend the
 //	                     emails of one batch call (default 100 for Resend, 4 for SMTP)
@@ -99,7 +97,6 @@ type config struct {
 	outboxKeyID, signIn                                                     string
 	workers                                                                 int
 	resendTimeout                                                           time.Duration
-	resendRate                                                              float64
 	outboxRate                                                              float64 // 0: the mailer's; -1: none
 	outboxBatch                                                             int
 	outboxLease                                                             time.Duration
@@ -154,15 +151,6 @@ func readConfig(getenv func(string) string) (config, error) {
 	} else if v != "" {
 		if c.outboxRate, err = strconv.ParseFloat(v, 64); err != nil || !(c.outboxRate > 0) || math.IsInf(c.outboxRate, 0) {
 			problems = append(problems, `OUTBOX_RATE must be a positive number of calls per second, or "none"`)
-		}
-	}
-	c.resendRate = float64(resendmailer.DefaultRate)
-	if c.outboxRate > 0 {
-		c.resendRate = c.outboxRate
-	}
-	if v := getenv("RESEND_RATE"); v != "" {
-		if c.resendRate, err = strconv.ParseFloat(v, 64); err != nil || !(c.resendRate > 0) {
-			problems = append(problems, "RESEND_RATE must be a positive number of requests per second")
 		}
 	}
 	if v := getenv("OUTBOX_BATCH"); v != "" {
@@ -272,7 +260,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// one attempt per claim is enough in either mailer.
 	var mailer reset.Mailer
 	if cfg.smtpURL != "" {
-		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger, MaxAttempts: 1})
+		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("SMTP_URL: %w", err)
 		}
@@ -281,9 +269,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	} else {
 		m, err := resendmailer.New(resendmailer.Options{
 			APIKey: cfg.apiKey, From: cfg.from, BaseURL: cfg.resendURL, Logger: logger,
-			MaxAttempts: 1,
-			Timeout:     cfg.resendTimeout,
-			Rate:        rate.Limit(cfg.resendRate),
+			Timeout: cfg.resendTimeout,
 		})
 		if err != nil {
 			return err

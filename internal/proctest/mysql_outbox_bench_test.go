@@ -227,13 +227,17 @@ func BenchmarkOutboxDrain(b *testing.B) {
 				fake.SetRateLimit(int(c.rate), time.Second)
 			}
 			mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "reset@example.com",
-				BaseURL: fake.URL, MaxAttempts: 1, Rate: c.rate})
+				BaseURL: fake.URL})
 			if err != nil {
 				b.Fatal(err)
 			}
 			users := &resettest.Users{}
 			cfg := outboxConfig(s, users, mailer, newSealKey())
 			cfg.Outbox.Workers = max(c.workers, 1)
+			cfg.Outbox.Rate = float64(c.rate)
+			if c.rate == rate.Inf {
+				cfg.Outbox.Rate = -1 // no budget
+			}
 			cfg.SendTimeout, cfg.Outbox.Lease = 10*time.Second, time.Minute // paced sends take a while
 			svc, err := reset.New(cfg)
 			if err != nil {

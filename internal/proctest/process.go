@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
@@ -100,7 +98,7 @@ func (p Processes) runChild(role string) error {
 	batch := 0
 	if role == "worker" {
 		rm, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
-			BaseURL: os.Getenv(childResendEnv), MaxAttempts: 1, Rate: rate.Inf})
+			BaseURL: os.Getenv(childResendEnv)})
 		if err != nil {
 			return err
 		}
@@ -115,6 +113,7 @@ func (p Processes) runChild(role string) error {
 	cfg := OutboxConfig(store, users, mailer, reset.SealKey{ID: "test-key", Key: key})
 	cfg.Outbox.WorkerID = fmt.Sprintf("pid%d", os.Getpid())
 	cfg.Outbox.Batch = batch
+	cfg.Outbox.Rate = -1 // the fake has no rate limit
 	svc, err := reset.New(cfg)
 	if err != nil {
 		return err

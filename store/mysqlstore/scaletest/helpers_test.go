@@ -158,12 +158,12 @@ func (s sendOnly) Send(ctx context.Context, msg reset.Message) error { return s.
 func (s sendOnly) ProviderRate() (float64, int)                      { return s.m.ProviderRate() }
 
 // newMailer is the Resend mailer at the fake's URL with the mailer's
-// default rate (2 a second, which it advertises to the outbox), one
-// attempt per call (the outbox retries) and timeout (0: the default);
+// default rate (2 a second, which it advertises to the outbox) and
+// timeout (0: the default);
 // single hides SendBatch.
 func newMailer(url string, timeout time.Duration, single bool) (reset.Mailer, error) {
 	m, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
-		BaseURL: url, MaxAttempts: 1, Timeout: timeout})
+		BaseURL: url, Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
