@@ -1,15 +1,48 @@
 package proctest_test
 
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/passreset/passreset/httpadapter"
+	"github.com/passreset/passreset/internal/proctest"
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
+	"github.com/passreset/passreset/mailer/resendmailer"
+	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
+	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
+	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/mysqlstore"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/mysqldialect"
+)
+
 // TestOutboxProviderOutage: Resend (the local fake, through the real
 // resendmailer with no retries of its own) answers 503 for two minutes of
 // the fake clock, then recovers. Every message goes out afterwards, once,
 // with one idempotency key each, and no faster than the mailer's pacing.
 func TestOutboxProviderOutage(t *testing.T) {
 	const n = 20
-	db := openDB(t, testDSN(t))
-	s := newStore(t, db, mysqlstore.Options{})
+	d := dsn(t, mysqlEnv, "mariadb.sh")
+	s := newStore(t, 0, d)
+	db, err := openMySQL(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	ctx := t.Context()
-	clock := resettest.NewClock(base)
+	clock := resettest.NewClock(sqlstoretest.Base)
 	start := clock.Now()
 	fake := resendtest.NewServer()
 	t.Cleanup(fake.Close)
@@ -21,19 +54,19 @@ func TestOutboxProviderOutage(t *testing.T) {
 		return resendtest.Fault{}
 	})
 	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
-		BaseURL: fake.URL, MaxAttempts: 1, Rate: 20})
+		BaseURL: fake.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	users := &resettest.Users{}
-	storetest.SeedUsers(users, n)
-	cfg := outboxConfig(s, users, storetest.SendOnly{Mailer: mailer}, newSealKey())
-	cfg.Now = clock.Now
-	cfg.Outbox.RetryBase, cfg.Outbox.RetryMax = 10*time.Second, time.Minute
-	svc, err := reset.New(cfg)
+	proctest.SeedUsers(users, n)
+	in, err := proctest.NewInstance(s, users, proctest.SendOnly{Mailer: mailer}, proctest.NewSealKey(),
+		outbox.Options{Rate: 20}, // the fake's limit
+		func(c *reset.Config) { c.Now = clock.Now })
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc := in.Service
 	for i := range n {
 		if err := svc.Request(ctx, fmt.Sprintf("user%d@example.com", i), ""); err != nil {
 			t.Fatal(err)
@@ -45,7 +78,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 		if i == 100 {
 			t.Fatalf("%d of %d delivered after %v of fake time", len(fake.Emails()), n, clock.Now().Sub(start))
 		}
-		if _, err := svc.DrainOutbox(ctx); err != nil {
+		if _, err := in.Outbox.Drain(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
@@ -83,7 +116,7 @@ func TestOutboxProviderOutage(t *testing.T) {
 	}
 	t.Logf("%d requests in %v (%d answered 503, %d 200, %d 429); at most %d in one second",
 		len(reqs), elapsed.Round(time.Millisecond), failed, ok, fake.RateLimited(), fake.MaxPerWindow())
-	storetest.CheckDelivered(t, svc, fake, n)
+	proctest.CheckDelivered(t, svc, fake, n)
 	if failed < n {
 		t.Errorf("only %d requests failed during the outage", failed)
 	}
@@ -103,15 +136,15 @@ func TestOutboxProviderOutage(t *testing.T) {
 			t.Fatalf("request %d arrived %v after the start, before the pace allows (%v)", i, at.Sub(began), earliest.Sub(began))
 		}
 	}
-	r, err := svc.OutboxReport(ctx)
-	if err != nil || r.Pending != 0 || r.Dead != 0 || r.Failed == 0 || r.Sent != n {
-		t.Fatalf("OutboxReport = %+v, %v", r, err)
+	r, err := in.Outbox.Report(ctx)
+	if err != nil || r.Pending != 0 || r.Dead != 0 || in.Sent() != n {
+		t.Fatalf("Report = %+v, %v; %d sent, want %d", r, err, in.Sent(), n)
 	}
 }
 
 // rawRows returns every row of the store's outbox as the bytes of all its
 // columns, and checks that each holds a sealed message.
-func rawRows(t *testing.T, db *bun.DB, s *mysqlstore.Store) [][]byte {
+func rawRows(t *testing.T, db *bun.DB, s proctest.Store) [][]byte {
 	t.Helper()
 	rows, err := db.QueryContext(t.Context(), fmt.Sprintf("SELECT id, kind, sealed, key_id, last_error,"+
 		" COALESCE(lease_owner, '') FROM `%soutbox`", s.TablePrefix()))
@@ -148,20 +181,18 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w
 	}
-	handler := func(t *testing.T, s reset.Store, maxPending int) (*reset.Service, http.Handler) {
+	handler := func(t *testing.T, s proctest.Store, maxPending int) (*proctest.Instance, http.Handler) {
 		users := &resettest.Users{}
-		storetest.SeedUsers(users, 1)
-		cfg := outboxConfig(s, users, &resettest.Mailer{}, newSealKey())
-		cfg.Outbox.MaxPending = maxPending
-		svc, err := reset.New(cfg)
+		proctest.SeedUsers(users, 1)
+		in, err := proctest.NewInstance(s, users, &resettest.Mailer{}, proctest.NewSealKey(), outbox.Options{MaxPending: maxPending}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
+		h, err := httpadapter.New(in.Service, httpadapter.Options{RateLimit: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return svc, h
+		return in, h
 	}
 
 	t.Run("down", func(t *testing.T) {
@@ -181,9 +212,9 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, h := handler(t, s, 0)
+		in, h := handler(t, s, 0)
 		start := time.Now()
-		err = svc.Request(t.Context(), "user0@example.com", "")
+		err = in.Service.Request(t.Context(), "user0@example.com", "")
 		if err == nil || errors.Is(err, reset.ErrQueueFull) || !strings.Contains(err.Error(), "mysqlstore: enqueue: ") {
 			t.Fatalf("Request with the database down: %v, want the store's error", err)
 		}
@@ -198,15 +229,15 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 	})
 
 	t.Run("full", func(t *testing.T) {
-		db := openDB(t, testDSN(t))
-		s := newStore(t, db, mysqlstore.Options{})
-		svc, h := handler(t, s, 1)
+		s := newStore(t, 0, dsn(t, mysqlEnv, "mariadb.sh"))
+		in, h := handler(t, s, 1)
+		svc := in.Service
 		if w := post(h); w.Code != http.StatusAccepted {
 			t.Fatalf("first request: %d %s", w.Code, w.Body)
 		}
 		// The Service counts the outbox in the background; count it now.
-		if r, err := svc.OutboxReport(t.Context()); err != nil || r.Pending != 1 {
-			t.Fatalf("OutboxReport = %+v, %v; want 1 pending", r, err)
+		if r, err := in.Outbox.Report(t.Context()); err != nil || r.Pending != 1 {
+			t.Fatalf("Report = %+v, %v; want 1 pending", r, err)
 		}
 		if w := post(h); w.Code != http.StatusAccepted {
 			t.Fatalf("request past MaxPending: %d %s, want the same 202", w.Code, w.Body)
@@ -214,8 +245,8 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 		if n := svc.Dropped(); n != 1 {
 			t.Fatalf("Dropped = %d, want 1", n)
 		}
-		if st, err := s.OutboxStats(t.Context(), 10); err != nil || st.Pending != 1 {
-			t.Fatalf("OutboxStats = %+v, %v; want the first request only", st, err)
+		if st, err := s.Stats(t.Context(), 10); err != nil || st.Pending != 1 {
+			t.Fatalf("Stats = %+v, %v; want the first request only", st, err)
 		}
 		_, err := svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "user0@example.com"})
 		if !errors.Is(err, reset.ErrQueueFull) {
@@ -226,60 +257,65 @@ func TestOutboxStoreUnreachable(t *testing.T) {
 
 // TestOutboxEndToEndInProcess runs the whole path in one process: public
 // requests for accounts and for unknown addresses through the handler,
-// RunOutbox with the real Resend mailer against the fake.
+// the outbox's workers with the real Resend mailer against the fake, on
+// each store.
 func TestOutboxEndToEndInProcess(t *testing.T) {
 	const n = 10
-	db := openDB(t, testDSN(t))
-	s := newStore(t, db, mysqlstore.Options{})
-	fake := resendtest.NewServer()
-	t.Cleanup(fake.Close)
-	mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "reset@example.com", BaseURL: fake.URL,
-		MaxAttempts: 1, Rate: rate.Inf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := &resettest.Users{}
-	storetest.SeedUsers(users, n)
-	svc, err := reset.New(outboxConfig(s, users, mailer, newSealKey()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- svc.RunOutbox(ctx) }()
-	h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 * n {
-		addr := fmt.Sprintf("user%d@example.com", i) // the second half has no account
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest(http.MethodPost, httpadapter.PasswordLostPath, strings.NewReader(`{"email":"`+addr+`"}`))
-		r.Header.Set("Content-Type", "application/json")
-		h.ServeHTTP(w, r)
-		if w.Code != http.StatusAccepted {
-			t.Fatalf("%s: %d %s", addr, w.Code, w.Body)
+	each(t, func(t *testing.T, i int) {
+		s := newStore(t, i, dsn(t, stores[i].env, stores[i].script))
+		fake := resendtest.NewServer()
+		t.Cleanup(fake.Close)
+		mailer, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "reset@example.com", BaseURL: fake.URL})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer wcancel()
-	if _, err := fake.WaitEmails(wctx, n); err != nil {
-		t.Fatal(err)
-	}
-	storetest.WaitFor(t, 30*time.Second, "the outbox to drain", func() bool {
-		st, err := s.OutboxStats(t.Context(), 100000)
-		return err == nil && st.Pending == 0
+		users := &resettest.Users{}
+		proctest.SeedUsers(users, n)
+		in, err := proctest.NewInstance(s, users, mailer, proctest.NewSealKey(), outbox.Options{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := in.Service
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- in.Outbox.Run(ctx) }()
+		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 * n {
+			addr := fmt.Sprintf("user%d@example.com", i) // the second half has no account
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodPost, httpadapter.PasswordLostPath, strings.NewReader(`{"email":"`+addr+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusAccepted {
+				t.Fatalf("%s: %d %s", addr, w.Code, w.Body)
+			}
+		}
+		wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer wcancel()
+		if _, err := fake.WaitEmails(wctx, n); err != nil {
+			t.Fatal(err)
+		}
+		proctest.WaitFor(t, 30*time.Second, "the outbox to drain", func() bool {
+			st, err := s.Stats(t.Context(), 100000)
+			return err == nil && st.Pending == 0
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		proctest.CheckDelivered(t, svc, fake, n)
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	storetest.CheckDelivered(t, svc, fake, n)
 }
 
-// The outbox tests' configuration, shared with pgstore's tests (and used
-// by the benchmarks).
-var (
-	outboxConfig = storetest.OutboxConfig
-	newSealKey   = storetest.NewSealKey
-)
+// offlineDialect is bun's MySQL dialect without the version query that
+// Init sends, so that a store can be made on a server that is down.
+type offlineDialect struct {
+	*mysqldialect.Dialect
+	name dialect.Name
+}
+
+func (offlineDialect) Init(*sql.DB)         {}
+func (d offlineDialect) Name() dialect.Name { return d.name }
