@@ -337,7 +337,7 @@ func (o *rig) drained(t *testing.T, n int) {
 	t.Helper()
 	// Generous bounds: they only stop a broken test, and a loaded
 	// machine with the race detector is slow.
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	if _, err := o.fake.WaitEmails(ctx, n); err != nil {
 		t.Fatal(err)
@@ -561,5 +561,103 @@ func (p Processes) TestWorkersInSeveralProcesses(t *testing.T) {
 	}
 	if busy < 2 {
 		t.Errorf("only %d of %d processes sent anything", busy, procs)
+	}
+}
+
+// TestFaults is the fault-injection suite: two instances of the
+// application, worker processes of [Workers] workers each, drain n public
+// requests, in batches of batch emails (0: one email per call), while
+// the Resend stand-in misbehaves in phases that change as the drain runs,
+// by the number of calls it has received: answers 500, accepts the
+// emails and then drops the connection (the outcome is unknown to the
+// sender), drops the connection before doing anything, hangs until the
+// sender gives up, then accepts and drops again. In the middle of it the
+// first instance is killed with SIGKILL and a third one takes its place.
+// Every recipient gets exactly one email, none is missing, none is dead,
+// and every mailed link works.
+func (p Processes) TestFaults(t *testing.T, n, batch int) {
+	o, svc := p.queued(t, n)
+	var vars []string
+	unit := n // the calls a drain without faults makes
+	if batch > 0 {
+		vars = append(vars, childBatchEnv+"="+strconv.Itoa(batch))
+		unit = (n + batch - 1) / batch
+	}
+	kill := make(chan struct{})
+	var killOnce sync.Once
+	const (
+		answer500 = iota
+		acceptThenDrop
+		dropBefore
+		hang
+	)
+	faults := []resendtest.Fault{
+		answer500:      {Status: http.StatusInternalServerError},
+		acceptThenDrop: {Drop: true},            // accepted, the answer lost
+		dropBefore:     {DropFirst: true},       // nothing done, nothing answered
+		hang:           {Delay: 24 * time.Hour}, // until the sender gives up
+	}
+	var counts [4]atomic.Int64
+	fault := func(kind int) resendtest.Fault {
+		counts[kind].Add(1)
+		return faults[kind]
+	}
+	// The phases, by the share of a fault-free drain's calls made so far:
+	// each faults its first call and every nth after it; the kill comes
+	// with the last.
+	phases := []struct {
+		from  float64
+		kind  int // -1: no fault
+		every int
+		first atomic.Bool
+	}{
+		{from: 0, kind: -1},
+		{from: 0.1, kind: answer500, every: 3},
+		{from: 0.25, kind: acceptThenDrop, every: 2},
+		{from: 0.4, kind: dropBefore, every: 3},
+		{from: 0.5, kind: hang, every: 4},
+		{from: 0.6, kind: acceptThenDrop, every: 2},
+		{from: 0.75, kind: -1},
+	}
+	o.fake.SetHook(func(r resendtest.Request) resendtest.Fault {
+		at := float64(r.N) / float64(unit)
+		k := len(phases) - 1
+		for k > 0 && at < phases[k].from {
+			k--
+		}
+		ph := &phases[k]
+		if k == len(phases)-2 {
+			killOnce.Do(func() { close(kill) })
+		}
+		if first := ph.first.CompareAndSwap(false, true); ph.kind >= 0 && (first || r.N%ph.every == 0) {
+			return fault(ph.kind)
+		}
+		return resendtest.Fault{}
+	})
+
+	w1 := o.worker(t, "instance 1", vars...)
+	w2 := o.worker(t, "instance 2", vars...)
+	select {
+	case <-kill:
+	case <-time.After(5 * time.Minute): // a bound for a broken test, not a speed
+		t.Fatalf("the drain never reached the kill: %d calls", len(o.fake.Requests()))
+	}
+	w1.kill()
+	t.Logf("killed instance 1 after %d calls; %d envelopes pending", len(o.fake.Requests()), o.pending(t))
+	w3 := o.worker(t, "instance 3, after the kill", vars...)
+	o.drained(t, n)
+	sent := w2.stop() + w3.stop()
+	CheckDelivered(t, svc, o.fake, n)
+	st, err := o.store.Stats(t.Context(), 100000)
+	if err != nil || st.Pending != 0 || st.Dead != 0 {
+		t.Fatalf("outbox after the drain: %+v, %v; want nothing pending or dead", st, err)
+	}
+	t.Logf("%d recipients, batch %d: %d calls; faults: %d answered 500, %d accepted then dropped, %d dropped before, %d hung;"+
+		" %d sent by the two instances that lived", n, batch, len(o.fake.Requests()),
+		counts[answer500].Load(), counts[acceptThenDrop].Load(), counts[dropBefore].Load(), counts[hang].Load(), sent)
+	for kind := range counts {
+		if counts[kind].Load() == 0 {
+			t.Errorf("fault %d never happened: the phases did not run", kind)
+		}
 	}
 }

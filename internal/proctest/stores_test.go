@@ -174,3 +174,18 @@ func TestServerRestart(t *testing.T) {
 		}.Test(t)
 	})
 }
+
+// TestFaults runs the fault-injection suite on both stores, with batches
+// of 10 and with one email per call, 200 recipients each, the four at
+// once (they spend most of their time waiting for leases and retries).
+func TestFaults(t *testing.T) {
+	const n = 200
+	for i, k := range stores {
+		for _, batch := range []int{0, 10} {
+			t.Run(fmt.Sprintf("%s/batch=%d", k.name, batch), func(t *testing.T) {
+				t.Parallel()
+				procs(i).TestFaults(t, n, batch)
+			})
+		}
+	}
+}
