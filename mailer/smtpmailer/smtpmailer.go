@@ -87,17 +87,27 @@ const (
 	AuthXOAUTH2         Auth = "XOAUTH2"            // Password holds the OAuth 2 access token
 )
 
-// goMailAuth maps each Auth to go-mail's type.
-var goMailAuth = map[Auth]gomail.SMTPAuthType{
-	AuthAuto:            gomail.SMTPAuthAutoDiscover,
-	AuthPlain:           gomail.SMTPAuthPlain,
-	AuthLogin:           gomail.SMTPAuthLogin,
-	AuthCRAMMD5:         gomail.SMTPAuthCramMD5,
-	AuthSCRAMSHA1:       gomail.SMTPAuthSCRAMSHA1,
-	AuthSCRAMSHA256:     gomail.SMTPAuthSCRAMSHA256,
-	AuthSCRAMSHA1Plus:   gomail.SMTPAuthSCRAMSHA1PLUS,
-	AuthSCRAMSHA256Plus: gomail.SMTPAuthSCRAMSHA256PLUS,
-	AuthXOAUTH2:         gomail.SMTPAuthXOAUTH2,
+// goMailAuth returns go-mail's type for a.
+func goMailAuth(a Auth) gomail.SMTPAuthType {
+	switch a {
+	case AuthPlain:
+		return gomail.SMTPAuthPlain
+	case AuthLogin:
+		return gomail.SMTPAuthLogin
+	case AuthCRAMMD5:
+		return gomail.SMTPAuthCramMD5
+	case AuthSCRAMSHA1:
+		return gomail.SMTPAuthSCRAMSHA1
+	case AuthSCRAMSHA256:
+		return gomail.SMTPAuthSCRAMSHA256
+	case AuthSCRAMSHA1Plus:
+		return gomail.SMTPAuthSCRAMSHA1PLUS
+	case AuthSCRAMSHA256Plus:
+		return gomail.SMTPAuthSCRAMSHA256PLUS
+	case AuthXOAUTH2:
+		return gomail.SMTPAuthXOAUTH2
+	}
+	return gomail.SMTPAuthAutoDiscover
 }
 
 var knownAuth = []Auth{AuthPlain, AuthLogin, AuthCRAMMD5, AuthSCRAMSHA1, AuthSCRAMSHA256,
@@ -349,7 +359,7 @@ func (m *Mailer) newClient(port int, localName string, auth Auth) (*gomail.Clien
 		opts = append(opts, gomail.WithHELO(localName))
 	}
 	if m.user != "" {
-		opts = append(opts, gomail.WithSMTPAuth(goMailAuth[auth]),
+		opts = append(opts, gomail.WithSMTPAuth(goMailAuth(auth)),
 			gomail.WithUsername(m.user), gomail.WithPassword(m.pass))
 	}
 	return gomail.NewClient(m.host, opts...)
