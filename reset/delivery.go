@@ -4,44 +4,83 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
-// BatchMailer is an optional [Mailer] capability: sending many messages in
-// one call to the provider (Resend's batch endpoint sends up to 100). The
-// durable outbox's workers use it when the Mailer implements it.
+// Queue carries out the Service's mail in the background: it decides when
+// each email is sent, paces the calls to the provider and retries them.
+// [Config.Queue] sets one; nil means the in-process queue, which keeps
+// its work in memory. Package outbox has a durable one, shared by every
+// instance through a database.
 //
-// SendBatch sends msgs under the idempotency key key, which identifies
-// this exact batch: a retry of the same batch (after a timeout or a lost
-// connection) must use the same key and the same messages, in the same
-// order, so that the provider sends each message at most once.
-//
-// It returns one error per message (nil for a message the provider
-// accepted) and an error for the call as a whole. When the call as a whole
-// failed (err != nil), the outcome of every message is unknown and the
-// per-message slice may be nil: the caller retries the same batch with the
-// same key, or, for an error matching [ErrPermanent], gives up on it. When
-// err is nil, each per-message error says what became of that message: an
-// error matching ErrPermanent moves it aside; any other is retried later,
-// in another batch under another key.
-type BatchMailer interface {
-	Mailer
-	SendBatch(ctx context.Context, key string, msgs []Message) (perMessage []error, err error)
-	// MaxBatch is the largest number of messages SendBatch accepts.
-	MaxBatch() int
+// A Service calls Attach once, from [New], and then Full and Put from any
+// goroutine: implementations must be safe for concurrent use.
+type Queue interface {
+	// Attach gives the queue what it needs from the Service: the Mailer,
+	// the logger, the events and the Service itself. A queue serves one
+	// Service: Attach returns an error when it is called a second time.
+	Attach(d Delivery) error
+
+	// Full reports whether the queue holds as much work as it should. The
+	// Service then drops a public request (counted, logged, and answered
+	// like any other) and refuses a trusted one with [ErrQueueFull] before
+	// it changes anything. It must be cheap: it is on every request's path.
+	Full() bool
+
+	// Put queues j. It does not wait for j to be carried out, and for a
+	// public request it must cost the same whatever the address.
+	Put(ctx context.Context, j Job) error
+}
+
+// Job is one piece of work for a [Queue]: exactly one of Request and
+// Message is set.
+type Job struct {
+	// Request is a public request still to be carried out: the queue calls
+	// [Service.CarryOut] with it and sends the email that returns.
+	Request *PublicRequest
+	// Message is a rendered email to send: a trusted request's, or a
+	// "password changed" notice (Kind KindChanged), which a queue must
+	// never drop.
+	Message *Message
+}
+
+// PublicRequest is a public password-lost request waiting in a [Queue].
+type PublicRequest struct {
+	// ID identifies the request. It owns the address's cooldown (see
+	// [Cooldowner]): carried out again after its worker died, the same
+	// request goes on instead of being throttled by itself.
+	ID    string
+	Email string // the typed address
+	Link  string // the caller's link base, or "" for Config.ResetURL
+	// SkipCooldown carries the request out without the cooldown. A queue
+	// sets it only for a request that passed the cooldown once already
+	// (an operator revived it after its email failed for good).
+	SkipCooldown bool
+}
+
+// Delivery is what a [Service] hands its [Queue] in Attach.
+type Delivery struct {
+	Service *Service     // carries out public requests: see [Service.CarryOut]
+	Mailer  Mailer       // [Config.Mailer]
+	Logger  *slog.Logger // the Service's logger
+	// Emit reports an [Event] to [Config.OnEvent], with its Time filled in.
+	Emit func(Event)
+	Now  func() time.Time // [Config.Now], in UTC
 }
 
 // RateLimitedMailer is an optional [Mailer] capability: a Mailer that
-// knows its provider's rate limit says so, and the durable outbox uses it
-// as its shared budget when [OutboxOptions.Rate] is 0. So a Resend user
-// who sets nothing gets every instance paced together at Resend's limit,
-// while an SMTP mailer, whose server has no fixed limit, advertises none.
+// knows its provider's rate limit says so, and both queues pace their
+// calls by it, at a margin below it (nine tenths), so that every default
+// composes: a Resend user who sets nothing stays under Resend's limit.
+// An SMTP mailer, whose server has no fixed limit, advertises none.
 //
 // ProviderRate returns how many calls a second the provider accepts from
 // the whole account (one message, or one batch, is one call) and how many
-// may start at once from an idle budget. perSecond <= 0 means no known
-// limit; burst < 1 means 1. It must be safe for concurrent use and
-// return the same values every time: the outbox reads it once, in [New].
+// may start at once; perSecond <= 0 means no known limit. The queues read
+// it before every call, so a Mailer that learns the limit from the
+// provider's answers may change it; they start calls one at a time
+// whatever burst says. It must be safe for concurrent use.
 type RateLimitedMailer interface {
 	Mailer
 	ProviderRate() (perSecond float64, burst int)
@@ -53,8 +92,8 @@ type RateLimitedMailer interface {
 var ErrRateLimited = errors.New("reset: provider rate limit")
 
 // RateLimitError is what a Mailer returns when the provider refused a call
-// for its rate limit. The durable outbox then pauses every worker of every
-// instance that shares the Store (see [Budgeter]) for RetryAfter.
+// for its rate limit. The queue then waits out RetryAfter before its next
+// call (the durable outbox: every instance does) and slows down.
 type RateLimitError struct {
 	RetryAfter time.Duration // how long the provider asked to wait; 0 if it did not say
 	Err        error         // the provider's error
@@ -65,40 +104,6 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("reset: provider rate limit (retry after %v): %v", e.RetryAfter, e.Err)
 }
 
-// Is reports whether target is ErrRateLimited.
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
-
-// Unwrap returns the provider's error.
-func (e *RateLimitError) Unwrap() error { return e.Err }
-
-// Budgeter is an optional Store capability: a send budget shared by every
-// instance that uses the store, so that together they stay within the
-// provider's rate limit (a per-account limit, such as Resend's 2 requests a
-// second, holds for all instances at once).
-type Budgeter interface {
-	// Reserve takes one call from the budget named key, which allows
-	// interval between calls on average with bursts of burst calls, at now.
-	// It returns when the call may be made: now, or a later time the caller
-	// must wait for (the reservation is already taken). It must be atomic
-	// across instances: of concurrent reservations each gets its own slot.
-	//
-	// Precisely (the generic cell rate algorithm): the budget keeps one
-	// time, tat, zero for a new key. Reserve sets t = max(tat, now), stores
-	// tat = t + interval and returns max(now, t - (burst-1)*interval).
-	Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (at time.Time, err error)
-
-	// Pause sets the budget's tat to until if it is earlier, so that no
-	// reservation made afterwards is before until - (burst-1)*interval.
-	// The core passes a provider's Retry-After plus that margin.
-	Pause(ctx context.Context, key string, until time.Time) error
-}
-
-// LeaseRenewer is an optional [OutboxStore] capability: extending the
-// leases a live worker holds, so that leases can be short (a dead worker's
-// claims come back within seconds) while a slow send keeps its claim.
-type LeaseRenewer interface {
-	// Renew extends to leaseUntil the leases that worker holds on the
-	// envelopes with ids, and returns the ids whose lease it no longer
-	// holds (they were claimed by another worker after the lease ended).
-	Renew(ctx context.Context, worker string, ids []string, leaseUntil time.Time) (lost []string, err error)
-}
+// Unwrap returns ErrRateLimited and the provider's error, so that
+// errors.Is finds both.
+func (e *RateLimitError) Unwrap() []error { return []error{ErrRateLimited, e.Err} }

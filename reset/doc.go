@@ -9,31 +9,54 @@
 //   - [Users] is implemented by the application: it finds an account by email
 //     and sets a new password. The library never sees a password hash and
 //     never stores a password.
-//   - [Mailer] delivers one already rendered [Message].
+//   - [Mailer] makes one attempt to deliver one rendered [Message] and says
+//     what happened: accepted, refused for good ([ErrPermanent]), refused
+//     for the provider's rate ([*RateLimitError]), no answer
+//     ([ErrOutcomeUnknown]) or any other error (temporary).
+//   - A [Queue] decides when each email is sent, paces the calls to the
+//     provider and retries them.
 //
 // A [Service] ties them together:
 //
-//   - [Service.Request] is PingOne's "password-lost" for a trusted caller: it
-//     issues a new token for a known account (every older token of that user
-//     stops working in the same atomic step), mails the link unless asked not
-//     to, and returns the link. An unknown address gives [ErrUnknownUser].
-//   - [Service.Request] is the same operation for anyone on the
-//     internet. It validates the input, hands the work to a background
-//     worker and returns before any account is looked up, so neither its
-//     answer nor its timing tells whether the address has an account. A
-//     per-address cooldown limits how often mail is sent.
+//   - [Service.RequestTrusted] is PingOne's "password-lost" for a trusted
+//     caller: it issues a new token for a known account (every older token
+//     of that user stops working in the same atomic step), queues the email
+//     unless asked not to, and returns the link. An unknown address gives
+//     [ErrUnknownUser].
+//   - [Service.Request] is the same operation for anyone on the internet.
+//     It validates the input, puts the request in the queue and returns
+//     before any account is looked up, so neither its answer nor its timing
+//     tells whether the address has an account. The queue later calls
+//     [Service.CarryOut], which looks the address up, applies a per-address
+//     cooldown, issues the token and renders the email.
 //   - [Service.Inspect] tells who a token belongs to and when it expires
 //     without consuming it, so that a page a link opens survives mail
 //     scanners that fetch every link.
 //   - [Service.Complete] checks the new password against the policy,
 //     consumes the token atomically (of many concurrent completions with one
 //     token exactly one succeeds), sets the password, revokes every other
-//     token of the user, runs [Config.AfterReset] and sends a "your password
-//     was changed" notice. It never logs the user in.
+//     token of the user, runs [Config.AfterReset] and queues a "your
+//     password was changed" notice. It never logs the user in.
 //   - [Service.RevokeAll] invalidates every token of a user, for programs
-//     whose passwords change elsewhere.
+//     whose passwords change elsewhere; [Service.Prune] removes expired
+//     tokens and cooldowns; [Service.Shutdown] stops the Service.
+//
+// # The queue
+//
+// Without [Config.Queue] the Service runs the in-process queue: zero
+// configuration, its work in memory. It paces calls at nine tenths of a
+// [RateLimitedMailer]'s advertised rate, retries a failed email up to four
+// times (the Retry-After of a rate-limit answer honoured, an unknown
+// outcome retried with the same message and so the same idempotency key),
+// and finishes its work at [Service.Shutdown]. Mail still queued when the
+// process dies is lost.
+//
+// Package outbox (reset/outbox) is the durable queue: envelopes in the
+// database, sealed, drained by workers in every instance under leases,
+// batches, and a provider budget all instances share, each email sent
+// exactly once through crashes. Set it as [Config.Queue] and run its Run.
 //
 // Package reset imports only the standard library. HTTP lives in package
 // httpadapter; stores and mailers live in their own packages, and
-// package resettest holds a conformance suite for stores and test doubles.
+// package resettest holds conformance suites for stores and test doubles.
 package reset

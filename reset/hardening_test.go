@@ -7,6 +7,7 @@ package reset_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -111,51 +112,6 @@ func TestPublicAnswersDoNotDependOnTheAddressWhenTheQueueFills(t *testing.T) {
 	}
 }
 
-// flakyUsers fails every lookup while down is set.
-type flakyUsers struct {
-	*resettest.Users
-	mu   sync.Mutex
-	down bool
-}
-
-func (f *flakyUsers) LookupEmail(ctx context.Context, email string) (reset.User, error) {
-	f.mu.Lock()
-	down := f.down
-	f.mu.Unlock()
-	if down {
-		return reset.User{}, errors.New("users database unreachable")
-	}
-	return f.Users.LookupEmail(ctx, email)
-}
-
-// #5: public requests queued during an outage of the users back end meet
-// the cooldown when it comes back: one email, not fifty.
-func TestOutboxOutageDoesNotSkipTheCooldown(t *testing.T) {
-	users := &flakyUsers{Users: &resettest.Users{}, down: true}
-	users.Add(userID, userEmail, oldPass)
-	e := newOutboxEnv(t, func(c *reset.Config) { c.Users = users })
-	for range 50 {
-		if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.drain(t) // every lookup fails; each envelope is rescheduled
-	if n := len(e.mailer.attempts); n != 0 {
-		t.Fatalf("%d emails during the outage", n)
-	}
-	users.mu.Lock()
-	users.down = false
-	users.mu.Unlock()
-	e.clock.Advance(15 * time.Second) // past every envelope's backoff, inside the cooldown
-	e.drain(t)
-	if n := len(e.mailer.delivered()); n != 1 {
-		t.Fatalf("%d emails after the outage, want 1", n)
-	}
-	if n := e.store.snapshot()["Rotate"]; n != 1 {
-		t.Fatalf("%d rotations, want 1", n)
-	}
-}
-
 // #7: what follows a saved password runs to its end even when the
 // request's context ends meanwhile.
 func TestCompleteFinishesAfterTheClientLeaves(t *testing.T) {
@@ -227,43 +183,6 @@ func TestNoticeIsNeverDropped(t *testing.T) {
 	}
 }
 
-// #9: during a rolling key rotation, an instance without the new key
-// releases what was sealed with it instead of burying it.
-func TestOutboxUnknownKeyIsReleased(t *testing.T) {
-	newKey := reset.SealKey{ID: "k2", Key: bytes.Repeat([]byte{0x17}, 32)}
-	store := &countingStore{Store: memstore.New(), calls: map[string]int{}}
-	mailer := &scriptedMailer{}
-	clock := resettest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
-	users := &resettest.Users{}
-	users.Add(userID, userEmail, oldPass)
-	svc := func(keys ...reset.SealKey) *reset.Service {
-		s, err := reset.New(reset.Config{Store: store, Users: users, Mailer: mailer, Now: clock.Now,
-			ResetURL: "https://app.example.com/auth/reset", Logger: discardLogger(),
-			Outbox: &reset.OutboxOptions{Keys: keys, PollInterval: time.Second}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	ahead, behind := svc(newKey, testKey), svc(testKey)
-	if err := ahead.Request(t.Context(), userEmail, ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := behind.DrainOutbox(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if dead, _ := behind.DeadMessages(t.Context(), 10); len(dead) != 0 {
-		t.Fatalf("the instance without the key buried %+v", dead)
-	}
-	clock.Advance(time.Second)
-	if _, err := ahead.DrainOutbox(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if got := mailer.delivered(); len(got) != 1 || got[0].To != userEmail {
-		t.Fatalf("delivered %+v, want the reset email once", got)
-	}
-}
-
 // The cooldown key is keyed: whoever reads the store cannot confirm a
 // guessed address against it.
 type keyCapture struct {
@@ -279,27 +198,74 @@ func (k *keyCapture) Cooldown(ctx context.Context, key reset.Hash, owner string,
 	return k.Store.Cooldown(ctx, key, owner, now, until)
 }
 
+// keyless is a Store without a cooldown of its own: the Service keeps
+// cooldowns in process memory.
+type keyless struct{ reset.Store }
+
+// Issue 22 #4: no configuration stores an unkeyed hash of an address as
+// a cooldown key, and the key comes from the store's own secret.
 func TestCooldownKeyIsKeyed(t *testing.T) {
-	plain := sha256.Sum256([]byte("passreset/cooldown\x00" + userEmail))
 	for _, tc := range []struct {
-		name  string
-		edit  func(*reset.Config)
-		keyed bool
+		name string
+		edit func(*reset.Config)
 	}{
-		{"TokenKey", func(c *reset.Config) { c.TokenKey = []byte("0123456789abcdef0123456789abcdef") }, true},
-		{"OutboxKey", func(c *reset.Config) { c.Outbox = &reset.OutboxOptions{Keys: []reset.SealKey{testKey}} }, true},
-		{"NoKey", func(c *reset.Config) {}, false},
+		{"Plain", func(c *reset.Config) {}},
+		{"TokenKey", func(c *reset.Config) { c.TokenKey = []byte("0123456789abcdef0123456789abcdef") }},
+		{"MixedCase", func(c *reset.Config) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &keyCapture{Store: memstore.New()}
 			e := newEnv(t, func(c *reset.Config) { c.Store = st; tc.edit(c) })
-			if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true, Throttle: true}); err != nil {
+			addr := userEmail
+			if tc.name == "MixedCase" {
+				addr = strings.ToUpper(userEmail)
+				e.users.Add("u-upper", addr, oldPass)
+			}
+			if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: addr, SkipSend: true, Throttle: true}); err != nil {
 				t.Fatal(err)
 			}
-			if len(st.keys) != 1 || (st.keys[0] == plain) == tc.keyed {
-				t.Fatalf("cooldown key keyed = %v, want %v", st.keys[0] != plain, tc.keyed)
+			secret, err := st.CooldownSecret(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, unkeyed := range []string{addr, strings.ToLower(addr), "passreset/cooldown\x00" + strings.ToLower(addr)} {
+				if h := sha256.Sum256([]byte(unkeyed)); len(st.keys) != 1 || st.keys[0] == h {
+					t.Fatalf("cooldown keys %x: an unkeyed SHA-256 of the address", st.keys)
+				}
+			}
+			m := hmac.New(sha256.New, secret)
+			m.Write([]byte("passreset/cooldown\x00" + strings.ToLower(addr)))
+			if want := m.Sum(nil); !bytes.Equal(st.keys[0][:], want) {
+				t.Fatalf("cooldown key %x, want HMAC-SHA-256 under the store's secret %x", st.keys[0], want)
 			}
 		})
+	}
+	// Without a Cooldowner the cooldown stays in the process, keyed by a
+	// secret of its own: it still holds.
+	e := newEnv(t, func(c *reset.Config) { c.Store = keyless{memstore.New()} })
+	for i, want := range []error{nil, reset.ErrThrottled} {
+		if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true, Throttle: true}); !errors.Is(err, want) && err != want {
+			t.Fatalf("request %d: %v, want %v", i, err, want)
+		}
+	}
+}
+
+// Two Services that share a store agree on every cooldown key, whatever
+// their other keys: a public request through either one meets the same
+// cooldown.
+func TestCooldownSharedAcrossServices(t *testing.T) {
+	st := &keyCapture{Store: memstore.New()}
+	a := newEnv(t, func(c *reset.Config) { c.Store = st; c.TokenKey = []byte("0123456789abcdef0123456789abcdef") })
+	b := newEnv(t, func(c *reset.Config) { c.Store = st })
+	b.users.Add(userID, userEmail, oldPass)
+	if _, err := a.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true, Throttle: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true, Throttle: true}); !errors.Is(err, reset.ErrThrottled) {
+		t.Fatalf("second Service: %v, want ErrThrottled (one cooldown for both)", err)
+	}
+	if len(st.keys) != 2 || st.keys[0] != st.keys[1] {
+		t.Fatalf("cooldown keys %x differ", st.keys)
 	}
 }
 
@@ -443,5 +409,30 @@ func TestHTMLEmailIsolatesAndEscapesValues(t *testing.T) {
 	}
 	if strings.Contains(html, "<b>") {
 		t.Error("the product name's markup reached the HTML email")
+	}
+}
+
+// Issue 22 #1: the reset link is written so that no linkifier can end it
+// early and start a second link carrying the token (linkify-it ended
+// "?x=)https://evil.example/?" at the parenthesis). The linkifiers
+// themselves read it in TestTextEmailLinkIsOneLinkForEveryLinkifier.
+func TestLinkIsRewrittenForLinkifiers(t *testing.T) {
+	e := newEnv(t, func(c *reset.Config) {
+		c.AllowedLinks = append(c.AllowedLinks, "https://app.example.com/auth/reset")
+	})
+	for link, want := range map[string]string{
+		"https://app.example.com/auth/reset?x=)https://evil.example/?":  "https://app.example.com/auth/reset?x=%29https%3A%2F%2Fevil.example%2F%3F&token=",
+		"https://app.example.com/auth/reset/a(b)/c!*$',:@?q=a'b&r=x+y":  "https://app.example.com/auth/reset/a%28b%29/c%21%2A%24%27%2C%3A%40?q=a%27b&r=x%20y&token=",
+		"https://app.example.com/auth/reset?x=a..-evil.com&y=...":       "https://app.example.com/auth/reset?x=a%2E%2E-evil.com&y=%2E%2E%2E&token=",
+		"https://app.example.com/auth/reset/v1..2/?a.b=c.d":             "https://app.example.com/auth/reset/v1%2E%2E2/?a.b=c.d&token=",
+		"https://app.example.com/auth/reset?token=attacker&x=1&tok%65n": "https://app.example.com/auth/reset?x=1&token=",
+		"https://app.example.com/auth/reset?b=2&a=1&a=0&flag&=e":        "https://app.example.com/auth/reset?b=2&a=1&a=0&flag&=e&token=",
+		"https://app.example.com/auth/reset?x=1;y=2&z=%7e%2b%41":        "https://app.example.com/auth/reset?x=1%3By%3D2&z=~%2BA&token=",
+		"https://APP.example.com/auth/reset?":                           "https://app.example.com/auth/reset?token=",
+	} {
+		iss := e.request(t, reset.TrustedRequest{Email: userEmail, Link: link, SkipSend: true})
+		if tok := iss.Link[len(iss.Link)-reset.TokenLen:]; iss.Link != want+tok {
+			t.Errorf("link %q\n  gave %q\n  want %q", link, iss.Link, want+"<token>")
+		}
 	}
 }

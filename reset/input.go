@@ -10,10 +10,10 @@ import (
 // maxEmailLen is the longest address accepted (RFC 5321's path limit).
 const maxEmailLen = 254
 
-// CheckEmail reports whether s is a plain email address ("name@example.com",
+// checkEmail reports whether s is a plain email address ("name@example.com",
 // no display name, no CR or LF, at most 254 bytes). It returns nil or an
 // [*InputError] for field "email".
-func CheckEmail(s string) error {
+func checkEmail(s string) error {
 	bad := func(reason string) error { return &InputError{Field: "email", Reason: reason} }
 	switch {
 	case s == "":
@@ -34,10 +34,10 @@ func CheckEmail(s string) error {
 	return nil
 }
 
-// DefaultMinPassword and DefaultMaxPassword bound a new password's length
+// minPassword and DefaultMaxPassword bound a new password's length
 // in characters under [DefaultPasswordPolicy].
 const (
-	DefaultMinPassword = 8
+	minPassword        = 8
 	DefaultMaxPassword = 1024
 )
 
@@ -52,8 +52,8 @@ func DefaultPasswordPolicy(password string) error {
 		return &PasswordError{Reason: "must not contain NUL characters"}
 	}
 	n := utf8.RuneCountInString(password)
-	if n < DefaultMinPassword {
-		return &PasswordError{Reason: fmt.Sprintf("must be at least %d characters long", DefaultMinPassword)}
+	if n < minPassword {
+		return &PasswordError{Reason: fmt.Sprintf("must be at least %d characters long", minPassword)}
 	}
 	if n > DefaultMaxPassword {
 		return &PasswordError{Reason: fmt.Sprintf("must be at most %d characters long", DefaultMaxPassword)}
@@ -61,17 +61,17 @@ func DefaultPasswordPolicy(password string) error {
 	return nil
 }
 
-// redact returns an address fit for logs: its domain only.
-func redact(email string) string {
+// redactAddr returns an address fit for logs: its domain only.
+func redactAddr(email string) string {
 	if i := strings.LastIndexByte(email, '@'); i >= 0 {
 		return "***" + email[i:]
 	}
 	return "***"
 }
 
-// BcryptMaxBytes is the longest password golang.org/x/crypto/bcrypt
+// bcryptMaxBytes is the longest password golang.org/x/crypto/bcrypt
 // accepts, in bytes: it refuses longer ones with an error.
-const BcryptMaxBytes = 72
+const bcryptMaxBytes = 72
 
 // BcryptPasswordPolicy is [DefaultPasswordPolicy] for applications that
 // hash with bcrypt: it also refuses passwords longer than 72 bytes, which
@@ -81,8 +81,8 @@ func BcryptPasswordPolicy(password string) error {
 	if err := DefaultPasswordPolicy(password); err != nil {
 		return err
 	}
-	if len(password) > BcryptMaxBytes {
-		return &PasswordError{Reason: fmt.Sprintf("must be at most %d bytes long (fewer characters if you use accents or other scripts)", BcryptMaxBytes)}
+	if len(password) > bcryptMaxBytes {
+		return &PasswordError{Reason: fmt.Sprintf("must be at most %d bytes long (fewer characters if you use accents or other scripts)", bcryptMaxBytes)}
 	}
 	return nil
 }

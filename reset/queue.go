@@ -2,151 +2,254 @@ package reset
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
+	"time"
+
+	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/pace"
+	"github.com/passreset/passreset/internal/redact"
 )
 
-// job is one unit of background work: a rendered message to send, or a
-// public request to carry out.
-type job struct {
-	msg    Message
-	public bool
-	email  string
-	link   string
-}
+// The in-process queue's retries: a message is tried up to memAttempts
+// times, waiting a jittered backoff between memRetryBase and memRetryMax,
+// or the provider's Retry-After, between tries.
+const (
+	memAttempts  = 4
+	memRetryBase = time.Second
+	memRetryMax  = 30 * time.Second
+	sendTimeout  = 30 * time.Second // one Mailer call
+)
 
-// queue is the bounded in-process delivery queue. A trusted caller
-// reserves a slot before it changes anything, so that a full queue refuses
-// work without side effects, then puts the job or cancels the reservation.
-// Notices have a channel of their own, so that a flood of requests cannot
-// crowd them out.
-type queue struct {
+// Delay bounds of the background work a public request starts.
+const (
+	minDelay = 2 * time.Millisecond
+	maxDelay = 20 * time.Millisecond
+)
+
+// memQueue is the in-process [Queue], the default. Public requests and
+// trusted messages share QueueSize; notices have room of their own and
+// are never refused while the queue runs. Workers carry out the jobs,
+// pace the Mailer's calls at the margin below a [RateLimitedMailer]'s
+// rate, and retry what failed.
+type memQueue struct {
+	size, workers int
+	d             Delivery
+
 	mu      sync.Mutex
-	closed  bool
-	used    int            // reserved or queued, not yet taken by a worker
-	puts    sync.WaitGroup // reservations not yet put or cancelled
-	once    sync.Once
-	jobs    chan job
-	notices chan job
-	stop    context.CancelFunc
-	done    chan struct{}
+	cond    *sync.Cond
+	jobs    []Job // public requests and trusted messages
+	notices []Job
+	used    int  // jobs queued or about to be (a public request waits a moment)
+	closing bool // no more work will be put: workers finish what is queued
+	closed  bool // Put refuses
+	delayed sync.WaitGroup
+
+	ctx    context.Context // the workers'; cancelled when Shutdown gives up
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	budget pace.Local
+	factor pace.Factor
 }
 
-func newQueue(size, workers int, run func(context.Context, job)) *queue {
-	ctx, cancel := context.WithCancel(context.Background())
-	q := &queue{jobs: make(chan job, size), notices: make(chan job, size), stop: cancel, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			jobs, notices := q.jobs, q.notices
-			for jobs != nil || notices != nil {
-				var j job
-				var ok bool
-				select { // notices first
-				case j, ok = <-notices:
-					if !ok {
-						notices = nil
-						continue
-					}
-				default:
-					select {
-					case j, ok = <-notices:
-						if !ok {
-							notices = nil
-							continue
-						}
-					case j, ok = <-jobs:
-						if !ok {
-							jobs = nil
-							continue
-						}
-						q.mu.Lock()
-						q.used--
-						q.mu.Unlock()
-					}
-				}
-				run(ctx, j)
-			}
-		})
-	}
-	go func() { wg.Wait(); close(q.done) }()
+func newMemQueue(size, workers int) *memQueue {
+	q := &memQueue{size: size, workers: workers, done: make(chan struct{})}
+	q.cond = sync.NewCond(&q.mu)
+	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
 }
 
-// reserve takes a slot, or fails with ErrQueueFull or ErrClosed.
-func (q *queue) reserve() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	switch {
-	case q.closed:
-		return ErrClosed
-	case q.used >= cap(q.jobs):
-		return ErrQueueFull
+// Attach starts the workers.
+func (q *memQueue) Attach(d Delivery) error {
+	q.d = d
+	var wg sync.WaitGroup
+	for range q.workers {
+		wg.Go(q.work)
 	}
-	q.used++
-	q.puts.Add(1)
+	go func() { wg.Wait(); close(q.done) }()
 	return nil
 }
 
-// put queues j in a reserved slot; it never blocks.
-func (q *queue) put(j job) {
-	q.jobs <- j
-	q.puts.Done()
+// Full reports whether QueueSize jobs are queued.
+func (q *memQueue) Full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.used >= q.size
 }
 
-// tryPut queues j if there is room, and reports whether it did.
-func (q *queue) tryPut(j job) bool {
-	if q.reserve() != nil {
-		return false
-	}
-	q.put(j)
-	return true
-}
-
-// putNotice queues a notice on the notices' own channel if it has room
-// and the queue is open, and reports whether it did.
-func (q *queue) putNotice(j job) bool {
+// Put queues j. A public request reaches the workers after a short random
+// delay, once the answer to the request that queued it has been written:
+// its work then competes for the CPU with later requests, known and
+// unknown alike, not with this one's answer.
+func (q *memQueue) Put(_ context.Context, j Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false
+		return ErrClosed
 	}
-	select {
-	case q.notices <- j:
-		return true
+	switch {
+	case j.Message != nil && j.Message.Kind == KindChanged:
+		q.notices = append(q.notices, j)
+		q.cond.Signal()
+	case j.Message == nil:
+		q.used++
+		q.delayed.Add(1)
+		time.AfterFunc(minDelay+mrand.N(maxDelay-minDelay), func() {
+			defer q.delayed.Done()
+			q.mu.Lock()
+			q.jobs = append(q.jobs, j)
+			q.cond.Signal()
+			q.mu.Unlock()
+		})
 	default:
-		return false
+		q.used++
+		q.jobs = append(q.jobs, j)
+		q.cond.Signal()
+	}
+	return nil
+}
+
+// next takes the next job, notices first; it reports false when the
+// workers are to stop.
+func (q *memQueue) next() (Job, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.notices) == 0 && len(q.jobs) == 0 && !q.closing && q.ctx.Err() == nil {
+		q.cond.Wait()
+	}
+	if q.ctx.Err() != nil {
+		return Job{}, false
+	}
+	var j Job
+	switch {
+	case len(q.notices) > 0:
+		j, q.notices = q.notices[0], q.notices[1:]
+	case len(q.jobs) > 0:
+		j, q.jobs = q.jobs[0], q.jobs[1:]
+		q.used--
+	default:
+		return Job{}, false
+	}
+	return j, true
+}
+
+func (q *memQueue) work() {
+	for {
+		j, ok := q.next()
+		if !ok {
+			return
+		}
+		q.run(q.ctx, j)
 	}
 }
 
-// cancel gives back a reserved slot that will not be used.
-func (q *queue) cancel() {
-	q.mu.Lock()
-	q.used--
-	q.mu.Unlock()
-	q.puts.Done()
+// run carries out one job.
+func (q *memQueue) run(ctx context.Context, j Job) {
+	if j.Message == nil {
+		msg, err := q.d.Service.CarryOut(ctx, *j.Request)
+		switch {
+		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
+			return
+		case err != nil:
+			q.d.Emit(Event{Kind: EventFailed, Err: err})
+			q.d.Logger.ErrorContext(ctx, "public reset request failed", "to", redactAddr(j.Request.Email), "err", err)
+			return
+		}
+		j.Message = &msg
+	}
+	q.send(ctx, *j.Message)
 }
 
-// shutdown refuses new work, lets the workers drain the queue and waits
-// for them, or for ctx. When ctx ends first, work in flight is cancelled
-// and what is still queued is dropped.
-func (q *queue) shutdown(ctx context.Context) error {
+// send sends msg, pacing and retrying: an unknown outcome is retried with
+// the same message, so under the same idempotency key.
+func (q *memQueue) send(ctx context.Context, msg Message) {
+	log := q.d.Logger
+	for attempt := 1; ; attempt++ {
+		if err := q.wait(ctx); err != nil {
+			log.WarnContext(ctx, "email not sent: the queue was stopped", "message_id", msg.ID, "kind", msg.Kind)
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		err := redact.Error(q.d.Mailer.Send(sctx, msg)) // a refusal may quote the recipient
+		cancel()
+		if err == nil {
+			q.factor.Quiet()
+			q.d.Emit(Event{Kind: EventSent, MessageID: msg.ID, MailKind: msg.Kind})
+			log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To))
+			return
+		}
+		q.d.Emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
+		if errors.Is(err, ErrPermanent) || attempt >= memAttempts || ctx.Err() != nil {
+			log.ErrorContext(ctx, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To), "attempts", attempt, "err", err)
+			return
+		}
+		delay := backoff.Delay(attempt, memRetryBase, memRetryMax)
+		if rl, ok := errors.AsType[*RateLimitError](err); ok {
+			q.factor.Limited()
+			if rl.RetryAfter > 0 {
+				delay = rl.RetryAfter
+			}
+			q.budget.Pause(time.Now().Add(delay))
+		} else {
+			q.factor.Quiet()
+		}
+		q.d.Emit(Event{Kind: EventRetry, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
+		log.Log(ctx, slog.LevelWarn, "sending email failed; will retry", "message_id", msg.ID, "kind", msg.Kind,
+			"to", redactAddr(msg.To), "attempts", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+		if backoff.Sleep(ctx, delay) != nil {
+			return
+		}
+	}
+}
+
+// wait waits for this process's next slot under a [RateLimitedMailer]'s
+// rate (at the margin below it, lowered after rate-limit answers).
+func (q *memQueue) wait(ctx context.Context) error {
+	rl, ok := q.d.Mailer.(RateLimitedMailer)
+	if !ok {
+		return ctx.Err()
+	}
+	r, _ := rl.ProviderRate()
+	iv := pace.Interval(r * pace.Margin * q.factor.Get())
+	if iv == 0 {
+		return ctx.Err()
+	}
+	now := time.Now()
+	if err := backoff.Sleep(ctx, q.budget.Reserve(now, iv).Sub(now)); err != nil {
+		return fmt.Errorf("reset: waiting for the provider's rate: %w", err)
+	}
+	return nil
+}
+
+// shutdown refuses new work, lets the workers finish what is queued and
+// waits for them, or for ctx: when ctx ends first, work in flight is
+// cancelled and what is still queued is dropped.
+func (q *memQueue) shutdown(ctx context.Context) error {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	q.once.Do(func() {
-		go func() {
-			q.puts.Wait()
-			close(q.jobs)
-			q.mu.Lock() // no putNotice is between its check and its send
-			close(q.notices)
-			q.mu.Unlock()
-		}()
-	})
+	delayed := make(chan struct{})
+	go func() {
+		q.delayed.Wait()
+		q.mu.Lock()
+		q.closing = true
+		q.cond.Broadcast()
+		q.mu.Unlock()
+		close(delayed)
+	}()
 	select {
 	case <-q.done:
 		return nil
 	case <-ctx.Done():
-		q.stop()
+		q.mu.Lock()
+		q.cancel()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+		<-delayed
 		return ctx.Err()
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/redact"
 )
 
 // Service runs the reset flow. It is safe for concurrent use. Create one
@@ -29,19 +29,20 @@ type Service struct {
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
-	queue     *queue    // in-process delivery, when durable is nil
-	durable   *durable  // the Store's outbox, when Config.Outbox is set
+	queue     Queue     // Config.Queue, or mem
+	mem       *memQueue // the in-process queue, when Config.Queue is nil
 	rand      io.Reader // Config.Rand, or nil for crypto/rand
-	coolKey   []byte    // keys the cooldown hashes; nil for plain SHA-256
 	closed    atomic.Bool
-	bg        sync.WaitGroup // delayed and background work not yet done
-	dropped   atomic.Int64   // public requests dropped for a full queue
+	dropped   atomic.Int64 // public requests dropped for a full queue
+
+	secretMu sync.Mutex
+	secret   []byte // keys the cooldowns; fetched from cool on first use
 }
 
-// New checks cfg and returns a Service. Without cfg.Outbox it starts
-// cfg.Workers delivery goroutines, which [Service.Shutdown] stops; with it,
-// it starts none (see [Service.RunOutbox]). The error names every missing
-// or invalid setting.
+// New checks cfg and returns a Service, attached to cfg.Queue. Without
+// cfg.Queue it starts the in-process queue's cfg.Workers goroutines,
+// which [Service.Shutdown] stops. The error names every missing or
+// invalid setting.
 func New(cfg Config) (*Service, error) {
 	var problems []string
 	if cfg.Store == nil {
@@ -88,22 +89,19 @@ func New(cfg Config) (*Service, error) {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
 	if cfg.Cooldown == 0 {
-		cfg.Cooldown = DefaultCooldown
+		cfg.Cooldown = defaultCooldown
 	}
-	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.SendTimeout < 0 || cfg.AfterResetTimeout < 0 {
-		problems = append(problems, "QueueSize, Workers, SendTimeout and AfterResetTimeout must not be negative")
+	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
+		problems = append(problems, "QueueSize, Workers and AfterResetTimeout must not be negative")
 	}
 	if cfg.AfterResetTimeout == 0 {
-		cfg.AfterResetTimeout = DefaultAfterReset
+		cfg.AfterResetTimeout = defaultAfterReset
 	}
 	if cfg.QueueSize == 0 {
-		cfg.QueueSize = DefaultQueueSize
+		cfg.QueueSize = defaultQueueSize
 	}
 	if cfg.Workers == 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.SendTimeout == 0 {
-		cfg.SendTimeout = DefaultSendTimeout
+		cfg.Workers = defaultWorkers
 	}
 	if cfg.Product == "" && resetURL != nil {
 		cfg.Product = resetURL.Hostname()
@@ -118,12 +116,6 @@ func New(cfg Config) (*Service, error) {
 	userRand := cfg.Rand
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
-	}
-	var dur *durable
-	if cfg.Outbox != nil && cfg.Store != nil {
-		var p []string
-		dur, p = setupOutbox(&cfg)
-		problems = append(problems, p...)
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("reset: invalid Config: " + strings.Join(problems, "; "))
@@ -145,21 +137,19 @@ func New(cfg Config) (*Service, error) {
 		rand:      userRand,
 		log:       cfg.Logger.With("component", "passreset"),
 	}
-	switch {
-	case len(cfg.TokenKey) > 0:
-		s.coolKey = cfg.TokenKey
-	case dur != nil:
-		s.coolKey = cfg.Outbox.Keys[0].Key
-	}
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
 	} else {
-		s.cool = &memCooldown{until: map[Hash]cooling{}}
+		s.cool = &memCooldown{until: map[Hash]cooling{}, secret: []byte(rand.Text() + rand.Text())[:32]}
 	}
-	if dur != nil {
-		s.durable = dur
-	} else {
-		s.queue = newQueue(cfg.QueueSize, cfg.Workers, s.runJob)
+	s.queue = cfg.Queue
+	if s.queue == nil {
+		s.mem = newMemQueue(cfg.QueueSize, cfg.Workers)
+		s.queue = s.mem
+	}
+	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now})
+	if err != nil {
+		return nil, fmt.Errorf("reset: invalid Config: Queue: %w", err)
 	}
 	return s, nil
 }
@@ -188,7 +178,8 @@ func (s *Service) Product() string { return s.cfg.Product }
 // beside it.
 func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
 
-// Now returns the current time from [Config.Now], in UTC.
+// Now returns the current time from [Config.Now], in UTC, for adapters
+// whose clocks must agree with the Service's.
 func (s *Service) Now() time.Time { return s.now() }
 
 // CheckPassword applies [Config.PasswordPolicy] to password, so that a
@@ -199,16 +190,16 @@ func (s *Service) CheckPassword(password string) error { return s.cfg.PasswordPo
 // Request is PingOne's password-lost for a request from the public, and
 // the call to make with input from a form or a public API. It checks the
 // input and hands the rest (account lookup, cooldown, token issue, email)
-// to the background, so that its result and its timing are the same
-// whether or not the address has an account and whether or not the
-// cooldown runs. It returns nil, an [*InputError] (nothing changed), or
-// [ErrClosed]; with the durable outbox also the Store's error when it
-// cannot queue. It never returns a link.
+// to the queue, so that its result and its timing are the same whether or
+// not the address has an account and whether or not the cooldown runs. It
+// returns nil, an [*InputError] (nothing changed), [ErrClosed], or the
+// queue's error when it cannot take the request (a durable queue's
+// database is down). It never returns a link.
 //
-// When the queue or the outbox is full the request is dropped: it is
-// counted, logged and reported as [EventDropped], and Request still
-// returns nil, because an answer that changed with the backlog would tell
-// the public how much mail the addresses it tried caused.
+// When the queue is full the request is dropped: it is counted, logged
+// and reported as [EventDropped], and Request still returns nil, because
+// an answer that changed with the backlog would tell the public how much
+// mail the addresses it tried caused.
 func (s *Service) Request(ctx context.Context, email, link string) error {
 	if _, err := s.checkRequest(email, link); err != nil {
 		return err
@@ -216,44 +207,13 @@ func (s *Service) Request(ctx context.Context, email, link string) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if s.durable != nil {
-		if s.isFull() {
-			s.drop1(ctx)
-			return nil
-		}
-		id, err := s.newID()
-		if err != nil {
-			return err
-		}
-		return s.enqueue(ctx, id, EnvelopeRequest, content{Email: email, Link: link})
+	if s.queue.Full() {
+		s.drop1(ctx)
+		return nil
 	}
-	// The work starts after a short random delay, once the answer to this
-	// request has been written: a known address's work then competes for
-	// the CPU with later requests, known and unknown alike, not with this
-	// one's answer.
-	j := job{public: true, email: email, link: link}
-	s.later(func() {
-		if !s.queue.tryPut(j) {
-			s.drop1(context.Background())
-		}
-	})
-	return nil
-}
-
-// Delay bounds of the background work a public request starts.
-const (
-	minDelay = 2 * time.Millisecond
-	maxDelay = 20 * time.Millisecond
-)
-
-// later runs f after a random delay between minDelay and maxDelay.
-// Shutdown waits for it.
-func (s *Service) later(f func()) {
-	s.bg.Add(1)
-	time.AfterFunc(minDelay+mrand.N(maxDelay-minDelay), func() {
-		defer s.bg.Done()
-		f()
-	})
+	// The request's ID is no secret and comes from crypto/rand whatever
+	// Config.Rand is: it names the queued work, not a token.
+	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}})
 }
 
 // drop1 counts and reports a public request dropped for lack of room.
@@ -304,10 +264,11 @@ type Issued struct {
 // of those cases no token was issued and the user's older link still
 // works.
 //
-// Two failures can come after the token was issued, and then Request
-// returns the error together with the Issued link: with r.Wait, the
-// Mailer's error; with the durable outbox, a Store that fails to queue
-// the email right after it stored the token.
+// Two failures can come after the token was issued, and then
+// RequestTrusted returns the error together with the Issued link: with
+// r.Wait, the Mailer's error (one attempt, made at once); otherwise a
+// queue that fails to take the email right after the token was stored
+// (a durable queue's database went down).
 func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued, error) {
 	base, err := s.checkRequest(r.Email, r.Link)
 	if err != nil {
@@ -316,24 +277,11 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 	if s.closed.Load() {
 		return Issued{}, ErrClosed
 	}
-	queued := !r.SkipSend && !r.Wait
-	var slot bool
-	switch {
-	case queued && s.durable != nil:
-		if s.isFull() {
-			return Issued{}, ErrQueueFull
-		}
-	case queued:
-		if err := s.queue.reserve(); err != nil {
-			return Issued{}, err
-		}
-		slot = true
+	if !r.SkipSend && !r.Wait && s.queue.Full() {
+		return Issued{}, ErrQueueFull
 	}
 	iss, msg, err := s.issue(ctx, r.Email, "", base, !r.SkipSend, r.Throttle)
 	if err != nil {
-		if slot {
-			s.queue.cancel()
-		}
 		return Issued{}, err
 	}
 	switch {
@@ -342,19 +290,18 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 		if err := s.deliver(ctx, msg); err != nil {
 			return iss, err
 		}
-	case s.durable != nil:
-		if err := s.enqueue(ctx, msg.ID, EnvelopeRequest, content{Email: r.Email, Link: r.Link, Passed: true, Msg: &msg}); err != nil {
-			return iss, err
-		}
 	default:
-		s.queue.put(job{msg: msg})
+		req := &PublicRequest{ID: msg.ID, Email: r.Email, Link: r.Link, SkipCooldown: true}
+		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg}); err != nil {
+			return iss, fmt.Errorf("reset: queueing the email: %w", err)
+		}
 	}
 	return iss, nil
 }
 
 // checkRequest validates the input of a request and returns the link base.
 func (s *Service) checkRequest(email, link string) (linkBase, error) {
-	if err := CheckEmail(email); err != nil {
+	if err := checkEmail(email); err != nil {
 		return linkBase{}, err
 	}
 	if link == "" {
@@ -382,12 +329,16 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 		}
 		return Issued{}, Message{}, fmt.Errorf("reset: looking up user: %w", err)
 	}
-	if u.ID == "" || (u.Email != email && CheckEmail(u.Email) != nil) {
+	if u.ID == "" || (u.Email != email && checkEmail(u.Email) != nil) {
 		return Issued{}, Message{}, fmt.Errorf("reset: Users returned an account without an ID or a valid email address")
 	}
 	now := s.now()
 	if throttle && s.cfg.Cooldown > 0 {
-		ok, err := s.cool.Cooldown(ctx, s.cooldownKey(u.Email), owner, now, now.Add(s.cfg.Cooldown))
+		key, err := s.cooldownKey(ctx, u.Email)
+		if err != nil {
+			return Issued{}, Message{}, err
+		}
+		ok, err := s.cool.Cooldown(ctx, key, owner, now, now.Add(s.cfg.Cooldown))
 		if err != nil {
 			return Issued{}, Message{}, fmt.Errorf("reset: cooldown: %w", err)
 		}
@@ -425,20 +376,31 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 	return iss, msg, nil
 }
 
-// cooldownKey is the key of an address's cooldown. The address is not
-// stored: the key is an HMAC of it under TokenKey (or the outbox's first
-// key), so that whoever reads the store cannot check a guessed address
-// against it; plain SHA-256 when the Service has neither key.
-func (s *Service) cooldownKey(email string) Hash {
-	data := []byte("passreset/cooldown\x00" + strings.ToLower(email))
-	if s.coolKey == nil {
-		return sha256.Sum256(data)
+// cooldownKey is the key of an address's cooldown: HMAC-SHA-256 of the
+// lower-cased address under the cooldown secret, never a plain hash, so
+// that whoever reads the store cannot check a guessed address against it.
+// The secret is the store's ([Cooldowner]), the same for every instance
+// and independent of every other key, so that no key rotation changes a
+// cooldown's key; it is fetched once, by the first request that needs it
+// (a queue's worker for public requests).
+func (s *Service) cooldownKey(ctx context.Context, email string) (Hash, error) {
+	s.secretMu.Lock()
+	defer s.secretMu.Unlock()
+	if s.secret == nil {
+		secret, err := s.cool.CooldownSecret(ctx)
+		if err != nil {
+			return Hash{}, fmt.Errorf("reset: cooldown secret: %w", err)
+		}
+		if len(secret) != 32 {
+			return Hash{}, fmt.Errorf("reset: cooldown secret has %d bytes, want 32", len(secret))
+		}
+		s.secret = secret
 	}
-	m := hmac.New(sha256.New, s.coolKey)
-	m.Write(data)
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("passreset/cooldown\x00" + strings.ToLower(email)))
 	var h Hash
 	m.Sum(h[:0])
-	return h
+	return h, nil
 }
 
 // newID returns a random identifier for a message.
@@ -470,44 +432,43 @@ func (s *Service) message(kind, to, locale string, d MailData) (Message, error) 
 	return Message{ID: id, Kind: kind, To: to, Subject: subj, Text: text, HTML: html}, nil
 }
 
-// deliver sends msg now, bounded by Config.SendTimeout. A failure is
-// logged here, once; the Mailer does not log it again.
+// deliver makes one attempt to send msg now, bounded by sendTimeout. A
+// failure is logged here, once.
 func (s *Service) deliver(ctx context.Context, msg Message) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	if err := s.cfg.Mailer.Send(ctx, msg); err != nil {
+	if err := redact.Error(s.cfg.Mailer.Send(ctx, msg)); err != nil {
 		s.emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
 		level := slog.LevelWarn
 		if errors.Is(err, ErrPermanent) {
 			level = slog.LevelError
 		}
-		s.log.Log(ctx, level, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To), "err", err)
+		s.log.Log(ctx, level, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To), "err", err)
 		return fmt.Errorf("reset: sending %s email: %w", msg.Kind, err)
 	}
 	s.emit(Event{Kind: EventSent, MessageID: msg.ID, MailKind: msg.Kind})
-	s.log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redact(msg.To))
+	s.log.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To))
 	return nil
 }
 
-// runJob carries out one queued job on a worker.
-func (s *Service) runJob(ctx context.Context, j job) {
-	if !j.public {
-		s.deliver(ctx, j.msg)
-		return
+// CarryOut carries out a queued public request, for the [Queue] that
+// holds it: it looks the address up, applies the cooldown (owned by r.ID,
+// unless r.SkipCooldown), issues a new token (every older token of the
+// user stops working) and renders the email, which it returns for the
+// queue to send under the Message's ID.
+//
+// Nothing is to be sent, and the queue drops the request, when the error
+// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs)
+// or [ErrInvalidInput] (the caller's link is no longer allowed). Any other
+// error is a back end's: the queue may carry the request out again later,
+// and it then meets the cooldown again unless it owns it.
+func (s *Service) CarryOut(ctx context.Context, r PublicRequest) (Message, error) {
+	base, err := s.checkRequest(r.Email, r.Link)
+	if err != nil {
+		return Message{}, err
 	}
-	base, err := s.checkRequest(j.email, j.link)
-	if err != nil { // checked when queued; cannot happen
-		return
-	}
-	_, msg, err := s.issue(ctx, j.email, "", base, true, true)
-	switch {
-	case err == nil:
-		s.deliver(ctx, msg)
-	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
-	default:
-		s.emit(Event{Kind: EventFailed, Err: err})
-		s.log.ErrorContext(ctx, "public reset request failed", "to", redact(j.email), "err", err)
-	}
+	_, msg, err := s.issue(ctx, r.Email, r.ID, base, true, !r.SkipCooldown)
+	return msg, err
 }
 
 // TokenInfo is what [Service.Inspect] tells about a valid token.
@@ -534,7 +495,7 @@ func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) 
 }
 
 func (s *Service) hash(token string) (Hash, error) {
-	raw, err := ParseToken(token)
+	raw, err := parseToken(token)
 	if err != nil {
 		s.emit(Event{Kind: EventInvalid})
 		return Hash{}, err
@@ -653,8 +614,8 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 
 // notifyChanged queues the "password changed" notice. It is never
 // dropped: the in-process queue keeps room for notices apart from the
-// room requests use, and when even that is full, or the outbox cannot take
-// it, the notice is sent here and now.
+// room requests use, and when a queue cannot take it, the notice is sent
+// here and now.
 func (s *Service) notifyChanged(ctx context.Context, rec Record) {
 	// The notice speaks the account's language: the record keeps no
 	// locale, so ask Users once more. A failure only costs the language.
@@ -668,16 +629,10 @@ func (s *Service) notifyChanged(ctx context.Context, rec Record) {
 		s.log.ErrorContext(ctx, "rendering password-changed notice", "user_id", rec.UserID, "err", err)
 		return
 	}
-	if s.durable != nil {
-		err := s.enqueue(ctx, msg.ID, EnvelopeMessage, content{Msg: &msg})
-		if err == nil {
-			return
-		}
+	if err := s.queue.Put(ctx, Job{Message: &msg}); err != nil {
 		s.log.WarnContext(ctx, "queueing password-changed notice failed; sending it now", "user_id", rec.UserID, "err", err)
-	} else if s.queue.putNotice(job{msg: msg}) {
-		return
+		s.deliver(ctx, msg)
 	}
-	s.deliver(ctx, msg)
 }
 
 // RevokeAll makes every outstanding token of userID invalid, for example
@@ -693,100 +648,79 @@ func (s *Service) RevokeAll(ctx context.Context, userID string) error {
 	return nil
 }
 
-// pruneRest is how many times as long as a prune batch took
-// [Service.Prune] rests after it: a prune then keeps one connection busy a
-// quarter of the time. The batch's own time is not its whole cost (InnoDB
-// purges the deleted rows afterwards, in the background), and the rest
-// leaves room for that too. On a 2-core MariaDB, with Rotate at 400 a
-// second beside a prune of 1,000,000 rows, Rotate's p99 during the prune
-// was 1.5x to 2.0x its p99 without, against 2.4x to 2.6x when resting as
-// long as the batch took and 2.6x without rests; the prune still removes
-// about 18,000 rows a second (BENCHMARKS.md).
-const pruneRest = 3
+// Pruning: batches of pruneBatch rows of a kind, resting pruneRest times
+// as long as a batch took after it, so that a prune keeps one connection
+// busy a quarter of the time at most and leaves room for what the
+// database does after a delete (BENCHMARKS.md has the figures).
+const (
+	pruneBatch = 1000
+	pruneRest  = 3
+)
 
 // Prune removes what has expired, if the Store implements [Pruner]:
-// tokens past their expiry, ended cooldowns and dead outbox envelopes
-// older than Outbox.DeadRetention. It works in batches of
-// Outbox.PruneBatch rows (1,000 without an outbox), one short statement
-// each, resting after each batch three times as long as it took (so that
-// a prune takes at most a quarter of one connection's time and requests
-// get through between batches), until nothing is left or ctx ends, reports
-// what it removed by kind (also as an [EventPruned] event) and logs it.
-// [Service.RunOutbox] runs it every Outbox.PruneInterval; without the
-// outbox, run it periodically yourself.
+// tokens past their expiry and ended cooldowns. It works in batches of
+// 1,000 rows, one short statement each, resting after each batch three
+// times as long as it took, until nothing is left or ctx ends, and
+// reports what it removed by kind, and logs it. Run it
+// periodically (the outbox's Run does); nothing else removes expired
+// tokens.
 func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 	p, ok := s.cfg.Store.(Pruner)
 	if !ok {
 		return Pruned{}, nil
 	}
-	batch, retention := DefaultOutboxPruneBatch, DefaultOutboxDeadRetention
-	var took time.Duration
-	if s.durable != nil {
-		batch, retention = s.durable.opt.PruneBatch, s.durable.opt.DeadRetention
-	}
 	var total Pruned
+	var took time.Duration
 	for first := true; ; first = false {
 		if !first {
-			// Rest pruneRest times as long as the last batch took: see
-			// pruneRest.
 			if err := backoff.Sleep(ctx, pruneRest*took); err != nil {
 				return total, fmt.Errorf("reset: pruning: %w", err)
 			}
 		}
-		now := s.now()
 		began := time.Now()
-		n, err := p.Prune(ctx, now, now.Add(-retention), batch)
+		n, err := p.Prune(ctx, s.now(), pruneBatch)
 		took = time.Since(began)
 		total.Tokens += n.Tokens
 		total.Cooldowns += n.Cooldowns
-		total.Dead += n.Dead
 		if err != nil {
 			return total, fmt.Errorf("reset: pruning: %w", err)
 		}
-		if n.Tokens < batch && n.Cooldowns < batch && n.Dead < batch {
+		if n.Tokens < pruneBatch && n.Cooldowns < pruneBatch {
 			break
 		}
 	}
-	if total.Total() > 0 {
-		s.emit(Event{Kind: EventPruned, Pruned: &total})
-		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns, "dead_envelopes", total.Dead)
+	if total.Tokens+total.Cooldowns > 0 {
+		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns)
 	}
 	return total, nil
 }
 
 // Dropped returns how many public requests this Service dropped because
-// its queue or outbox was full.
+// its queue was full.
 func (s *Service) Dropped() int64 { return s.dropped.Load() }
 
-// Shutdown stops accepting work and waits until the in-process queue's
-// work is done or ctx ends, whichever is first. Later requests fail with
-// [ErrClosed]. With the durable outbox nothing is held in process:
-// Shutdown only refuses new work (stop [Service.RunOutbox] through its
-// context). It is safe to call more than once.
+// Shutdown stops accepting work (later requests fail with [ErrClosed])
+// and stops what the Service started: the in-process queue finishes its
+// work, or drops what is left when ctx ends first. A durable queue runs
+// on its own (stop its Run through Run's context); Shutdown only stops
+// putting work into it. It is safe to call more than once.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.closed.Store(true)
-	done := make(chan struct{})
-	go func() { s.bg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		if s.queue != nil {
-			s.queue.stop()
-		}
-		return ctx.Err()
-	}
-	if s.queue == nil {
+	if s.mem == nil {
 		return nil
 	}
-	return s.queue.shutdown(ctx)
+	return s.mem.shutdown(ctx)
 }
 
 // memCooldown is the process-local cooldown used when the Store has none.
 type memCooldown struct {
-	mu    sync.Mutex
-	until map[Hash]cooling
-	sweep time.Time
+	mu     sync.Mutex
+	until  map[Hash]cooling
+	sweep  time.Time
+	secret []byte // random, for this process only
 }
+
+func (m *memCooldown) CooldownSecret(context.Context) ([]byte, error) { return m.secret, nil }
 
 // cooling is one running cooldown.
 type cooling struct {

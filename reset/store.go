@@ -5,12 +5,9 @@ import (
 	"time"
 )
 
-// HashSize is the size of a token hash in bytes.
-const HashSize = 32
-
 // Hash is the stored form of a token: SHA-256 of the token's bytes, or
 // HMAC-SHA-256 when [Config.TokenKey] is set. A Store indexes records by it.
-type Hash [HashSize]byte
+type Hash [32]byte
 
 // Record is what a Store keeps for one issued token. It never holds the
 // token itself.
@@ -49,32 +46,32 @@ type Store interface {
 }
 
 // Pruner is an optional Store capability: removing what has expired, a
-// small batch at a time. [Service.Prune] calls it until nothing is left,
-// and [Service.RunOutbox] runs that every [OutboxOptions.PruneInterval].
+// small batch at a time. [Service.Prune] calls it until nothing is left.
 type Pruner interface {
 	// Prune removes up to limit token records whose ExpiresAt is not after
-	// now; if the Store implements [Cooldowner], up to limit cooldowns that
-	// ended by now; and if it implements [OutboxStore], up to limit dead
-	// envelopes created before deadBefore. Each kind goes in statements of
-	// its own that hold locks only for the rows they remove, so that
-	// requests never queue behind a prune for long. It reports how many of
-	// each kind it removed; a count equal to limit means there may be more.
-	Prune(ctx context.Context, now, deadBefore time.Time, limit int) (Pruned, error)
+	// now and, if the Store implements [Cooldowner], up to limit cooldowns
+	// that ended by now. Each kind goes in statements of its own that hold
+	// locks only for the rows they remove, so that requests never queue
+	// behind a prune for long. It reports how many of each kind it
+	// removed; a count equal to limit means there may be more.
+	Prune(ctx context.Context, now time.Time, limit int) (Pruned, error)
 }
 
 // Pruned counts what a prune removed, by kind.
 type Pruned struct {
 	Tokens    int // expired token records
 	Cooldowns int // ended cooldowns
-	Dead      int // dead outbox envelopes past their retention
 }
 
-// Total returns the sum of the three counts.
-func (p Pruned) Total() int { return p.Tokens + p.Cooldowns + p.Dead }
-
-// Cooldowner is an optional Store capability: a per-key cooldown shared by
-// every Service that uses the same store, so that it holds across app
-// instances. Without it a Service keeps cooldowns in process memory.
+// Cooldowner is an optional Store capability: a per-address cooldown
+// shared by every Service that uses the same store, so that it holds
+// across app instances. Without it a Service keeps cooldowns in process
+// memory.
+//
+// The store never sees an address: a cooldown's key is HMAC-SHA-256 of
+// the normalised address under the store's own secret (CooldownSecret),
+// so whoever reads the store cannot check a guessed address against it,
+// and the key is the same in every instance whatever their other keys.
 type Cooldowner interface {
 	// Cooldown starts a cooldown for key, owned by owner, that lasts until
 	// until, unless one is already running at now. It reports whether the
@@ -85,6 +82,11 @@ type Cooldowner interface {
 	// for one key with different owners while none runs, exactly one
 	// reports true. Expired cooldowns may be pruned by the Store at will.
 	Cooldown(ctx context.Context, key Hash, owner string, now, until time.Time) (bool, error)
+
+	// CooldownSecret returns the 32-byte secret that keys this store's
+	// cooldowns, created at random on the first call (concurrent first
+	// calls from any instances get the same one) and the same ever after.
+	CooldownSecret(ctx context.Context) ([]byte, error)
 }
 
 // User is an account as the application knows it.

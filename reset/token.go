@@ -10,22 +10,22 @@ import (
 	"io"
 )
 
-// TokenBytes is how many random bytes a token carries (256 bits).
-const TokenBytes = 32
+// tokenBytes is how many random bytes a token carries (256 bits).
+const tokenBytes = 32
 
-// TokenLen is the length of a token's text: TokenBytes in unpadded base64url.
-const TokenLen = 43 // base64.RawURLEncoding.EncodedLen(TokenBytes)
+// TokenLen is the length of a token's text: tokenBytes in unpadded base64url.
+const TokenLen = 43 // base64.RawURLEncoding.EncodedLen(tokenBytes)
 
-// newToken reads TokenBytes from r (crypto/rand when nil) and returns the
+// newToken reads tokenBytes from r (crypto/rand when nil) and returns the
 // token's bytes and its text form (in an array, so that the caller makes
 // one string of the link instead of two).
-func newToken(r io.Reader) (raw [TokenBytes]byte, text [TokenLen]byte, err error) {
+func newToken(r io.Reader) (raw [tokenBytes]byte, text [TokenLen]byte, err error) {
 	if r == nil {
 		// Called directly, crypto/rand.Read lets raw stay on the stack.
 		rand.Read(raw[:])
 	} else {
 		// An interface call would move raw to the heap: read elsewhere.
-		b := make([]byte, TokenBytes)
+		b := make([]byte, tokenBytes)
 		if _, err := io.ReadFull(r, b); err != nil {
 			return raw, text, fmt.Errorf("reset: reading randomness: %w", err)
 		}
@@ -35,26 +35,26 @@ func newToken(r io.Reader) (raw [TokenBytes]byte, text [TokenLen]byte, err error
 	return raw, text, nil
 }
 
-// ParseToken checks that s has the exact form of a token this package
+// parseToken checks that s has the exact form of a token this package
 // issues (TokenLen characters of unpadded, canonical base64url encoding
-// TokenBytes bytes) and returns its bytes. It returns an error wrapping
+// tokenBytes bytes) and returns its bytes. It returns an error wrapping
 // ErrInvalidToken otherwise.
-func ParseToken(s string) ([TokenBytes]byte, error) {
-	var b [TokenBytes]byte
+func parseToken(s string) ([tokenBytes]byte, error) {
+	var b [tokenBytes]byte
 	if len(s) != TokenLen {
 		return b, fmt.Errorf("%w: wrong length", ErrInvalidToken)
 	}
 	// Strict rejects non-zero padding bits, so that every token has
 	// exactly one text form.
 	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(s))
-	if err != nil || n != TokenBytes {
-		return [TokenBytes]byte{}, fmt.Errorf("%w: not base64url", ErrInvalidToken)
+	if err != nil || n != tokenBytes {
+		return [tokenBytes]byte{}, fmt.Errorf("%w: not base64url", ErrInvalidToken)
 	}
 	return b, nil
 }
 
 // hashToken returns the stored form of token bytes b.
-func hashToken(key []byte, b [TokenBytes]byte) Hash {
+func hashToken(key []byte, b [tokenBytes]byte) Hash {
 	if len(key) == 0 {
 		return sha256.Sum256(b[:])
 	}
@@ -63,7 +63,7 @@ func hashToken(key []byte, b [TokenBytes]byte) Hash {
 
 // hmacToken is hashToken with a key; apart, so that the unkeyed path keeps
 // b on the stack.
-func hmacToken(key []byte, b [TokenBytes]byte) Hash {
+func hmacToken(key []byte, b [tokenBytes]byte) Hash {
 	m := hmac.New(sha256.New, key)
 	m.Write(b[:])
 	var h Hash

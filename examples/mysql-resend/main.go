@@ -27,16 +27,14 @@
 //	SEED_EMAIL, SEED_PASSWORD  create this user at start if it does not exist (optional)
 //	WORKERS              outbox workers in this process (default 2; 0 runs none)
 //	RESEND_TIMEOUT       how long one Resend API call may take (default 10s)
-//	RESEND_RATE          API calls per second this process makes at most
-//	                     (default OUTBOX_RATE if set, else 2, Resend's default team limit)
 //	OUTBOX_RATE          API calls per second the mail account accepts, shared by
 //	                     every instance through the database (default: the mailer's
-//	                     advertised rate, RESEND_RATE for Resend, none for SMTP;
+//	                     advertised rate, Resend's limit for Resend, none for SMTP;
 //	                     "none" turns the shared budget off)
 //	OUTBOX_BATCH         envelopes one worker claims at once, and with Resend the
 //	                     emails of one batch call (default 100 for Resend, 4 for SMTP)
 //	OUTBOX_LEASE         how long a claim lasts without renewal: a crashed instance's
-//	                     mail waits at most this long (default 15s; at least 1s)
+//	                     mail waits at most this long (default 10s; at least 1s)
 //	SIGN_IN_URL          where the success page links to (default PUBLIC_URL/)
 //
 // Run as many instances as you like against one database: the outbox's
@@ -73,6 +71,7 @@ import (
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/smtpmailer"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/store/mysqlstore"
 	"github.com/passreset/passreset/store/pgstore"
 )
@@ -98,7 +97,6 @@ type config struct {
 	outboxKeyID, signIn                                                     string
 	workers                                                                 int
 	resendTimeout                                                           time.Duration
-	resendRate                                                              float64
 	outboxRate                                                              float64 // 0: the mailer's; -1: none
 	outboxBatch                                                             int
 	outboxLease                                                             time.Duration
@@ -155,15 +153,6 @@ func readConfig(getenv func(string) string) (config, error) {
 			problems = append(problems, `OUTBOX_RATE must be a positive number of calls per second, or "none"`)
 		}
 	}
-	c.resendRate = float64(resendmailer.DefaultRate)
-	if c.outboxRate > 0 {
-		c.resendRate = c.outboxRate
-	}
-	if v := getenv("RESEND_RATE"); v != "" {
-		if c.resendRate, err = strconv.ParseFloat(v, 64); err != nil || !(c.resendRate > 0) {
-			problems = append(problems, "RESEND_RATE must be a positive number of requests per second")
-		}
-	}
 	if v := getenv("OUTBOX_BATCH"); v != "" {
 		if c.outboxBatch, err = strconv.Atoi(v); err != nil || c.outboxBatch <= 0 {
 			problems = append(problems, "OUTBOX_BATCH must be a positive whole number")
@@ -198,13 +187,13 @@ func readConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// outboxOptions are the durable outbox's settings. Rate 0 takes the
-// mailer's advertised rate (resendmailer's, for Resend) as the budget all
-// instances share; -1 turns it off.
-func (c config) outboxOptions() *reset.OutboxOptions {
-	return &reset.OutboxOptions{
-		Keys:    []reset.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
-		Workers: max(c.workers, 1), // RunOutbox runs only when WORKERS > 0
+// outboxOptions are the durable outbox's settings. Rate 0 paces every
+// instance together a margin below the mailer's advertised rate
+// (Resend's limit, for Resend); -1 turns the budget off.
+func (c config) outboxOptions() outbox.Options {
+	return outbox.Options{
+		Keys:    []outbox.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
+		Workers: max(c.workers, 1), // Run runs only when WORKERS > 0
 		Rate:    c.outboxRate,
 		Batch:   c.outboxBatch,
 		Lease:   c.outboxLease,
@@ -225,7 +214,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	var db *bun.DB
 	var store interface {
 		reset.Store
-		reset.OutboxStore
+		outbox.Store
 	}
 	if cfg.pgDSN != "" {
 		pg, pgdb, err := pgstore.Open(ctx, cfg.pgDSN, pgstore.Options{}) // migrates too
@@ -267,11 +256,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 
-	// The outbox retries with its own backoff and survives restarts, so
-	// one attempt per claim is enough in either mailer.
+	// A mailer makes one attempt per call and says what happened; the
+	// outbox retries, paces and survives restarts.
 	var mailer reset.Mailer
 	if cfg.smtpURL != "" {
-		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger, MaxAttempts: 1})
+		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("SMTP_URL: %w", err)
 		}
@@ -280,26 +269,25 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	} else {
 		m, err := resendmailer.New(resendmailer.Options{
 			APIKey: cfg.apiKey, From: cfg.from, BaseURL: cfg.resendURL, Logger: logger,
-			MaxAttempts: 1,
-			Timeout:     cfg.resendTimeout,
-			Rate:        rate.Limit(cfg.resendRate),
+			Timeout: cfg.resendTimeout,
 		})
 		if err != nil {
 			return err
 		}
 		mailer = m
 	}
+	ob, err := outbox.New(store, cfg.outboxOptions())
+	if err != nil {
+		return err
+	}
 	svc, err := reset.New(reset.Config{
-		Store: store, Users: users, Mailer: mailer,
+		Store: store, Users: users, Mailer: mailer, Queue: ob,
 		ResetURL:     cfg.publicURL + mount + httpadapter.PagePath,
 		AllowedLinks: append(cfg.allowed, cfg.publicURL+"/"),
 		TokenKey:     cfg.tokenKey,
 		// bcrypt hashes at most 72 bytes: refuse longer passwords clearly.
 		PasswordPolicy: reset.BcryptPasswordPolicy,
-		// The lease must outlast one send.
-		SendTimeout: cfg.resendTimeout + 5*time.Second,
-		Outbox:      cfg.outboxOptions(),
-		Logger:      logger,
+		Logger:         logger,
 	})
 	if err != nil {
 		return err
@@ -333,8 +321,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	if cfg.workers > 0 {
 		// The workers also prune expired tokens, ended cooldowns and old
-		// dead envelopes (OutboxOptions.PruneInterval).
-		wg.Go(func() { svc.RunOutbox(workCtx) })
+		// dead envelopes.
+		wg.Go(func() { ob.Run(workCtx) })
 	}
 
 	errc := make(chan error, 1)

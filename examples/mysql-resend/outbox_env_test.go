@@ -20,16 +20,14 @@ func baseEnv() map[string]string {
 // unset, they leave the defaults (the mailer's advertised rate).
 func TestOutboxSettings(t *testing.T) {
 	for _, tc := range []struct {
-		set        map[string]string
-		rate       float64
-		resendRate float64
-		batch      int
-		lease      time.Duration
+		set   map[string]string
+		rate  float64
+		batch int
+		lease time.Duration
 	}{
-		{nil, 0, 2, 0, 0},
-		{map[string]string{"OUTBOX_RATE": "10", "OUTBOX_BATCH": "50", "OUTBOX_LEASE": "20s"}, 10, 10, 50, 20 * time.Second},
-		{map[string]string{"OUTBOX_RATE": "none"}, -1, 2, 0, 0},
-		{map[string]string{"OUTBOX_RATE": "10", "RESEND_RATE": "1"}, 10, 1, 0, 0},
+		{nil, 0, 0, 0},
+		{map[string]string{"OUTBOX_RATE": "10", "OUTBOX_BATCH": "50", "OUTBOX_LEASE": "20s"}, 10, 50, 20 * time.Second},
+		{map[string]string{"OUTBOX_RATE": "none"}, -1, 0, 0},
 	} {
 		env := baseEnv()
 		for k, v := range tc.set {
@@ -40,9 +38,9 @@ func TestOutboxSettings(t *testing.T) {
 			t.Fatalf("%v: %v", tc.set, err)
 		}
 		o := c.outboxOptions()
-		if o.Rate != tc.rate || c.resendRate != tc.resendRate || o.Batch != tc.batch || o.Lease != tc.lease {
-			t.Errorf("%v: Rate %v, RESEND_RATE %v, Batch %d, Lease %v; want %v, %v, %d, %v",
-				tc.set, o.Rate, c.resendRate, o.Batch, o.Lease, tc.rate, tc.resendRate, tc.batch, tc.lease)
+		if o.Rate != tc.rate || o.Batch != tc.batch || o.Lease != tc.lease {
+			t.Errorf("%v: Rate %v, Batch %d, Lease %v; want %v, %d, %v",
+				tc.set, o.Rate, o.Batch, o.Lease, tc.rate, tc.batch, tc.lease)
 		}
 	}
 }

@@ -6,34 +6,35 @@ import (
 
 	"github.com/resend/resend-go/v2"
 
+	"github.com/passreset/passreset/mailer/internal/redact"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // MaxBatch is the most messages one SendBatch sends: the most emails
 // Resend's batch endpoint takes in one request.
 const MaxBatch = 100
 
-var _ reset.BatchMailer = (*Mailer)(nil)
+var _ outbox.BatchMailer = (*Mailer)(nil)
 
 // MaxBatch returns [MaxBatch], 100.
 func (m *Mailer) MaxBatch() int { return MaxBatch }
 
-// SendBatch sends msgs in one request to Resend's batch endpoint
+// SendBatch sends msgs in one call to Resend's batch endpoint
 // (POST /emails/batch) with key as its Idempotency-Key and permissive
 // validation, so that a message Resend refuses does not hold back the
-// others. It makes its attempts as Send does (Options.MaxAttempts,
-// Timeout, MaxElapsed and the pacing apply to the one request), and
-// returns:
+// others. It returns:
 //
-//   - err != nil when the request as a whole failed. Its outcome is then
-//     unknown (a timeout, a lost connection, a 5xx, 409
-//     concurrent_idempotent_requests) and the caller retries the same
-//     batch with the same key: Resend replays its first answer and sends
-//     nothing twice; or the error matches [ErrPermanent] (a bad API key,
-//     409 invalid_idempotent_request, a quota, more than MaxBatch
-//     messages, a key longer than 256 bytes) and retrying is useless; or
-//     it holds a [*reset.RateLimitError] for a 429. The per-message slice
-//     is nil.
+//   - err != nil when the call as a whole failed, classified as for Send:
+//     reset.ErrOutcomeUnknown (the request was written but no answer
+//     came: the caller retries the same batch with the same key, and
+//     Resend replays its first answer, sending nothing twice),
+//     [ErrTransient] (known not sent: a 5xx, 409
+//     concurrent_idempotent_requests, Resend unreachable), a
+//     [*reset.RateLimitError] for a 429, or [ErrPermanent] (a bad API
+//     key, 409 invalid_idempotent_request, a quota, more than MaxBatch
+//     messages, a key longer than 256 bytes): retrying is useless. The
+//     per-message slice is nil.
 //   - err == nil and one error per message otherwise: nil for a message
 //     Resend accepted; an error matching ErrPermanent for a message Resend
 //     refused in its answer's errors, or that could not become a request
@@ -70,21 +71,22 @@ func (m *Mailer) SendBatch(ctx context.Context, key string, msgs []reset.Message
 	opts := &resend.BatchSendEmailOptions{IdempotencyKey: key, BatchValidation: resend.BatchValidationPermissive}
 	attrs := []any{"batch_key", key, "messages", len(reqs)}
 	var resp *resend.BatchEmailResponse
-	err = m.try(ctx, what, attrs, func(actx context.Context, attempt int) error {
+	err = m.call(ctx, attrs, func(actx context.Context) error {
 		r, err := m.client.Batch.SendWithOptions(actx, reqs, opts)
 		if err == nil {
 			resp = r
-			m.log.DebugContext(ctx, "resend accepted batch", append(attrs, "attempt", attempt, "accepted", len(r.Data), "refused", len(r.Errors))...)
+			m.log.DebugContext(ctx, "resend accepted batch", append(attrs, "accepted", len(r.Data), "refused", len(r.Errors))...)
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("resendmailer: send %s: %w", what, err)
 	}
 
 	refused, err := refusals(resp, len(reqs))
 	if err != nil {
-		return nil, fmt.Errorf("resendmailer: send %s: %w", what, transientError{err})
+		// Resend answered 2xx, but what became of each email is unclear.
+		return nil, fmt.Errorf("resendmailer: send %s: %w", what, unknownError{err})
 	}
 	for j, i := range index {
 		if reason, ok := refused[j]; ok {
@@ -106,7 +108,7 @@ func refusals(resp *resend.BatchEmailResponse, n int) (map[int]string, error) {
 		if _, dup := refused[e.Index]; dup || e.Index < 0 || e.Index >= n {
 			return nil, fmt.Errorf("resend's answer names email %d of %d in errors, out of range or twice", e.Index, n)
 		}
-		refused[e.Index] = e.Message
+		refused[e.Index] = redact.Text(e.Message)
 	}
 	if len(resp.Data)+len(refused) != n {
 		return nil, fmt.Errorf("resend's answer holds %d ids and %d errors for %d emails", len(resp.Data), len(refused), n)

@@ -8,49 +8,60 @@
 // a lost answer, or another process sending the same message, never sends
 // it twice. The body of a message is the same on every attempt.
 //
-// # Failures
+// # One call, classified
+//
+// Each Send and each SendBatch makes exactly one HTTP request, bounded by
+// Options.Timeout and the context, and says what became of it. The Mailer
+// never retries, backs off or paces: the queue that calls it (reset's
+// in-process queue, or the durable outbox) owns retries, backoff and the
+// rate budget, so the defaults compose with no setting to switch off. Its
+// transport also keeps net/http from replaying a request on its own
+// after a lost answer.
 //
 // The Resend client reports every answer but 429 as a plain string, so
-// the Mailer classifies what its own http.RoundTripper saw: the status,
+// the Mailer classifies what its own http.RoundTripper saw: whether the
+// request was written (net/http/httptrace's WroteRequest), the status,
 // Resend's error name (read from the body, which is then handed on
-// unchanged) and Retry-After.
+// unchanged), Retry-After and the ratelimit-* headers.
 //
-//	answer from Resend                       class      Send
-//	2xx                                      success    returns nil
-//	400 validation_error,                    permanent  returns at once
+//	what happened                            class          errors.Is / errors.As
+//	2xx                                      success        nil
+//	400 validation_error,                    permanent      ErrPermanent, reset.ErrPermanent, *Error
 //	    invalid_idempotency_key
-//	401 missing_api_key, restricted_api_key  permanent  returns at once
-//	403 invalid_api_key, validation_error    permanent  returns at once
-//	404, 405 (a wrong BaseURL)               permanent  returns at once
-//	409 invalid_idempotent_request           permanent  returns at once
-//	422 (any name)                           permanent  returns at once
-//	429 daily_quota_exceeded,                permanent  returns at once: the quota resets
-//	    monthly_quota_exceeded                          long after a reset link expires
-//	other 4xx (such as 451 security_error)   permanent  returns at once
-//	408                                      transient  retries
-//	409 concurrent_idempotent_requests       transient  retries
-//	429 rate_limit_exceeded (or other name)  transient  retries after Retry-After;
-//	                                                    its error holds a
-//	                                                    *reset.RateLimitError
-//	5xx                                      transient  retries
-//	no answer (attempt timed out, connection transient  retries
-//	refused or reset), unreadable 2xx body
-//	the ctx of Send ended                    -          returns at once, wrapping ctx.Err()
+//	401 missing_api_key, restricted_api_key  permanent      ErrPermanent, reset.ErrPermanent, *Error
+//	403 invalid_api_key, validation_error    permanent      ErrPermanent, reset.ErrPermanent, *Error
+//	404, 405 (a wrong BaseURL)               permanent      ErrPermanent, reset.ErrPermanent, *Error
+//	409 invalid_idempotent_request           permanent      ErrPermanent, reset.ErrPermanent, *Error
+//	422 (any name)                           permanent      ErrPermanent, reset.ErrPermanent, *Error
+//	429 daily_quota_exceeded,                permanent      ErrPermanent, reset.ErrPermanent, *Error:
+//	    monthly_quota_exceeded                              the quota resets long after a link expires
+//	other 4xx (such as 451 security_error)   permanent      ErrPermanent, reset.ErrPermanent, *Error
+//	429 rate_limit_exceeded (or other name)  rate limited   *reset.RateLimitError (RetryAfter from
+//	                                                        Retry-After, else ratelimit-reset),
+//	                                                        reset.ErrRateLimited, ErrTransient, *Error
+//	408, 409 concurrent_idempotent_requests  temporary      ErrTransient, *Error
+//	5xx                                      temporary      ErrTransient, *Error
+//	nothing written (connection refused,     temporary      ErrTransient
+//	TLS failure, ctx ended before)
+//	written, no answer (timeout, connection  unknown        reset.ErrOutcomeUnknown
+//	dropped or reset after the request was
+//	sent), or an unreadable 2xx answer
 //
-// A permanent failure returns an error that matches [ErrPermanent] (and
-// so reset.ErrPermanent, which a durable outbox checks) and holds an
-// [*Error] (find it with [errors.As]) naming the status and Resend's error
-// name; exactly one request was made. Transient failures are retried up
-// to Options.MaxAttempts attempts and Options.MaxElapsed in total, waiting
-// between attempts a random time between half and all of an
-// exponentially growing bound, or Retry-After when Resend asks for longer (a
-// Retry-After beyond Options.BackoffMax stops at once). Each attempt is
-// bounded by Options.Timeout. When the Mailer stops trying, its error
-// matches [ErrTransient] and wraps the last attempt's failure; when that
-// was a 429 rate_limit_exceeded, the error also holds a
-// [*reset.RateLimitError] (find it with [errors.As]) whose RetryAfter is
-// Resend's Retry-After, so that a durable outbox pauses every worker of
-// every instance instead of only the one that was refused.
+// When the context ends, the error also wraps ctx.Err(). An unknown
+// outcome does not match ErrTransient: Resend may well have sent the
+// email, and the queue retries it only with the same idempotency key (a
+// batch: the same key and the same messages), which Resend answers with
+// its first answer, sending nothing again. Resend remembers a key for 24
+// hours; a retry made later could send again, and a reset link expires
+// long before that.
+//
+// # Rate limit
+//
+// [Mailer.ProviderRate] (reset.RateLimitedMailer) tells the queue the
+// account's limit, which it uses as the budget it shares across
+// instances: Resend's default of 2 calls a second, burst 1, until an
+// answer carries a ratelimit-limit header, which it then follows. It is
+// data only: the Mailer itself never waits.
 //
 // # Batches
 //
@@ -69,79 +80,36 @@
 //	                                          for the others
 //	a message that cannot become a request    an error matching ErrPermanent for it;
 //	(no ID, no recipient, ...)                the others are sent
-//	an answer that does not account for       err matching ErrTransient, per-message nil
-//	every email
+//	a 2xx answer that does not account for    err matching reset.ErrOutcomeUnknown,
+//	every email                               per-message nil
 //	the request failed as a whole             err, per-message nil: classified as for
-//	                                          Send (permanent, transient, rate limited)
+//	                                          Send (permanent, rate limited, temporary,
+//	                                          unknown)
 //
-// A whole-request failure leaves the outcome of every message unknown: the
-// caller retries the same messages, in the same order, with the same key,
-// and Resend replays its first answer. Messages refused one by one are
-// never retried under that key: the caller sends the ones it still wants
-// in another batch under another key.
+// After a whole-request failure the caller retries the same messages, in
+// the same order, with the same key, and Resend replays its first answer.
+// Messages refused one by one are never retried under that key: the
+// caller sends the ones it still wants in another batch under another key.
 //
-// # Timeouts and unknown outcomes
-//
-// Options.Timeout (10 seconds by default) bounds one attempt: one HTTP
-// request and its answer, a whole batch of 100 included. Options.MaxElapsed
-// and the context bound all the attempts of one Send or SendBatch:
-// reset.Service gives each delivery a context bounded by its
-// Config.SendTimeout (30 seconds by default), and the durable outbox holds
-// a lease on the message while it sends (OutboxOptions.Lease, which must
-// exceed SendTimeout unless the outbox store renews leases, see
-// reset.LeaseRenewer). So keep Timeout <= SendTimeout < Lease. Behind the
-// durable outbox, set MaxAttempts to 1: the outbox retries with its own
-// attempt limit and backoff, and a 429 then reaches it at once so that it
-// can pause every instance. When the outbox paces all instances with a
-// shared budget (a Store that implements reset.Budgeter), that budget is
-// the pace that counts: set Rate to rate.Inf so that the Mailer does not
-// add a second, per-process pacing on top.
-//
-// An answer that never came (the attempt timed out, the connection was
-// lost, the body could not be read) is an unknown outcome: Resend may
-// well have sent the email. It is transient, and every retry, by the
-// Mailer or by the outbox, carries the same idempotency key and the same
-// body, so Resend, which remembers a key for 24 hours, answers with the
-// first result and sends nothing again. A slow provider therefore costs
-// time, never a duplicate, and a message delivered during its attempt
-// window is reported delivered by the replay instead of being counted as
-// failed. A retry made more than 24 hours later could send again; a reset
-// link expires long before that.
-//
-// A provider without idempotency keys has no such replay. With SMTP
-// (mailer/smtpmailer), a connection lost after the message was handed
-// over but before the server's reply looks exactly like a failure; the
-// retry delivers a second copy. Delivery is then at least once: a
-// possible duplicate, never a lost message. The copies carry the same
-// link: the outbox seals the rendered message into the envelope once and
-// sends it unchanged on every attempt.
-//
-// # Pacing
-//
-// Resend allows a team 2 requests per second by default. Every attempt of
-// every Send on one Mailer first waits for a shared token bucket
-// (golang.org/x/time/rate) of Options.Rate requests per second, so a burst
-// of resets is spread out instead of turning into 429s; a batch is one
-// request. Use one Mailer per process, and divide the rate between
-// processes that share a team, or, behind a durable outbox whose store
-// keeps a budget shared by every instance (reset.Budgeter), let that
-// budget pace and set Options.Rate to rate.Inf.
-//
-// # What is logged
+// # What is logged, and what errors hold
 //
 // With Options.Logger set, the Mailer logs at Debug only: each failed
-// attempt (and whether it retries), each refusal, each accepted email or
-// batch, with the message's ID and kind (or the batch's key), the attempt
-// number, the HTTP status and Resend's error name. The final failure is
-// returned, and logged once by its caller at the level that fits (reset
-// logs it), so one failure does not make a Warn here and an Error there.
-// The recipient is not logged; the API key, the link and the token are
-// never logged nor put in an error.
+// call, each refusal, each accepted email or batch, with the message's ID
+// and kind (or the batch's key), the HTTP status and Resend's error name.
+// The failure is returned, and logged once by its caller at the level
+// that fits, so one failure does not make a Warn here and an Error there.
+// The recipient, the API key, the link and the token are never logged nor
+// put in an error. Resend's error messages (which can name the recipient)
+// are kept only word by word: a word survives only if it is a plain word
+// of letters, a short number or an enhanced status code, so an address,
+// a key or any token-like string becomes "[redacted]".
 //
 // # Tests
 //
 // Package resendtest is a local fake of the Resend API (POST /emails and
 // POST /emails/batch) that checks requests the way Resend does, keeps
-// idempotency keys, can enforce Resend's rate limit per API key and counts
-// calls, 429 answers and emails; set Options.BaseURL to its URL.
+// idempotency keys, can enforce Resend's rate limit per API key in fixed
+// or sliding windows, injects faults switched at run time (500, hang,
+// drop before the work, accept then drop) and counts calls, 429 answers,
+// faults and emails; set Options.BaseURL to its URL.
 package resendmailer

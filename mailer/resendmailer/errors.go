@@ -22,11 +22,12 @@ var (
 	// sets such a message aside instead of retrying it.
 	ErrPermanent = fmt.Errorf("resendmailer: %w", reset.ErrPermanent)
 
-	// ErrTransient means that Resend could not take the message now (rate
-	// limited, unavailable, unreachable or too slow) and that Send stopped
-	// trying: every permitted attempt failed, or the next wait would have
-	// passed Options.MaxElapsed. The same message may succeed later; its
-	// idempotency key keeps it from being sent twice.
+	// ErrTransient means that Resend did not take the message and that
+	// the same message may succeed later: a 5xx answer, 408, 409
+	// concurrent_idempotent_requests, a 429 rate_limit_exceeded (its error
+	// also holds a [*reset.RateLimitError]), or a request that could not
+	// be written (Resend unreachable, a TLS failure). The queue retries it
+	// later; its idempotency key keeps it from being sent twice.
 	ErrTransient = errors.New("resendmailer: transient failure")
 )
 
@@ -85,11 +86,19 @@ func (e *Error) transient() bool {
 	return false
 }
 
-// transientError marks an attempt's failure that was not an answer from
-// Resend (a timeout, a refused connection, a broken response) as
-// transient.
+// transientError marks a call whose request was not written (a refused
+// connection, a TLS failure, a context that ended first) as transient.
 type transientError struct{ err error }
 
 func (t transientError) Error() string        { return t.err.Error() }
 func (t transientError) Unwrap() error        { return t.err }
 func (t transientError) Is(target error) bool { return target == ErrTransient }
+
+// unknownError marks a call whose request was written but whose answer
+// never came, or came unreadable: Resend may have sent the email. It
+// matches reset.ErrOutcomeUnknown, not ErrTransient.
+type unknownError struct{ err error }
+
+func (u unknownError) Error() string        { return "outcome unknown: " + u.err.Error() }
+func (u unknownError) Unwrap() error        { return u.err }
+func (u unknownError) Is(target error) bool { return target == reset.ErrOutcomeUnknown }

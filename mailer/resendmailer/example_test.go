@@ -86,10 +86,9 @@ func ExampleMailer_SendBatch() {
 	srv.SetRejectRecipient(func(to string) bool { return to == "nobody@example.com" })
 
 	m, err := resendmailer.New(resendmailer.Options{
-		APIKey:      resendtest.APIKey,
-		From:        "Acme <security@acme.example>",
-		BaseURL:     srv.URL,
-		MaxAttempts: 1, // behind a durable outbox, which retries on its own
+		APIKey:  resendtest.APIKey,
+		From:    "Acme <security@acme.example>",
+		BaseURL: srv.URL,
 	})
 	if err != nil {
 		log.Fatal(err)

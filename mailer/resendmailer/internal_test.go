@@ -110,9 +110,9 @@ func (f fixedRT) RoundTrip(*http.Request) (*http.Response, error) {
 
 func TestTransportRecordsAndRestoresBody(t *testing.T) {
 	body := `{"statusCode":429,"message":"Too many requests.","name":"rate_limit_exceeded"}`
-	tr := &transport{base: fixedRT{429, http.Header{"Retry-After": {"2"}}, body}}
-	var oc outcome
-	req, _ := http.NewRequestWithContext(withOutcome(context.Background(), &oc), "POST", "http://x/emails", nil)
+	tr := &transport{base: fixedRT{429, http.Header{"Retry-After": {"2"}, "Ratelimit-Limit": {"5"}}, body}}
+	oc := &outcome{}
+	req, _ := http.NewRequestWithContext(withOutcome(context.Background(), oc), "POST", "http://x/emails", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -121,15 +121,22 @@ func TestTransportRecordsAndRestoresBody(t *testing.T) {
 	if string(got) != body {
 		t.Errorf("body handed on = %q, want %q", got, body)
 	}
-	want := outcome{status: 429, name: "rate_limit_exceeded", message: "Too many requests.", retryAfter: 2 * time.Second}
-	if oc != want {
-		t.Errorf("outcome = %+v, want %+v", oc, want)
+	if oc.status != 429 || oc.name != "rate_limit_exceeded" || oc.message != "Too many requests." || oc.retryAfter != 2*time.Second || oc.limit != 5 {
+		t.Errorf("outcome = %d %q %q %v %d", oc.status, oc.name, oc.message, oc.retryAfter, oc.limit)
+	}
+
+	// Without Retry-After, a 429 waits for ratelimit-reset.
+	tr = &transport{base: fixedRT{429, http.Header{"Ratelimit-Reset": {"3"}}, body}}
+	if _, err := tr.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if oc.retryAfter != 3*time.Second || oc.limit != 0 {
+		t.Errorf("retryAfter = %v, limit %d; want 3s from ratelimit-reset, 0", oc.retryAfter, oc.limit)
 	}
 
 	// A long, non-JSON body is handed on whole.
 	long := strings.Repeat("x", maxPeek+10)
 	tr = &transport{base: fixedRT{502, http.Header{}, long}}
-	oc = outcome{}
 	resp, err = tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +146,7 @@ func TestTransportRecordsAndRestoresBody(t *testing.T) {
 		t.Errorf("long body handed on has %d bytes, want %d", len(got), len(long))
 	}
 	if oc.status != 502 || oc.name != "" || oc.message != "Bad Gateway" {
-		t.Errorf("outcome = %+v", oc)
+		t.Errorf("outcome = %d %q %q", oc.status, oc.name, oc.message)
 	}
 }
 
@@ -151,7 +158,7 @@ func TestRefusalsRejectsAnswersThatDoNotAddUp(t *testing.T) {
 		ok   bool
 	}{
 		{"all sent", resend.BatchEmailResponse{Data: ids(3)}, true},
-		{"one refused", resend.BatchEmailResponse{Data: ids(2), Errors: []resend.BatchError{{Index: 1, Message: "bad"}}}, true},
+		{"one refused", resend.BatchEmailResponse{Data: ids(2), Errors: []resend.BatchError{{Index: 1, Message: "bad <ada@example.com>"}}}, true},
 		{"too few ids", resend.BatchEmailResponse{Data: ids(2)}, false},
 		{"too many ids", resend.BatchEmailResponse{Data: ids(4)}, false},
 		{"index out of range", resend.BatchEmailResponse{Data: ids(2), Errors: []resend.BatchError{{Index: 3}}}, false},
@@ -162,6 +169,11 @@ func TestRefusalsRejectsAnswersThatDoNotAddUp(t *testing.T) {
 		refused, err := refusals(&tt.resp, 3)
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: %v, %v", tt.name, refused, err)
+		}
+		for _, reason := range refused {
+			if strings.Contains(reason, "ada") || strings.Contains(reason, "@") {
+				t.Errorf("%s: the reason %q holds the address", tt.name, reason)
+			}
 		}
 	}
 }

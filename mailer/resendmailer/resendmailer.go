@@ -9,26 +9,27 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resend/resend-go/v2"
-	"golang.org/x/time/rate"
 
-	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/mailer/internal/redact"
 	"github.com/passreset/passreset/reset"
 )
 
 // Defaults for the zero fields of [Options].
 const (
-	DefaultBaseURL     = "https://api.resend.com/"
-	DefaultTimeout     = 10 * time.Second
-	DefaultMaxAttempts = 5
-	DefaultMaxElapsed  = 2 * time.Minute
-	DefaultBackoffBase = 500 * time.Millisecond
-	DefaultBackoffMax  = 30 * time.Second
-	DefaultRate        = rate.Limit(2) // Resend's default team limit: 2 requests per second
-	DefaultBurst       = 1
+	DefaultBaseURL = "https://api.resend.com/"
+	DefaultTimeout = 10 * time.Second
+)
+
+// Resend's default rate limit for a team, which [Mailer.ProviderRate]
+// advertises until an answer says otherwise: 2 calls a second, one at a
+// time.
+const (
+	defaultRate  = 2
+	defaultBurst = 1
 )
 
 // KindTag is the name of the tag that carries a message's Kind
@@ -44,7 +45,9 @@ type Tag struct {
 }
 
 // Options configures a [Mailer]. APIKey and From are required; for every
-// other field the zero value means the default its comment names.
+// other field the zero value means the default its comment names. There
+// is nothing to set for retries or pacing: the queue that calls the
+// Mailer owns them (see the package documentation).
 type Options struct {
 	// APIKey is the Resend API key. Required. It is sent only in the
 	// Authorization header, and never logged or put in an error.
@@ -72,77 +75,38 @@ type Options struct {
 	// this one's; the client given is not modified.
 	HTTPClient *http.Client
 
-	// Timeout bounds one attempt (one HTTP request and its answer, a
-	// whole batch included). Default [DefaultTimeout], 10 seconds. An
-	// attempt that times out is an unknown outcome, retried with the same
-	// idempotency key; keep Timeout at most reset.Config.SendTimeout (see
-	// "Timeouts and unknown outcomes" in the package documentation).
+	// Timeout bounds one call (one HTTP request and its answer, a whole
+	// batch included). Default [DefaultTimeout], 10 seconds. The context
+	// passed to Send or SendBatch may end it sooner. A call that times out
+	// after its request was written is an unknown outcome.
 	Timeout time.Duration
 
-	// MaxAttempts bounds the attempts of one Send or SendBatch, the first
-	// included. Default [DefaultMaxAttempts], 5. 1 means no retries: the
-	// right choice behind a durable outbox, which retries on its own and
-	// pauses every instance on a 429.
-	MaxAttempts int
-
-	// MaxElapsed bounds one Send in total, waits for the rate limiter and
-	// between attempts included. Default [DefaultMaxElapsed], 2 minutes.
-	// The context passed to Send may end it sooner: reset.Service bounds
-	// each delivery by its Config.SendTimeout (30 seconds by default).
-	MaxElapsed time.Duration
-
-	// BackoffBase and BackoffMax shape the wait before each retry: a
-	// uniformly random duration between half and all of
-	// min(BackoffMax, BackoffBase·2^(n-1)) before retry n.
-	// A Retry-After from Resend replaces that wait when it is longer; one
-	// longer than BackoffMax ends the Send at once with ErrTransient.
-	// Defaults [DefaultBackoffBase] (500 ms) and [DefaultBackoffMax] (30 s).
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
-
-	// Rate is how many requests per second this Mailer starts, retries
-	// included, across all its concurrent sends. Default [DefaultRate], 2,
-	// Resend's default limit for a team: raise it only if Resend raised
-	// yours, and lower it if several processes share one team. A batch
-	// is one request. rate.Inf turns pacing off: do so when a durable
-	// outbox paces every instance with a shared budget.
-	Rate rate.Limit
-
-	// Burst is how many requests may start at once after a quiet spell.
-	// Default [DefaultBurst], 1: Resend counts requests per second, and a
-	// larger burst can exceed that count.
-	Burst int
-
-	// Logger receives Debug records only: one for each failed attempt,
+	// Logger receives Debug records only: one for each failed call,
 	// refusal and accepted email or batch, with the message's ID and kind,
-	// the attempt number, the HTTP status and Resend's error name; never
-	// the API key, the recipient, the link or the token. The final failure
-	// is the caller's to log (reset logs it once). Default: no logging.
+	// the HTTP status and Resend's error name; never the API key, the
+	// recipient, the link or the token. The failure itself is the caller's
+	// to log (the queue logs it once). Default: no logging.
 	Logger *slog.Logger
 }
 
 // Mailer sends messages through Resend. Create one with [New]. It is safe
-// for concurrent use; all its sends share one rate limiter.
+// for concurrent use. Each Send and SendBatch makes exactly one call.
 type Mailer struct {
-	client      *resend.Client
-	from        string
-	replyTo     string
-	tags        []resend.Tag
-	timeout     time.Duration
-	maxAttempts int
-	maxElapsed  time.Duration
-	backoffBase time.Duration
-	backoffMax  time.Duration
-	limiter     *rate.Limiter
-	paceMu      sync.Mutex // orders the limiter's reservations (see pace)
-	log         *slog.Logger
+	client  *resend.Client
+	apiKey  string
+	from    string
+	replyTo string
+	tags    []resend.Tag
+	timeout time.Duration
+	limit   atomic.Int64 // the last ratelimit-limit Resend answered; 0 before any
+	log     *slog.Logger
 }
 
 var _ reset.Mailer = (*Mailer)(nil)
 
 // New returns a Mailer configured by opts. It checks opts and reports
-// every missing or invalid field at once. It starts no goroutine and makes
-// no request.
+// every missing or invalid field at once, without quoting a value that
+// could hold a secret. It starts no goroutine and makes no request.
 func New(opts Options) (*Mailer, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -171,9 +135,9 @@ func New(opts Options) (*Mailer, error) {
 	for i, t := range tags {
 		switch {
 		case !validTag(t.Name):
-			bad("Tags[%d]: name %q must be 1 to 256 ASCII letters, digits, '_' or '-'", i, t.Name)
+			bad("Tags[%d]: the name must be 1 to 256 ASCII letters, digits, '_' or '-'", i)
 		case !validTag(t.Value):
-			bad("Tags[%d]: value %q must be 1 to 256 ASCII letters, digits, '_' or '-'", i, t.Value)
+			bad("Tags[%d]: the value must be 1 to 256 ASCII letters, digits, '_' or '-'", i)
 		case t.Name == KindTag:
 			bad("Tags[%d]: the name %q is reserved for the message kind", i, KindTag)
 		case seen[t.Name]:
@@ -185,28 +149,23 @@ func New(opts Options) (*Mailer, error) {
 	if base == "" {
 		base = DefaultBaseURL
 	}
+	// net/url's errors quote the URL, which may hold credentials: say
+	// which part is wrong instead.
 	baseURL, err := url.Parse(base)
-	if err != nil || (baseURL.Scheme != "http" && baseURL.Scheme != "https") || baseURL.Host == "" {
-		bad("BaseURL %q is not an http or https URL", base)
-	} else if !strings.HasSuffix(baseURL.Path, "/") {
+	switch {
+	case err != nil:
+		bad("BaseURL is not a valid URL")
+	case baseURL.Scheme != "http" && baseURL.Scheme != "https":
+		bad("BaseURL must start with http:// or https://")
+	case baseURL.Host == "":
+		bad("BaseURL has no host")
+	case baseURL.User != nil:
+		bad("BaseURL must not hold credentials (the API key goes in APIKey)")
+	case !strings.HasSuffix(baseURL.Path, "/"):
 		baseURL.Path += "/" // the SDK resolves "emails" against it
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"Timeout", opts.Timeout}, {"MaxElapsed", opts.MaxElapsed}, {"BackoffBase", opts.BackoffBase}, {"BackoffMax", opts.BackoffMax}} {
-		if d.v < 0 {
-			bad("%s is negative", d.name)
-		}
-	}
-	if opts.MaxAttempts < 0 {
-		bad("MaxAttempts is negative")
-	}
-	if opts.Rate < 0 {
-		bad("Rate is negative")
-	}
-	if opts.Burst < 0 {
-		bad("Burst is negative")
+	if opts.Timeout < 0 {
+		bad("Timeout is negative")
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("resendmailer: invalid options: " + strings.Join(problems, "; "))
@@ -225,16 +184,15 @@ func New(opts Options) (*Mailer, error) {
 	client.BaseURL = baseURL
 
 	m := &Mailer{
-		client:      client,
-		from:        opts.From,
-		replyTo:     opts.ReplyTo,
-		timeout:     orDefault(opts.Timeout, DefaultTimeout),
-		maxAttempts: orDefault(opts.MaxAttempts, DefaultMaxAttempts),
-		maxElapsed:  orDefault(opts.MaxElapsed, DefaultMaxElapsed),
-		backoffBase: orDefault(opts.BackoffBase, DefaultBackoffBase),
-		backoffMax:  orDefault(opts.BackoffMax, DefaultBackoffMax),
-		limiter:     rate.NewLimiter(orDefault(opts.Rate, DefaultRate), orDefault(opts.Burst, DefaultBurst)),
-		log:         opts.Logger,
+		client:  client,
+		apiKey:  opts.APIKey,
+		from:    opts.From,
+		replyTo: opts.ReplyTo,
+		timeout: opts.Timeout,
+		log:     opts.Logger,
+	}
+	if m.timeout == 0 {
+		m.timeout = DefaultTimeout
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -247,34 +205,28 @@ func New(opts Options) (*Mailer, error) {
 
 var _ reset.RateLimitedMailer = (*Mailer)(nil)
 
-// ProviderRate returns Options.Rate and Options.Burst (Resend's 2 requests
-// a second and 1 by default), the account's limit as far as this Mailer
-// knows. A durable outbox whose OutboxOptions.Rate is 0 takes them as the
-// budget it shares with every instance (see [reset.RateLimitedMailer]).
-// With Rate rate.Inf it returns 0: no known limit.
+// ProviderRate returns the account's rate limit as far as the Mailer
+// knows it: the ratelimit-limit header of Resend's latest answer that
+// carried one (calls per second; Resend counts one-second windows), or
+// Resend's default of 2 before any did; the burst is 1. It is data for
+// the queue that paces the calls: the Mailer itself never waits. It is
+// safe for concurrent use.
 func (m *Mailer) ProviderRate() (perSecond float64, burst int) {
-	if m.limiter.Limit() == rate.Inf {
-		return 0, 0
+	if l := m.limit.Load(); l > 0 {
+		return float64(l), defaultBurst
 	}
-	return float64(m.limiter.Limit()), m.limiter.Burst()
+	return defaultRate, defaultBurst
 }
 
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
-// Send delivers msg through Resend with msg.IdempotencyKey() as its
-// Idempotency-Key, so that retries, and other processes sending the same
-// message, send it once. It retries transient failures with backoff and
-// returns when Resend accepted the message, when a failure is permanent
-// ([ErrPermanent]), when it stops retrying ([ErrTransient]; when the last
-// answer was 429 rate_limit_exceeded the error also holds a
-// [*reset.RateLimitError]), or as soon as ctx ends (the error then wraps
-// ctx.Err()).
+// Send delivers msg through Resend in one call, with msg.IdempotencyKey()
+// as its Idempotency-Key, so that a retry (by the queue, or by another
+// process sending the same message) sends it once. It returns nil when
+// Resend accepted the message, and otherwise an error classified as the
+// package documentation says: matching [ErrPermanent] (and
+// reset.ErrPermanent), holding a [*reset.RateLimitError] for a 429,
+// matching reset.ErrOutcomeUnknown when the request was written but no
+// answer came, or matching [ErrTransient] when it was known not to be
+// sent. When ctx ends the error also wraps ctx.Err().
 func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 	key := msg.IdempotencyKey()
 	if err := checkMessage(msg); err != nil {
@@ -283,88 +235,65 @@ func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 	req := m.request(msg)
 	opts := &resend.SendEmailOptions{IdempotencyKey: key}
 	attrs := []any{"message_id", msg.ID, "kind", msg.Kind}
-	return m.try(ctx, key, attrs, func(actx context.Context, attempt int) error {
+	err := m.call(ctx, attrs, func(actx context.Context) error {
 		resp, err := m.client.Emails.SendWithOptions(actx, req, opts)
 		if err == nil {
-			m.log.DebugContext(ctx, "resend accepted email", append(attrs, "attempt", attempt, "resend_id", resp.Id)...)
+			m.log.DebugContext(ctx, "resend accepted email", append(attrs, "resend_id", resp.Id)...)
 		}
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("resendmailer: send %s: %w", key, err)
+	}
+	return nil
 }
 
-// try makes the attempts of one request to Resend: call, given a context
-// that bounds the attempt and the attempt's number, makes the request.
-// what names the request in errors ("password_reset/<id>", "batch <key>").
-// try retries transient failures as the Options say, and returns nil once
-// call succeeds, or the error Send documents.
-func (m *Mailer) try(ctx context.Context, what string, attrs []any, call func(ctx context.Context, attempt int) error) error {
-	start := time.Now()
-	deadline := start.Add(m.maxElapsed)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d // no wait or attempt is planned past it
+// call makes one request to Resend with do, bounded by Options.Timeout,
+// and classifies its failure.
+func (m *Mailer) call(ctx context.Context, attrs []any, do func(ctx context.Context) error) error {
+	oc := &outcome{}
+	actx, cancel := context.WithTimeout(withOutcome(ctx, oc), m.timeout)
+	err := do(actx)
+	cancel()
+	if oc.limit > 0 {
+		m.limit.Store(int64(oc.limit))
 	}
-
-	var last error // the last attempt's failure, always transient
-	for attempt := 1; ; attempt++ {
-		if err := m.pace(ctx, deadline); err != nil {
-			if ctx.Err() != nil {
-				return ended(ctx, what, attempt-1, last)
-			}
-			if last == nil {
-				return gaveUp(what, 0, start, transientError{fmt.Errorf("no rate limiter slot before the deadline: %w", context.DeadlineExceeded)})
-			}
-			return gaveUp(what, attempt-1, start, fmt.Errorf("%w (then no rate limiter slot before the deadline)", last))
-		}
-
-		var oc outcome
-		attemptDeadline := time.Now().Add(m.timeout)
-		cutByTotal := deadline.Before(attemptDeadline) // MaxElapsed (or ctx) ends this attempt, not Timeout
-		if cutByTotal {
-			attemptDeadline = deadline
-		}
-		actx, cancel := context.WithDeadline(withOutcome(ctx, &oc), attemptDeadline)
-		err := call(actx, attempt)
-		timedOut := actx.Err() != nil
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ended(ctx, what, attempt, last)
-		}
-		err = classify(oc, err, timedOut)
-		if errors.Is(err, ErrPermanent) {
-			m.log.DebugContext(ctx, "resend refused the request", append(attrs, "attempt", attempt, "status", oc.status, "resend_error", oc.name)...)
-			return fmt.Errorf("resendmailer: send %s: %w", what, err)
-		}
-		if timedOut && cutByTotal {
-			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			if last == nil {
-				last = err
-			}
-			return gaveUp(what, attempt, start, fmt.Errorf("%w (MaxElapsed ended attempt %d)", last, attempt))
-		}
-		last = err
-
-		if attempt >= m.maxAttempts {
-			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			return gaveUp(what, attempt, start, last)
-		}
-		delay := backoff.Delay(attempt, m.backoffBase, m.backoffMax)
-		if oc.retryAfter > m.backoffMax {
-			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			return gaveUp(what, attempt, start, fmt.Errorf("%w (Resend asks to wait %v, more than BackoffMax)", last, oc.retryAfter))
-		}
-		delay = max(delay, oc.retryAfter)
-		if time.Until(deadline) < delay {
-			m.logAttempt(ctx, attrs, attempt, oc, err, -1)
-			return gaveUp(what, attempt, start, last)
-		}
-		m.logAttempt(ctx, attrs, attempt, oc, err, delay)
-		if backoff.Sleep(ctx, delay) != nil {
-			return ended(ctx, what, attempt, last)
-		}
+	if err == nil {
+		return nil
 	}
+	err = m.classify(ctx, oc, err)
+	if oc.status != 0 {
+		m.log.DebugContext(ctx, "resend call failed", append(attrs, "status", oc.status, "resend_error", oc.name)...)
+	} else {
+		m.log.DebugContext(ctx, "resend call failed", append(attrs, "written", oc.wrote.Load(), "err", err.Error())...)
+	}
+	return err
+}
+
+// classify turns a call's failure into an *Error for an answer from Resend
+// (inside a *reset.RateLimitError for a 429 that waiting can cure), an
+// unknown outcome when the request was written but no usable answer came,
+// or a transient error when nothing was written.
+func (m *Mailer) classify(ctx context.Context, oc *outcome, err error) error {
+	switch {
+	case oc.status >= 200 && oc.status < 300:
+		// Resend answered 2xx with a body the SDK could not read: it may
+		// well have sent the email.
+		return unknownError{fmt.Errorf("an unreadable %d answer: %w", oc.status, err)}
+	case oc.status != 0:
+		e := &Error{StatusCode: oc.status, Name: oc.name, Message: redact.Text(oc.message, m.apiKey)}
+		if oc.status == http.StatusTooManyRequests && e.transient() {
+			return &reset.RateLimitError{RetryAfter: oc.retryAfter, Err: e}
+		}
+		return e
+	}
+	if ce := ctx.Err(); ce != nil && !errors.Is(err, ce) {
+		err = fmt.Errorf("%w (%w)", err, ce)
+	}
+	if oc.wrote.Load() {
+		return unknownError{err}
+	}
+	return transientError{err}
 }
 
 // request builds the body of msg's request. It is the same for every
@@ -382,82 +311,6 @@ func (m *Mailer) request(msg reset.Message) *resend.SendEmailRequest {
 		ReplyTo: m.replyTo,
 		Tags:    tags,
 	}
-}
-
-// pace waits for the shared rate limiter, but not past deadline.
-//
-// Reservations are taken one at a time, each at a clock reading made under
-// the same lock: rate.Limiter reads the clock before it takes its own lock,
-// so concurrent Waits can hand it times out of order, and it then counts
-// the time between them twice and lets calls through early.
-func (m *Mailer) pace(ctx context.Context, deadline time.Time) error {
-	m.paceMu.Lock()
-	now := time.Now()
-	r := m.limiter.ReserveN(now, 1)
-	m.paceMu.Unlock()
-	if !r.OK() {
-		return errors.New("resendmailer: the rate limiter admits no call")
-	}
-	d := r.DelayFrom(now)
-	if now.Add(d).After(deadline) {
-		r.CancelAt(now)
-		return context.DeadlineExceeded
-	}
-	if err := backoff.Sleep(ctx, d); err != nil {
-		r.Cancel()
-		return err
-	}
-	return nil
-}
-
-// logAttempt logs a failed attempt at Debug; retryIn < 0 means no retry
-// follows. The caller of Send or SendBatch logs the final failure: the
-// Mailer does not log it a second time above Debug.
-func (m *Mailer) logAttempt(ctx context.Context, attrs []any, attempt int, oc outcome, err error, retryIn time.Duration) {
-	attrs = append(attrs, "attempt", attempt)
-	if oc.status != 0 {
-		attrs = append(attrs, "status", oc.status, "resend_error", oc.name)
-	} else {
-		// A transport error: it names the URL and the cause, nothing sent.
-		attrs = append(attrs, "err", err.Error())
-	}
-	if retryIn >= 0 {
-		m.log.DebugContext(ctx, "resend attempt failed, retrying", append(attrs, "retry_in", retryIn)...)
-		return
-	}
-	m.log.DebugContext(ctx, "resend attempt failed, giving up", attrs...)
-}
-
-// classify turns an attempt's failure into an *Error for an answer from
-// Resend (inside a *reset.RateLimitError for a 429 that retrying can
-// cure), or a transient error for everything else.
-func classify(oc outcome, err error, timedOut bool) error {
-	if oc.status != 0 && (oc.status < 200 || oc.status >= 300) {
-		e := &Error{StatusCode: oc.status, Name: oc.name, Message: oc.message}
-		if oc.status == http.StatusTooManyRequests && e.transient() {
-			// The outbox pauses every worker for RetryAfter.
-			return &reset.RateLimitError{RetryAfter: oc.retryAfter, Err: e}
-		}
-		return e
-	}
-	if timedOut && errors.Is(err, context.DeadlineExceeded) {
-		return transientError{fmt.Errorf("attempt timed out: %w", err)}
-	}
-	// No answer (connection refused or reset), or a 2xx answer the SDK
-	// could not read: a retry with the same key is safe either way.
-	return transientError{err}
-}
-
-func ended(ctx context.Context, key string, attempts int, last error) error {
-	if last == nil {
-		return fmt.Errorf("resendmailer: send %s: %w", key, ctx.Err())
-	}
-	return fmt.Errorf("resendmailer: send %s: %w after %d attempt(s); last: %v", key, ctx.Err(), attempts, last)
-}
-
-func gaveUp(key string, attempts int, start time.Time, last error) error {
-	return fmt.Errorf("resendmailer: send %s: gave up after %d attempt(s) in %v: %w",
-		key, attempts, time.Since(start).Round(time.Millisecond), last)
 }
 
 // checkMessage rejects a message that cannot make a valid request. The
@@ -484,7 +337,7 @@ func checkAddress(s string) error {
 		return errors.New("contains a line break")
 	}
 	if _, err := mail.ParseAddress(s); err != nil {
-		return fmt.Errorf("%q is not an address like a@example.com or Name <a@example.com>", s)
+		return errors.New("is not an address like a@example.com or Name <a@example.com>")
 	}
 	return nil
 }

@@ -2,19 +2,22 @@
 // development, tests and single-process programs. Records live in process
 // memory and are lost when the process ends.
 //
-// It implements [reset.Pruner], [reset.Cooldowner], [reset.OutboxStore]
-// (an outbox that is not durable: see [Store.Enqueue]), [reset.LeaseRenewer]
-// and [reset.Budgeter] (a budget shared within the process only), and removes expired
-// records and cooldowns by itself as it goes, so that memory stays bounded
-// by the number of live tokens without a background goroutine.
+// It implements [reset.Pruner], [reset.Cooldowner] and [outbox.Store] (an
+// outbox that is not durable, with a budget shared within the process
+// only: see [Store.Enqueue]), and removes expired records and cooldowns by
+// itself as it goes, so that memory stays bounded by the number of live
+// tokens without a background goroutine.
 package memstore
 
 import (
 	"context"
+	"crypto/rand"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // sweepEvery is how often, in the store's own time (taken from the records
@@ -30,14 +33,16 @@ type Store struct {
 	cool   map[reset.Hash]cooling
 	sweep  time.Time // next sweep at or after this time
 
+	secret []byte               // the cooldown secret, made on first use
 	outbox map[string]*leased   // see outbox.go
-	budget map[string]time.Time // see delivery.go
+	budget map[string]time.Time // see outbox.go
 }
 
 var (
 	_ reset.Store      = (*Store)(nil)
 	_ reset.Pruner     = (*Store)(nil)
 	_ reset.Cooldowner = (*Store)(nil)
+	_ outbox.Store     = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -52,6 +57,7 @@ func (s *Store) lock() {
 		s.byUser = make(map[string]reset.Hash)
 		s.cool = make(map[reset.Hash]cooling)
 		s.outbox = make(map[string]*leased)
+		s.budget = make(map[string]time.Time)
 	}
 }
 
@@ -114,7 +120,7 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 }
 
 // Prune implements [reset.Pruner].
-func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	if err := ctx.Err(); err != nil {
 		return reset.Pruned{}, err
 	}
@@ -139,15 +145,6 @@ func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int)
 			n.Cooldowns++
 		}
 	}
-	for id, l := range s.outbox {
-		if n.Dead == limit {
-			break
-		}
-		if l.env.Dead && l.env.CreatedAt.Before(deadBefore) {
-			delete(s.outbox, id)
-			n.Dead++
-		}
-	}
 	return n, nil
 }
 
@@ -164,6 +161,21 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	}
 	s.cool[key] = cooling{until, owner}
 	return true, nil
+}
+
+// CooldownSecret implements [reset.Cooldowner]: 32 random bytes made on
+// the first call, the same for the life of the Store.
+func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	if s.secret == nil {
+		s.secret = make([]byte, 32)
+		rand.Read(s.secret) // never fails
+	}
+	return slices.Clone(s.secret), nil
 }
 
 // cooling is one running cooldown.

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -17,15 +18,11 @@ func TestConformanceShared(t *testing.T) {
 	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
 }
 
+func TestZeroValueConformance(t *testing.T) {
+	resettest.TestStore(t, func(*testing.T) reset.Store { return new(memstore.Store) })
+	resettest.TestOutboxStore(t, func(*testing.T) outbox.Store { return new(memstore.Store) })
+}
+
 func TestOutboxConformance(t *testing.T) {
-	resettest.TestOutboxStore(t, func(*testing.T) reset.OutboxStore { return memstore.New() })
-}
-
-func TestLeaseRenewerConformance(t *testing.T) {
-	resettest.TestLeaseRenewer(t, func(*testing.T) resettest.RenewingStore { return memstore.New() })
-}
-
-func TestBudgeterConformance(t *testing.T) {
-	s := memstore.New()
-	resettest.TestBudgeter(t, func(*testing.T) reset.Budgeter { return s })
+	resettest.TestOutboxStore(t, func(*testing.T) outbox.Store { return memstore.New() })
 }

@@ -7,40 +7,44 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // The outbox of a memstore lives in process memory: it is NOT durable,
 // and everything queued is lost with the process. It exists so that
-// programs and tests can run the durable outbox's code paths without a
-// database; use mysqlstore for delivery that survives a crash.
-
-var _ reset.OutboxStore = (*Store)(nil)
+// programs and tests can run the outbox's code paths without a database;
+// use mysqlstore or pgstore for delivery that survives a crash.
 
 type leased struct {
-	env   reset.Envelope
+	env   outbox.Envelope
 	owner string
-	until time.Time
+	until time.Time // zero when not leased
 }
 
-// Enqueue implements [reset.OutboxStore]. This outbox is kept in process
-// memory: it is not durable.
-func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
+// copyEnvelope returns e with Sealed copied, so that the store never
+// shares memory with its caller.
+func copyEnvelope(e outbox.Envelope) outbox.Envelope {
+	e.Sealed = slices.Clone(e.Sealed)
+	return e
+}
+
+// Enqueue implements [outbox.Store]. The outbox is kept in process memory:
+// it is not durable. Enqueueing an ID that is already queued changes
+// nothing.
+func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	ob := s.outbox
-	e.Sealed = append([]byte(nil), e.Sealed...)
-	if len(e.Sealed) == 0 {
-		e.Sealed = nil
+	if _, ok := s.outbox[e.ID]; !ok {
+		s.outbox[e.ID] = &leased{env: copyEnvelope(e)}
 	}
-	ob[e.ID] = &leased{env: e}
 	return nil
 }
 
-// Claim implements [reset.OutboxStore].
-func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
+// Claim implements [outbox.Store].
+func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, limit int) ([]outbox.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -55,41 +59,56 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 	slices.SortFunc(due, func(a, b *leased) int {
 		return cmp.Or(a.env.NotBefore.Compare(b.env.NotBefore), a.env.CreatedAt.Compare(b.env.CreatedAt), cmp.Compare(a.env.ID, b.env.ID))
 	})
-	out := make([]reset.Envelope, 0, min(max, len(due)))
-	for _, l := range due[:min(max, len(due))] {
+	due = due[:min(len(due), max(0, limit))]
+	out := make([]outbox.Envelope, 0, len(due))
+	for _, l := range due {
 		l.owner, l.until = worker, leaseUntil
 		l.env.Claims++
-		out = append(out, l.env)
+		out = append(out, copyEnvelope(l.env))
 	}
 	return out, nil
 }
 
-// holder returns the envelope id if worker holds its lease.
-func (s *Store) holder(worker, id string) (*leased, error) {
+// held returns the envelope id if worker holds it.
+func (s *Store) held(worker, id string) (*leased, bool) {
 	l, ok := s.outbox[id]
 	if !ok || l.owner != worker || l.until.IsZero() {
-		return nil, reset.ErrLeaseLost
+		return nil, false
 	}
-	return l, nil
+	return l, true
 }
 
-// Save implements [reset.OutboxStore].
-func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
+// Renew implements [outbox.Store].
+func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUntil time.Time) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	var lost []string
+	for _, id := range ids {
+		l, ok := s.held(worker, id)
+		if !ok {
+			lost = append(lost, id)
+			continue
+		}
+		l.until = leaseUntil
+	}
+	return lost, nil
+}
+
+// Save implements [outbox.Store].
+func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	l, err := s.holder(worker, e.ID)
-	if err != nil {
-		return err
+	l, ok := s.held(worker, e.ID)
+	if !ok {
+		return outbox.ErrLeaseLost
 	}
-	if e.Dead && !l.env.Dead {
-	}
-	l.env.Sealed = append([]byte(nil), e.Sealed...)
-	if len(e.Sealed) == 0 {
-		l.env.Sealed = nil
-	}
+	l.env.Sealed = slices.Clone(e.Sealed)
 	l.env.KeyID, l.env.Attempts, l.env.NotBefore, l.env.Dead, l.env.LastError = e.KeyID, e.Attempts, e.NotBefore, e.Dead, e.LastError
 	if !hold {
 		l.owner, l.until = "", time.Time{}
@@ -97,31 +116,40 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	return nil
 }
 
-// Delete implements [reset.OutboxStore].
-func (s *Store) Delete(ctx context.Context, worker, id string) error {
+// Replace implements [outbox.Store].
+func (s *Store) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	l, err := s.holder(worker, id)
-	if err != nil {
-		return err
+	for _, id := range remove {
+		if _, ok := s.held(worker, id); !ok {
+			return outbox.ErrLeaseLost
+		}
 	}
-	if !l.env.Dead {
+	for _, id := range remove {
+		delete(s.outbox, id)
 	}
-	delete(s.outbox, id)
+	for _, e := range add {
+		l := &leased{env: copyEnvelope(e)}
+		if !holdUntil.IsZero() {
+			l.owner, l.until = worker, holdUntil
+		}
+		s.outbox[e.ID] = l
+	}
 	return nil
 }
 
-// OutboxStats implements [reset.OutboxStore].
-func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
+// Stats implements [outbox.Store].
+func (s *Store) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
 	if err := ctx.Err(); err != nil {
-		return reset.OutboxStats{}, err
+		return outbox.Stats{}, err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	var st reset.OutboxStats
+	var st outbox.Stats
+	limit = max(limit, 0)
 	for _, l := range s.outbox {
 		if l.env.Dead {
 			st.Dead = min(st.Dead+1, limit)
@@ -135,26 +163,26 @@ func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, 
 	return st, nil
 }
 
-// Dead implements [reset.OutboxStore].
-func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+// Dead implements [outbox.Store].
+func (s *Store) Dead(ctx context.Context, limit int) ([]outbox.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	for _, l := range s.outbox {
 		if l.env.Dead {
-			out = append(out, l.env)
+			out = append(out, copyEnvelope(l.env))
 		}
 	}
-	slices.SortFunc(out, func(a, b reset.Envelope) int {
+	slices.SortFunc(out, func(a, b outbox.Envelope) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out[:min(limit, len(out))], nil
+	return out[:max(0, min(limit, len(out)))], nil
 }
 
-// Revive implements [reset.OutboxStore].
+// Revive implements [outbox.Store].
 func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -167,5 +195,58 @@ func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 	}
 	l.env.Dead, l.env.Attempts, l.env.Claims, l.env.NotBefore = false, 0, 0, now
 	l.owner, l.until = "", time.Time{}
+	return nil
+}
+
+// PruneDead implements [outbox.Store].
+func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, l := range s.outbox {
+		if n >= limit {
+			break
+		}
+		if l.env.Dead && l.env.CreatedAt.Before(before) {
+			delete(s.outbox, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Reserve implements [outbox.Store]. The budget lives in process memory,
+// so it is shared only by the outboxes that share this Store.
+func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	t := s.budget[key]
+	if now.After(t) {
+		t = now
+	}
+	s.budget[key] = t.Add(interval)
+	at := t.Add(-time.Duration(burst-1) * interval)
+	if now.After(at) {
+		at = now
+	}
+	return at, nil
+}
+
+// Pause implements [outbox.Store].
+func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	if until.After(s.budget[key]) {
+		s.budget[key] = until
+	}
 	return nil
 }

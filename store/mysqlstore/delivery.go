@@ -8,12 +8,7 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/passreset/passreset/reset"
-)
-
-var (
-	_ reset.LeaseRenewer = (*Store)(nil)
-	_ reset.Budgeter     = (*Store)(nil)
+	"github.com/passreset/passreset/internal/sqlstore"
 )
 
 // maxBudgetKeyLen is the size of the budget_key column.
@@ -33,7 +28,7 @@ func inList(q *strings.Builder, args []any, ids []string) []any {
 	return args
 }
 
-// Renew implements [reset.LeaseRenewer] with two statements:
+// Renew implements [outbox.Store] with two statements:
 //
 //	UPDATE <prefix>outbox SET lease_until = leaseUntil
 //	WHERE lease_owner = worker AND lease_until IS NOT NULL AND id IN (...);
@@ -49,7 +44,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 	}
 	var valid, lost []string
 	for _, id := range ids {
-		if id == "" || len(id) > maxEnvelopeIDLen || worker == "" || len(worker) > maxWorkerLen {
+		if !sqlstore.Held(worker, id) {
 			lost = append(lost, id) // no such lease can exist
 		} else {
 			valid = append(valid, id)
@@ -96,7 +91,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 	return lost, nil
 }
 
-// Reserve implements [reset.Budgeter] with one transaction on the
+// Reserve implements [outbox.Store] with one transaction on the
 // budget's row:
 //
 //	INSERT INTO <prefix>budget (budget_key, tat) VALUES (key, now + interval)
@@ -153,7 +148,7 @@ func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval
 	return at, nil
 }
 
-// Pause implements [reset.Budgeter] with one upsert that only ever moves
+// Pause implements [outbox.Store] with one upsert that only ever moves
 // the budget's tat later, so repeating it changes nothing.
 func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
 	if key == "" || len(key) > maxBudgetKeyLen {

@@ -3,31 +3,18 @@ package mysqlstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
-)
-
-var _ reset.OutboxStore = (*Store)(nil)
-
-// Limits of the outbox's columns. Enqueue refuses an envelope that does
-// not fit; LastError is cut to fit instead.
-const (
-	maxEnvelopeIDLen = 64        // bytes
-	maxKindLen       = 32        // bytes
-	maxKeyIDLen      = 64        // bytes, as reset accepts
-	maxWorkerLen     = 255       // bytes
-	maxSealedLen     = 1<<24 - 1 // MEDIUMBLOB
-	maxLastErrorLen  = 1000      // characters
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // errDuplicateEntry is ER_DUP_ENTRY.
@@ -37,7 +24,7 @@ const errDuplicateEntry = 1062
 // in. Like the rest of the store, bun formats every argument into the
 // text, so each statement is one round trip.
 type outboxQueries struct {
-	enqueue, exists, claim, claimUpdate, hold, release, del, nonce, stats, dead, revive, pruneDead string
+	enqueue, claim, claimUpdate, hold, release, nonce, stats, dead, revive, pruneDead string
 }
 
 // envelopeColumns is what every read of whole envelopes selects, in the
@@ -52,7 +39,6 @@ func newOutboxQueries(p string) outboxQueries {
 	return outboxQueries{
 		enqueue: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at," +
 			" dead, last_error, lease_owner, lease_until, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
-		exists: "SELECT 1 FROM " + t + " WHERE id = ?",
 		// Due, not dead, not leased (or the lease ended): oldest first,
 		// skipping the rows another claim has locked this instant. The
 		// index hints hold even with the statistics of a young table: a
@@ -66,7 +52,6 @@ func newOutboxQueries(p string) outboxQueries {
 		claimUpdate: "UPDATE " + t + " FORCE INDEX (PRIMARY) SET lease_owner = ?, lease_until = ?, claims = claims + 1 WHERE id IN (",
 		hold:        "UPDATE " + t + " SET " + set + held,
 		release:     "UPDATE " + t + " SET " + set + ", lease_owner = NULL, lease_until = NULL" + held,
-		del:         "DELETE FROM " + t + held,
 		nonce:       "SELECT nonce FROM " + t + " WHERE id = ?",
 		// Each count reads at most limit entries of dead_created; MIN
 		// reads one.
@@ -81,57 +66,15 @@ func newOutboxQueries(p string) outboxQueries {
 	}
 }
 
-// lastError makes s fit the last_error column: valid UTF-8 of at most
-// maxLastErrorLen characters.
-func lastError(s string) []byte {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if utf8.RuneCountInString(s) > maxLastErrorLen {
-		r := []rune(s)
-		s = string(r[:maxLastErrorLen-1]) + "…"
-	}
-	return []byte(s)
-}
-
-// checkEnvelope reports an envelope whose fields do not fit the columns.
-func checkEnvelope(e reset.Envelope) error {
-	switch {
-	case e.ID == "" || len(e.ID) > maxEnvelopeIDLen:
-		return fmt.Errorf("envelope ID must have 1 to %d bytes", maxEnvelopeIDLen)
-	case len(e.Kind) > maxKindLen:
-		return fmt.Errorf("envelope kind longer than %d bytes", maxKindLen)
-	}
-	return checkContent(e)
-}
-
-// checkContent reports sealed content that does not fit the columns.
-func checkContent(e reset.Envelope) error {
-	switch {
-	case len(e.KeyID) > maxKeyIDLen:
-		return fmt.Errorf("key ID longer than %d bytes", maxKeyIDLen)
-	case len(e.Sealed) == 0:
-		return errors.New("the envelope's Sealed content is empty")
-	case len(e.Sealed) > maxSealedLen:
-		return fmt.Errorf("sealed content longer than %d bytes", maxSealedLen)
-	}
-	return nil
-}
-
-// newNonce returns the random value a write stores in the nonce column.
-func newNonce() []byte {
-	var n [16]byte
-	rand.Read(n[:]) // never fails
-	return n[:]
-}
-
-// Enqueue implements [reset.OutboxStore] with one INSERT. It does not
+// Enqueue implements [outbox.Store] with one INSERT. It does not
 // count the outbox: the Service bounds it from [Store.OutboxStats], read
 // in the background, so an enqueue costs the same whatever the backlog.
 //
 // If the connection is lost after the INSERT was sent, the retry
 // recognises the row its first attempt inserted (a duplicate key then
 // means success).
-func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
-	if err := checkEnvelope(e); err != nil {
+func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
+	if err := sqlstore.CheckEnvelope(e); err != nil {
 		return fmt.Errorf("mysqlstore: enqueue: %w", err)
 	}
 	notBefore, err := dbTime(e.NotBefore)
@@ -142,12 +85,12 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("mysqlstore: enqueue: CreatedAt: %w", err)
 	}
-	id, nonce := []byte(e.ID), newNonce()
+	id, nonce := []byte(e.ID), sqlstore.Nonce()
 	var lost error // set when an INSERT may have been applied though its answer was lost
 	return s.retry(ctx, "enqueue", func() error {
 		_, err := s.db.ExecContext(ctx, s.oq.enqueue,
 			id, []byte(e.Kind), e.Sealed, []byte(e.KeyID),
-			e.Attempts, e.Claims, notBefore, created, e.Dead, lastError(e.LastError), nonce)
+			e.Attempts, e.Claims, notBefore, created, e.Dead, []byte(sqlstore.LastError(e.LastError)), nonce)
 		var me *mysql.MySQLError
 		switch {
 		case err == nil:
@@ -161,7 +104,7 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	})
 }
 
-// Claim implements [reset.OutboxStore] with one transaction:
+// Claim implements [outbox.Store] with one transaction:
 //
 //	SELECT <envelope> FROM <prefix>outbox
 //	WHERE dead = 0 AND not_before <= now AND (lease_until IS NULL OR lease_until <= now)
@@ -183,9 +126,9 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 // the COMMIT, the first attempt may have been applied: its envelopes then
 // stay leased to worker, unseen, until leaseUntil, when any worker claims
 // them again. Nothing is lost or sent twice; they are only delayed.
-func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
-	if worker == "" || len(worker) > maxWorkerLen {
-		return nil, fmt.Errorf("mysqlstore: claim: worker name must have 1 to %d bytes", maxWorkerLen)
+func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]outbox.Envelope, error) {
+	if sqlstore.CheckID("worker name", worker, sqlstore.MaxWorkerLen) != nil {
+		return nil, fmt.Errorf("mysqlstore: claim: worker name must be 1 to %d bytes of UTF-8", sqlstore.MaxWorkerLen)
 	}
 	if max <= 0 {
 		return nil, nil
@@ -198,7 +141,7 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: claim: %w", err)
 	}
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	err = s.retry(ctx, "claim", func() error {
 		out = nil
 		return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -241,16 +184,16 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 }
 
 // readEnvelopes runs query and reads whole envelopes.
-func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, args ...any) ([]reset.Envelope, error) {
+func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, args ...any) ([]outbox.Envelope, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	for rows.Next() {
 		var id, kind, keyID, notBefore, created, lastErr []byte
-		var e reset.Envelope
+		var e outbox.Envelope
 		if err := rows.Scan(&id, &kind, &e.Sealed, &keyID, &e.Attempts, &e.Claims,
 			&notBefore, &created, &e.Dead, &lastErr); err != nil {
 			return nil, err
@@ -267,24 +210,24 @@ func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, arg
 	return out, rows.Err()
 }
 
-// Save implements [reset.OutboxStore] with one UPDATE conditional on
+// Save implements [outbox.Store] with one UPDATE conditional on
 // worker holding the lease: the holder is the worker that claimed the
 // envelope last, until it releases it, even after the lease ran out, as
 // long as no other worker has claimed the envelope since. Every Save
 // writes a fresh random nonce, so the row always changes and the rows
 // affected (1 or 0, with the driver's default clientFoundRows=false) tell
-// whether the lease was held; 0 gives [reset.ErrLeaseLost].
+// whether the lease was held; 0 gives [outbox.ErrLeaseLost].
 //
 // If the connection is lost after the UPDATE was sent, the retry may find
 // the lease already released by its own first attempt; it then reads the
 // nonce (one more round trip, only in that case) to tell its own write
 // from a lost lease.
-func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
-	if err := checkContent(e); err != nil {
+func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
+	if err := sqlstore.CheckContent(e); err != nil {
 		return fmt.Errorf("mysqlstore: save: %w", err)
 	}
-	if e.ID == "" || len(e.ID) > maxEnvelopeIDLen || worker == "" || len(worker) > maxWorkerLen {
-		return fmt.Errorf("mysqlstore: save: %w", reset.ErrLeaseLost) // no such lease can exist
+	if !sqlstore.Held(worker, e.ID) {
+		return fmt.Errorf("mysqlstore: save: %w", outbox.ErrLeaseLost) // no such lease can exist
 	}
 	notBefore, err := dbTime(e.NotBefore)
 	if err != nil {
@@ -294,17 +237,17 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	if hold {
 		q = s.oq.hold
 	}
-	id, nonce := []byte(e.ID), newNonce()
+	id, nonce := []byte(e.ID), sqlstore.Nonce()
 	var unsure bool
 	return s.retry(ctx, "save", func() error {
 		res, err := s.db.ExecContext(ctx, q,
-			e.Sealed, []byte(e.KeyID), e.Attempts, notBefore, e.Dead, lastError(e.LastError), nonce,
+			e.Sealed, []byte(e.KeyID), e.Attempts, notBefore, e.Dead, []byte(sqlstore.LastError(e.LastError)), nonce,
 			id, []byte(worker))
 		if err != nil {
 			unsure = unsure || mayHaveApplied(err)
 			return err
 		}
-		return s.changedOne(ctx, res, unsure, id, nonce, reset.ErrLeaseLost)
+		return s.changedOne(ctx, res, unsure, id, nonce, outbox.ErrLeaseLost)
 	})
 }
 
@@ -336,51 +279,20 @@ func (s *Store) changedOne(ctx context.Context, res sql.Result, unsure bool, id,
 	return notHeld
 }
 
-// Delete implements [reset.OutboxStore] with one DELETE conditional on
-// worker holding the lease (see [Store.Save]), deciding from the rows
-// affected. If the connection is lost after the DELETE was sent and the
-// retry finds the envelope gone, Delete returns nil: the envelope is
-// deleted, whichever attempt did it.
-func (s *Store) Delete(ctx context.Context, worker, id string) error {
-	if id == "" || len(id) > maxEnvelopeIDLen || worker == "" || len(worker) > maxWorkerLen {
-		return fmt.Errorf("mysqlstore: delete: %w", reset.ErrLeaseLost)
-	}
-	bid := []byte(id)
-	var unsure bool
-	return s.retry(ctx, "delete", func() error {
-		res, err := s.db.ExecContext(ctx, s.oq.del, bid, []byte(worker))
-		if err != nil {
-			unsure = unsure || mayHaveApplied(err)
-			return err
-		}
-		n, err := res.RowsAffected()
-		switch {
-		case err != nil:
-			return err
-		case n == 1:
-			return nil
-		case !unsure:
-			return reset.ErrLeaseLost
-		}
-		var one int
-		err = s.db.QueryRowContext(ctx, s.oq.exists, bid).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil
-		case err != nil:
-			return err
-		}
-		return reset.ErrLeaseLost
-	})
+// Replace implements [outbox.Store] in one transaction: see
+// [sqlstore.Outbox.Replace] for the statements and for how a retry after
+// a lost answer recognises its own write.
+func (s *Store) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
+	return s.ob.Replace(ctx, worker, remove, add, holdUntil)
 }
 
-// OutboxStats implements [reset.OutboxStore] with one SELECT of three
+// Stats implements [outbox.Store] with one SELECT of three
 // subqueries, each served by the index on (dead, created_at): the two
 // counts read at most limit index entries each, the oldest pending
 // envelope one. Its cost therefore depends on limit, not on the size of
 // the outbox.
-func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
-	var st reset.OutboxStats
+func (s *Store) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
+	var st outbox.Stats
 	limit = max(limit, 0)
 	err := s.retry(ctx, "outbox stats", func() error {
 		var oldest []byte
@@ -400,12 +312,12 @@ func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, 
 	return st, err
 }
 
-// Dead implements [reset.OutboxStore] with one SELECT.
-func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+// Dead implements [outbox.Store] with one SELECT.
+func (s *Store) Dead(ctx context.Context, limit int) ([]outbox.Envelope, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	err := s.retry(ctx, "dead", func() (err error) {
 		out, err = s.readEnvelopes(ctx, s.db, s.oq.dead, limit)
 		return err
@@ -413,18 +325,18 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
 	return out, err
 }
 
-// Revive implements [reset.OutboxStore] with one UPDATE conditional on the
+// Revive implements [outbox.Store] with one UPDATE conditional on the
 // envelope being dead; like [Store.Save] it writes a nonce so that a retry
 // after a lost answer recognises its own write.
 func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
-	if id == "" || len(id) > maxEnvelopeIDLen {
+	if sqlstore.CheckID("envelope ID", id, sqlstore.MaxEnvelopeIDLen) != nil {
 		return fmt.Errorf("mysqlstore: revive: %w", reset.ErrNotFound)
 	}
 	at, err := dbTime(now)
 	if err != nil {
 		return fmt.Errorf("mysqlstore: revive: %w", err)
 	}
-	bid, nonce := []byte(id), newNonce()
+	bid, nonce := []byte(id), sqlstore.Nonce()
 	var unsure bool
 	return s.retry(ctx, "revive", func() error {
 		res, err := s.db.ExecContext(ctx, s.oq.revive, at, nonce, bid)
@@ -434,4 +346,38 @@ func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 		}
 		return s.changedOne(ctx, res, unsure, bid, nonce, reset.ErrNotFound)
 	})
+}
+
+// PruneDead implements [outbox.Store] with one DELETE of at most limit
+// rows in index order:
+//
+//	DELETE FROM <prefix>outbox WHERE dead = 1 AND created_at < before ORDER BY dead, created_at, id LIMIT limit
+func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
+	at, err := dbTime(before)
+	if err != nil {
+		return 0, fmt.Errorf("mysqlstore: prune dead: %w", err)
+	}
+	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+}
+
+// newOutbox returns the shared outbox operations on the store's table.
+func (s *Store) newOutbox() sqlstore.Outbox {
+	t := "`" + s.prefix + "outbox`"
+	return sqlstore.Outbox{
+		DB:             s.db,
+		Retry:          s.retry,
+		MayHaveApplied: mayHaveApplied,
+		Arg:            func(id string) any { return []byte(id) },
+		Time:           dbTime,
+		DeleteHeld:     "DELETE FROM " + t + " WHERE lease_owner = ? AND lease_until IS NOT NULL AND id IN ",
+		Insert: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at," +
+			" dead, last_error, lease_owner, lease_until, nonce) VALUES ",
+		Row: sqlstore.Placeholders(13),
+		RowArgs: func(e outbox.Envelope, notBefore, createdAt string, owner, until any, nonce []byte) []any {
+			return []any{[]byte(e.ID), []byte(e.Kind), e.Sealed, []byte(e.KeyID), e.Attempts, e.Claims,
+				notBefore, createdAt, e.Dead, []byte(sqlstore.LastError(e.LastError)), owner, until, nonce}
+		},
+		Written: "SELECT 1 FROM " + t + " WHERE id = ? AND nonce = ?",
+		Exists:  "SELECT COUNT(*) FROM " + t + " WHERE id IN ",
+	}
 }

@@ -13,7 +13,7 @@ import (
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
 // brings the tables up to it; [Store.Check] refuses an older schema.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -110,6 +110,15 @@ var migrations = [][]string{
 			"  budget_key VARBINARY(255) NOT NULL,\n" +
 			"  tat        DATETIME(6)    NOT NULL,\n" +
 			"  PRIMARY KEY (budget_key)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	},
+	{
+		// The store's secrets, one row each, made at random by the first
+		// instance that needs one: 'cooldown' keys the cooldowns.
+		"CREATE TABLE IF NOT EXISTS `%[1]ssecrets` (\n" +
+			"  name   VARBINARY(64) NOT NULL,\n" +
+			"  secret VARBINARY(64) NOT NULL,\n" +
+			"  PRIMARY KEY (name)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
 }

@@ -3,6 +3,7 @@ package mysqlstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -14,7 +15,9 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // Defaults for the zero values of [Options].
@@ -71,7 +74,7 @@ type Options struct {
 }
 
 // Store is a [reset.Store] on MySQL or MariaDB through bun. It also
-// implements [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore],
+// implements [reset.Pruner], [reset.Cooldowner] and [outbox.Store],
 // a durable outbox that workers in every instance drain. It is safe for
 // concurrent use, holds no state besides its configuration and whether
 // the server offers a safe DELETE ... RETURNING (learnt by [Store.Check]),
@@ -86,12 +89,14 @@ type Store struct {
 	returning  atomic.Bool // Consume may use DELETE ... RETURNING (MariaDB, not Galera); set by Check
 	q          queries
 	oq         outboxQueries
+	ob         sqlstore.Outbox
 }
 
 var (
 	_ reset.Store      = (*Store)(nil)
 	_ reset.Pruner     = (*Store)(nil)
 	_ reset.Cooldowner = (*Store)(nil)
+	_ outbox.Store     = (*Store)(nil)
 )
 
 // queries holds the store's statements with the table names filled in.
@@ -99,6 +104,7 @@ var (
 // itself, so each statement is one round trip.
 type queries struct {
 	lookup, consume, consumeReturning, rotate, revoke, pruneTokens, pruneCooldowns, cooldown, cooldownNonce string
+	secretInsert, secretSelect                                                                              string
 }
 
 // timeFormat is how the store writes and reads DATETIME(6) values: UTC
@@ -112,7 +118,10 @@ const (
 func newQueries(p string) queries {
 	tokens, cooldowns := "`"+p+"tokens`", "`"+p+"cooldowns`"
 	recordColumns := "user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at")
+	secrets := "`" + p + "secrets`"
 	return queries{
+		secretInsert:     "INSERT IGNORE INTO " + secrets + " (name, secret) VALUES ('cooldown', ?)",
+		secretSelect:     "SELECT secret FROM " + secrets + " WHERE name = 'cooldown'",
 		lookup:           "SELECT " + recordColumns + " FROM " + tokens + " WHERE token_hash = ?",
 		consumeReturning: "DELETE FROM " + tokens + " WHERE token_hash = ? RETURNING " + recordColumns,
 		// Conditional on the exact hash: a row that a concurrent Rotate
@@ -171,6 +180,7 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	if s.retryDelay == 0 {
 		s.retryDelay = DefaultRetryDelay
 	}
+	s.ob = s.newOutbox()
 	switch db.(type) {
 	case bun.Tx, *bun.Tx:
 		s.attempts = 1
@@ -345,54 +355,70 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 	})
 }
 
-// Prune implements [reset.Pruner] with three autocommit DELETE
-// statements, one per kind, each removing at most limit rows in index
-// order and holding locks only on the rows it removes and the index range
-// it reads:
+// Prune implements [reset.Pruner] with two autocommit DELETE statements,
+// one per kind, each removing at most limit rows in index order and
+// holding locks only on the rows it removes and the index range it reads:
 //
 //	DELETE FROM <prefix>tokens WHERE expires_at <= now ORDER BY expires_at, user_id LIMIT limit
 //	DELETE FROM <prefix>cooldowns WHERE ends_at <= now ORDER BY ends_at, cooldown_key LIMIT limit
-//	DELETE FROM <prefix>outbox WHERE dead = 1 AND created_at < deadBefore ORDER BY dead, created_at, id LIMIT limit
 //
 // [reset.Service.Prune] calls it again while a count reaches limit. After
 // a lost connection a statement is retried, and the rows its first attempt
 // removed are not counted.
-func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	var n reset.Pruned
-	if limit <= 0 {
-		return n, nil
-	}
 	at, err := dbTime(now)
 	if err != nil {
 		return n, fmt.Errorf("mysqlstore: prune: %w", err)
 	}
-	cut, err := dbTime(deadBefore)
-	if err != nil {
-		return n, fmt.Errorf("mysqlstore: prune: deadBefore: %w", err)
+	if n.Tokens, err = s.prune(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
+		return n, err
 	}
-	for _, k := range []struct {
-		n     *int
-		query string
-		at    string
-	}{
-		{&n.Tokens, s.q.pruneTokens, at},
-		{&n.Cooldowns, s.q.pruneCooldowns, at},
-		{&n.Dead, s.oq.pruneDead, cut},
-	} {
-		err := s.retry(ctx, "prune", func() error {
-			res, err := s.db.ExecContext(ctx, k.query, k.at, limit)
-			if err != nil {
-				return err
-			}
-			removed, err := res.RowsAffected()
-			*k.n = int(removed)
-			return err
-		})
+	n.Cooldowns, err = s.prune(ctx, "prune", s.q.pruneCooldowns, at, limit)
+	return n, err
+}
+
+// prune runs one pruning DELETE of at most limit rows, retried, and
+// reports how many rows it removed.
+func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.retry(ctx, op, func() error {
+		res, err := s.db.ExecContext(ctx, query, at, limit)
 		if err != nil {
-			return n, err
+			return err
 		}
+		removed, err := res.RowsAffected()
+		n = int(removed)
+		return err
+	})
+	return n, err
+}
+
+// CooldownSecret implements [reset.Cooldowner] with two statements:
+//
+//	INSERT IGNORE INTO <prefix>secrets (name, secret) VALUES ('cooldown', <32 random bytes>)
+//	SELECT secret FROM <prefix>secrets WHERE name = 'cooldown'
+//
+// The first call anywhere inserts the secret; every later or concurrent
+// one (on Galera, a conflicting insert through another node is retried)
+// ignores its own and reads the one that is there.
+func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never fails
+	err := s.retry(ctx, "cooldown secret", func() error {
+		if _, err := s.db.ExecContext(ctx, s.q.secretInsert, fresh); err != nil {
+			return err
+		}
+		return s.db.QueryRowContext(ctx, s.q.secretSelect).Scan(&secret)
+	})
+	if err == nil && len(secret) != 32 {
+		err = fmt.Errorf("mysqlstore: cooldown secret: %d bytes, want 32", len(secret))
 	}
-	return n, nil
+	return secret, err
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:
@@ -466,7 +492,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 // for an empty owner.
 func ownerNonce(owner string) []byte {
 	if owner == "" {
-		return newNonce()
+		return sqlstore.Nonce()
 	}
 	h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
 	return h[:16]

@@ -7,18 +7,13 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/passreset/passreset/reset"
-)
-
-var (
-	_ reset.LeaseRenewer = (*Store)(nil)
-	_ reset.Budgeter     = (*Store)(nil)
+	"github.com/passreset/passreset/internal/sqlstore"
 )
 
 // maxBudgetKeyLen bounds a budget key.
 const maxBudgetKeyLen = 255
 
-// Renew implements [reset.LeaseRenewer] with one statement:
+// Renew implements [outbox.Store] with one statement:
 //
 //	UPDATE <prefix>outbox SET lease_until = leaseUntil
 //	WHERE lease_owner = worker AND lease_until IS NOT NULL AND id IN (...)
@@ -33,7 +28,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 	}
 	var valid, lost []string
 	for _, id := range ids {
-		if checkID("envelope ID", id, maxEnvelopeIDLen) != nil || checkID("worker name", worker, maxWorkerLen) != nil {
+		if !sqlstore.Held(worker, id) {
 			lost = append(lost, id) // no such lease can exist
 		} else {
 			valid = append(valid, id)
@@ -72,7 +67,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 	return lost, nil
 }
 
-// Reserve implements [reset.Budgeter] with one statement on the budget's
+// Reserve implements [outbox.Store] with one statement on the budget's
 // row:
 //
 //	INSERT INTO <prefix>budget AS b (budget_key, tat) VALUES (key, now + interval)
@@ -83,7 +78,7 @@ func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUnt
 // tat. A reservation whose answer is lost is retried and may be applied
 // twice: that wastes one slot of the budget and sends nothing.
 func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
-	if err := checkID("budget key", key, maxBudgetKeyLen); err != nil {
+	if err := sqlstore.CheckID("budget key", key, maxBudgetKeyLen); err != nil {
 		return time.Time{}, fmt.Errorf("pgstore: reserve: %w", err)
 	}
 	now = now.UTC().Truncate(time.Microsecond)
@@ -113,10 +108,10 @@ func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval
 	return at, nil
 }
 
-// Pause implements [reset.Budgeter] with one upsert that only ever moves
+// Pause implements [outbox.Store] with one upsert that only ever moves
 // the budget's tat later, so repeating it changes nothing.
 func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
-	if err := checkID("budget key", key, maxBudgetKeyLen); err != nil {
+	if err := sqlstore.CheckID("budget key", key, maxBudgetKeyLen); err != nil {
 		return fmt.Errorf("pgstore: pause: %w", err)
 	}
 	at, err := dbTime(until)

@@ -4,27 +4,14 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
-)
-
-var _ reset.OutboxStore = (*Store)(nil)
-
-// Limits of the outbox's values. Enqueue refuses an envelope that does
-// not fit; LastError is cut to fit instead.
-const (
-	maxEnvelopeIDLen = 64      // bytes
-	maxKindLen       = 32      // bytes
-	maxKeyIDLen      = 64      // bytes
-	maxWorkerLen     = 255     // bytes
-	maxSealedLen     = 1 << 24 // bytes; a sealed email is a few KiB
-	maxLastErrorLen  = 1000    // characters
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // stateUniqueViolation is unique_violation.
@@ -34,7 +21,7 @@ const stateUniqueViolation = "23505"
 // in. Like the rest of the store, bun formats every argument into the
 // text, so each statement is one round trip.
 type outboxQueries struct {
-	enqueue, claim, hold, release, del, exists, stats, dead, revive, pruneDead string
+	enqueue, claim, hold, release, stats, dead, revive, pruneDead string
 }
 
 // envelopeColumns is what every read of whole envelopes selects, in the
@@ -61,8 +48,6 @@ func newOutboxQueries(n names) outboxQueries {
 			" RETURNING " + envelopeColumns,
 		hold:    "UPDATE " + t + " SET " + set + held,
 		release: "UPDATE " + t + " SET " + set + ", lease_owner = NULL, lease_until = NULL" + held,
-		del:     "DELETE FROM " + t + " WHERE id = ? AND lease_owner = ? AND lease_until IS NOT NULL",
-		exists:  "SELECT 1 FROM " + t + " WHERE id = ?",
 		// Each count reads at most limit entries of a partial index;
 		// min(created_at) reads the first entry of one.
 		stats: "SELECT (SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE NOT dead LIMIT ?) p)," +
@@ -77,36 +62,6 @@ func newOutboxQueries(n names) outboxQueries {
 	}
 }
 
-// lastError makes s fit the last_error column: valid UTF-8 without NUL
-// bytes, of at most maxLastErrorLen characters.
-func lastError(s string) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-	if utf8.RuneCountInString(s) > maxLastErrorLen {
-		r := []rune(s)
-		s = string(r[:maxLastErrorLen-1]) + "…"
-	}
-	return s
-}
-
-// checkContent reports an envelope whose fields do not fit the columns.
-func checkContent(e reset.Envelope) error {
-	if err := checkText("key ID", e.KeyID, maxKeyIDLen, 0); err != nil {
-		return err
-	}
-	if len(e.Sealed) > maxSealedLen {
-		return fmt.Errorf("sealed content longer than %d bytes", maxSealedLen)
-	}
-	return nil
-}
-
-// checkID reports an ID or worker name that no stored row can have.
-func checkID(field, id string, maxLen int) error {
-	if id == "" {
-		return fmt.Errorf("empty %s", field)
-	}
-	return checkText(field, id, maxLen, 0)
-}
-
 // sealedArg is the value of the sealed column: never NULL.
 func sealedArg(b []byte) []byte {
 	if b == nil {
@@ -115,18 +70,12 @@ func sealedArg(b []byte) []byte {
 	return b
 }
 
-// Enqueue implements [reset.OutboxStore] with one INSERT; it does not
+// Enqueue implements [outbox.Store] with one INSERT; it does not
 // count anything. If the connection is lost after the INSERT may have
 // reached the server, the retry recognises the row its first attempt
 // inserted (a unique violation then means success).
-func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
-	if err := checkID("envelope ID", e.ID, maxEnvelopeIDLen); err != nil {
-		return fmt.Errorf("pgstore: enqueue: %w", err)
-	}
-	if err := checkText("envelope kind", e.Kind, maxKindLen, 0); err != nil {
-		return fmt.Errorf("pgstore: enqueue: %w", err)
-	}
-	if err := checkContent(e); err != nil {
+func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
+	if err := sqlstore.CheckEnvelope(e); err != nil {
 		return fmt.Errorf("pgstore: enqueue: %w", err)
 	}
 	notBefore, err := dbTime(e.NotBefore)
@@ -140,7 +89,7 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	var lost error // set when an INSERT may have been applied though its answer was lost
 	return s.retry(ctx, "enqueue", func() error {
 		_, err := s.db.ExecContext(ctx, s.oq.enqueue, e.ID, e.Kind, sealedArg(e.Sealed), e.KeyID,
-			e.Attempts, e.Claims, notBefore, created, e.Dead, lastError(e.LastError))
+			e.Attempts, e.Claims, notBefore, created, e.Dead, sqlstore.LastError(e.LastError))
 		switch {
 		case err == nil:
 			return nil
@@ -153,7 +102,7 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 	})
 }
 
-// Claim implements [reset.OutboxStore] with one statement:
+// Claim implements [outbox.Store] with one statement:
 //
 //	UPDATE <prefix>outbox SET lease_owner = worker, lease_until = leaseUntil, claims = claims + 1, nonce = NULL
 //	WHERE id IN (SELECT id FROM <prefix>outbox
@@ -172,8 +121,8 @@ func (s *Store) Enqueue(ctx context.Context, e reset.Envelope) error {
 // lost, its envelopes stay leased to worker, unseen, until leaseUntil,
 // when any worker claims them again: nothing is lost or sent twice; they
 // are only delayed.
-func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
-	if err := checkID("worker name", worker, maxWorkerLen); err != nil {
+func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]outbox.Envelope, error) {
+	if err := sqlstore.CheckID("worker name", worker, sqlstore.MaxWorkerLen); err != nil {
 		return nil, fmt.Errorf("pgstore: claim: %w", err)
 	}
 	if max <= 0 {
@@ -187,7 +136,7 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: claim: %w", err)
 	}
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	err = s.retry(ctx, "claim", func() (err error) {
 		out, err = s.readEnvelopes(ctx, s.oq.claim, worker, untilAt, nowAt, nowAt, max)
 		return err
@@ -196,22 +145,22 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 		return nil, err
 	}
 	// RETURNING has no order.
-	slices.SortFunc(out, func(a, b reset.Envelope) int {
+	slices.SortFunc(out, func(a, b outbox.Envelope) int {
 		return cmp.Or(a.NotBefore.Compare(b.NotBefore), a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
 	return out, nil
 }
 
 // readEnvelopes runs query and reads whole envelopes.
-func (s *Store) readEnvelopes(ctx context.Context, query string, args ...any) ([]reset.Envelope, error) {
+func (s *Store) readEnvelopes(ctx context.Context, query string, args ...any) ([]outbox.Envelope, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	for rows.Next() {
-		var e reset.Envelope
+		var e outbox.Envelope
 		if err := rows.Scan(&e.ID, &e.Kind, &e.Sealed, &e.KeyID, &e.Attempts, &e.Claims,
 			&e.NotBefore, &e.CreatedAt, &e.Dead, &e.LastError); err != nil {
 			return nil, err
@@ -222,24 +171,24 @@ func (s *Store) readEnvelopes(ctx context.Context, query string, args ...any) ([
 	return out, rows.Err()
 }
 
-// Save implements [reset.OutboxStore] with one UPDATE conditional on
+// Save implements [outbox.Store] with one UPDATE conditional on
 // worker holding the lease: the holder is the worker that claimed the
 // envelope last, until it releases it, even after the lease ran out, as
 // long as no other worker has claimed the envelope since. PostgreSQL
 // counts every row an UPDATE matched, so the rows affected (1 or 0) tell
-// whether the lease was held; 0 gives [reset.ErrLeaseLost].
+// whether the lease was held; 0 gives [outbox.ErrLeaseLost].
 //
 // Every Save writes a fresh random nonce and matches it too, so that the
 // retry after a lost answer, which may find the lease already released by
 // its own first attempt, recognises its own write in the same single
 // statement; a claim since then clears the nonce, and the retry then
 // reports the lease lost.
-func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
-	if err := checkContent(e); err != nil {
+func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
+	if err := sqlstore.CheckContent(e); err != nil {
 		return fmt.Errorf("pgstore: save: %w", err)
 	}
-	if checkID("envelope ID", e.ID, maxEnvelopeIDLen) != nil || checkID("worker name", worker, maxWorkerLen) != nil {
-		return fmt.Errorf("pgstore: save: %w", reset.ErrLeaseLost) // no such lease can exist
+	if !sqlstore.Held(worker, e.ID) {
+		return fmt.Errorf("pgstore: save: %w", outbox.ErrLeaseLost) // no such lease can exist
 	}
 	notBefore, err := dbTime(e.NotBefore)
 	if err != nil {
@@ -249,15 +198,15 @@ func (s *Store) Save(ctx context.Context, worker string, e reset.Envelope, hold 
 	if hold {
 		q = s.oq.hold
 	}
-	nonce := newNonce()
+	nonce := sqlstore.Nonce()
 	return s.retry(ctx, "save", func() error {
 		res, err := s.db.ExecContext(ctx, q,
-			sealedArg(e.Sealed), e.KeyID, e.Attempts, notBefore, e.Dead, lastError(e.LastError), nonce,
+			sealedArg(e.Sealed), e.KeyID, e.Attempts, notBefore, e.Dead, sqlstore.LastError(e.LastError), nonce,
 			e.ID, worker, nonce)
 		if err != nil {
 			return err
 		}
-		return one(res, reset.ErrLeaseLost)
+		return one(res, outbox.ErrLeaseLost)
 	})
 }
 
@@ -275,46 +224,20 @@ func one(res sql.Result, none error) error {
 	return permanent{fmt.Errorf("unexpected %d rows affected", n)}
 }
 
-// Delete implements [reset.OutboxStore] with one DELETE conditional on
-// worker holding the lease (see [Store.Save]), deciding from the rows
-// affected. If the connection is lost after the DELETE may have reached
-// the server and the retry deletes nothing, Delete reads whether the
-// envelope still exists (one more round trip, only in that case): gone
-// means deleted, whichever attempt did it.
-func (s *Store) Delete(ctx context.Context, worker, id string) error {
-	if checkID("envelope ID", id, maxEnvelopeIDLen) != nil || checkID("worker name", worker, maxWorkerLen) != nil {
-		return fmt.Errorf("pgstore: delete: %w", reset.ErrLeaseLost)
-	}
-	var unsure bool
-	return s.retry(ctx, "delete", func() error {
-		res, err := s.db.ExecContext(ctx, s.oq.del, id, worker)
-		if err != nil {
-			unsure = unsure || mayHaveApplied(err)
-			return err
-		}
-		err = one(res, reset.ErrLeaseLost)
-		if !unsure || !errors.Is(err, reset.ErrLeaseLost) {
-			return err
-		}
-		var x int
-		err = s.db.QueryRowContext(ctx, s.oq.exists, id).Scan(&x)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil
-		case err != nil:
-			return err
-		}
-		return reset.ErrLeaseLost
-	})
+// Replace implements [outbox.Store] in one transaction: see
+// [sqlstore.Outbox.Replace] for the statements and for how a retry after
+// a lost answer recognises its own write.
+func (s *Store) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
+	return s.ob.Replace(ctx, worker, remove, add, holdUntil)
 }
 
-// OutboxStats implements [reset.OutboxStore] with one SELECT of three
+// Stats implements [outbox.Store] with one SELECT of three
 // subqueries: the pending and the dead envelopes counted up to limit each
 // (SELECT count(*) FROM (SELECT 1 ... LIMIT limit)), which read at most
 // limit entries of a partial index, and the oldest pending envelope's
 // created_at, the first entry of another.
-func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
-	var st reset.OutboxStats
+func (s *Store) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
+	var st outbox.Stats
 	if limit <= 0 {
 		return st, nil
 	}
@@ -332,12 +255,12 @@ func (s *Store) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, 
 	return st, err
 }
 
-// Dead implements [reset.OutboxStore] with one SELECT.
-func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+// Dead implements [outbox.Store] with one SELECT.
+func (s *Store) Dead(ctx context.Context, limit int) ([]outbox.Envelope, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []reset.Envelope
+	var out []outbox.Envelope
 	err := s.retry(ctx, "dead", func() (err error) {
 		out, err = s.readEnvelopes(ctx, s.oq.dead, limit)
 		return err
@@ -345,18 +268,18 @@ func (s *Store) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
 	return out, err
 }
 
-// Revive implements [reset.OutboxStore] with one UPDATE conditional on the
+// Revive implements [outbox.Store] with one UPDATE conditional on the
 // envelope being dead; like [Store.Save] it writes and matches a nonce, so
 // that a retry after a lost answer recognises its own write.
 func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
-	if checkID("envelope ID", id, maxEnvelopeIDLen) != nil {
+	if sqlstore.CheckID("envelope ID", id, sqlstore.MaxEnvelopeIDLen) != nil {
 		return fmt.Errorf("pgstore: revive: %w", reset.ErrNotFound)
 	}
 	at, err := dbTime(now)
 	if err != nil {
 		return fmt.Errorf("pgstore: revive: %w", err)
 	}
-	nonce := newNonce()
+	nonce := sqlstore.Nonce()
 	return s.retry(ctx, "revive", func() error {
 		res, err := s.db.ExecContext(ctx, s.oq.revive, at, nonce, id, nonce)
 		if err != nil {
@@ -364,4 +287,36 @@ func (s *Store) Revive(ctx context.Context, id string, now time.Time) error {
 		}
 		return one(res, reset.ErrNotFound)
 	})
+}
+
+// PruneDead implements [outbox.Store] with one DELETE of at most limit
+// dead envelopes created before before, chosen with FOR UPDATE SKIP LOCKED.
+func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
+	at, err := dbTime(before)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: prune dead: %w", err)
+	}
+	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+}
+
+// newOutbox returns the shared outbox operations on the store's table.
+func (s *Store) newOutbox(n names) sqlstore.Outbox {
+	t := n.outbox
+	return sqlstore.Outbox{
+		DB:             s.db,
+		Retry:          s.retry,
+		MayHaveApplied: mayHaveApplied,
+		Arg:            func(id string) any { return id },
+		Time:           dbTime,
+		DeleteHeld:     "DELETE FROM " + t + " WHERE lease_owner = ? AND lease_until IS NOT NULL AND id IN ",
+		Insert: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at," +
+			" dead, last_error, lease_owner, lease_until, nonce) VALUES ",
+		Row: "(?, ?, ?, ?, ?, ?, " + ts + ", " + ts + ", ?, ?, ?, " + ts + ", ?)",
+		RowArgs: func(e outbox.Envelope, notBefore, createdAt string, owner, until any, nonce []byte) []any {
+			return []any{e.ID, e.Kind, e.Sealed, e.KeyID, e.Attempts, e.Claims,
+				notBefore, createdAt, e.Dead, sqlstore.LastError(e.LastError), owner, until, nonce}
+		},
+		Written: "SELECT 1 FROM " + t + " WHERE id = ? AND nonce = ?",
+		Exists:  "SELECT count(*) FROM " + t + " WHERE id IN ",
+	}
 }

@@ -14,7 +14,7 @@ import (
 // SchemaVersion is the version of the schema this package needs.
 // [Store.Migrate] brings the tables up to it; [Store.Check] refuses an
 // older schema.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -35,7 +35,7 @@ const maxPrefixLen = maxIdentLen - len(longestSuffix)
 type names struct {
 	schema, prefix                     string
 	tokens, cooldowns, outbox, version string
-	budget                             string
+	budget, secrets                    string
 }
 
 // quote quotes an identifier for PostgreSQL. The store validates its
@@ -63,7 +63,7 @@ func newNames(schema, prefix string) (names, error) {
 		return quote(schema) + "." + quote(prefix+table)
 	}
 	n.tokens, n.cooldowns, n.outbox, n.version = qual("tokens"), qual("cooldowns"), qual("outbox"), qual("schema_version")
-	n.budget = qual("budget")
+	n.budget, n.secrets = qual("budget"), qual("secrets")
 	return n, nil
 }
 
@@ -140,6 +140,14 @@ var migrations = [][]string{
 			"  tat        timestamptz NOT NULL\n" +
 			")",
 	},
+	{
+		// The store's secrets, one row each, made at random by the first
+		// instance that needs one: 'cooldown' keys the cooldowns.
+		"CREATE TABLE IF NOT EXISTS {secrets} (\n" +
+			"  name   text COLLATE \"C\" NOT NULL PRIMARY KEY,\n" +
+			"  secret bytea NOT NULL\n" +
+			")",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS {version} (\n" +
@@ -157,7 +165,7 @@ func init() {
 // fill puts the table and index names into a statement.
 func (n names) fill(stmt string) string {
 	return strings.NewReplacer("{tokens}", n.tokens, "{cooldowns}", n.cooldowns, "{outbox}", n.outbox,
-		"{version}", n.version, "{budget}", n.budget, "{p}", n.prefix).Replace(stmt)
+		"{version}", n.version, "{budget}", n.budget, "{secrets}", n.secrets, "{p}", n.prefix).Replace(stmt)
 }
 
 // script returns the statements that create the schema at SchemaVersion,

@@ -7,9 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -17,7 +15,9 @@ import (
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // Defaults for the zero values of [Options].
@@ -70,7 +70,7 @@ type Options struct {
 }
 
 // Store is a [reset.Store] on PostgreSQL through bun. It also implements
-// [reset.Pruner], [reset.Cooldowner] and [reset.OutboxStore], a durable
+// [reset.Pruner], [reset.Cooldowner] and [outbox.Store], a durable
 // outbox that workers in every instance drain. It is safe for concurrent
 // use, holds no state besides its configuration and starts no goroutine:
 // there is nothing to close. Create it with [New] or [Open].
@@ -82,12 +82,14 @@ type Store struct {
 	retryDelay time.Duration
 	q          queries
 	oq         outboxQueries
+	ob         sqlstore.Outbox
 }
 
 var (
 	_ reset.Store      = (*Store)(nil)
 	_ reset.Pruner     = (*Store)(nil)
 	_ reset.Cooldowner = (*Store)(nil)
+	_ outbox.Store     = (*Store)(nil)
 )
 
 // queries holds the store's statements with the table names filled in.
@@ -96,6 +98,7 @@ var (
 // query protocol, so each statement is one round trip.
 type queries struct {
 	lookup, consume, rotate, revoke, pruneTokens, pruneCooldowns, cooldown string
+	secretInsert, secretSelect                                             string
 }
 
 // ts is how the store writes a time: a text literal cast to timestamptz,
@@ -104,7 +107,9 @@ const ts = "CAST(? AS timestamptz)"
 
 func newQueries(n names) queries {
 	return queries{
-		lookup: "SELECT user_id, email, created_at, expires_at FROM " + n.tokens + " WHERE token_hash = ?",
+		secretInsert: "INSERT INTO " + n.secrets + " (name, secret) VALUES ('cooldown', ?) ON CONFLICT DO NOTHING",
+		secretSelect: "SELECT secret FROM " + n.secrets + " WHERE name = 'cooldown'",
+		lookup:       "SELECT user_id, email, created_at, expires_at FROM " + n.tokens + " WHERE token_hash = ?",
 		// One statement: of concurrent deletes of one row exactly one
 		// returns it.
 		consume: "DELETE FROM " + n.tokens + " WHERE token_hash = ? RETURNING user_id, email, created_at, expires_at",
@@ -175,6 +180,7 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	case bun.Tx, *bun.Tx:
 		s.attempts = 1
 	}
+	s.ob = s.newOutbox(n)
 	return s, nil
 }
 
@@ -220,20 +226,6 @@ func dbTime(t time.Time) (string, error) {
 	return t.Format("2006-01-02 15:04:05.000000") + "+00", nil
 }
 
-// checkText reports a value that a text column cannot hold as given:
-// PostgreSQL text is valid UTF-8 without NUL bytes.
-func checkText(field, s string, maxBytes, maxRunes int) error {
-	switch {
-	case !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%s is not valid UTF-8 without NUL bytes", field)
-	case maxBytes > 0 && len(s) > maxBytes:
-		return fmt.Errorf("%s is longer than %d bytes", field, maxBytes)
-	case maxRunes > 0 && utf8.RuneCountInString(s) > maxRunes:
-		return fmt.Errorf("%s is longer than %d characters", field, maxRunes)
-	}
-	return nil
-}
-
 // Rotate implements [reset.Store] with one INSERT ... ON CONFLICT (user_id)
 // DO UPDATE: the new record replaces the user's old one in a single atomic
 // statement. Running it twice stores the same row, so it is retried freely.
@@ -241,10 +233,10 @@ func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
 	if rec.UserID == "" {
 		return errors.New("pgstore: rotate: empty user ID")
 	}
-	if err := checkText("user ID", rec.UserID, MaxUserIDLen, 0); err != nil {
+	if err := sqlstore.CheckText("user ID", rec.UserID, MaxUserIDLen, 0); err != nil {
 		return fmt.Errorf("pgstore: rotate: %w", err)
 	}
-	if err := checkText("email address", rec.Email, 0, MaxEmailLen); err != nil {
+	if err := sqlstore.CheckText("email address", rec.Email, 0, MaxEmailLen); err != nil {
 		return fmt.Errorf("pgstore: rotate: %w", err)
 	}
 	created, err := dbTime(rec.CreatedAt)
@@ -315,7 +307,7 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 // RevokeAll implements [reset.Store] with one DELETE. Running it twice
 // removes the same rows, so it is retried freely.
 func (s *Store) RevokeAll(ctx context.Context, userID string) error {
-	if userID == "" || checkText("user ID", userID, MaxUserIDLen, 0) != nil {
+	if userID == "" || sqlstore.CheckText("user ID", userID, MaxUserIDLen, 0) != nil {
 		return nil // no such record can exist
 	}
 	return s.retry(ctx, "revoke all", func() error {
@@ -327,46 +319,62 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 // Prune implements [reset.Pruner] with one DELETE per kind, each removing
 // up to limit rows chosen by key with FOR UPDATE SKIP LOCKED, so that a
 // prune neither waits for nor blocks a request for longer than its own
-// rows take: the token records that expired at or before now, the
-// cooldowns that ended at or before now, and the dead envelopes created
-// before deadBefore. After a lost connection a batch is retried and its
-// count may be missed.
-func (s *Store) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
+// rows take: the token records that expired at or before now, and the
+// cooldowns that ended at or before now. After a lost connection a batch
+// is retried and its count may be missed.
+func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	var p reset.Pruned
-	if limit <= 0 {
-		return p, nil
-	}
 	at, err := dbTime(now)
 	if err != nil {
 		return p, fmt.Errorf("pgstore: prune: %w", err)
 	}
-	dead, err := dbTime(deadBefore)
-	if err != nil {
-		return p, fmt.Errorf("pgstore: prune: deadBefore: %w", err)
+	if p.Tokens, err = s.prune(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
+		return p, err
 	}
-	for _, k := range []struct {
-		n    *int
-		q    string
-		args []any
-	}{
-		{&p.Tokens, s.q.pruneTokens, []any{at, limit, at}},
-		{&p.Cooldowns, s.q.pruneCooldowns, []any{at, limit, at}},
-		{&p.Dead, s.oq.pruneDead, []any{dead, limit, dead}},
-	} {
-		err := s.retry(ctx, "prune", func() error {
-			res, err := s.db.ExecContext(ctx, k.q, k.args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			*k.n = int(n)
-			return err
-		})
+	p.Cooldowns, err = s.prune(ctx, "prune", s.q.pruneCooldowns, at, limit)
+	return p, err
+}
+
+// prune runs one pruning DELETE of at most limit rows, retried, and
+// reports how many rows it removed.
+func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.retry(ctx, op, func() error {
+		res, err := s.db.ExecContext(ctx, query, at, limit, at)
 		if err != nil {
-			return p, err
+			return err
 		}
+		removed, err := res.RowsAffected()
+		n = int(removed)
+		return err
+	})
+	return n, err
+}
+
+// CooldownSecret implements [reset.Cooldowner] with two statements:
+//
+//	INSERT INTO <prefix>secrets (name, secret) VALUES ('cooldown', <32 random bytes>) ON CONFLICT DO NOTHING
+//	SELECT secret FROM <prefix>secrets WHERE name = 'cooldown'
+//
+// The first call anywhere inserts the secret; every later or concurrent
+// one keeps the one that is there and reads it.
+func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never fails
+	err := s.retry(ctx, "cooldown secret", func() error {
+		if _, err := s.db.ExecContext(ctx, s.q.secretInsert, fresh); err != nil {
+			return err
+		}
+		return s.db.QueryRowContext(ctx, s.q.secretSelect).Scan(&secret)
+	})
+	if err == nil && len(secret) != 32 {
+		err = fmt.Errorf("pgstore: cooldown secret: %d bytes, want 32", len(secret))
 	}
-	return p, nil
+	return secret, err
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:
@@ -397,7 +405,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	}
 	// The nonce of a request with an owner is derived from it, so that the
 	// same request asking again finds its own running cooldown.
-	nonce := newNonce()
+	nonce := sqlstore.Nonce()
 	if owner != "" {
 		h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
 		nonce = h[:16]
@@ -417,11 +425,4 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 		return nil
 	})
 	return started, err
-}
-
-// newNonce returns a random value that marks one write as this call's.
-func newNonce() []byte {
-	var n [16]byte
-	rand.Read(n[:]) // never fails
-	return n[:]
 }

@@ -2,7 +2,8 @@
 // that answers POST /emails and POST /emails/batch the way Resend does
 // according to its OpenAPI description and error reference, records what
 // it accepts, counts what it sees, and lets a test inject failures,
-// delays, lost connections, refused recipients and a rate limit.
+// delays, lost connections, refused recipients and a rate limit, also
+// while a client is using it.
 //
 // It is stricter than Resend where strictness finds bugs: it rejects
 // top-level fields the API does not define. What it checks:
@@ -39,6 +40,18 @@
 // invalid, "errors": [{"index": i, "message": "..."}] (index in the
 // request's array). Every error answers
 // {"statusCode": N, "message": "...", "name": "..."}.
+//
+// Faults: [Server.SetFaultMode] switches, at any time and for every
+// request (or every n-th) until changed, between answering 500, hanging
+// until the client gives up, dropping the connection before doing the
+// work, and doing the work (the emails recorded under the idempotency key)
+// and then dropping the connection, the fault after which a client must
+// not send the email again under another key; [Stats].Faults counts them.
+// [Server.SetHook] decides a fault per request, [Server.Fail] answers an
+// error to the next n requests. Rate limits: [Server.SetRateLimit] (fixed
+// windows) and [Server.SetSlidingRateLimit] (a sliding window that counts
+// refused requests too), with Resend's ratelimit-* and retry-after
+// headers; [Server.SetClock] makes them deterministic in tests.
 //
 // [NewServer] starts one on a loopback port. A [Server] is also an
 // [http.Handler], so a program can serve it on an address of its choice:
@@ -147,12 +160,99 @@ type Fault struct {
 	// a timeout for emails that were sent.
 	Late time.Duration
 
-	// Drop processes the request (the emails are recorded) and then
-	// closes the connection without answering: the client sees a lost
-	// connection for emails that were sent. It aborts the handler with
+	// Drop processes the request (the emails are recorded, or a request
+	// with a known key is replayed) and then closes the connection without
+	// answering: the client sees a lost connection for emails that were
+	// sent. It aborts the handler with
 	// http.ErrAbortHandler, which net/http's server turns into a closed
 	// connection; a caller of ServeHTTP without that server sees the panic.
 	Drop bool
+
+	// DropFirst closes the connection as soon as the request arrives,
+	// before any check, without recording anything or answering: the
+	// client sees a lost connection for emails that were not sent. It
+	// aborts the handler as Drop does.
+	DropFirst bool
+}
+
+// FaultMode is a fault that [Server.SetFaultMode] applies to requests
+// until it is changed, for example while a drain runs.
+type FaultMode int
+
+const (
+	// NoFault, the zero value, applies no fault.
+	NoFault FaultMode = iota
+	// Answer500 answers 500 internal_server_error at once, before any
+	// check: nothing is recorded.
+	Answer500
+	// Hang holds the request, doing nothing, until the client gives up or
+	// the server closes: nothing is recorded. The idempotency key counts
+	// as in progress meanwhile.
+	Hang
+	// DropBefore closes the connection before doing the work (as
+	// [Fault.DropFirst]): nothing is recorded, nothing is answered.
+	DropBefore
+	// AcceptThenDrop does the work (records the emails under the
+	// request's idempotency key, so that a retry with the key is a
+	// replay) and then closes the connection without answering (as
+	// [Fault.Drop]): the client never learns that the emails were sent.
+	AcceptThenDrop
+)
+
+// String returns the mode's name, such as "accept-then-drop".
+func (m FaultMode) String() string {
+	switch m {
+	case NoFault:
+		return "none"
+	case Answer500:
+		return "500"
+	case Hang:
+		return "hang"
+	case DropBefore:
+		return "drop-before"
+	case AcceptThenDrop:
+		return "accept-then-drop"
+	}
+	return fmt.Sprintf("FaultMode(%d)", int(m))
+}
+
+// fault returns the Fault that carries out m.
+func (m FaultMode) fault() Fault {
+	switch m {
+	case Answer500:
+		return Fault{Status: http.StatusInternalServerError}
+	case Hang:
+		return Fault{Delay: hangFor}
+	case DropBefore:
+		return Fault{DropFirst: true}
+	case AcceptThenDrop:
+		return Fault{Drop: true}
+	}
+	return Fault{}
+}
+
+// hangFor is how long Hang holds a request: longer than any client waits.
+const hangFor = 365 * 24 * time.Hour
+
+// FaultCounts counts the requests each [FaultMode] was applied to.
+type FaultCounts struct {
+	Answered500         int // Answer500
+	Hung                int // Hang
+	DroppedBefore       int // DropBefore
+	AcceptedThenDropped int // AcceptThenDrop
+}
+
+func (c *FaultCounts) add(m FaultMode) {
+	switch m {
+	case Answer500:
+		c.Answered500++
+	case Hang:
+		c.Hung++
+	case DropBefore:
+		c.DroppedBefore++
+	case AcceptThenDrop:
+		c.AcceptedThenDropped++
+	}
 }
 
 // Hook decides the fault for one request. It runs on the request's
@@ -165,7 +265,11 @@ type Stats struct {
 	Calls        int // requests received, whatever their fate
 	RateLimited  int // requests the rate limit refused with 429
 	Emails       int // emails accepted; a replay adds none
-	MaxPerWindow int // the most requests one API key made in one rate-limit window
+	MaxPerWindow int // the most requests one API key made in one rate-limit window (any window, when it slides)
+
+	// Faults counts the requests that the fault set with
+	// [Server.SetFaultMode] was applied to, by mode.
+	Faults FaultCounts
 
 	// PerKey holds the same counts for each API key presented, by key
 	// ("" for requests without one).
@@ -194,8 +298,14 @@ type Server struct {
 	mu       sync.Mutex
 	apiKeys  map[string]bool
 	start    time.Time
+	now      func() time.Time
 	limit    int
 	window   time.Duration
+	sliding  bool
+	mode     FaultMode
+	every    int
+	modeSeen int // requests that met mode since it was set
+	faults   FaultCounts
 	counters map[string]*counter // by API key presented
 	hook     Hook
 	failN    int
@@ -210,9 +320,39 @@ type Server struct {
 
 // counter is the rate-limit window and the counts of one API key.
 type counter struct {
-	winIndex int64
-	winCount int
+	winIndex int64       // fixed windows: the current window
+	winCount int         // fixed windows: requests in it
+	recent   []time.Time // sliding window: arrivals within it, oldest first
 	KeyStats
+}
+
+// arrive counts a request at now against the window and returns how many
+// requests the window holds with it, and when the next slot frees (reset:
+// the time until the count drops, wait: the time until a request would be
+// accepted).
+func (c *counter) arrive(s *Server, now time.Time) (count int, reset, wait time.Duration) {
+	if !s.sliding {
+		if i := s.windowIndex(now); i != c.winIndex {
+			c.winIndex, c.winCount = i, 0
+		}
+		c.winCount++
+		reset = s.start.Add(time.Duration(c.winIndex+1) * s.window).Sub(now)
+		return c.winCount, reset, reset
+	}
+	drop := 0
+	for drop < len(c.recent) && now.Sub(c.recent[drop]) >= s.window {
+		drop++
+	}
+	c.recent = append(c.recent[drop:], now)
+	count = len(c.recent)
+	reset = c.recent[0].Add(s.window).Sub(now)
+	wait = reset
+	if s.limit > 0 && count > s.limit {
+		// Accepted again once count-(limit-1) arrivals have left the
+		// window, this one included.
+		wait = c.recent[count-s.limit].Add(s.window).Sub(now)
+	}
+	return count, reset, wait
 }
 
 // keyState is what the server remembers of an idempotency key.
@@ -232,6 +372,7 @@ func New() *Server {
 	return &Server{
 		done:     make(chan struct{}),
 		apiKeys:  map[string]bool{APIKey: true},
+		now:      time.Now,
 		start:    time.Now(),
 		window:   time.Second,
 		counters: map[string]*counter{},
@@ -275,23 +416,69 @@ func (s *Server) AddAPIKey(key string) {
 
 // SetRateLimit makes the server accept at most n requests per window for
 // each API key, from all clients together, and answer the others 429
-// rate_limit_exceeded with ratelimit-limit, ratelimit-remaining,
-// ratelimit-reset and retry-after headers, as Resend does. Windows are
-// fixed: they start when the server was created and follow each other.
-// Every request counts, refused ones included, and a batch counts as one
-// request. n <= 0 turns the limit off (the default). Resend's default is 2
-// per second. SetRateLimit also sets the window [Server.MaxPerWindow]
-// uses.
+// rate_limit_exceeded. Windows are fixed: they start when the server was
+// created and follow each other. Every request counts, refused ones
+// included, and a batch counts as one request. n <= 0 turns the limit off
+// (the default). Resend's default is 2 per second. SetRateLimit also sets
+// the window [Server.MaxPerWindow] uses. See [Server.SetSlidingRateLimit]
+// for the harder limit, and its documentation for the headers.
 func (s *Server) SetRateLimit(n int, window time.Duration) {
+	s.setRateLimit(n, window, false)
+}
+
+// SetSlidingRateLimit is [Server.SetRateLimit] with a sliding window: a
+// request is refused when, counting it, more than n requests with its API
+// key arrived within the window that ends with it. Refused requests count
+// too, so a client that retries too early keeps the window full. Against
+// it, calls spaced exactly window/n apart draw 429s whenever one is a
+// little late; this is the worst a provider that documents "n per second"
+// may do.
+//
+// With a limit set (either kind), every answer to a request that reached
+// the limit carries Resend's headers: ratelimit-limit (n),
+// ratelimit-remaining (how many more requests the window takes now),
+// ratelimit-reset (whole seconds, at least 1, until the count goes down:
+// the end of a fixed window, or when the oldest request leaves a sliding
+// one); a 429 also carries retry-after, the whole seconds (at least 1)
+// after which a request would be accepted.
+func (s *Server) SetSlidingRateLimit(n int, window time.Duration) {
+	s.setRateLimit(n, window, true)
+}
+
+func (s *Server) setRateLimit(n int, window time.Duration, sliding bool) {
 	if window <= 0 {
 		window = time.Second
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.limit, s.window = n, window
+	s.limit, s.window, s.sliding = n, window, sliding
 	for _, c := range s.counters {
-		c.winIndex, c.winCount = s.windowIndex(time.Now()), 0
+		c.winIndex, c.winCount, c.recent = s.windowIndex(s.now()), 0, nil
 	}
+}
+
+// SetClock makes the server read the time from now instead of time.Now,
+// for the rate limit, idempotency's 24 hours and the times it records.
+// nil restores time.Now. Set it before the first request.
+func (s *Server) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.mu.Lock()
+	s.now = now
+	s.start = now()
+	s.mu.Unlock()
+}
+
+// SetFaultMode applies mode to every request from now on (every n-th one
+// when every > 1), until the next call; SetFaultMode(NoFault, 0) stops.
+// It may be called at any time, for example while a drain runs. A fault
+// from the hook ([Server.SetHook]) or from [Server.Fail] takes precedence
+// for its request. [Stats].Faults counts the requests mode was applied to.
+func (s *Server) SetFaultMode(mode FaultMode, every int) {
+	s.mu.Lock()
+	s.mode, s.every, s.modeSeen = mode, max(every, 1), 0
+	s.mu.Unlock()
 }
 
 // Fail makes the next n requests answer status with the error name (and
@@ -388,6 +575,7 @@ func (s *Server) Stats() Stats {
 		st.Emails += c.Emails
 		st.MaxPerWindow = max(st.MaxPerWindow, c.MaxPerWindow)
 	}
+	st.Faults = s.faults
 	return st
 }
 
@@ -396,9 +584,10 @@ func (s *Server) Stats() Stats {
 func (s *Server) RateLimited() int { return s.Stats().RateLimited }
 
 // MaxPerWindow returns the largest number of requests that arrived with
-// one API key in one rate-limit window (one second unless SetRateLimit
-// says otherwise), refused ones included: the highest request rate the
-// server saw.
+// one API key in one rate-limit window (one second unless SetRateLimit or
+// SetSlidingRateLimit says otherwise; with a sliding window, in any window
+// that ends with a request), refused ones included: the highest request
+// rate the server saw.
 func (s *Server) MaxPerWindow() int { return s.Stats().MaxPerWindow }
 
 func (s *Server) windowIndex(t time.Time) int64 {
@@ -407,7 +596,9 @@ func (s *Server) windowIndex(t time.Time) int64 {
 
 // ServeHTTP answers one request as Resend would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
+	s.mu.Lock()
+	now := s.now()
+	s.mu.Unlock()
 	key, hasKey := r.Header["Idempotency-Key"]
 	idemKey := ""
 	if hasKey {
@@ -426,14 +617,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c = &counter{winIndex: s.windowIndex(now)}
 		s.counters[token] = c
 	}
-	if i := s.windowIndex(now); i != c.winIndex {
-		c.winIndex, c.winCount = i, 0
-	}
-	c.winCount++
+	winCount, reset, wait := c.arrive(s, now)
 	c.Calls++
-	c.MaxPerWindow = max(c.MaxPerWindow, c.winCount)
-	winCount, limit := c.winCount, s.limit
-	reset := s.start.Add(time.Duration(c.winIndex+1) * s.window).Sub(now)
+	c.MaxPerWindow = max(c.MaxPerWindow, winCount)
+	limit := s.limit
 	hook, knownKey, reject := s.hook, s.apiKeys[token], s.reject
 	s.mu.Unlock()
 
@@ -452,10 +639,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.failN--
 		}
 	}
+	if f == (Fault{}) && s.mode != NoFault {
+		if s.modeSeen%s.every == 0 {
+			f = s.mode.fault()
+			s.faults.add(s.mode)
+		}
+		s.modeSeen++
+	}
 	if f.Delay == 0 {
 		f.Delay = s.delay
 	}
 	s.mu.Unlock()
+	if f.DropFirst {
+		a.abandoned()
+		panic(http.ErrAbortHandler) // net/http closes the connection without an answer
+	}
 	if f.Status != 0 {
 		if !s.hold(r.Context(), f.Delay) {
 			a.abandoned()
@@ -465,7 +663,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
 		if f.Status == http.StatusTooManyRequests && limit > 0 {
-			s.rateHeaders(w, limit, 0, reset)
+			rateHeaders(w, limit, 0, reset)
 		}
 		a.error(f.Status, f.Name, f.Message)
 		return
@@ -493,9 +691,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if limit > 0 {
 		remaining := max(limit-winCount, 0)
-		s.rateHeaders(w, limit, remaining, reset)
+		rateHeaders(w, limit, remaining, reset)
 		if winCount > limit {
-			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(reset)))
+			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(wait)))
 			s.mu.Lock()
 			c.RateLimited++
 			s.mu.Unlock()
@@ -568,6 +766,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case ks != nil:
 			done := *ks
 			s.mu.Unlock()
+			if f.Drop {
+				// The replay is the work; its answer is lost too.
+				a.abandoned()
+				panic(http.ErrAbortHandler)
+			}
 			a.success(done.answer, done.id, done.ids, done.errors)
 			return
 		}
@@ -682,7 +885,7 @@ func (s *Server) hold(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-func (s *Server) rateHeaders(w http.ResponseWriter, limit, remaining int, reset time.Duration) {
+func rateHeaders(w http.ResponseWriter, limit, remaining int, reset time.Duration) {
 	w.Header().Set("Ratelimit-Limit", strconv.Itoa(limit))
 	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(remaining))
 	w.Header().Set("Ratelimit-Reset", strconv.Itoa(ceilSeconds(reset)))

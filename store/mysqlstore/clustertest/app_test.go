@@ -21,7 +21,6 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
-	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer"
@@ -97,7 +96,6 @@ func runApp(name string) error {
 		APIKey:  resendtest.APIKey,
 		From:    "Passreset <security@example.com>",
 		BaseURL: os.Getenv(appResendEnv),
-		Rate:    rate.Inf, // the fake has no rate limit
 		Timeout: 5 * time.Second,
 	})
 	if err != nil {
