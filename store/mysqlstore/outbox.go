@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 
+	"github.com/passreset/passreset/internal/sqlretry"
 	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -24,7 +25,7 @@ const errDuplicateEntry = 1062
 // in. Like the rest of the store, bun formats every argument into the
 // text, so each statement is one round trip.
 type outboxQueries struct {
-	enqueue, claim, claimUpdate, hold, release, nonce, stats, dead, revive, pruneDead string
+	claim, claimUpdate, hold, release, nonce, stats, dead, revive, pruneDead string
 }
 
 // envelopeColumns is what every read of whole envelopes selects, in the
@@ -37,8 +38,6 @@ func newOutboxQueries(p string) outboxQueries {
 	set := "sealed = ?, key_id = ?, attempts = ?, not_before = ?, dead = ?, last_error = ?, nonce = ?"
 	held := " WHERE id = ? AND lease_owner = ? AND lease_until IS NOT NULL"
 	return outboxQueries{
-		enqueue: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at," +
-			" dead, last_error, lease_owner, lease_until, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
 		// Due, not dead, not leased (or the lease ended): oldest first,
 		// skipping the rows another claim has locked this instant. The
 		// index hints hold even with the statistics of a young table: a
@@ -66,42 +65,11 @@ func newOutboxQueries(p string) outboxQueries {
 	}
 }
 
-// Enqueue implements [outbox.Store] with one INSERT. It does not
-// count the outbox: the Service bounds it from [Store.OutboxStats], read
-// in the background, so an enqueue costs the same whatever the backlog.
-//
-// If the connection is lost after the INSERT was sent, the retry
-// recognises the row its first attempt inserted (a duplicate key then
-// means success).
+// Enqueue implements [outbox.Store] with one INSERT: see
+// [sqlstore.Outbox.Enqueue]. It does not count the outbox, so an enqueue
+// costs the same whatever the backlog.
 func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
-	if err := sqlstore.CheckEnvelope(e); err != nil {
-		return fmt.Errorf("mysqlstore: enqueue: %w", err)
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("mysqlstore: enqueue: NotBefore: %w", err)
-	}
-	created, err := dbTime(e.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("mysqlstore: enqueue: CreatedAt: %w", err)
-	}
-	id, nonce := []byte(e.ID), sqlstore.Nonce()
-	var lost error // set when an INSERT may have been applied though its answer was lost
-	return s.retry(ctx, "enqueue", func() error {
-		_, err := s.db.ExecContext(ctx, s.oq.enqueue,
-			id, []byte(e.Kind), e.Sealed, []byte(e.KeyID),
-			e.Attempts, e.Claims, notBefore, created, e.Dead, []byte(sqlstore.LastError(e.LastError)), nonce)
-		var me *mysql.MySQLError
-		switch {
-		case err == nil:
-			return nil
-		case lost != nil && errors.As(err, &me) && me.Number == errDuplicateEntry:
-			return nil // the row the lost attempt inserted
-		case mayHaveApplied(err):
-			lost = err
-		}
-		return err
-	})
+	return s.ob.Enqueue(ctx, e)
 }
 
 // Claim implements [outbox.Store] with one transaction:
@@ -168,7 +136,7 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 			if n, err := res.RowsAffected(); err != nil {
 				return err
 			} else if n != int64(len(envs)) {
-				return permanent{fmt.Errorf("leased %d of %d locked envelopes", n, len(envs))}
+				return sqlretry.Permanent{Err: fmt.Errorf("leased %d of %d locked envelopes", n, len(envs))}
 			}
 			for i := range envs {
 				envs[i].Claims++
@@ -200,10 +168,10 @@ func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, arg
 		}
 		e.ID, e.Kind, e.KeyID, e.LastError = string(id), string(kind), string(keyID), string(lastErr)
 		if e.NotBefore, err = parseTime(notBefore); err != nil {
-			return nil, permanent{fmt.Errorf("reading not_before: %w", err)}
+			return nil, sqlretry.Permanent{Err: fmt.Errorf("reading not_before: %w", err)}
 		}
 		if e.CreatedAt, err = parseTime(created); err != nil {
-			return nil, permanent{fmt.Errorf("reading created_at: %w", err)}
+			return nil, sqlretry.Permanent{Err: fmt.Errorf("reading created_at: %w", err)}
 		}
 		out = append(out, e)
 	}
@@ -262,7 +230,7 @@ func (s *Store) changedOne(ctx context.Context, res sql.Result, unsure bool, id,
 	case n == 1:
 		return nil
 	case n != 0:
-		return permanent{fmt.Errorf("unexpected %d rows affected", n)}
+		return sqlretry.Permanent{Err: fmt.Errorf("unexpected %d rows affected", n)}
 	case !unsure:
 		return notHeld
 	}
@@ -303,7 +271,7 @@ func (s *Store) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
 		if oldest != nil {
 			t, err := parseTime(oldest)
 			if err != nil {
-				return permanent{fmt.Errorf("reading created_at: %w", err)}
+				return sqlretry.Permanent{Err: fmt.Errorf("reading created_at: %w", err)}
 			}
 			st.Oldest = t
 		}
@@ -357,7 +325,10 @@ func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int
 	if err != nil {
 		return 0, fmt.Errorf("mysqlstore: prune dead: %w", err)
 	}
-	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+	if limit <= 0 {
+		return 0, nil
+	}
+	return s.ob.Count(ctx, "prune dead", s.oq.pruneDead, at, limit)
 }
 
 // newOutbox returns the shared outbox operations on the store's table.
@@ -379,5 +350,9 @@ func (s *Store) newOutbox() sqlstore.Outbox {
 		},
 		Written: "SELECT 1 FROM " + t + " WHERE id = ? AND nonce = ?",
 		Exists:  "SELECT COUNT(*) FROM " + t + " WHERE id IN ",
+		Duplicate: func(err error) bool {
+			var me *mysql.MySQLError
+			return errors.As(err, &me) && me.Number == errDuplicateEntry
+		},
 	}
 }
