@@ -125,3 +125,22 @@ func (o *Outbox) IDs(ctx context.Context, query string, args ...any) ([]string, 
 	}
 	return out, rows.Err()
 }
+
+// Save is the skeleton of [outbox.Store.Save]: it refuses content that
+// does not fit and reports [outbox.ErrLeaseLost] for a worker or ID no
+// lease can exist for, then runs write, retried, with e's NotBefore as
+// the store's time value and a fresh nonce for the row.
+func (o *Outbox) Save(ctx context.Context, worker string, e outbox.Envelope, write func(notBefore string, nonce []byte) error) error {
+	if err := CheckContent(e); err != nil {
+		return o.Retry(ctx, "save", func() error { return err })
+	}
+	if !Held(worker, e.ID) {
+		return o.Retry(ctx, "save", func() error { return outbox.ErrLeaseLost })
+	}
+	notBefore, err := o.Time(e.NotBefore)
+	if err != nil {
+		return o.Retry(ctx, "save", func() error { return fmt.Errorf("NotBefore: %w", err) })
+	}
+	nonce := Nonce()
+	return o.Retry(ctx, "save", func() error { return write(notBefore, nonce) })
+}

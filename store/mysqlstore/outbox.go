@@ -191,23 +191,13 @@ func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, arg
 // nonce (one more round trip, only in that case) to tell its own write
 // from a lost lease.
 func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
-	if err := sqlstore.CheckContent(e); err != nil {
-		return fmt.Errorf("mysqlstore: save: %w", err)
-	}
-	if !sqlstore.Held(worker, e.ID) {
-		return fmt.Errorf("mysqlstore: save: %w", outbox.ErrLeaseLost) // no such lease can exist
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("mysqlstore: save: NotBefore: %w", err)
-	}
 	q := s.oq.release
 	if hold {
 		q = s.oq.hold
 	}
-	id, nonce := []byte(e.ID), sqlstore.Nonce()
+	id := []byte(e.ID)
 	var unsure bool
-	return s.retry(ctx, "save", func() error {
+	return s.ob.Save(ctx, worker, e, func(notBefore string, nonce []byte) error {
 		res, err := s.db.ExecContext(ctx, q,
 			e.Sealed, []byte(e.KeyID), e.Attempts, notBefore, e.Dead, []byte(sqlstore.LastError(e.LastError)), nonce,
 			id, []byte(worker))

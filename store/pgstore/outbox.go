@@ -158,22 +158,11 @@ func (s *Store) readEnvelopes(ctx context.Context, query string, args ...any) ([
 // statement; a claim since then clears the nonce, and the retry then
 // reports the lease lost.
 func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
-	if err := sqlstore.CheckContent(e); err != nil {
-		return fmt.Errorf("pgstore: save: %w", err)
-	}
-	if !sqlstore.Held(worker, e.ID) {
-		return fmt.Errorf("pgstore: save: %w", outbox.ErrLeaseLost) // no such lease can exist
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("pgstore: save: NotBefore: %w", err)
-	}
 	q := s.oq.release
 	if hold {
 		q = s.oq.hold
 	}
-	nonce := sqlstore.Nonce()
-	return s.retry(ctx, "save", func() error {
+	return s.ob.Save(ctx, worker, e, func(notBefore string, nonce []byte) error {
 		res, err := s.db.ExecContext(ctx, q,
 			sealedArg(e.Sealed), e.KeyID, e.Attempts, notBefore, e.Dead, sqlstore.LastError(e.LastError), nonce,
 			e.ID, worker, nonce)
