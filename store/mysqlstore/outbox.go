@@ -42,8 +42,8 @@ func newOutboxQueries(p string) outboxQueries {
 		// skipping the rows another claim has locked this instant. The
 		// index hints hold even with the statistics of a young table: a
 		// table scan would lock rows the claim does not take, and the
-		// UPDATE would then wait for a Delete of such a row while that
-		// Delete waits for the claim's lock (a deadlock the tests met).
+		// UPDATE would then wait for a removal of such a row while that
+		// removal waits for the claim's lock (a deadlock the tests met).
 		claim: "SELECT " + envelopeColumns + " FROM " + t + " FORCE INDEX (claim_order)" +
 			" WHERE dead = 0 AND not_before <= CAST(? AS DATETIME(6))" +
 			" AND (lease_until IS NULL OR lease_until <= CAST(? AS DATETIME(6)))" +
@@ -86,7 +86,7 @@ func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
 // workers in any number of processes take disjoint envelopes. Four round
 // trips (BEGIN, SELECT, UPDATE, COMMIT), three when nothing is due. Under
 // REPEATABLE READ the SELECT also keeps the leased rows it passes over
-// locked until the COMMIT, so a Save or Delete of one of them waits those
+// locked until the COMMIT, so a Save or Replace of one of them waits those
 // few round trips.
 //
 // A claim that fails with a deadlock, a lock wait timeout or a lost
