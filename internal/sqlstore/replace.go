@@ -75,7 +75,10 @@ var errNotHeld = errors.New("not held")
 // random nonce, so when add is not empty, finding add[0] with that nonce
 // means it was; when add is empty, finding none of remove means they are
 // deleted, whichever attempt did it. A retry that finds neither runs the
-// transaction again.
+// transaction again; if in the meantime another worker claimed and saved
+// the unleased rows the first attempt added, the retry reports
+// [outbox.ErrLeaseLost] although they were added (they are queued, and
+// that worker has them).
 func (o *Outbox) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
 	if len(remove) > 0 && !Held(worker, remove...) {
 		return o.fail(ctx, outbox.ErrLeaseLost)
