@@ -271,7 +271,7 @@ func TestOutboxEndToEndInProcess(t *testing.T) {
 		}
 		users := &resettest.Users{}
 		proctest.SeedUsers(users, n)
-		in, err := proctest.NewInstance(s, users, mailer, proctest.NewSealKey(), outbox.Options{}, nil)
+		in, err := proctest.NewInstance(s, users, mailer, proctest.NewSealKey(), outbox.Options{Rate: -1}, nil) // the fake has no limit
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,14 +52,11 @@ func (in *Instance) Sent() int { return int(in.sent.Load()) }
 
 // NewInstance returns an instance on store with users and mailer, sealing
 // with key. opt's Keys are set to key; its zero fields mean the outbox's
-// defaults, except Rate, which defaults to no budget (the stand-in has
-// no rate limit unless a test sets one). edit, when not nil, changes the
-// Service's configuration before it is made.
+// defaults (a Rate of -1 turns the budget off, for a stand-in without a
+// rate limit). edit, when not nil, changes the Service's configuration
+// before it is made.
 func NewInstance(store Store, users reset.Users, mailer reset.Mailer, key outbox.SealKey, opt outbox.Options, edit func(*reset.Config)) (*Instance, error) {
 	opt.Keys = []outbox.SealKey{key}
-	if opt.Rate == 0 {
-		opt.Rate = -1
-	}
 	ob, err := outbox.New(store, opt)
 	if err != nil {
 		return nil, err

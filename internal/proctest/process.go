@@ -100,7 +100,8 @@ func (p Processes) runChild(role string) error {
 		return err
 	}
 	var mailer reset.Mailer = &resettest.Mailer{}
-	opt := outbox.Options{Workers: Workers, WorkerID: fmt.Sprintf("pid%d", os.Getpid())}
+	// The stand-in has no rate limit: no budget.
+	opt := outbox.Options{Workers: Workers, WorkerID: fmt.Sprintf("pid%d", os.Getpid()), Rate: -1}
 	if role == "worker" {
 		rm, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
 			BaseURL: os.Getenv(childResendEnv)})
@@ -313,7 +314,7 @@ func (o *rig) inspector(t *testing.T) *reset.Service {
 	t.Helper()
 	u := &resettest.Users{}
 	SeedUsers(u, o.users)
-	in, err := NewInstance(o.store, u, &resettest.Mailer{}, o.key, outbox.Options{MaxPending: 1 << 20}, nil)
+	in, err := NewInstance(o.store, u, &resettest.Mailer{}, o.key, outbox.Options{MaxPending: 1 << 20, Rate: -1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

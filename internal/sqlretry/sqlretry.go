@@ -7,6 +7,7 @@ package sqlretry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,4 +53,53 @@ func Do(ctx context.Context, attempts int, delay, maxDelay time.Duration, classi
 			return fmt.Errorf("%w (while retrying after: %w)", werr, err)
 		}
 	}
+}
+
+// Permanent marks an error that must not be retried even if it wraps a
+// transient one: [Retrier] reports it at once, as it is.
+type Permanent struct{ Err error }
+
+func (p Permanent) Error() string { return p.Err.Error() }
+func (p Permanent) Unwrap() error { return p.Err }
+
+// Retrier is a store's retry loop: [Do] with the store's settings and its
+// classification of errors.
+type Retrier struct {
+	Prefix          string // the store's error prefix, such as "mysqlstore"
+	Attempts        int
+	Delay, MaxDelay time.Duration
+	// Transient reports whether an error is worth retrying. Context
+	// errors never are.
+	Transient func(error) bool
+	// Report, when not nil, turns an error that ends the retries into the
+	// one reported.
+	Report func(error) error
+}
+
+// Run runs f until it succeeds, fails with an error that is not transient
+// or is [Permanent], runs out of attempts or ctx ends, and wraps the final
+// error as "<prefix>: <op>: ...".
+func (r Retrier) Run(ctx context.Context, op string, f func() error) error {
+	if err := Do(ctx, r.Attempts, r.Delay, r.MaxDelay, r.classify, f); err != nil {
+		return fmt.Errorf("%s: %s: %w", r.Prefix, op, err)
+	}
+	return nil
+}
+
+// classify is the retry verdict on err.
+func (r Retrier) classify(err error) (Verdict, error) {
+	report := func(err error) error {
+		if r.Report != nil {
+			return r.Report(err)
+		}
+		return err
+	}
+	var p Permanent
+	switch {
+	case errors.As(err, &p):
+		return Final, report(p.Err)
+	case r.Transient(err):
+		return Retry, err
+	}
+	return Fail, report(err)
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/passreset/passreset/reset/outbox"
 )
 
-// Outbox is what the shared outbox operations need of a store: its
-// database, its retry loop, its reading of errors and its dialect's
-// statements on the outbox table.
+// Outbox is what the shared operations need of a store: its database,
+// its retry loop, its reading of errors and its dialect's statements on
+// the outbox table.
 type Outbox struct {
 	DB bun.IDB
 	// Retry runs f as the store retries statements, and wraps the final
@@ -44,6 +44,8 @@ type Outbox struct {
 	// "SELECT 1 FROM t WHERE id = ? AND nonce = ?". Exists counts the
 	// rows among a list of IDs: it ends with "id IN ".
 	Written, Exists string
+	// Duplicate reports whether an error is the server's duplicate key.
+	Duplicate func(error) bool
 }
 
 // insertChunk is how many bytes of sealed content one INSERT carries at
@@ -73,7 +75,10 @@ var errNotHeld = errors.New("not held")
 // random nonce, so when add is not empty, finding add[0] with that nonce
 // means it was; when add is empty, finding none of remove means they are
 // deleted, whichever attempt did it. A retry that finds neither runs the
-// transaction again.
+// transaction again; if in the meantime another worker claimed and saved
+// the unleased rows the first attempt added, the retry reports
+// [outbox.ErrLeaseLost] although they were added (they are queued, and
+// that worker has them).
 func (o *Outbox) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
 	if len(remove) > 0 && !Held(worker, remove...) {
 		return o.fail(ctx, outbox.ErrLeaseLost)

@@ -345,6 +345,13 @@ func testReplaceDeletes(t *testing.T, s outbox.Store) {
 	if err := s.Replace(ctx(t), "w1", []string{e1.ID}, nil, time.Time{}); !errors.Is(err, outbox.ErrLeaseLost) {
 		t.Fatalf("delete of a deleted envelope: %v, want ErrLeaseLost", err)
 	}
+	// An ID that is queued cannot be added again, nor enqueued again.
+	if err := s.Replace(ctx(t), "w1", nil, []outbox.Envelope{e2}, time.Time{}); err == nil || errors.Is(err, outbox.ErrLeaseLost) {
+		t.Fatalf("Replace adding a queued ID: %v, want an error", err)
+	}
+	if err := s.Enqueue(ctx(t), e2); err == nil {
+		t.Fatal("Enqueue of a queued ID succeeded")
+	}
 	// Adding alone, unleased: claimable at once.
 	e3 := envelope(3, base)
 	mustReplace(t, s, "w1", nil, []outbox.Envelope{e3}, time.Time{})

@@ -3,6 +3,7 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -29,17 +30,18 @@ func copyEnvelope(e outbox.Envelope) outbox.Envelope {
 }
 
 // Enqueue implements [outbox.Store]. The outbox is kept in process memory:
-// it is not durable. Enqueueing an ID that is already queued changes
-// nothing.
+// it is not durable. Like a database's unique key, it refuses an ID that
+// is already queued.
 func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	if _, ok := s.outbox[e.ID]; !ok {
-		s.outbox[e.ID] = &leased{env: copyEnvelope(e)}
+	if _, ok := s.outbox[e.ID]; ok {
+		return fmt.Errorf("memstore: enqueue: envelope %q is already queued", e.ID)
 	}
+	s.outbox[e.ID] = &leased{env: copyEnvelope(e)}
 	return nil
 }
 
@@ -116,7 +118,8 @@ func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold
 	return nil
 }
 
-// Replace implements [outbox.Store].
+// Replace implements [outbox.Store]. Like a database's unique key, it
+// refuses to add an ID that is queued and not among those it removes.
 func (s *Store) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -126,6 +129,11 @@ func (s *Store) Replace(ctx context.Context, worker string, remove []string, add
 	for _, id := range remove {
 		if _, ok := s.held(worker, id); !ok {
 			return outbox.ErrLeaseLost
+		}
+	}
+	for _, e := range add {
+		if _, ok := s.outbox[e.ID]; ok && !slices.Contains(remove, e.ID) {
+			return fmt.Errorf("memstore: replace: envelope %q is already queued", e.ID)
 		}
 	}
 	for _, id := range remove {

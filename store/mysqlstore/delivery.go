@@ -8,7 +8,7 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/passreset/passreset/internal/sqlstore"
+	"github.com/passreset/passreset/internal/sqlretry"
 )
 
 // maxBudgetKeyLen is the size of the budget_key column.
@@ -38,57 +38,19 @@ func inList(q *strings.Builder, args []any, ids []string) []any {
 // a Renew that fails with a deadlock (a Galera certification conflict) or
 // a lost connection is retried as a whole.
 func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUntil time.Time) ([]string, error) {
-	until, err := dbTime(leaseUntil)
-	if err != nil {
-		return nil, fmt.Errorf("mysqlstore: renew: %w", err)
-	}
-	var valid, lost []string
-	for _, id := range ids {
-		if !sqlstore.Held(worker, id) {
-			lost = append(lost, id) // no such lease can exist
-		} else {
-			valid = append(valid, id)
-		}
-	}
-	if len(valid) == 0 {
-		return lost, nil
-	}
 	t := "`" + s.prefix + "outbox`"
 	where := " WHERE lease_owner = ? AND lease_until IS NOT NULL AND id IN "
-	var upd, sel strings.Builder
-	upd.WriteString("UPDATE " + t + " FORCE INDEX (PRIMARY) SET lease_until = ?" + where)
-	updArgs := inList(&upd, []any{until, []byte(worker)}, valid)
-	sel.WriteString("SELECT id FROM " + t + where)
-	selArgs := inList(&sel, []any{[]byte(worker)}, valid)
-	held := map[string]bool{}
-	err = s.retry(ctx, "renew", func() error {
-		clear(held)
+	return s.ob.Renew(ctx, worker, ids, leaseUntil, func(ctx context.Context, until string, ids []string) ([]string, error) {
+		var upd, sel strings.Builder
+		upd.WriteString("UPDATE " + t + " FORCE INDEX (PRIMARY) SET lease_until = ?" + where)
+		updArgs := inList(&upd, []any{until, []byte(worker)}, ids)
 		if _, err := s.db.ExecContext(ctx, upd.String(), updArgs...); err != nil {
-			return err
+			return nil, err
 		}
-		rows, err := s.db.QueryContext(ctx, sel.String(), selArgs...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id []byte
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			held[string(id)] = true
-		}
-		return rows.Err()
+		sel.WriteString("SELECT id FROM " + t + where)
+		selArgs := inList(&sel, []any{[]byte(worker)}, ids)
+		return s.ob.IDs(ctx, sel.String(), selArgs...)
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range valid {
-		if !held[id] {
-			lost = append(lost, id)
-		}
-	}
-	return lost, nil
 }
 
 // Reserve implements [outbox.Store] with one transaction on the
@@ -133,7 +95,7 @@ func (s *Store) Reserve(ctx context.Context, key string, now time.Time, interval
 				return err
 			}
 			if tat, err = parseTime(b); err != nil {
-				return permanent{fmt.Errorf("reading tat: %w", err)}
+				return sqlretry.Permanent{Err: fmt.Errorf("reading tat: %w", err)}
 			}
 			return nil
 		})

@@ -2,8 +2,9 @@
 // built on uptrace/bun with bun's mysqldialect and go-sql-driver/mysql. It
 // also implements [reset.Pruner] and [reset.Cooldowner], so that the
 // per-address cooldown holds across every app instance that shares the
-// database, and [reset.OutboxStore], the durable outbox that
-// [reset.Config.Outbox] turns on (see "Durable outbox" below).
+// database, and [outbox.Store], the durable queue of package
+// [github.com/passreset/passreset/reset/outbox] (see "Durable outbox"
+// below).
 //
 // # Setup
 //
@@ -118,8 +119,10 @@
 // version refuses (in Check) tables at an older version, whether or not it
 // uses the outbox, and an older program cannot enqueue into a version 3
 // outbox: upgrade every instance before running Migrate. Version 4 adds
-// <prefix>budget, the provider budget ([reset.OutboxOptions.Rate]) that
-// every instance shares; nothing else changes.
+// <prefix>budget, the provider budget (outbox.Options.Rate) that every
+// instance shares; nothing else changes. Version 5 adds <prefix>secrets,
+// which holds the secret that keys the cooldowns; it only adds a table, so
+// queued mail stays where it is.
 //
 // # What is stored, and for how long
 //
@@ -138,14 +141,16 @@
 //     rendered email), the ID of the key, and bookkeeping (kind, attempts,
 //     claims, due time, creation time, lease, last error without secrets).
 //     A row goes when its email has been sent. A dead row (moved aside
-//     after MaxAttempts or MaxAge) stays for Outbox.DeadRetention (default
-//     7 days) for an operator to list and revive, then goes with the next
-//     prune.
+//     after MaxAttempts or MaxAge) stays for an operator to list and
+//     revive until the outbox prunes it ([Store.PruneDead]).
 //   - <prefix>budget: per budget key (default "mail"), one time: when the
 //     provider budget's next call is due. One row per key, never pruned.
+//   - <prefix>secrets: one random 32-byte secret, made by the first
+//     instance that needs it ([Store.CooldownSecret]); the cooldowns are
+//     keyed with it. Never pruned.
 //
-// [reset.Service.RunOutbox] prunes every Outbox.PruneInterval (default 10
-// minutes); without the outbox, call [reset.Service.Prune] periodically.
+// An outbox's Run prunes periodically; without the outbox, call
+// [reset.Service.Prune] periodically.
 // User IDs compare byte for byte (up to [MaxUserIDLen] bytes); a user has
 // at most one token row.
 //
@@ -171,7 +176,8 @@
 //
 //	Rotate, Lookup, RevokeAll, Cooldown           1 each
 //	Consume                                       1 on MariaDB, 2 on MySQL and Galera
-//	Prune                                         3 (one DELETE per kind, at most limit rows each)
+//	Prune                                         2 (one DELETE per kind, at most limit rows each)
+//	CooldownSecret                                2 (INSERT IGNORE, SELECT), once per Service
 //	trusted request (Cooldown if throttled, Rotate) 1 or 2
 //	Complete (Consume, RevokeAll)                 2 on MariaDB (3 on MySQL, Galera), plus one
 //	                                              Enqueue of the notice with the outbox
@@ -203,40 +209,51 @@
 //
 // # Durable outbox
 //
-// With [reset.Config.Outbox] set, the Service keeps its mail in
-// <prefix>outbox: a public password-lost request is one enqueue, and
-// workers ([reset.Service.RunOutbox], in as many processes as you like)
-// claim envelopes, issue the token, seal the rendered email, send it and
-// delete it. Each operation, without retries:
+// With an outbox (package reset/outbox) as the Service's queue, the mail
+// waits in <prefix>outbox: a public password-lost request is one enqueue,
+// and workers (the outbox's Run, in as many processes as you like) claim
+// envelopes, issue the token, seal the rendered email, send it and
+// remove it. Each operation, without retries:
 //
 //   - Enqueue: one INSERT. It does not count the outbox, so its cost
-//     does not grow with the backlog; the Service bounds the outbox from
-//     OutboxStats, read in the background at most every
-//     Outbox.CheckInterval (see [reset.OutboxOptions.MaxPending] for how
-//     approximate that bound is).
+//     does not grow with the backlog; the outbox bounds itself from
+//     Stats, read in the background (see outbox.Options.MaxPending).
 //   - Claim: one transaction of four round trips (BEGIN; SELECT ... FOR
 //     UPDATE SKIP LOCKED of the due envelopes, oldest first; UPDATE of
 //     their lease; COMMIT), three when nothing is due. SKIP LOCKED needs
 //     MariaDB 10.6 or MySQL 8.0. Concurrent claims take disjoint
 //     envelopes.
-//   - Save and Delete: one UPDATE or DELETE, conditional on the worker
-//     holding the lease (it claimed the envelope last and has not released
-//     it); rows affected decide, so clientFoundRows must be off.
-//   - OutboxStats: one SELECT that reads at most limit entries of the
+//   - Save: one UPDATE, conditional on the worker holding the lease (it
+//     claimed the envelope last and has not released it); rows affected
+//     decide, so clientFoundRows must be off.
+//   - Replace (a batch formed from its members, a batch's answer, or a
+//     removal): one transaction, BEGIN; DELETE of the removed rows the
+//     worker holds; INSERT of the added ones; COMMIT. The DELETE is the
+//     lease check: unless it removed every row asked for, the transaction
+//     is rolled back and nothing changes. A batch envelope holds up to 100
+//     rendered emails, about 2 MiB sealed: the sealed column is a
+//     MEDIUMBLOB (16 MiB), and the INSERTs carry at most 1 MiB of sealed
+//     content each (2 MiB formatted in hexadecimal), well within MariaDB's
+//     default max_allowed_packet (16 MiB) and the driver's.
+//   - Renew: one UPDATE of the leases, then one SELECT of those still held.
+//   - Stats: one SELECT that reads at most limit entries of the
 //     (dead, created_at) index per count and one for the oldest pending
 //     envelope, whatever the size of the outbox. Dead: one SELECT; Revive:
-//     one UPDATE.
+//     one UPDATE; PruneDead: one DELETE of at most limit rows.
+//   - Reserve: one transaction (the upsert of the budget's row, then its
+//     SELECT); Pause: one UPDATE.
 //
 // So a message for a known account costs, besides the claim (shared by up
-// to Outbox.Batch messages): Cooldown, Rotate, Save of the sealed message,
-// then Delete after the send. A lease that a dead worker held runs out at
+// to a batch of messages): Cooldown, Rotate, Save of the sealed message,
+// then a Replace that removes it after the send. A lease that a dead worker held runs out at
 // its lease_until, and the next claim takes the envelope: its sealed
 // message is sent again with the same idempotency key, which the provider
 // drops as a replay. Deadlocks, lock wait timeouts and lost connections
 // are retried as for the other operations; a retried write recognises its
 // own earlier attempt (a duplicate key for Enqueue, the nonce column for
-// Save and Revive, a vanished row for Delete), and a claim whose COMMIT
-// answer was lost only delays its envelopes until their lease ends.
+// Save and Revive, the nonce of its added rows or its removed rows gone
+// for Replace), and a claim whose COMMIT answer was lost only delays its
+// envelopes until their lease ends.
 //
 // # Galera clusters
 //
@@ -285,8 +302,8 @@
 // not keep claims on different nodes apart, but certification does. Every
 // table has a primary key, as Galera needs.
 //
-// No process memory. Tokens, cooldowns and, with [reset.Config.Outbox],
-// queued mail live in the cluster, so every instance sees the same state
+// No process memory. Tokens, cooldowns and, with the outbox as the
+// Service's queue, queued mail live in the cluster, so every instance sees the same state
 // and any instance may die at any time. Without the outbox, mail waits in
 // the instance's memory until it is sent, and is lost if the instance
 // crashes. The per-client rate limit of package httpadapter lives in each
@@ -305,14 +322,13 @@
 //
 // # Pruning
 //
-// [Store.Prune] removes at most limit expired tokens, ended cooldowns and
-// dead envelopes past their retention, each kind with one autocommit
-// DELETE ... ORDER BY <indexed column> LIMIT, so that a prune holds the
-// locks of one small batch at a time and Rotate, Consume and the outbox
-// wait for one batch at most. [reset.Service.Prune] repeats it in batches
-// of Outbox.PruneBatch rows (default 1,000), resting three times as long
-// as each batch took, until nothing is left, and
-// [reset.Service.RunOutbox] runs that every Outbox.PruneInterval.
+// [Store.Prune] removes at most limit expired tokens and ended cooldowns,
+// and [Store.PruneDead] at most limit dead envelopes, each kind with one
+// autocommit DELETE ... ORDER BY <indexed column> LIMIT, so that a prune
+// holds the locks of one small batch at a time and Rotate, Consume and the
+// outbox wait for one batch at most. [reset.Service.Prune] repeats Prune
+// in batches, resting three times as long as each batch took, until
+// nothing is left; an outbox's Run prunes periodically.
 //
 // # Tests
 //

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	_ "time/tzdata" // the time-zone tests need zones on any machine
@@ -286,40 +285,16 @@ func TestPruneLargeTable(t *testing.T) {
 	}
 }
 
-// queryCounter is a bun query hook that counts statements sent.
-type queryCounter struct{ n atomic.Int64 }
-
-func (c *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *queryCounter) AfterQuery(context.Context, *bun.QueryEvent) { c.n.Add(1) }
-
 // TestRoundTrips counts the statements each core operation sends to the
 // database, with a bun query hook.
 func TestRoundTrips(t *testing.T) {
-	db := openDB(t, testDSN(t))
-	counter := &queryCounter{}
-	s, err := mysqlstore.New(db.WithQueryHook(counter), mysqlstore.Options{TablePrefix: newStore(t, db, mysqlstore.Options{}).TablePrefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	counted, measure := harness.Counted(t)
+	s := counted.(*mysqlstore.Store)
 	ctx := t.Context()
 	if err := s.Check(ctx); err != nil { // learns that the server has DELETE ... RETURNING
 		t.Fatal(err)
 	}
 	svc, _, mailer := newService(t, s, "trips", nil)
-	measure := func(name string, want int64, f func() error) {
-		t.Helper()
-		before := counter.n.Load()
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if got := counter.n.Load() - before; got != want {
-			t.Errorf("%s: %d round trips, want %d", name, got, want)
-		} else {
-			t.Logf("%s: %d round trips", name, got)
-		}
-	}
 	// The public password-lost request: cooldown, then rotation.
 	measure("first Request (cooldown secret: INSERT IGNORE + SELECT, once per Service; cooldown + rotate)", 4, func() error {
 		if err := svc.Request(ctx, "trips@example.com", ""); err != nil {

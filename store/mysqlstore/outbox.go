@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 
+	"github.com/passreset/passreset/internal/sqlretry"
 	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -24,7 +25,7 @@ const errDuplicateEntry = 1062
 // in. Like the rest of the store, bun formats every argument into the
 // text, so each statement is one round trip.
 type outboxQueries struct {
-	enqueue, claim, claimUpdate, hold, release, nonce, stats, dead, revive, pruneDead string
+	claim, claimUpdate, hold, release, nonce, stats, dead, revive, pruneDead string
 }
 
 // envelopeColumns is what every read of whole envelopes selects, in the
@@ -37,14 +38,12 @@ func newOutboxQueries(p string) outboxQueries {
 	set := "sealed = ?, key_id = ?, attempts = ?, not_before = ?, dead = ?, last_error = ?, nonce = ?"
 	held := " WHERE id = ? AND lease_owner = ? AND lease_until IS NOT NULL"
 	return outboxQueries{
-		enqueue: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at," +
-			" dead, last_error, lease_owner, lease_until, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
 		// Due, not dead, not leased (or the lease ended): oldest first,
 		// skipping the rows another claim has locked this instant. The
 		// index hints hold even with the statistics of a young table: a
 		// table scan would lock rows the claim does not take, and the
-		// UPDATE would then wait for a Delete of such a row while that
-		// Delete waits for the claim's lock (a deadlock the tests met).
+		// UPDATE would then wait for a removal of such a row while that
+		// removal waits for the claim's lock (a deadlock the tests met).
 		claim: "SELECT " + envelopeColumns + " FROM " + t + " FORCE INDEX (claim_order)" +
 			" WHERE dead = 0 AND not_before <= CAST(? AS DATETIME(6))" +
 			" AND (lease_until IS NULL OR lease_until <= CAST(? AS DATETIME(6)))" +
@@ -66,42 +65,11 @@ func newOutboxQueries(p string) outboxQueries {
 	}
 }
 
-// Enqueue implements [outbox.Store] with one INSERT. It does not
-// count the outbox: the Service bounds it from [Store.OutboxStats], read
-// in the background, so an enqueue costs the same whatever the backlog.
-//
-// If the connection is lost after the INSERT was sent, the retry
-// recognises the row its first attempt inserted (a duplicate key then
-// means success).
+// Enqueue implements [outbox.Store] with one INSERT: see
+// [sqlstore.Outbox.Enqueue]. It does not count the outbox, so an enqueue
+// costs the same whatever the backlog.
 func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
-	if err := sqlstore.CheckEnvelope(e); err != nil {
-		return fmt.Errorf("mysqlstore: enqueue: %w", err)
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("mysqlstore: enqueue: NotBefore: %w", err)
-	}
-	created, err := dbTime(e.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("mysqlstore: enqueue: CreatedAt: %w", err)
-	}
-	id, nonce := []byte(e.ID), sqlstore.Nonce()
-	var lost error // set when an INSERT may have been applied though its answer was lost
-	return s.retry(ctx, "enqueue", func() error {
-		_, err := s.db.ExecContext(ctx, s.oq.enqueue,
-			id, []byte(e.Kind), e.Sealed, []byte(e.KeyID),
-			e.Attempts, e.Claims, notBefore, created, e.Dead, []byte(sqlstore.LastError(e.LastError)), nonce)
-		var me *mysql.MySQLError
-		switch {
-		case err == nil:
-			return nil
-		case lost != nil && errors.As(err, &me) && me.Number == errDuplicateEntry:
-			return nil // the row the lost attempt inserted
-		case mayHaveApplied(err):
-			lost = err
-		}
-		return err
-	})
+	return s.ob.Enqueue(ctx, e)
 }
 
 // Claim implements [outbox.Store] with one transaction:
@@ -118,7 +86,7 @@ func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
 // workers in any number of processes take disjoint envelopes. Four round
 // trips (BEGIN, SELECT, UPDATE, COMMIT), three when nothing is due. Under
 // REPEATABLE READ the SELECT also keeps the leased rows it passes over
-// locked until the COMMIT, so a Save or Delete of one of them waits those
+// locked until the COMMIT, so a Save or Replace of one of them waits those
 // few round trips.
 //
 // A claim that fails with a deadlock, a lock wait timeout or a lost
@@ -168,7 +136,7 @@ func (s *Store) Claim(ctx context.Context, worker string, now, leaseUntil time.T
 			if n, err := res.RowsAffected(); err != nil {
 				return err
 			} else if n != int64(len(envs)) {
-				return permanent{fmt.Errorf("leased %d of %d locked envelopes", n, len(envs))}
+				return sqlretry.Permanent{Err: fmt.Errorf("leased %d of %d locked envelopes", n, len(envs))}
 			}
 			for i := range envs {
 				envs[i].Claims++
@@ -200,10 +168,10 @@ func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, arg
 		}
 		e.ID, e.Kind, e.KeyID, e.LastError = string(id), string(kind), string(keyID), string(lastErr)
 		if e.NotBefore, err = parseTime(notBefore); err != nil {
-			return nil, permanent{fmt.Errorf("reading not_before: %w", err)}
+			return nil, sqlretry.Permanent{Err: fmt.Errorf("reading not_before: %w", err)}
 		}
 		if e.CreatedAt, err = parseTime(created); err != nil {
-			return nil, permanent{fmt.Errorf("reading created_at: %w", err)}
+			return nil, sqlretry.Permanent{Err: fmt.Errorf("reading created_at: %w", err)}
 		}
 		out = append(out, e)
 	}
@@ -223,23 +191,13 @@ func (s *Store) readEnvelopes(ctx context.Context, db bun.IDB, query string, arg
 // nonce (one more round trip, only in that case) to tell its own write
 // from a lost lease.
 func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
-	if err := sqlstore.CheckContent(e); err != nil {
-		return fmt.Errorf("mysqlstore: save: %w", err)
-	}
-	if !sqlstore.Held(worker, e.ID) {
-		return fmt.Errorf("mysqlstore: save: %w", outbox.ErrLeaseLost) // no such lease can exist
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("mysqlstore: save: NotBefore: %w", err)
-	}
 	q := s.oq.release
 	if hold {
 		q = s.oq.hold
 	}
-	id, nonce := []byte(e.ID), sqlstore.Nonce()
+	id := []byte(e.ID)
 	var unsure bool
-	return s.retry(ctx, "save", func() error {
+	return s.ob.Save(ctx, worker, e, func(notBefore string, nonce []byte) error {
 		res, err := s.db.ExecContext(ctx, q,
 			e.Sealed, []byte(e.KeyID), e.Attempts, notBefore, e.Dead, []byte(sqlstore.LastError(e.LastError)), nonce,
 			id, []byte(worker))
@@ -262,7 +220,7 @@ func (s *Store) changedOne(ctx context.Context, res sql.Result, unsure bool, id,
 	case n == 1:
 		return nil
 	case n != 0:
-		return permanent{fmt.Errorf("unexpected %d rows affected", n)}
+		return sqlretry.Permanent{Err: fmt.Errorf("unexpected %d rows affected", n)}
 	case !unsure:
 		return notHeld
 	}
@@ -303,7 +261,7 @@ func (s *Store) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
 		if oldest != nil {
 			t, err := parseTime(oldest)
 			if err != nil {
-				return permanent{fmt.Errorf("reading created_at: %w", err)}
+				return sqlretry.Permanent{Err: fmt.Errorf("reading created_at: %w", err)}
 			}
 			st.Oldest = t
 		}
@@ -357,7 +315,10 @@ func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int
 	if err != nil {
 		return 0, fmt.Errorf("mysqlstore: prune dead: %w", err)
 	}
-	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+	if limit <= 0 {
+		return 0, nil
+	}
+	return s.ob.Count(ctx, "prune dead", s.oq.pruneDead, at, limit)
 }
 
 // newOutbox returns the shared outbox operations on the store's table.
@@ -379,5 +340,9 @@ func (s *Store) newOutbox() sqlstore.Outbox {
 		},
 		Written: "SELECT 1 FROM " + t + " WHERE id = ? AND nonce = ?",
 		Exists:  "SELECT COUNT(*) FROM " + t + " WHERE id IN ",
+		Duplicate: func(err error) bool {
+			var me *mysql.MySQLError
+			return errors.As(err, &me) && me.Number == errDuplicateEntry
+		},
 	}
 }

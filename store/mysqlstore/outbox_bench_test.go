@@ -203,8 +203,8 @@ func percentile(lat []time.Duration, p float64) time.Duration {
 
 // BenchmarkOutboxDrain measures how fast the outbox drains against the
 // fake Resend: each iteration queues a batch of public requests for
-// accounts (timer stopped), then drains it. unpaced uses one DrainOutbox
-// goroutine and a mailer without pacing; workers4 runs RunOutbox with four
+// accounts (timer stopped), then drains it. unpaced uses one Drain
+// goroutine and a mailer without pacing; workers4 runs the outbox's Run with four
 // workers; paced2 paces the mailer at Resend's default 2 requests per
 // second, with the fake enforcing that limit, and queues 10 messages. It
 // reports messages per second, and for paced2 how many requests the fake
@@ -214,7 +214,7 @@ func BenchmarkOutboxDrain(b *testing.B) {
 		name    string
 		batch   int
 		rate    rate.Limit
-		workers int // 0: DrainOutbox in this goroutine
+		workers int // 0: Drain in this goroutine
 	}{
 		{"unpaced", 200, rate.Inf, 0},
 		{"unpaced/workers4", 200, rate.Inf, 4},
@@ -290,10 +290,10 @@ func BenchmarkOutboxDrain(b *testing.B) {
 	}
 }
 
-// BenchmarkOutboxStats measures OutboxStats with 100,000 envelopes
+// BenchmarkOutboxStats measures Stats with 100,000 envelopes
 // pending, counting up to 1,000 and up to 100,000 (the default
 // Outbox.MaxPending, which the Service counts up to in the background
-// once per Outbox.CheckInterval).
+// in the background).
 func BenchmarkOutboxStats(b *testing.B) {
 	db := openDB(b, testDSN(b))
 	s := newStore(b, db, mysqlstore.Options{})
@@ -303,7 +303,7 @@ func BenchmarkOutboxStats(b *testing.B) {
 			for b.Loop() {
 				st, err := s.Stats(b.Context(), limit)
 				if err != nil || st.Pending != limit {
-					b.Fatalf("OutboxStats = %+v, %v; want %d pending", st, err, limit)
+					b.Fatalf("Stats = %+v, %v; want %d pending", st, err, limit)
 				}
 			}
 		})

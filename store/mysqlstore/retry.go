@@ -4,14 +4,11 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
-
-	"github.com/passreset/passreset/internal/sqlretry"
 )
 
 // MySQL and MariaDB error numbers the store treats as transient.
@@ -26,34 +23,9 @@ const (
 	errServerLost        = 2013 // CR_SERVER_LOST
 )
 
-// permanent marks an error that must not be retried even if it wraps a
-// transient one.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// retry runs f until it succeeds, fails with an error that is not
-// transient, runs out of attempts or ctx ends, and wraps the final error
-// as "mysqlstore: <op>: ...".
+// retry runs f as the store retries statements: see [sqlretry.Retrier].
 func (s *Store) retry(ctx context.Context, op string, f func() error) error {
-	if err := sqlretry.Do(ctx, s.attempts, s.retryDelay, maxRetryDelay, classify, f); err != nil {
-		return fmt.Errorf("mysqlstore: %s: %w", op, err)
-	}
-	return nil
-}
-
-// classify is the retry verdict on err: a permanent error ends the
-// retries at once, a transient one is retried.
-func classify(err error) (sqlretry.Verdict, error) {
-	var p permanent
-	switch {
-	case errors.As(err, &p):
-		return sqlretry.Final, p.err
-	case transient(err):
-		return sqlretry.Retry, err
-	}
-	return sqlretry.Fail, err
+	return s.retrier.Run(ctx, op, f)
 }
 
 // transient reports whether err is worth retrying: a deadlock (on Galera

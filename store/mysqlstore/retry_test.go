@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/passreset/passreset/internal/sqlretry"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -51,7 +52,7 @@ func TestClassification(t *testing.T) {
 }
 
 func TestRetry(t *testing.T) {
-	s := &Store{attempts: 4, retryDelay: time.Millisecond}
+	s := &Store{retrier: sqlretry.Retrier{Prefix: "mysqlstore", Attempts: 4, Delay: time.Millisecond, MaxDelay: maxRetryDelay, Transient: transient}}
 	deadlock := &mysql.MySQLError{Number: 1213, Message: "Deadlock found"}
 	ctx := t.Context()
 
@@ -81,14 +82,14 @@ func TestRetry(t *testing.T) {
 	}
 
 	calls = 0
-	err = s.retry(ctx, "consume", func() error { calls++; return permanent{fmt.Errorf("unknown: %w", mysql.ErrInvalidConn)} })
+	err = s.retry(ctx, "consume", func() error { calls++; return sqlretry.Permanent{Err: fmt.Errorf("unknown: %w", mysql.ErrInvalidConn)} })
 	if calls != 1 || !errors.Is(err, mysql.ErrInvalidConn) || err.Error() != "mysqlstore: consume: unknown: invalid connection" {
 		t.Fatalf("retry = %v after %d calls, want the permanent error at once", err, calls)
 	}
 
 	// A context that ends during the backoff ends the retries: with an
 	// hour between attempts, returning at all proves it.
-	s = &Store{attempts: 100, retryDelay: time.Hour}
+	s = &Store{retrier: sqlretry.Retrier{Prefix: "mysqlstore", Attempts: 100, Delay: time.Hour, MaxDelay: maxRetryDelay, Transient: transient}}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()

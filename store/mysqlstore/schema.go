@@ -54,7 +54,7 @@ var migrations = [][]string{
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
 	{
-		// The durable outbox (reset.OutboxStore). Times are UTC. sealed
+		// The durable outbox (outbox.Store). Times are UTC. sealed
 		// holds an AES-GCM sealed message, never a token in the clear.
 		// nonce is rewritten by every Save and Revive, so that such an
 		// UPDATE always changes its row (rows affected then tells whether
@@ -103,7 +103,7 @@ var migrations = [][]string{
 		"DEALLOCATE PREPARE %[1]sv3",
 	},
 	{
-		// The provider budget shared by every instance (reset.Budgeter):
+		// The provider budget shared by every instance (outbox.Store.Reserve):
 		// one row per budget key, holding the budget's theoretical arrival
 		// time (UTC).
 		"CREATE TABLE IF NOT EXISTS `%[1]sbudget` (\n" +

@@ -3,7 +3,6 @@ package mysqlstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
+	"github.com/passreset/passreset/internal/sqlretry"
 	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -90,6 +90,7 @@ type Store struct {
 	q          queries
 	oq         outboxQueries
 	ob         sqlstore.Outbox
+	retrier    sqlretry.Retrier
 }
 
 var (
@@ -180,6 +181,8 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	if s.retryDelay == 0 {
 		s.retryDelay = DefaultRetryDelay
 	}
+	s.retrier = sqlretry.Retrier{Prefix: "mysqlstore", Attempts: s.attempts, Delay: s.retryDelay, MaxDelay: maxRetryDelay,
+		Transient: transient}
 	s.ob = s.newOutbox()
 	switch db.(type) {
 	case bun.Tx, *bun.Tx:
@@ -265,10 +268,10 @@ func (s *Store) scanRecord(h reset.Hash, row *sql.Row) (reset.Record, error) {
 	}
 	rec := reset.Record{Hash: h, UserID: string(user), Email: string(email)}
 	if rec.CreatedAt, err = parseTime(created); err != nil {
-		return reset.Record{}, permanent{fmt.Errorf("reading created_at: %w", err)}
+		return reset.Record{}, sqlretry.Permanent{Err: fmt.Errorf("reading created_at: %w", err)}
 	}
 	if rec.ExpiresAt, err = parseTime(expires); err != nil {
-		return reset.Record{}, permanent{fmt.Errorf("reading expires_at: %w", err)}
+		return reset.Record{}, sqlretry.Permanent{Err: fmt.Errorf("reading expires_at: %w", err)}
 	}
 	return rec, nil
 }
@@ -296,7 +299,7 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 	var rec reset.Record
 	var lost error // set when a DELETE may have been applied though its answer was lost
 	unknown := func() error {
-		return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+		return sqlretry.Permanent{Err: fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
 	}
 	if s.returning.Load() {
 		err := s.retry(ctx, "consume", func() error {
@@ -371,29 +374,13 @@ func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Prun
 	if err != nil {
 		return n, fmt.Errorf("mysqlstore: prune: %w", err)
 	}
-	if n.Tokens, err = s.prune(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
+	if limit <= 0 {
+		return n, nil
+	}
+	if n.Tokens, err = s.ob.Count(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
 		return n, err
 	}
-	n.Cooldowns, err = s.prune(ctx, "prune", s.q.pruneCooldowns, at, limit)
-	return n, err
-}
-
-// prune runs one pruning DELETE of at most limit rows, retried, and
-// reports how many rows it removed.
-func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	var n int
-	err := s.retry(ctx, op, func() error {
-		res, err := s.db.ExecContext(ctx, query, at, limit)
-		if err != nil {
-			return err
-		}
-		removed, err := res.RowsAffected()
-		n = int(removed)
-		return err
-	})
+	n.Cooldowns, err = s.ob.Count(ctx, "prune", s.q.pruneCooldowns, at, limit)
 	return n, err
 }
 
@@ -406,19 +393,7 @@ func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int
 // one (on Galera, a conflicting insert through another node is retried)
 // ignores its own and reads the one that is there.
 func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
-	var secret []byte
-	fresh := make([]byte, 32)
-	rand.Read(fresh) // never fails
-	err := s.retry(ctx, "cooldown secret", func() error {
-		if _, err := s.db.ExecContext(ctx, s.q.secretInsert, fresh); err != nil {
-			return err
-		}
-		return s.db.QueryRowContext(ctx, s.q.secretSelect).Scan(&secret)
-	})
-	if err == nil && len(secret) != 32 {
-		err = fmt.Errorf("mysqlstore: cooldown secret: %d bytes, want 32", len(secret))
-	}
-	return secret, err
+	return s.ob.Secret(ctx, s.q.secretInsert, s.q.secretSelect)
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:
@@ -468,7 +443,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 			started = true
 			return nil
 		case n != 0:
-			return permanent{fmt.Errorf("unexpected %d rows affected", n)}
+			return sqlretry.Permanent{Err: fmt.Errorf("unexpected %d rows affected", n)}
 		case !unsure && owner == "":
 			started = false
 			return nil

@@ -22,49 +22,11 @@ const maxBudgetKeyLen = 255
 // The ids it does not return are lost. Repeating it changes nothing more,
 // so a Renew whose answer was lost is retried as a whole.
 func (s *Store) Renew(ctx context.Context, worker string, ids []string, leaseUntil time.Time) ([]string, error) {
-	until, err := dbTime(leaseUntil)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: renew: %w", err)
-	}
-	var valid, lost []string
-	for _, id := range ids {
-		if !sqlstore.Held(worker, id) {
-			lost = append(lost, id) // no such lease can exist
-		} else {
-			valid = append(valid, id)
-		}
-	}
-	if len(valid) == 0 {
-		return lost, nil
-	}
 	q := "UPDATE " + s.names().outbox + " SET lease_until = " + ts +
 		" WHERE lease_owner = ? AND lease_until IS NOT NULL AND id IN (?) RETURNING id"
-	held := map[string]bool{}
-	err = s.retry(ctx, "renew", func() error {
-		clear(held)
-		rows, err := s.db.QueryContext(ctx, q, until, worker, bun.List(valid))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			held[id] = true
-		}
-		return rows.Err()
+	return s.ob.Renew(ctx, worker, ids, leaseUntil, func(ctx context.Context, until string, ids []string) ([]string, error) {
+		return s.ob.IDs(ctx, q, until, worker, bun.List(ids))
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range valid {
-		if !held[id] {
-			lost = append(lost, id)
-		}
-	}
-	return lost, nil
 }
 
 // Reserve implements [outbox.Store] with one statement on the budget's

@@ -3,8 +3,8 @@
 // database/sql adapter (github.com/jackc/pgx/v5/stdlib). It also
 // implements [reset.Pruner] and [reset.Cooldowner], so that the
 // per-address cooldown holds across every app instance that shares the
-// database, and [reset.OutboxStore], the durable outbox that
-// [reset.Config.Outbox] turns on.
+// database, and [outbox.Store], the durable queue of package
+// [github.com/passreset/passreset/reset/outbox].
 //
 // # Setup
 //
@@ -110,11 +110,15 @@
 //     address, link or token is stored in the clear. A row goes when its
 //     email is sent, or when the request turns out to have no account;
 //     a dead row (moved aside after a permanent failure or too many
-//     attempts) stays until [reset.OutboxOptions] DeadRetention has passed
-//     and then goes at the next prune, or when revived and sent.
+//     attempts) stays until the outbox prunes it ([Store.PruneDead]), or
+//     until it is revived and sent.
 //   - <prefix>budget: per budget key (default "mail"), one time: when the
-//     provider budget's next call is due ([reset.OutboxOptions.Rate]). One
-//     row per key, never pruned. Added by schema version 2.
+//     provider budget's next call is due (outbox.Options.Rate). One row
+//     per key, never pruned. Added by schema version 2.
+//   - <prefix>secrets: one random 32-byte secret, made by the first
+//     instance that needs it ([Store.CooldownSecret]); the cooldowns are
+//     keyed with it. Never pruned. Added by schema version 3, which only
+//     adds this table: queued mail stays where it is.
 //   - <prefix>schema_version: the applied schema versions.
 //
 // # Atomicity and round trips
@@ -146,14 +150,22 @@
 //     ... ORDER BY not_before, created_at, id LIMIT n FOR UPDATE SKIP
 //     LOCKED) RETURNING ...: concurrent claims, in any number of processes,
 //     take disjoint envelopes without waiting for each other.
-//   - Save, Delete, Revive: one UPDATE or DELETE conditional on the worker
-//     holding the lease (or the envelope being dead); PostgreSQL's rows
-//     affected decide.
-//   - OutboxStats(limit): one SELECT whose two counts read at most limit
+//   - Save, Revive: one UPDATE conditional on the worker holding the lease
+//     (or the envelope being dead); PostgreSQL's rows affected decide.
+//   - Replace (a batch formed from its members, a batch's answer, or a
+//     removal): one transaction, BEGIN; DELETE of the removed rows the
+//     worker holds; INSERT of the added ones; COMMIT. The DELETE is the
+//     lease check: unless it removed every row asked for, the transaction
+//     is rolled back and nothing changes. A batch envelope of 100 rendered
+//     emails (about 2 MiB sealed) fits a bytea easily; the INSERTs carry
+//     at most 1 MiB of sealed content each.
+//   - Renew: one UPDATE ... RETURNING of the leases still held.
+//   - Stats(limit): one SELECT whose two counts read at most limit
 //     entries of a partial index each (SELECT count(*) FROM (SELECT 1 ...
 //     LIMIT limit)), and whose oldest pending envelope is the first entry
 //     of another: its cost does not grow with the outbox.
-//   - Dead: one SELECT.
+//   - Dead: one SELECT; PruneDead: one DELETE of at most limit rows;
+//     Reserve: one upsert ... RETURNING; Pause: one UPDATE.
 //
 // A lease that a dead worker held runs out at its lease_until, and the
 // next claim takes the envelope: its sealed email is sent again with the
@@ -169,8 +181,9 @@
 // RevokeAll, Lookup, the reads and Prune are idempotent; Enqueue
 // recognises its own row (a unique violation after a lost answer means
 // success); Cooldown, Save and Revive write a random nonce and match it,
-// so that a retry recognises its own write in the same statement; Delete
-// reads whether the envelope still exists; a Claim whose answer was lost
+// so that a retry recognises its own write in the same statement; Replace
+// looks for the nonce of the rows it added, or for its removed rows gone;
+// a Claim whose answer was lost
 // only delays its envelopes until their lease ends. Consume cannot know
 // who deleted a row whose DELETE answer was lost: it then returns the
 // connection error, not [reset.ErrNotFound]. A server that refuses writes
@@ -184,10 +197,11 @@
 //
 // # Pruning
 //
-// [Store.Prune] removes expired records, ended cooldowns and old dead
-// envelopes, a batch of each per call; [reset.Service.Prune] calls it until
-// nothing is left, and [reset.Service.RunOutbox] does that periodically.
-// Without the outbox, run Service.Prune from a ticker or a cron job.
+// [Store.Prune] removes expired records and ended cooldowns, and
+// [Store.PruneDead] old dead envelopes, a batch of each per call;
+// [reset.Service.Prune] calls Prune until nothing is left, and an outbox's
+// Run prunes periodically. Without the outbox, run Service.Prune from a
+// ticker or a cron job.
 //
 // # Tests
 //

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/passreset/passreset/internal/sqlretry"
 	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -21,7 +22,7 @@ const stateUniqueViolation = "23505"
 // in. Like the rest of the store, bun formats every argument into the
 // text, so each statement is one round trip.
 type outboxQueries struct {
-	enqueue, claim, hold, release, stats, dead, revive, pruneDead string
+	claim, hold, release, stats, dead, revive, pruneDead string
 }
 
 // envelopeColumns is what every read of whole envelopes selects, in the
@@ -36,8 +37,6 @@ func newOutboxQueries(n names) outboxQueries {
 	// nonce) and no claim has happened since (Claim clears the nonce).
 	held := " WHERE id = ? AND ((lease_owner = ? AND lease_until IS NOT NULL) OR nonce = ?)"
 	return outboxQueries{
-		enqueue: "INSERT INTO " + t + " (id, kind, sealed, key_id, attempts, claims, not_before, created_at, dead, last_error)" +
-			" VALUES (?, ?, ?, ?, ?, ?, " + ts + ", " + ts + ", ?, ?)",
 		// One statement: the subquery locks up to max due envelopes,
 		// oldest first, passing over the rows that other claims hold
 		// locked this instant, and the UPDATE leases exactly those.
@@ -70,36 +69,11 @@ func sealedArg(b []byte) []byte {
 	return b
 }
 
-// Enqueue implements [outbox.Store] with one INSERT; it does not
-// count anything. If the connection is lost after the INSERT may have
-// reached the server, the retry recognises the row its first attempt
-// inserted (a unique violation then means success).
+// Enqueue implements [outbox.Store] with one INSERT: see
+// [sqlstore.Outbox.Enqueue]. It does not count the outbox, so an enqueue
+// costs the same whatever the backlog.
 func (s *Store) Enqueue(ctx context.Context, e outbox.Envelope) error {
-	if err := sqlstore.CheckEnvelope(e); err != nil {
-		return fmt.Errorf("pgstore: enqueue: %w", err)
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("pgstore: enqueue: NotBefore: %w", err)
-	}
-	created, err := dbTime(e.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("pgstore: enqueue: CreatedAt: %w", err)
-	}
-	var lost error // set when an INSERT may have been applied though its answer was lost
-	return s.retry(ctx, "enqueue", func() error {
-		_, err := s.db.ExecContext(ctx, s.oq.enqueue, e.ID, e.Kind, sealedArg(e.Sealed), e.KeyID,
-			e.Attempts, e.Claims, notBefore, created, e.Dead, sqlstore.LastError(e.LastError))
-		switch {
-		case err == nil:
-			return nil
-		case lost != nil && sqlState(err) == stateUniqueViolation:
-			return nil // the row the lost attempt inserted
-		case mayHaveApplied(err):
-			lost = err
-		}
-		return err
-	})
+	return s.ob.Enqueue(ctx, e)
 }
 
 // Claim implements [outbox.Store] with one statement:
@@ -184,22 +158,11 @@ func (s *Store) readEnvelopes(ctx context.Context, query string, args ...any) ([
 // statement; a claim since then clears the nonce, and the retry then
 // reports the lease lost.
 func (s *Store) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
-	if err := sqlstore.CheckContent(e); err != nil {
-		return fmt.Errorf("pgstore: save: %w", err)
-	}
-	if !sqlstore.Held(worker, e.ID) {
-		return fmt.Errorf("pgstore: save: %w", outbox.ErrLeaseLost) // no such lease can exist
-	}
-	notBefore, err := dbTime(e.NotBefore)
-	if err != nil {
-		return fmt.Errorf("pgstore: save: NotBefore: %w", err)
-	}
 	q := s.oq.release
 	if hold {
 		q = s.oq.hold
 	}
-	nonce := sqlstore.Nonce()
-	return s.retry(ctx, "save", func() error {
+	return s.ob.Save(ctx, worker, e, func(notBefore string, nonce []byte) error {
 		res, err := s.db.ExecContext(ctx, q,
 			sealedArg(e.Sealed), e.KeyID, e.Attempts, notBefore, e.Dead, sqlstore.LastError(e.LastError), nonce,
 			e.ID, worker, nonce)
@@ -221,7 +184,7 @@ func one(res sql.Result, none error) error {
 	case n == 0:
 		return none
 	}
-	return permanent{fmt.Errorf("unexpected %d rows affected", n)}
+	return sqlretry.Permanent{Err: fmt.Errorf("unexpected %d rows affected", n)}
 }
 
 // Replace implements [outbox.Store] in one transaction: see
@@ -296,7 +259,10 @@ func (s *Store) PruneDead(ctx context.Context, before time.Time, limit int) (int
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: prune dead: %w", err)
 	}
-	return s.prune(ctx, "prune dead", s.oq.pruneDead, at, limit)
+	if limit <= 0 {
+		return 0, nil
+	}
+	return s.ob.Count(ctx, "prune dead", s.oq.pruneDead, at, limit, at)
 }
 
 // newOutbox returns the shared outbox operations on the store's table.
@@ -316,7 +282,8 @@ func (s *Store) newOutbox(n names) sqlstore.Outbox {
 			return []any{e.ID, e.Kind, e.Sealed, e.KeyID, e.Attempts, e.Claims,
 				notBefore, createdAt, e.Dead, sqlstore.LastError(e.LastError), owner, until, nonce}
 		},
-		Written: "SELECT 1 FROM " + t + " WHERE id = ? AND nonce = ?",
-		Exists:  "SELECT count(*) FROM " + t + " WHERE id IN ",
+		Written:   "SELECT 1 FROM " + t + " WHERE id = ? AND nonce = ?",
+		Exists:    "SELECT count(*) FROM " + t + " WHERE id IN ",
+		Duplicate: func(err error) bool { return sqlState(err) == stateUniqueViolation },
 	}
 }

@@ -11,38 +11,11 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/passreset/passreset/internal/sqlretry"
 )
 
-// permanent marks an error that must not be retried even if it wraps a
-// transient one.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// retry runs f until it succeeds, fails with an error that is not
-// transient, runs out of attempts or ctx ends, and wraps the final error
-// as "pgstore: <op>: ...".
+// retry runs f as the store retries statements: see [sqlretry.Retrier].
 func (s *Store) retry(ctx context.Context, op string, f func() error) error {
-	if err := sqlretry.Do(ctx, s.attempts, s.retryDelay, maxRetryDelay, classify, f); err != nil {
-		return fmt.Errorf("pgstore: %s: %w", op, err)
-	}
-	return nil
-}
-
-// classify is the retry verdict on err: a permanent error ends the
-// retries at once, a transient one is retried.
-func classify(err error) (sqlretry.Verdict, error) {
-	var p permanent
-	switch {
-	case errors.As(err, &p):
-		return sqlretry.Final, classifyReadOnly(p.err)
-	case transient(err):
-		return sqlretry.Retry, err
-	}
-	return sqlretry.Fail, classifyReadOnly(err)
+	return s.retrier.Run(ctx, op, f)
 }
 
 // sqlState returns the SQLSTATE of a server error, "" for other errors.

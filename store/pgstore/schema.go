@@ -107,7 +107,7 @@ var migrations = [][]string{
 			"  nonce        bytea       NOT NULL\n" +
 			")",
 		"CREATE INDEX IF NOT EXISTS \"{p}cooldowns_ends\" ON {cooldowns} (ends_at)",
-		// The durable outbox (reset.OutboxStore). sealed is opaque: the
+		// The durable outbox (outbox.Store). sealed is opaque: the
 		// core's AES-256-GCM sealed content. nonce is written by Save and
 		// Revive and cleared by Claim, so that a retry after a lost answer
 		// recognises its own write. The partial indexes serve Claim (due
@@ -133,7 +133,7 @@ var migrations = [][]string{
 		"CREATE INDEX IF NOT EXISTS \"{p}outbox_dead\" ON {outbox} (created_at, id) WHERE dead",
 	},
 	{
-		// The provider budget shared by every instance (reset.Budgeter):
+		// The provider budget shared by every instance (outbox.Store.Reserve):
 		// one row per budget key, holding its theoretical arrival time.
 		"CREATE TABLE IF NOT EXISTS {budget} (\n" +
 			"  budget_key text COLLATE \"C\" NOT NULL PRIMARY KEY,\n" +

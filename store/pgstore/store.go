@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/internal/sqlretry"
 	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -83,6 +83,7 @@ type Store struct {
 	q          queries
 	oq         outboxQueries
 	ob         sqlstore.Outbox
+	retrier    sqlretry.Retrier
 }
 
 var (
@@ -180,6 +181,8 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 	case bun.Tx, *bun.Tx:
 		s.attempts = 1
 	}
+	s.retrier = sqlretry.Retrier{Prefix: "pgstore", Attempts: s.attempts, Delay: s.retryDelay, MaxDelay: maxRetryDelay,
+		Transient: transient, Report: classifyReadOnly}
 	s.ob = s.newOutbox(n)
 	return s, nil
 }
@@ -295,7 +298,7 @@ func (s *Store) Consume(ctx context.Context, h reset.Hash) (reset.Record, error)
 			rec = r
 			return nil
 		case errors.Is(err, reset.ErrNotFound) && lost != nil:
-			return permanent{fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
+			return sqlretry.Permanent{Err: fmt.Errorf("outcome unknown, the token may have been used: %w", lost)}
 		case mayHaveApplied(err):
 			lost = err
 		}
@@ -328,30 +331,14 @@ func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Prun
 	if err != nil {
 		return p, fmt.Errorf("pgstore: prune: %w", err)
 	}
-	if p.Tokens, err = s.prune(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
+	if limit <= 0 {
+		return p, nil
+	}
+	if p.Tokens, err = s.ob.Count(ctx, "prune", s.q.pruneTokens, at, limit, at); err != nil {
 		return p, err
 	}
-	p.Cooldowns, err = s.prune(ctx, "prune", s.q.pruneCooldowns, at, limit)
+	p.Cooldowns, err = s.ob.Count(ctx, "prune", s.q.pruneCooldowns, at, limit, at)
 	return p, err
-}
-
-// prune runs one pruning DELETE of at most limit rows, retried, and
-// reports how many rows it removed.
-func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	var n int
-	err := s.retry(ctx, op, func() error {
-		res, err := s.db.ExecContext(ctx, query, at, limit, at)
-		if err != nil {
-			return err
-		}
-		removed, err := res.RowsAffected()
-		n = int(removed)
-		return err
-	})
-	return n, err
 }
 
 // CooldownSecret implements [reset.Cooldowner] with two statements:
@@ -362,19 +349,7 @@ func (s *Store) prune(ctx context.Context, op, query, at string, limit int) (int
 // The first call anywhere inserts the secret; every later or concurrent
 // one keeps the one that is there and reads it.
 func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
-	var secret []byte
-	fresh := make([]byte, 32)
-	rand.Read(fresh) // never fails
-	err := s.retry(ctx, "cooldown secret", func() error {
-		if _, err := s.db.ExecContext(ctx, s.q.secretInsert, fresh); err != nil {
-			return err
-		}
-		return s.db.QueryRowContext(ctx, s.q.secretSelect).Scan(&secret)
-	})
-	if err == nil && len(secret) != 32 {
-		err = fmt.Errorf("pgstore: cooldown secret: %d bytes, want 32", len(secret))
-	}
-	return secret, err
+	return s.ob.Secret(ctx, s.q.secretInsert, s.q.secretSelect)
 }
 
 // Cooldown implements [reset.Cooldowner] with one statement:
