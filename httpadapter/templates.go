@@ -62,7 +62,8 @@ a{color:#0b57a4}
 <p>{{.T "form.account"}}</p>
 {{with .Error}}<p class="error" id="form-error" role="alert">{{.}}</p>
 {{end}}<form method="post" action="{{.Action}}">
-<input type="email" name="username" autocomplete="username" value="{{.Email}}" readonly hidden>
+{{with .Binding}}<input type="hidden" name="binding" value="{{.}}">
+{{end}}<input type="email" name="username" autocomplete="username" value="{{.Email}}" readonly hidden>
 <label for="newPassword">{{.T "form.new"}}</label>
 <input id="newPassword" name="newPassword" type="password" autocomplete="new-password" required{{if .MinLength}} minlength="{{.MinLength}}"{{end}} aria-describedby="newPassword-hint{{if .Error}} form-error{{end}}"{{if .Error}} aria-invalid="true"{{end}}>
 <p class="hint" id="newPassword-hint">{{if .MinLength}}{{.T "form.min"}} {{end}}{{.T "form.hint"}}</p>
@@ -75,6 +76,10 @@ a{color:#0b57a4}
 
 {{define "invalid"}}{{template "top" .}}{{if .Expired}}{{template "title" (.Title "expired.title")}}<h1>{{.T "expired.title"}}</h1>
 <p>{{.T "expired.text"}}</p>
+{{else if .Replaced}}{{template "title" (.Title "replaced.title")}}<h1>{{.T "replaced.title"}}</h1>
+<p>{{.T "replaced.text"}}</p>
+{{else if .Ambiguous}}{{template "title" (.Title "ambiguous.title")}}<h1>{{.T "ambiguous.title"}}</h1>
+<p>{{.T "ambiguous.text"}}</p>
 {{else}}{{template "title" (.Title "invalid.title")}}<h1>{{.T "invalid.title"}}</h1>
 <p>{{.T "invalid.text"}}</p>
 {{end}}<h2>{{.T "newlink.heading"}}</h2>
@@ -124,6 +129,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "It may be incomplete, it may have been used already, or a newer link may have replaced it: only the most recent link works, and only once.",
 		"expired.title":   "This link has expired",
 		"expired.text":    "For your safety, a link to reset a password works for a limited time only.",
+		"replaced.title":  "This form belongs to a link that was replaced",
+		"replaced.text":   "Another reset link was opened in this browser after this form, so this form was not used and nothing was changed. Open the link from your email again.",
+		"ambiguous.title": "This page cannot tell which link you opened",
+		"ambiguous.text":  "Your browser sent this page more than one reset link, perhaps one placed there by another site. To be safe, none was used, and those the page could remove were removed. Open the link from your email again.",
 		"newlink.heading": "Get a new link",
 		"newlink.link":    "Request a new link",
 		"newlink.email":   "Email address",
@@ -165,6 +174,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "Er ist vielleicht unvollständig, wurde schon benutzt oder durch einen neueren Link ersetzt: Nur der neueste Link funktioniert, und nur einmal.",
 		"expired.title":   "Dieser Link ist abgelaufen",
 		"expired.text":    "Zu Ihrer Sicherheit funktioniert ein Link zum Zurücksetzen des Passworts nur eine begrenzte Zeit.",
+		"replaced.title":  "Dieses Formular gehört zu einem ersetzten Link",
+		"replaced.text":   "Nach diesem Formular wurde in diesem Browser ein anderer Link zum Zurücksetzen geöffnet. Das Formular wurde daher nicht verwendet, und nichts wurde geändert. Öffnen Sie den Link aus Ihrer E-Mail erneut.",
+		"ambiguous.title": "Diese Seite kann nicht erkennen, welchen Link Sie geöffnet haben",
+		"ambiguous.text":  "Ihr Browser hat dieser Seite mehr als einen Link zum Zurücksetzen gesendet, vielleicht einen, den eine andere Website dort abgelegt hat. Zur Sicherheit wurde keiner verwendet, und die Seite hat entfernt, was sie entfernen konnte. Öffnen Sie den Link aus Ihrer E-Mail erneut.",
 		"newlink.heading": "Neuen Link anfordern",
 		"newlink.link":    "Einen neuen Link anfordern",
 		"newlink.email":   "E-Mail-Adresse",
@@ -206,6 +219,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "Il est peut-être incomplet, a déjà été utilisé ou a été remplacé par un lien plus récent : seul le dernier lien fonctionne, et une seule fois.",
 		"expired.title":   "Ce lien a expiré",
 		"expired.text":    "Pour votre sécurité, un lien de réinitialisation ne fonctionne que pendant une durée limitée.",
+		"replaced.title":  "Ce formulaire appartient à un lien remplacé",
+		"replaced.text":   "Un autre lien de réinitialisation a été ouvert dans ce navigateur après ce formulaire : ce formulaire n’a donc pas été utilisé et rien n’a été modifié. Rouvrez le lien de votre e-mail.",
+		"ambiguous.title": "Cette page ne peut pas savoir quel lien vous avez ouvert",
+		"ambiguous.text":  "Votre navigateur a envoyé à cette page plus d’un lien de réinitialisation, peut-être un lien déposé par un autre site. Par sécurité, aucun n’a été utilisé, et la page a supprimé ceux qu’elle pouvait. Rouvrez le lien de votre e-mail.",
 		"newlink.heading": "Obtenir un nouveau lien",
 		"newlink.link":    "Demander un nouveau lien",
 		"newlink.email":   "Adresse e-mail",
@@ -247,6 +264,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "Puede que esté incompleto, que ya se haya usado o que otro más reciente lo haya sustituido: solo funciona el enlace más reciente, y una sola vez.",
 		"expired.title":   "Este enlace ha caducado",
 		"expired.text":    "Por tu seguridad, un enlace para restablecer la contraseña solo funciona durante un tiempo limitado.",
+		"replaced.title":  "Este formulario pertenece a un enlace sustituido",
+		"replaced.text":   "Después de este formulario se abrió otro enlace de restablecimiento en este navegador, así que este formulario no se ha usado y no ha cambiado nada. Vuelve a abrir el enlace de tu correo.",
+		"ambiguous.title": "Esta página no puede saber qué enlace has abierto",
+		"ambiguous.text":  "Tu navegador ha enviado a esta página más de un enlace de restablecimiento, quizá uno que puso ahí otro sitio. Por seguridad no se ha usado ninguno, y la página ha quitado los que ha podido. Vuelve a abrir el enlace de tu correo.",
 		"newlink.heading": "Obtener un enlace nuevo",
 		"newlink.link":    "Solicitar un enlace nuevo",
 		"newlink.email":   "Correo electrónico",
@@ -288,6 +309,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "Ele pode estar incompleto, já ter sido usado ou ter sido substituído por um link mais recente: só o link mais recente funciona, e uma única vez.",
 		"expired.title":   "Este link expirou",
 		"expired.text":    "Para sua segurança, um link de redefinição de senha funciona só por um tempo limitado.",
+		"replaced.title":  "Este formulário pertence a um link que foi substituído",
+		"replaced.text":   "Outro link de redefinição foi aberto neste navegador depois deste formulário; por isso este formulário não foi usado e nada foi alterado. Abra de novo o link do seu e-mail.",
+		"ambiguous.title": "Esta página não consegue saber qual link você abriu",
+		"ambiguous.text":  "Seu navegador enviou a esta página mais de um link de redefinição, talvez um colocado ali por outro site. Por segurança, nenhum foi usado, e a página removeu os que pôde. Abra de novo o link do seu e-mail.",
 		"newlink.heading": "Receber um novo link",
 		"newlink.link":    "Pedir um novo link",
 		"newlink.email":   "Endereço de e-mail",
@@ -329,6 +354,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "リンクが途中で切れているか、すでに使われたか、新しいリンクに置き換えられた可能性があります。使えるのは最新のリンクだけで、一度だけです。",
 		"expired.title":   "このリンクは有効期限が切れています",
 		"expired.text":    "安全のため、パスワード再設定のリンクは一定時間しか使えません。",
+		"replaced.title":  "このフォームは置き換えられたリンクのものです",
+		"replaced.text":   "このフォームの後に、このブラウザで別のパスワード再設定リンクが開かれました。そのため、このフォームは使われず、何も変更されていません。メールのリンクをもう一度開いてください。",
+		"ambiguous.title": "どのリンクを開いたのか判断できません",
+		"ambiguous.text":  "お使いのブラウザから、このページに複数の再設定リンクが送られました。別のサイトが置いたものかもしれません。安全のため、どれも使わず、削除できるものは削除しました。メールのリンクをもう一度開いてください。",
 		"newlink.heading": "新しいリンクを受け取る",
 		"newlink.link":    "新しいリンクを依頼する",
 		"newlink.email":   "メールアドレス",
@@ -370,6 +399,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "链接可能不完整、已被使用，或已被更新的链接取代：只有最新的链接有效，且只能使用一次。",
 		"expired.title":   "此链接已过期",
 		"expired.text":    "为了您的安全，重置密码的链接只在有限时间内有效。",
+		"replaced.title":  "此表单属于已被取代的链接",
+		"replaced.text":   "在打开此表单之后，此浏览器中又打开了另一个重置链接，因此此表单未被使用，也没有任何更改。请重新打开邮件中的链接。",
+		"ambiguous.title": "此页面无法确定您打开的是哪个链接",
+		"ambiguous.text":  "您的浏览器向此页面发送了多个重置链接，其中可能有其他网站放置的链接。为安全起见，没有使用其中任何一个，并已删除能够删除的链接。请重新打开邮件中的链接。",
 		"newlink.heading": "获取新链接",
 		"newlink.link":    "申请新链接",
 		"newlink.email":   "电子邮件地址",
@@ -411,6 +444,10 @@ var PageMessages = reset.Messages{
 		"invalid.text":    "ربما يكون ناقصًا، أو استُخدم من قبل، أو حلّ محله رابط أحدث: يعمل أحدث رابط فقط، ومرة واحدة فقط.",
 		"expired.title":   "انتهت صلاحية هذا الرابط",
 		"expired.text":    "حرصًا على أمانك، يعمل رابط إعادة تعيين كلمة المرور لمدة محدودة فقط.",
+		"replaced.title":  "هذا النموذج يخص رابطًا حلّ محله رابط آخر",
+		"replaced.text":   "فُتح رابط آخر لإعادة التعيين في هذا المتصفح بعد هذا النموذج، لذا لم يُستخدم هذا النموذج ولم يتغير شيء. افتح الرابط من بريدك الإلكتروني مرة أخرى.",
+		"ambiguous.title": "لا تستطيع هذه الصفحة معرفة الرابط الذي فتحته",
+		"ambiguous.text":  "أرسل متصفحك إلى هذه الصفحة أكثر من رابط لإعادة التعيين، ربما وضع أحدها موقع آخر. حرصًا على أمانك لم يُستخدم أي منها، وأزالت الصفحة ما استطاعت إزالته. افتح الرابط من بريدك الإلكتروني مرة أخرى.",
 		"newlink.heading": "الحصول على رابط جديد",
 		"newlink.link":    "طلب رابط جديد",
 		"newlink.email":   "عنوان البريد الإلكتروني",
