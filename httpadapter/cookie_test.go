@@ -31,13 +31,18 @@ func bindingOf(t *testing.T, body string) string {
 func linkRequest(target string, hdr ...string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, target, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			r.Host = hdr[i+1]
+			continue
+		}
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
 	return r
 }
 
 // TestTokenCookieAttributes checks the cookie a link's GET sets: over
-// https (a TLS connection, or a proxy that says so) a __Host- cookie,
+// https (a TLS connection, a proxy that says so, or a browser's fetch
+// metadata for a host that is not loopback) a __Host- cookie,
 // Secure, Path=/, no Domain; over plain http the plain name at the
 // page's own path, for development.
 func TestTokenCookieAttributes(t *testing.T) {
@@ -57,6 +62,12 @@ func TestTokenCookieAttributes(t *testing.T) {
 		{"Forwarded", linkRequest(q, "Forwarded", `for=192.0.2.1;proto="HTTPS";host=app.example.com`), true},
 		{"X-Forwarded-Proto http", linkRequest(q, "X-Forwarded-Proto", "http"), false},
 		{"Forwarded http", linkRequest(q, "Forwarded", "for=192.0.2.1;proto=http"), false},
+		// Browsers send fetch metadata to https and loopback origins only.
+		{"Sec-Fetch-Site", linkRequest(q, "Sec-Fetch-Site", "cross-site", "Host", "app.example.com"), true},
+		{"Sec-Fetch-Site, localhost", linkRequest(q, "Sec-Fetch-Site", "cross-site", "Host", "localhost:8080"), false},
+		{"Sec-Fetch-Site, .localhost", linkRequest(q, "Sec-Fetch-Site", "none", "Host", "app.localhost:8080"), false},
+		{"Sec-Fetch-Site, 127.0.0.1", linkRequest(q, "Sec-Fetch-Site", "none", "Host", "127.0.0.1:8080"), false},
+		{"Sec-Fetch-Site, ::1", linkRequest(q, "Sec-Fetch-Site", "none", "Host", "[::1]:8080"), false},
 	} {
 		w := e.do(public, c.r)
 		raw := w.Header().Values("Set-Cookie")
@@ -124,7 +135,11 @@ func TestPageSeveralCookies(t *testing.T) {
 			v := url.Values{"binding": {"x"}, "newPassword": {"a new long password"}, "confirmPassword": {"a new long password"}}
 			r = httptest.NewRequest(http.MethodPost, target, strings.NewReader(v.Encode()))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.Header.Set("Sec-Fetch-Site", "same-origin")
+			if c.scheme == "https" {
+				r.Header.Set("Sec-Fetch-Site", "same-origin")
+			} else { // over plain http a browser sends no fetch metadata
+				r.Header.Set("Origin", "http://app.example.test:8443")
+			}
 		}
 		r.Header.Add("Cookie", c.cookie+"="+theirs+"; "+c.cookie+"="+own)
 		w := e.do(public, r)
@@ -191,7 +206,7 @@ func TestPageFormBinding(t *testing.T) {
 		}
 		r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(v.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		r.Header.Set("Origin", "http://example.com") // plain http: no fetch metadata
 		r.AddCookie(&http.Cookie{Name: c.Name, Value: cookie})
 		return e.do(public, r)
 	}
@@ -230,7 +245,7 @@ func TestPageFormBinding(t *testing.T) {
 	v := url.Values{"binding": {b1}, "newPassword": {"a new long password"}, "confirmPassword": {"another password"}}
 	r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(v.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.Header.Set("Origin", "http://example.com")
 	r.AddCookie(&http.Cookie{Name: c.Name, Value: tok1})
 	if w := e.do(public, r); w.Code != http.StatusBadRequest || bindingOf(t, w.Body.String()) != b1 {
 		t.Errorf("mismatched passwords: %d, binding changed", w.Code)

@@ -147,7 +147,7 @@ func cookiePaths(p string) []string {
 			ps = append(ps, p[:i], p[:i+1])
 		}
 	}
-	if p != "/" {
+	if ps[len(ps)-1] != p {
 		ps = append(ps, p)
 	}
 	return ps
@@ -163,16 +163,20 @@ func pagePath(r *http.Request) string {
 }
 
 // secure reports whether the browser reached the page over https: the
-// connection is TLS, or a proxy in front says so with
-// "X-Forwarded-Proto: https" or "Forwarded: proto=https". The headers are
-// believed from any peer, because they can only make the cookie stricter:
-// a client that claims https on a plain-http connection gets a __Host-
-// cookie that its own browser refuses, and loses only its own link. A
-// TLS-terminating proxy must send one of them (most do by default), or
-// the page uses the plain-http cookie, which a sibling subdomain can
-// shadow.
+// connection is TLS; or a proxy in front says so with
+// "X-Forwarded-Proto: https" or "Forwarded: proto=https"; or the browser
+// sent fetch metadata (Sec-Fetch-Site), which browsers send only to https
+// and loopback origins, to a host that is not a loopback name. These
+// headers are believed from any peer, because they can only make the
+// cookie stricter: a client that claims https on a plain-http connection
+// gets a __Host- cookie that its own browser refuses, and loses only its
+// own link. Behind a TLS-terminating proxy, let the proxy send one of the
+// first two, so that browsers without fetch metadata are served right too.
 func secure(r *http.Request) bool {
 	if r.TLS != nil {
+		return true
+	}
+	if r.Header.Get("Sec-Fetch-Site") != "" && !loopbackHost(r.Host) {
 		return true
 	}
 	for _, line := range r.Header.Values("X-Forwarded-Proto") {
@@ -194,6 +198,21 @@ func secure(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// loopbackHost reports whether host (with or without a port) names this
+// machine the way browsers treat as a secure context over plain http:
+// localhost, a name under .localhost, or a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // bindingLabel is what a form's binding authenticates.
