@@ -310,7 +310,8 @@ func (b *browserEnv) shot(name string) {
 		return
 	}
 	var png []byte
-	b.run(chromedp.FullScreenshot(&png, 100))
+	// A tab behind another draws no frame to capture: bring it forward.
+	b.run(page.BringToFront(), chromedp.FullScreenshot(&png, 100))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}

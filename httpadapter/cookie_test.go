@@ -272,3 +272,33 @@ func TestPageFormBindingTLS(t *testing.T) {
 		t.Errorf("https, replaced cookie: %d, u2 %q", w.Code, e.users.Password("u2"))
 	}
 }
+
+// FuzzCookiePaths checks that every path the page deletes tossed cookies
+// at is one a browser sends with a request for the page (RFC 6265,
+// 5.1.4), that "/" and the page's own path are among them, and that none
+// repeats.
+func FuzzCookiePaths(f *testing.F) {
+	for _, p := range []string{"/", "/reset", "/auth/reset", "/a/b/c/reset", "/auth//reset", "/auth/"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !strings.HasPrefix(p, "/") {
+			return
+		}
+		ps := cookiePaths(p)
+		if ps[0] != "/" || ps[len(ps)-1] != p {
+			t.Fatalf("%q: %q lacks / or the path", p, ps)
+		}
+		seen := map[string]bool{}
+		for _, c := range ps {
+			if seen[c] {
+				t.Fatalf("%q: %q repeats %q", p, ps, c)
+			}
+			seen[c] = true
+			matches := c == p || strings.HasPrefix(p, c) && (strings.HasSuffix(c, "/") || p[len(c)] == '/')
+			if !matches {
+				t.Fatalf("%q: %q does not path-match", p, c)
+			}
+		}
+	})
+}

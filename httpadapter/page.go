@@ -23,7 +23,7 @@ import (
 // Names of the hosted page templates; see [Options.Pages].
 const (
 	PageForm    = "form"    // choose a new password (GET with a working link, or a refused POST)
-	PageInvalid = "invalid" // the link is invalid, used, replaced or expired
+	PageInvalid = "invalid" // the link is invalid, used, replaced or expired; the form's link was replaced; several token cookies
 	PageDone    = "done"    // the password was changed
 	PageForgot  = "forgot"  // ask for a new link
 	PageSent    = "sent"    // the same answer for every address asked for

@@ -142,14 +142,18 @@ func clearTossedCookies(w http.ResponseWriter, r *http.Request) {
 // without its final slash, then p.
 func cookiePaths(p string) []string {
 	ps := []string{"/"}
-	for i := 1; i < len(p); i++ {
-		if p[i] == '/' {
-			ps = append(ps, p[:i], p[:i+1])
+	add := func(c string) {
+		if ps[len(ps)-1] != c { // "//" gives one path twice in a row
+			ps = append(ps, c)
 		}
 	}
-	if ps[len(ps)-1] != p {
-		ps = append(ps, p)
+	for i := 1; i < len(p); i++ {
+		if p[i] == '/' {
+			add(p[:i])
+			add(p[:i+1])
+		}
 	}
+	add(p)
 	return ps
 }
 
