@@ -103,7 +103,7 @@ func TestBrowserCookieTossing(t *testing.T) {
 		}
 		b.check("form after tossing", "en")
 		b.submit("correct horse battery", "correct horse battery", "h1")
-		if got := b.text("h1"); got != PageMessages["en"]["done.title"] {
+		if got := b.text("h1"); got != PageMessages()["en"]["done.title"] {
 			t.Errorf("%s: after submit: %q", c.name, got)
 		}
 		if b.users.Password("u1") != "correct horse battery" || b.users.Password("u2") != otherOld {
@@ -130,7 +130,7 @@ func TestBrowserCookieTossingPlainHTTP(t *testing.T) {
 			switch got := b.account(); got {
 			case knownEmail: // the page could tell
 			case "":
-				if h1 := b.text("h1"); h1 != PageMessages[lang]["ambiguous.title"] {
+				if h1 := b.text("h1"); h1 != PageMessages()[lang]["ambiguous.title"] {
 					t.Fatalf("own link with a tossed cookie: %q, want the form or the explanation", h1)
 				}
 				b.check("ambiguous", lang)
@@ -143,7 +143,7 @@ func TestBrowserCookieTossingPlainHTTP(t *testing.T) {
 				t.Fatalf("the person's own link shows the account %q", got)
 			}
 			b.submit("correct horse battery", "correct horse battery", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] {
 				t.Errorf("after submit: %q", got)
 			}
 			if b.users.Password("u1") != "correct horse battery" || b.users.Password("u2") != otherOld {
@@ -172,8 +172,8 @@ func TestBrowserSecondTab(t *testing.T) {
 			}
 			b.ctx = first
 			b.submit("correct horse battery", "correct horse battery", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["replaced.title"] {
-				t.Errorf("first tab after the second link: %q, want %q", got, PageMessages[lang]["replaced.title"])
+			if got := b.text("h1"); got != PageMessages()[lang]["replaced.title"] {
+				t.Errorf("first tab after the second link: %q, want %q", got, PageMessages()[lang]["replaced.title"])
 			}
 			if b.users.Password("u1") != oldPassword || b.users.Password("u2") != otherOld {
 				t.Fatalf("the replaced form changed a password: u1 %q, u2 %q", b.users.Password("u1"), b.users.Password("u2"))
@@ -188,13 +188,13 @@ func TestBrowserSecondTab(t *testing.T) {
 
 			b.ctx = second
 			b.submit("second tab password", "second tab password", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] || b.users.Password("u2") != "second tab password" {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] || b.users.Password("u2") != "second tab password" {
 				t.Errorf("second tab: %q, u2 %q", got, b.users.Password("u2"))
 			}
 			b.ctx = first
 			b.open(tok1)
 			b.submit("correct horse battery", "correct horse battery", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] || b.users.Password("u1") != "correct horse battery" {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] || b.users.Password("u1") != "correct horse battery" {
 				t.Errorf("first link opened again: %q, u1 %q", got, b.users.Password("u1"))
 			}
 		})
