@@ -613,7 +613,7 @@ func TestComposition(t *testing.T) {
 	// The page works under the prefix, with relative form actions.
 	tok := e.issue()
 	r := httptest.NewRequest("GET", "/api/directory/reset", nil)
-	r.AddCookie(&http.Cookie{Name: tokenCookieName, Value: tok}) // what the link's redirect set
+	r.AddCookie(&http.Cookie{Name: plainCookieName, Value: tok}) // what the link's redirect set
 	w = e.do(public, r)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `action="reset"`) {
 		t.Fatalf("%d %s", w.Code, w.Body)

@@ -55,8 +55,8 @@ type browserEnv struct {
 	*env
 	t       *testing.T
 	ctx     context.Context // the browser tab
-	app     string          // http://app.test:PORT
-	other   string          // http://other.test:PORT, another site
+	app     string          // http://app.test:PORT, or https://app.example.test:PORT
+	other   string          // http://other.test:PORT (another site), or a sibling such as https://evil.example.test:PORT
 	axe     string          // axe-core's source
 	mu      sync.Mutex
 	errs    []string          // console errors, exceptions, CSP violations
@@ -82,6 +82,14 @@ func needBrowser(t *testing.T) (chromium, axe string) {
 }
 
 func newBrowserEnv(t *testing.T, lang string) *browserEnv {
+	return startBrowser(t, lang, false, "app.test", "other.test")
+}
+
+// startBrowser serves the handler on appHost and otherFn on otherHost,
+// over https when tls is set (with httptest's certificate, which
+// Chromium is told to accept), and opens a Chromium tab that resolves
+// app.test, other.test and every name under example.test to 127.0.0.1.
+func startBrowser(t *testing.T, lang string, tls bool, appHost, otherHost string) *browserEnv {
 	chromium, axePath := needBrowser(t)
 	axe, err := os.ReadFile(axePath)
 	if err != nil {
@@ -100,8 +108,8 @@ func newBrowserEnv(t *testing.T, lang string) *browserEnv {
 		o.RateLimit = -1
 		o.SignInURL = "/signin"
 	})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.Host, "other.test:") {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Host, otherHost+":") {
 			b.otherFn(w, r)
 			return
 		}
@@ -112,9 +120,16 @@ func newBrowserEnv(t *testing.T, lang string) *browserEnv {
 		}
 		b.h.ServeHTTP(w, r)
 	}))
+	scheme := "http://"
+	if tls {
+		srv.StartTLS()
+		scheme = "https://"
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	port := srv.URL[strings.LastIndexByte(srv.URL, ':'):]
-	b.app, b.other = "http://app.test"+port, "http://other.test"+port
+	b.app, b.other = scheme+appHost+port, scheme+otherHost+port
 
 	// Not t.TempDir: Chromium's helpers may still write there when the
 	// test ends, and a failed removal is no failure of the test.
@@ -134,7 +149,9 @@ func newBrowserEnv(t *testing.T, lang string) *browserEnv {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("host-resolver-rules", "MAP app.test 127.0.0.1, MAP other.test 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", "MAP app.test 127.0.0.1, MAP other.test 127.0.0.1, MAP *.example.test 127.0.0.1"),
+		// httptest's certificate names example.com and 127.0.0.1 only.
+		chromedp.Flag("ignore-certificate-errors", tls),
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 800),
 	}
@@ -142,9 +159,18 @@ func newBrowserEnv(t *testing.T, lang string) *browserEnv {
 	t.Cleanup(cancel)
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
-	ctx, cancelTab := chromedp.NewContext(ctx)
-	t.Cleanup(cancelTab)
-	b.ctx = ctx
+	b.ctx = ctx // the browser; newTab starts it with its first tab
+	b.ctx = b.newTab(lang)
+	return b
+}
+
+// newTab opens a tab in the browser of b.ctx that asks for pages in lang
+// and records console errors and CSP violations; it closes when the test
+// ends.
+func (b *browserEnv) newTab(lang string) context.Context {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
 	chromedp.ListenTarget(ctx, func(ev any) {
 		var msg string
 		switch ev := ev.(type) {
@@ -167,23 +193,23 @@ func newBrowserEnv(t *testing.T, lang string) *browserEnv {
 			b.mu.Unlock()
 		}
 	})
-	b.run(
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			if err := cdplog.Enable().Do(ctx); err != nil {
-				return err
-			}
-			if err := network.Enable().Do(ctx); err != nil {
-				return err
-			}
-			if err := network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": lang}).Do(ctx); err != nil {
-				return err
-			}
-			_, err := page.AddScriptToEvaluateOnNewDocument(`window.__csp = [];
-document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`).Do(ctx)
+	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		if err := cdplog.Enable().Do(ctx); err != nil {
 			return err
-		}),
-	)
-	return b
+		}
+		if err := network.Enable().Do(ctx); err != nil {
+			return err
+		}
+		if err := network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": lang}).Do(ctx); err != nil {
+			return err
+		}
+		_, err := page.AddScriptToEvaluateOnNewDocument(`window.__csp = [];
+document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`).Do(ctx)
+		return err
+	})); err != nil {
+		b.t.Fatal(err)
+	}
+	return ctx
 }
 
 func (b *browserEnv) run(actions ...chromedp.Action) {
@@ -284,7 +310,8 @@ func (b *browserEnv) shot(name string) {
 		return
 	}
 	var png []byte
-	b.run(chromedp.FullScreenshot(&png, 100))
+	// A tab behind another draws no frame to capture: bring it forward.
+	b.run(page.BringToFront(), chromedp.FullScreenshot(&png, 100))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}

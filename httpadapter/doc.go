@@ -123,9 +123,27 @@
 // labelled fields, autocomplete="new-password", in the language the
 // browser asks for (Accept-Language; eight ship, see [PageMessages]).
 // Opening an emailed link moves its token into an HttpOnly, SameSite=Lax
-// cookie scoped to the page's path (Secure on https) and redirects (303)
-// to the same page without the token, so that the token is not left in
-// the address bar, the history or the page. The page is sent with
+// cookie and redirects (303) to the same page without the token, so that
+// the token is not left in the address bar, the history or the page.
+// Over https the cookie is "__Host-passreset_token" (Secure, Path=/, no
+// Domain), which a browser takes from this host only: no sibling
+// subdomain can plant one for the parent domain. The request counts as
+// https when its connection is TLS, when it carries "X-Forwarded-Proto:
+// https" or "Forwarded: proto=https", or when the browser sent fetch
+// metadata (Sec-Fetch-Site, sent to https and loopback origins only) to a
+// host that is not loopback. These headers are believed from any peer
+// because they can only make the cookie stricter (a client that lies
+// loses its own link); behind a TLS-terminating proxy, let the proxy send
+// one of the first two.
+// Over plain http (development) the cookie is "passreset_token", scoped to
+// the page's path, and no prefix protects it: when the browser sends more
+// than one token cookie the page uses none, deletes what it can (its own,
+// and those for its host or a parent domain on any path that reaches the
+// page) and asks the person to open the link again. Each rendered form
+// carries a binding to its link (an HMAC keyed with the token, in the
+// hidden field "binding"): a form sent after another link was opened in
+// the same browser is answered with 409 and a page that says its link was
+// replaced, and changes nothing. The page is sent with
 // Cache-Control: no-store, Referrer-Policy: same-origin (so that the
 // page's own POST carries its real Origin, which
 // [http.CrossOriginProtection] checks, while no other site ever receives
@@ -145,6 +163,8 @@
 //
 //	token            optional: the confirmation token ([PageData].Token); without it
 //	                 the page reads the token from its cookie
+//	binding          required without token: [PageData].Binding, which ties the form
+//	                 to the cookie's link
 //	newPassword      the new password
 //	confirmPassword  the new password again; it must equal newPassword
 //

@@ -24,7 +24,7 @@ import (
 // Names of the hosted page templates; see [Options.Pages].
 const (
 	PageForm    = "form"    // choose a new password (GET with a working link, or a refused POST)
-	PageInvalid = "invalid" // the link is invalid, used, replaced or expired
+	PageInvalid = "invalid" // the link is invalid, used, replaced or expired; the form's link was replaced; several token cookies
 	PageDone    = "done"    // the password was changed
 	PageForgot  = "forgot"  // ask for a new link
 	PageSent    = "sent"    // the same answer for every address asked for
@@ -49,6 +49,13 @@ type PageData struct {
 	// [Handler]), which the form's POST carries. A replacement form may
 	// post it in a hidden "token" field instead.
 	Token string
+	// Binding ties the form to the link it was rendered for. A form that
+	// relies on the cookie must post it in a hidden "binding" field: when
+	// the cookie holds another link's token by the time the form is sent
+	// (the person opened a second link in another tab), the page answers
+	// that the form's link was replaced and changes nothing. A form
+	// without it is refused (400).
+	Binding string
 	// Email is the address of the account the link resets (form page).
 	Email string
 	// ExpiresAt is when the link stops working (form page).
@@ -66,6 +73,12 @@ type PageData struct {
 
 	// Expired tells an expired link from an invalid one (invalid page).
 	Expired bool
+	// Replaced says that the form was sent after another reset link had
+	// been opened in the browser, so it was refused (invalid page, 409).
+	Replaced bool
+	// Ambiguous says that the browser sent several token cookies, one of
+	// them set by another host, so the page used none (invalid page, 400).
+	Ambiguous bool
 	// ForgotURL is Options.ForgotURL: when set, pages link there to ask
 	// for a new link instead of showing a form.
 	ForgotURL string
@@ -107,6 +120,7 @@ func (d PageData) Title(key string) (string, error) {
 // Form field names of the hosted pages.
 const (
 	fieldToken   = "token"
+	fieldBinding = "binding"
 	fieldNew     = "newPassword"
 	fieldConfirm = "confirmPassword"
 	fieldEmail   = "email"
@@ -149,7 +163,11 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 			h.stashToken(w, r, q.Get(fieldToken))
 			return
 		}
-		token := tokenCookie(r)
+		token, many := readTokenCookie(r)
+		if many {
+			h.ambiguous(w, r)
+			return
+		}
 		info, err := h.svc.Inspect(r.Context(), token)
 		if err != nil {
 			h.tokenPage(w, r, err)
@@ -164,8 +182,21 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, pw := form.Get(fieldToken), form.Get(fieldNew)
-	if token == "" {
-		token = tokenCookie(r)
+	if token == "" { // the built-in form: the cookie, if the form is its own
+		var many bool
+		token, many = readTokenCookie(r)
+		switch {
+		case many:
+			h.ambiguous(w, r)
+			return
+		case !form.Has(fieldBinding):
+			h.pageError(w, r, &apiError{status: http.StatusBadRequest, code: CodeInvalidData,
+				message: "The form could not be read. Open the link from your email again."})
+			return
+		case token != "" && !boundTo(form.Get(fieldBinding), token):
+			h.render(w, r, http.StatusConflict, PageInvalid, PageData{Replaced: true})
+			return
+		}
 	}
 	info, err := h.svc.Inspect(r.Context(), token)
 	if err != nil {
@@ -220,6 +251,13 @@ func (h *Handler) tokenPage(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		h.pageError(w, r, e)
 	}
+}
+
+// ambiguous answers a browser that sent several token cookies: it
+// deletes what it can of them and asks the person to open the link again.
+func (h *Handler) ambiguous(w http.ResponseWriter, r *http.Request) {
+	clearTossedCookies(w, r)
+	h.render(w, r, http.StatusBadRequest, PageInvalid, PageData{Ambiguous: true})
 }
 
 // forgotPage asks for an address and starts a public request for it.
@@ -298,6 +336,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	d.ForgotAction = path.Base(ForgotPath)
 	d.ForgotURL = h.opts.ForgotURL
 	d.SignInURL = h.opts.SignInURL
+	if d.Token != "" {
+		d.Binding = formBinding(d.Token)
+	}
 	d.texts, d.Lang = ps.texts, ps.lang(r)
 	d.Dir = ps.texts.Dir(d.Lang)
 	t := defaultPages.Lookup(name)

@@ -52,7 +52,7 @@ func pageStates(e *env) map[string]func(lang string) *httptest.ResponseRecorder 
 	post := func(path, lang string, v url.Values, hdr ...string) *httptest.ResponseRecorder {
 		return e.postForm(path, v, append([]string{"Accept-Language", lang}, hdr...)...)
 	}
-	cookie := func(tok string) *http.Cookie { return &http.Cookie{Name: tokenCookieName, Value: tok} }
+	cookie := func(tok string) *http.Cookie { return &http.Cookie{Name: plainCookieName, Value: tok} }
 	return map[string]func(string) *httptest.ResponseRecorder{
 		"form":  func(l string) *httptest.ResponseRecorder { return get(PagePath, l, cookie(e.issue())) },
 		"empty": func(l string) *httptest.ResponseRecorder { return post(PagePath, l, form(e.issue(), "", "")) },
@@ -72,6 +72,21 @@ func pageStates(e *env) map[string]func(lang string) *httptest.ResponseRecorder 
 		},
 		"done": func(l string) *httptest.ResponseRecorder {
 			return post(PagePath, l, form(e.issue(), "a new long password", "a new long password"))
+		},
+		"replaced": func(l string) *httptest.ResponseRecorder {
+			v := url.Values{"binding": {formBinding(e.issue())}, "newPassword": {"a long password"}, "confirmPassword": {"a long password"}}
+			r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(v.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Accept-Language", l)
+			r.AddCookie(cookie(e.issueFor(otherEmail)))
+			return e.do(public, r)
+		},
+		"ambiguous": func(l string) *httptest.ResponseRecorder {
+			r := httptest.NewRequest(http.MethodGet, PagePath, nil)
+			r.Header.Set("Accept-Language", l)
+			r.AddCookie(cookie(e.issue()))
+			r.AddCookie(cookie(e.issueFor(otherEmail)))
+			return e.do(public, r)
 		},
 		"forgot":     func(l string) *httptest.ResponseRecorder { return get(ForgotPath, l, nil) },
 		"forgot-bad": func(l string) *httptest.ResponseRecorder { return post(ForgotPath, l, url.Values{"email": {"no"}}) },

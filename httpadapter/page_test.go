@@ -41,7 +41,7 @@ func (e *env) openLink(tok string) (*httptest.ResponseRecorder, *http.Cookie) {
 		e.t.Fatalf("link GET: %d Location %q", w.Code, w.Header().Get("Location"))
 	}
 	cs := w.Result().Cookies()
-	if len(cs) != 1 || cs[0].Name != tokenCookieName {
+	if len(cs) != 1 || cs[0].Name != plainCookieName {
 		e.t.Fatalf("link GET cookies %v", cs)
 	}
 	r := httptest.NewRequest(http.MethodGet, PagePath, nil)
@@ -361,16 +361,13 @@ func TestPageLinkMovesTokenToCookie(t *testing.T) {
 		c.MaxAge <= 0 || c.MaxAge > int(reset.DefaultTokenTTL.Seconds()) {
 		t.Errorf("cookie %+v", c)
 	}
-	// Over https (directly or through a proxy that says so) it is Secure.
-	r := httptest.NewRequest(http.MethodGet, "https://app.example.com"+PagePath+"?token="+tok, nil)
-	if c := e.do(public, r).Result().Cookies(); len(c) != 1 || !c[0].Secure {
-		t.Errorf("https cookie %v", c)
-	}
-	// The form posts no token: the cookie carries it. A browser that sends
-	// no Sec-Fetch-Site sends its page's real origin (Referrer-Policy:
+	// The form posts no token: the cookie carries it, and the form's
+	// binding ties it to that token. A browser that sends no
+	// Sec-Fetch-Site sends its page's real origin (Referrer-Policy:
 	// same-origin), and that is accepted.
+	binding := bindingOf(t, w.Body.String())
 	post := func(origin string) *httptest.ResponseRecorder {
-		v := url.Values{"newPassword": {"a new long password"}, "confirmPassword": {"a new long password"}}
+		v := url.Values{"binding": {binding}, "newPassword": {"a new long password"}, "confirmPassword": {"a new long password"}}
 		r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(v.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.Header.Set("Origin", origin)
@@ -389,7 +386,7 @@ func TestPageLinkMovesTokenToCookie(t *testing.T) {
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "Your password has been changed") {
 		t.Fatalf("own origin: %d\n%s", w.Code, w.Body)
 	}
-	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].Name != tokenCookieName || cs[0].MaxAge >= 0 {
+	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].Name != plainCookieName || cs[0].MaxAge >= 0 {
 		t.Errorf("the done page does not delete the cookie: %v", cs)
 	}
 	if e.users.Password("u1") != "a new long password" {
