@@ -304,7 +304,7 @@ func TestBrowserReset(t *testing.T) {
 			b.shot("form-" + lang)
 
 			b.submit("a new long password", "a different password", "#form-error")
-			if got := b.text("#form-error"); got != PageMessages[lang]["form.mismatch"] {
+			if got := b.text("#form-error"); got != PageMessages()[lang]["form.mismatch"] {
 				t.Errorf("mismatch: %q", got)
 			}
 			var described string
@@ -322,7 +322,7 @@ func TestBrowserReset(t *testing.T) {
 			b.check("refused", lang)
 
 			b.submit("correct horse battery", "correct horse battery", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] {
 				t.Errorf("done: %q", got)
 			}
 			b.check("done", lang)
@@ -338,7 +338,7 @@ func TestBrowserReset(t *testing.T) {
 
 			// The used link.
 			b.run(chromedp.Navigate(b.app+PagePath+"?token="+tok), chromedp.WaitVisible("h1", chromedp.ByQuery))
-			if got := b.text("h1"); got != PageMessages[lang]["invalid.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["invalid.title"] {
 				t.Errorf("used link: %q", got)
 			}
 			b.check("used", lang)
@@ -346,14 +346,14 @@ func TestBrowserReset(t *testing.T) {
 			old := b.issue()
 			b.issue()
 			b.run(chromedp.Navigate(b.app+PagePath+"?token="+old), chromedp.WaitVisible("h1", chromedp.ByQuery))
-			if got := b.text("h1"); got != PageMessages[lang]["invalid.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["invalid.title"] {
 				t.Errorf("replaced link: %q", got)
 			}
 			// An expired link.
 			exp := b.issue()
 			b.clock.Advance(reset.DefaultTokenTTL)
 			b.run(chromedp.Navigate(b.app+PagePath+"?token="+exp), chromedp.WaitVisible("h1", chromedp.ByQuery))
-			if got := b.text("h1"); got != PageMessages[lang]["expired.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["expired.title"] {
 				t.Errorf("expired link: %q", got)
 			}
 			b.check("expired", lang)
@@ -370,7 +370,7 @@ func TestBrowserForgotAndKeyboard(t *testing.T) {
 			b.run(chromedp.Navigate(b.app+ForgotPath), chromedp.WaitVisible("#email", chromedp.ByID))
 			b.check("forgot", lang)
 			b.next(chromedp.SendKeys("#email", knownEmail+"\r", chromedp.ByID), "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["sent.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["sent.title"] {
 				t.Errorf("sent: %q", got)
 			}
 			b.check("sent", lang)
@@ -392,7 +392,7 @@ func TestBrowserForgotAndKeyboard(t *testing.T) {
 			}
 			b.run(chromedp.Focus("#newPassword", chromedp.ByID), chromedp.SendKeys("#newPassword", "correct horse battery", chromedp.ByID))
 			b.next(chromedp.SendKeys("#confirmPassword", "correct horse battery\r", chromedp.ByID), "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] {
 				t.Errorf("Enter: %q", got)
 			}
 		})
@@ -419,7 +419,7 @@ func TestBrowserPhoneAndNoScript(t *testing.T) {
 			b.run(emulation.SetScriptExecutionDisabled(true))
 			b.open(b.issue())
 			b.submit("correct horse battery", "correct horse battery", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] {
 				t.Errorf("without JavaScript: %q", got)
 			}
 			if got := b.users.Password("u1"); got != "correct horse battery" {
@@ -447,7 +447,7 @@ func TestBrowserCrossOrigin(t *testing.T) {
 	for _, p := range []string{"/", "/sandboxed"} {
 		b.run(chromedp.Navigate(b.other+p), chromedp.WaitVisible("button", chromedp.ByQuery))
 		b.next(chromedp.Click("button", chromedp.ByQuery), "h1")
-		if got := b.text("h1"); got != PageMessages["en"]["error.title"] || !strings.Contains(b.text("[role=alert]"), "another site") {
+		if got := b.text("h1"); got != PageMessages()["en"]["error.title"] || !strings.Contains(b.text("[role=alert]"), "another site") {
 			t.Errorf("%s: %q", p, got)
 		}
 	}
@@ -496,7 +496,7 @@ func TestBrowserEmails(t *testing.T) {
 			}
 			b.next(chromedp.Click("a", chromedp.ByQuery), "#newPassword")
 			b.submit("correct horse battery", "correct horse battery", "h1")
-			if got := b.text("h1"); got != PageMessages[lang]["done.title"] {
+			if got := b.text("h1"); got != PageMessages()[lang]["done.title"] {
 				t.Errorf("after the email's link: %q", got)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/text/language"
 
+	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -80,7 +81,7 @@ type PageData struct {
 	Message string
 	ID      string
 
-	texts          *reset.Catalog
+	texts          *i18n.Catalog
 	errKey, msgKey string // the texts of Error and Message
 }
 
@@ -343,7 +344,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 // pages is what the hosted pages of one Handler share, made on first use.
 type pages struct {
 	once    sync.Once
-	texts   *reset.Catalog
+	texts   *i18n.Catalog
 	langs   []string // texts.Languages(), English first
 	matcher language.Matcher
 }
@@ -354,10 +355,10 @@ type pages struct {
 func (h *Handler) pageSet() *pages {
 	p := &h.pages
 	p.once.Do(func() {
-		texts, err := reset.NewCatalog(PageMessages, h.svc.Messages())
+		texts, err := i18n.NewCatalog(pageMessages, h.svc.Messages())
 		if err != nil { // only the shipped texts are left to fail, and a test parses them
 			h.svc.Logger().Error("hosted page texts", "component", "passreset/httpadapter", "err", err)
-			texts, _ = reset.NewCatalog(PageMessages, nil)
+			texts, _ = i18n.NewCatalog(pageMessages, nil)
 		}
 		p.texts = texts
 		p.langs = append([]string{"en"}, slices.DeleteFunc(texts.Languages(), func(l string) bool { return l == "en" })...)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -17,22 +18,22 @@ var shippedLangs = []string{"ar", "de", "en", "es", "fr", "ja", "pt-BR", "zh-Han
 // TestPageMessagesComplete fails on any text missing from a shipped
 // language, and on a key English does not have.
 func TestPageMessagesComplete(t *testing.T) {
-	if got := slices.Sorted(maps.Keys(PageMessages)); !slices.Equal(got, shippedLangs) {
+	if got := slices.Sorted(maps.Keys(PageMessages())); !slices.Equal(got, shippedLangs) {
 		t.Errorf("languages %v, want %v", got, shippedLangs)
 	}
-	for lang, texts := range PageMessages {
-		for k := range PageMessages["en"] {
+	for lang, texts := range PageMessages() {
+		for k := range PageMessages()["en"] {
 			if strings.TrimSpace(texts[k]) == "" {
 				t.Errorf("%s: missing %q", lang, k)
 			}
 		}
 		for k := range texts {
-			if _, ok := PageMessages["en"][k]; !ok {
+			if _, ok := PageMessages()["en"][k]; !ok {
 				t.Errorf("%s: %q is not a key of English", lang, k)
 			}
 		}
 	}
-	if _, err := reset.NewCatalog(PageMessages, nil); err != nil {
+	if _, err := i18n.NewCatalog(PageMessages(), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -126,7 +127,7 @@ func TestPagesEveryLanguage(t *testing.T) {
 				t.Errorf("%s %s: %d, no lang %s\n%s", lang, name, w.Code, lang, body)
 			}
 			if strings.Contains(body, "<no value>") || strings.Contains(body, "{{") || w.Code == 500 ||
-				name == "bad-form" && (w.Code != 400 || !strings.Contains(body, PageMessages[lang]["error.badForm"])) {
+				name == "bad-form" && (w.Code != 400 || !strings.Contains(body, PageMessages()[lang]["error.badForm"])) {
 				t.Errorf("%s %s: %d\n%s", lang, name, w.Code, body)
 			}
 			h1 := body[strings.Index(body, "<h1>"):]
@@ -192,6 +193,42 @@ func TestForgotPageSameAnswerEveryLanguage(t *testing.T) {
 		if known.Code != unknown.Code || strip(known.Body.String()) != strip(unknown.Body.String()) ||
 			!maps.EqualFunc(known.Header(), unknown.Header(), func(a, b []string) bool { return len(a) == len(b) }) {
 			t.Errorf("%s: known and unknown differ:\n%s\n%s", lang, known.Body, unknown.Body)
+		}
+	}
+}
+
+// TestPageMessagesChangeOneTextAndAddALanguage is the documented way to
+// change the pages' texts: reset.Templates.Messages changes one German
+// text and adds Italian with one text, the rest stays as shipped; a change
+// to the caller's map after reset.New, or to the copy PageMessages
+// returns, reaches no page.
+func TestPageMessagesChangeOneTextAndAddALanguage(t *testing.T) {
+	changes := reset.Messages{
+		"de": {"sent.title": "Schauen Sie in Ihr Postfach"},
+		"it": {"sent.title": "Controlla la tua email"},
+	}
+	e := newEnv(t, func(c *reset.Config, o *Options) { c.Templates = &reset.Templates{Messages: changes}; o.RateLimit = -1 })
+	changes["de"]["sent.title"] = "changed after New"
+	shipped := PageMessages()
+	shipped["en"]["sent.title"] = "changed through PageMessages"
+	shipped["fr"] = nil
+	if PageMessages()["en"]["sent.title"] != "Check your email" || PageMessages()["fr"] == nil {
+		t.Fatal("PageMessages returned the shipped map, not a copy")
+	}
+	for lang, want := range map[string][]string{
+		"de": {"<h1>Schauen Sie in Ihr Postfach</h1>", "Wenn ein Konto diese E-Mail-Adresse verwendet"},
+		"it": {"<h1>Controlla la tua email</h1>", "If an account uses this email address", `<html lang="it" dir="ltr">`},
+		"en": {"<h1>Check your email</h1>"},
+		"fr": {"<h1>Consultez votre messagerie</h1>"},
+	} {
+		body := e.postForm(ForgotPath, url.Values{"email": {"x@example.com"}}, "Accept-Language", lang).Body.String()
+		for _, s := range want {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s: the page lacks %q:\n%s", lang, s, body)
+			}
+		}
+		if strings.Contains(body, "changed") {
+			t.Errorf("%s: a change made after New reached the page:\n%s", lang, body)
 		}
 	}
 }

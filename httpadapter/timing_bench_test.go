@@ -15,6 +15,7 @@ import (
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -53,9 +54,15 @@ func benchEnumeration(b *testing.B, durable bool) {
 		ResetURL: "https://app.example.com/reset", Logger: slog.New(slog.DiscardHandler),
 		QueueSize: 1 << 16, Workers: 8,
 	}
+	var ob *outbox.Outbox
 	if durable {
-		cfg.Outbox = &reset.OutboxOptions{Keys: []reset.SealKey{{ID: "k", Key: bytes.Repeat([]byte{1}, 32)}},
-			Workers: 8, MaxPending: 1 << 20}
+		var err error
+		ob, err = outbox.New(cfg.Store.(outbox.Store), outbox.Options{Keys: []outbox.SealKey{{ID: "k", Key: bytes.Repeat([]byte{1}, 32)}},
+			Workers: 8, MaxPending: 1 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Queue = ob
 	}
 	svc, err := reset.New(cfg)
 	if err != nil {
@@ -66,7 +73,7 @@ func benchEnumeration(b *testing.B, durable bool) {
 	go func() {
 		defer close(done)
 		if durable {
-			svc.RunOutbox(ctx)
+			ob.Run(ctx)
 		}
 	}()
 	defer func() { cancel(); <-done; svc.Shutdown(context.Background()) }()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
@@ -68,7 +67,6 @@ type Delivery struct {
 	// Emit reports an [Event] to [Config.OnEvent], with its Time filled in.
 	Emit func(Event)
 	Now  func() time.Time // [Config.Now], in UTC
-	Rand io.Reader        // [Config.Rand]
 }
 
 // RateLimitedMailer is an optional [Mailer] capability: a Mailer that
@@ -106,8 +104,6 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("reset: provider rate limit (retry after %v): %v", e.RetryAfter, e.Err)
 }
 
-// Is reports whether target is ErrRateLimited.
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
-
-// Unwrap returns the provider's error.
-func (e *RateLimitError) Unwrap() error { return e.Err }
+// Unwrap returns ErrRateLimited and the provider's error, so that
+// errors.Is finds both.
+func (e *RateLimitError) Unwrap() []error { return []error{ErrRateLimited, e.Err} }

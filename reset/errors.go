@@ -78,13 +78,14 @@ func (e *InputError) Error() string {
 	return fmt.Sprintf("reset: invalid %s: %s", e.Field, e.Reason)
 }
 
-// Is reports whether target is ErrInvalidInput or e.Err.
-func (e *InputError) Is(target error) bool {
-	return target == ErrInvalidInput || (e.Err != nil && target == e.Err)
+// Unwrap returns ErrInvalidInput and the more specific cause, if any, so
+// that errors.Is finds both.
+func (e *InputError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrInvalidInput}
+	}
+	return []error{ErrInvalidInput, e.Err}
 }
-
-// Unwrap returns the more specific cause, if any.
-func (e *InputError) Unwrap() error { return e.Err }
 
 // PasswordError reports that a new password does not meet the policy.
 // Reason is safe to show to the person choosing the password.
@@ -95,5 +96,5 @@ type PasswordError struct {
 // Error returns "reset: password rejected: <reason>".
 func (e *PasswordError) Error() string { return "reset: password rejected: " + e.Reason }
 
-// Is reports whether target is ErrPasswordRejected.
-func (e *PasswordError) Is(target error) bool { return target == ErrPasswordRejected }
+// Unwrap returns ErrPasswordRejected, so that errors.Is finds it.
+func (e *PasswordError) Unwrap() error { return ErrPasswordRejected }

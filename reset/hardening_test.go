@@ -411,3 +411,28 @@ func TestHTMLEmailIsolatesAndEscapesValues(t *testing.T) {
 		t.Error("the product name's markup reached the HTML email")
 	}
 }
+
+// Issue 22 #1: the reset link is written so that no linkifier can end it
+// early and start a second link carrying the token (linkify-it ended
+// "?x=)https://evil.example/?" at the parenthesis). The linkifiers
+// themselves read it in TestTextEmailLinkIsOneLinkForEveryLinkifier.
+func TestLinkIsRewrittenForLinkifiers(t *testing.T) {
+	e := newEnv(t, func(c *reset.Config) {
+		c.AllowedLinks = append(c.AllowedLinks, "https://app.example.com/auth/reset")
+	})
+	for link, want := range map[string]string{
+		"https://app.example.com/auth/reset?x=)https://evil.example/?":  "https://app.example.com/auth/reset?x=%29https%3A%2F%2Fevil.example%2F%3F&token=",
+		"https://app.example.com/auth/reset/a(b)/c!*$',:@?q=a'b&r=x+y":  "https://app.example.com/auth/reset/a%28b%29/c%21%2A%24%27%2C%3A%40?q=a%27b&r=x%20y&token=",
+		"https://app.example.com/auth/reset?x=a..-evil.com&y=...":       "https://app.example.com/auth/reset?x=a%2E%2E-evil.com&y=%2E%2E%2E&token=",
+		"https://app.example.com/auth/reset/v1..2/?a.b=c.d":             "https://app.example.com/auth/reset/v1%2E%2E2/?a.b=c.d&token=",
+		"https://app.example.com/auth/reset?token=attacker&x=1&tok%65n": "https://app.example.com/auth/reset?x=1&token=",
+		"https://app.example.com/auth/reset?b=2&a=1&a=0&flag&=e":        "https://app.example.com/auth/reset?b=2&a=1&a=0&flag&=e&token=",
+		"https://app.example.com/auth/reset?x=1;y=2&z=%7e%2b%41":        "https://app.example.com/auth/reset?x=1%3By%3D2&z=~%2BA&token=",
+		"https://APP.example.com/auth/reset?":                           "https://app.example.com/auth/reset?token=",
+	} {
+		iss := e.request(t, reset.TrustedRequest{Email: userEmail, Link: link, SkipSend: true})
+		if tok := iss.Link[len(iss.Link)-reset.TokenLen:]; iss.Link != want+tok {
+			t.Errorf("link %q\n  gave %q\n  want %q", link, iss.Link, want+"<token>")
+		}
+	}
+}

@@ -10,10 +10,10 @@ import (
 // maxEmailLen is the longest address accepted (RFC 5321's path limit).
 const maxEmailLen = 254
 
-// CheckEmail reports whether s is a plain email address ("name@example.com",
+// checkEmail reports whether s is a plain email address ("name@example.com",
 // no display name, no CR or LF, at most 254 bytes). It returns nil or an
 // [*InputError] for field "email".
-func CheckEmail(s string) error {
+func checkEmail(s string) error {
 	bad := func(reason string) error { return &InputError{Field: "email", Reason: reason} }
 	switch {
 	case s == "":

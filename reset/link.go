@@ -132,7 +132,7 @@ func allDigits(s string) bool {
 // validQuery reports whether q holds only what RFC 3986 allows in a query:
 // unreserved and sub-delimiter characters, ":", "@", "/", "?" and
 // well-formed percent-encodings. Anything else ("<", ">", '"', spaces,
-// non-ASCII) could be split off by a linkifier in the text email.
+// non-ASCII) is not part of a URL.
 func validQuery(q string) bool {
 	for i := 0; i < len(q); i++ {
 		c := q[i]
@@ -175,6 +175,13 @@ func (r linkRule) allows(u *url.URL) bool {
 // CheckLink reports whether link may be used as the base of a reset link,
 // without issuing anything. It returns nil or an [*InputError] for field
 // "link" wrapping [ErrLinkNotAllowed].
+//
+// The reset link made from an accepted link means the same to an
+// application that reads it with net/url, but is written so that no
+// linkifier can end it early: every character of its path and query
+// outside RFC 3986's unreserved set, "/", "=" and "&" is percent-encoded,
+// and so is each dot of a run of two or more; a "token" parameter of the
+// link is dropped, and the token is the last parameter.
 func (s *Service) CheckLink(link string) error {
 	_, err := s.parseLink(link)
 	return err
@@ -213,44 +220,82 @@ func (s *Service) parseLink(link string) (*url.URL, error) {
 
 const maxLinkLen = 2048
 
-// linkBase is a validated link ready to take a token.
-type linkBase struct {
-	u      *url.URL
-	prefix string // the link up to the token's value, when it can be appended
-}
+// linkBase is a validated link ready to take a token: the link up to the
+// token's value.
+type linkBase struct{ prefix string }
 
-// newLinkBase prepares u to take a token. When u has no "token" parameter
-// of its own, the token is appended to the link as it stands; otherwise
-// the query is rebuilt with the token replacing the caller's value.
+// newLinkBase prepares u, a link checkLinkShape passed, to take a token.
+// It writes the link so that no linkifier can end it early: every
+// character of the path and the query outside RFC 3986's unreserved set
+// (and "/" between segments, "=" and "&" between parameters) is
+// percent-encoded, and so is every dot of a run of two or more (see
+// escapeLinkPart). The link stays equivalent for an application that
+// reads it with net/url: the same decoded path, the same query
+// parameters in the same order (a "+" was a space and stays one, as
+// "%20"). Every "token" parameter of u is dropped, and the token comes
+// last.
 func newLinkBase(u *url.URL) linkBase {
 	if u == nil {
 		return linkBase{}
 	}
-	if _, ok := u.Query()["token"]; ok {
-		return linkBase{u: u}
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://" + u.Host)
+	if p := u.EscapedPath(); p != "" {
+		for i, seg := range strings.Split(p, "/") {
+			if i > 0 {
+				b.WriteByte('/')
+			}
+			if d, err := url.PathUnescape(seg); err == nil { // checkLinkShape passed it
+				seg = d
+			}
+			b.WriteString(escapeLinkPart(seg))
+		}
 	}
-	v := *u
-	v.ForceQuery = false
-	s := v.String()
-	if v.RawQuery == "" {
-		return linkBase{u: u, prefix: s + "?token="}
+	sep := byte('?')
+	for _, pair := range strings.Split(u.RawQuery, "&") {
+		k, v, hasValue := strings.Cut(pair, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if pair == "" || k == "token" || err1 != nil || err2 != nil { // validQuery refused bad escapes
+			continue
+		}
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(escapeLinkPart(k))
+		if hasValue {
+			b.WriteString("=" + escapeLinkPart(v))
+		}
 	}
-	return linkBase{u: u, prefix: s + "&token="}
+	b.WriteByte(sep)
+	b.WriteString("token=")
+	return linkBase{prefix: b.String()}
 }
 
-// with returns the link carrying token as its "token" query parameter,
-// keeping every other parameter.
-func (b linkBase) with(token [TokenLen]byte) string {
-	if b.prefix != "" {
-		var sb strings.Builder // one allocation, where + would make two
-		sb.Grow(len(b.prefix) + TokenLen)
-		sb.WriteString(b.prefix)
-		sb.Write(token[:])
-		return sb.String()
+// escapeLinkPart percent-encodes a decoded path segment, query key or
+// value: every byte outside RFC 3986's unreserved set (letters, digits,
+// "-", ".", "_", "~"), and each dot of a run of two or more, at which
+// linkify-it ends a link when "-", "_", "~" or "=" follows.
+func escapeLinkPart(s string) string {
+	e := strings.ReplaceAll(url.QueryEscape(s), "+", "%20") // QueryEscape writes a space as "+", and a "+" as "%2B"
+	if !strings.Contains(e, "..") {
+		return e
 	}
-	u := *b.u
-	q := u.Query()
-	q.Set("token", string(token[:]))
-	u.RawQuery = q.Encode()
-	return u.String()
+	var b strings.Builder
+	for i := 0; i < len(e); i++ {
+		if e[i] == '.' && (i > 0 && e[i-1] == '.' || i+1 < len(e) && e[i+1] == '.') {
+			b.WriteString("%2E")
+		} else {
+			b.WriteByte(e[i])
+		}
+	}
+	return b.String()
+}
+
+// with returns the link carrying token as its last query parameter.
+func (b linkBase) with(token [TokenLen]byte) string {
+	var sb strings.Builder // one allocation, where + would make two
+	sb.Grow(len(b.prefix) + TokenLen)
+	sb.WriteString(b.prefix)
+	sb.Write(token[:])
+	return sb.String()
 }

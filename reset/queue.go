@@ -95,7 +95,7 @@ func (q *memQueue) Put(_ context.Context, j Job) error {
 	case j.Message != nil && j.Message.Kind == KindChanged:
 		q.notices = append(q.notices, j)
 		q.cond.Signal()
-	case j.Request != nil:
+	case j.Message == nil:
 		q.used++
 		q.delayed.Add(1)
 		time.AfterFunc(minDelay+mrand.N(maxDelay-minDelay), func() {
@@ -149,7 +149,7 @@ func (q *memQueue) work() {
 
 // run carries out one job.
 func (q *memQueue) run(ctx context.Context, j Job) {
-	if j.Request != nil {
+	if j.Message == nil {
 		msg, err := q.d.Service.CarryOut(ctx, *j.Request)
 		switch {
 		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):

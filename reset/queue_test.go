@@ -187,3 +187,24 @@ func TestQueueShutdownBoundsRetries(t *testing.T) {
 		}
 	})
 }
+
+// A trusted request's queued email carries the link RequestTrusted
+// returned: the queue sends the rendered email, it does not carry the
+// request out again.
+func TestQueuedTrustedEmailCarriesTheReturnedLink(t *testing.T) {
+	m := &timedMailer{}
+	inBubble(t, m, func(svc *reset.Service, _ *eventLog) {
+		iss, err := svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		calls, _ := m.snapshot()
+		if len(calls) != 1 || calls[0].ID != iss.MessageID || resettest.Token(calls[0].Text) != resettest.Token(iss.Link) {
+			t.Fatalf("sent %d emails; want one carrying the returned link", len(calls))
+		}
+		if _, err := svc.Inspect(t.Context(), resettest.Token(iss.Link)); err != nil {
+			t.Fatalf("the returned link: %v", err)
+		}
+	})
+}

@@ -147,7 +147,7 @@ func New(cfg Config) (*Service, error) {
 		s.mem = newMemQueue(cfg.QueueSize, cfg.Workers)
 		s.queue = s.mem
 	}
-	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now, Rand: cfg.Rand})
+	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now})
 	if err != nil {
 		return nil, fmt.Errorf("reset: invalid Config: Queue: %w", err)
 	}
@@ -301,7 +301,7 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 
 // checkRequest validates the input of a request and returns the link base.
 func (s *Service) checkRequest(email, link string) (linkBase, error) {
-	if err := CheckEmail(email); err != nil {
+	if err := checkEmail(email); err != nil {
 		return linkBase{}, err
 	}
 	if link == "" {
@@ -329,7 +329,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 		}
 		return Issued{}, Message{}, fmt.Errorf("reset: looking up user: %w", err)
 	}
-	if u.ID == "" || (u.Email != email && CheckEmail(u.Email) != nil) {
+	if u.ID == "" || (u.Email != email && checkEmail(u.Email) != nil) {
 		return Issued{}, Message{}, fmt.Errorf("reset: Users returned an account without an ID or a valid email address")
 	}
 	now := s.now()
@@ -495,7 +495,7 @@ func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) 
 }
 
 func (s *Service) hash(token string) (Hash, error) {
-	raw, err := ParseToken(token)
+	raw, err := parseToken(token)
 	if err != nil {
 		s.emit(Event{Kind: EventInvalid})
 		return Hash{}, err

@@ -1,18 +1,23 @@
 package reset
 
 import (
+	"embed"
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/passreset/passreset/internal/i18n"
 )
 
 // Templates changes the emails. Every field left nil or empty keeps the
 // built-in default, which speaks every language of [DefaultMessages]
 // (English, German, French, Spanish, Brazilian Portuguese, Japanese,
 // Simplified Chinese and Arabic) and picks the one of the account's
-// [User.Locale] (see [Catalog.Match]). Templates receive a [MailData];
+// [User.Locale]: the same tag, else one of the same base language ("pt-PT"
+// finds "pt-BR"; "zh-CN" finds "zh-Hans", the traditional-script "zh-TW"
+// does not), else English. Templates receive a [MailData];
 // {{.T "key"}} inserts a text of the email's language.
 type Templates struct {
 	// ResetSubject, when set, is a text/template for the subject of the
@@ -54,7 +59,7 @@ type MailData struct {
 	// "changed.subject".
 	SubjectKey string
 
-	cat *Catalog
+	cat *i18n.Catalog
 }
 
 // T returns the text of key in the email's language, rendered with the
@@ -90,58 +95,23 @@ func (d MailData) THTML(key string) (htmltemplate.HTML, error) {
 	return htmltemplate.HTML(out), nil
 }
 
+// The built-in templates. The HTML emails use inline styles only (mail
+// clients drop <style>), one column that narrows with the screen, and the
+// language's direction. Every test of the package parses them.
 var (
-	defaultResetText = texttemplate.Must(texttemplate.New("reset.txt").Parse(`{{.T "greeting"}}
-
-{{.T "reset.intro"}}
-{{.T "reset.action"}}
-
-{{.Link}}
-
-{{.T "reset.ignore"}}
-`))
-	defaultChangedText = texttemplate.Must(texttemplate.New("changed.txt").Parse(`{{.T "greeting"}}
-
-{{.T "changed.intro"}}
-
-{{.T "changed.advice"}}
-`))
-	// The HTML emails use inline styles only (mail clients drop <style>),
-	// one column that narrows with the screen, and the language's direction.
-	htmlEmails = htmltemplate.Must(htmltemplate.New("emails").Parse(`
-{{define "top"}}<!doctype html>
-<html lang="{{.Lang}}" dir="{{.Dir}}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.T .SubjectKey}}</title>
-</head>
-<body style="margin:0;padding:0;background:#f4f5f7">
-<main style="box-sizing:border-box;max-width:560px;margin:0 auto;padding:24px 16px;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:16px;line-height:1.5;color:#1b1f24">
-<div style="background:#ffffff;border:1px solid #d0d5db;border-radius:8px;padding:24px">
-<p style="margin:0 0 16px">{{.T "greeting"}}</p>
-{{end}}
-{{define "bottom"}}</div>
-</main>
-</body>
-</html>
-{{end}}
-{{define "reset.html"}}{{template "top" .}}<p style="margin:0 0 16px">{{.THTML "reset.intro"}} {{.T "reset.action"}}</p>
-<p style="margin:24px 0"><a href="{{.Link}}" style="display:inline-block;padding:12px 20px;background:#0b57a4;color:#ffffff;font-weight:600;text-decoration:none;border-radius:4px">{{.T "reset.button"}}</a></p>
-<p style="margin:0 0 16px;font-size:14px;color:#48515b;overflow-wrap:anywhere" dir="ltr">{{.Link}}</p>
-<p style="margin:0">{{.T "reset.ignore"}}</p>
-{{template "bottom" .}}{{end}}
-{{define "changed.html"}}{{template "top" .}}<p style="margin:0 0 16px">{{.THTML "changed.intro"}}</p>
-<p style="margin:0">{{.T "changed.advice"}}</p>
-{{template "bottom" .}}{{end}}
-`))
-	defaultResetHTML   = htmlEmails.Lookup("reset.html")
-	defaultChangedHTML = htmlEmails.Lookup("changed.html")
+	//go:embed emails
+	emailFiles         embed.FS
+	textEmails         = texttemplate.Must(texttemplate.ParseFS(emailFiles, "emails/*.txt"))
+	htmlEmails         = htmltemplate.Must(htmltemplate.ParseFS(emailFiles, "emails/*.html"))
+	defaultResetText   = textEmails.Lookup("reset.txt")
+	defaultChangedText = textEmails.Lookup("changed.txt")
+	defaultResetHTML   = htmlEmails.Lookup("reset")
+	defaultChangedHTML = htmlEmails.Lookup("changed")
 )
 
 // renderer holds the templates in force.
 type renderer struct {
-	cat                      *Catalog
+	cat                      *i18n.Catalog
 	changes                  Messages // Templates.Messages
 	product                  string
 	ttl                      time.Duration
@@ -154,13 +124,13 @@ func newRenderer(product string, ttl time.Duration, t *Templates) (*renderer, er
 	if t == nil {
 		t = &Templates{}
 	}
-	cat, err := NewCatalog(emailMessages, t.Messages)
+	cat, err := i18n.NewCatalog(emailMessages, t.Messages)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reset: %w", err)
 	}
 	r := &renderer{
 		cat:       cat,
-		changes:   t.Messages,
+		changes:   i18n.Clone(t.Messages),
 		product:   product,
 		ttl:       ttl,
 		resetText: orT(t.ResetText, defaultResetText),
@@ -177,7 +147,7 @@ func newRenderer(product string, ttl time.Duration, t *Templates) (*renderer, er
 			continue
 		}
 		if *s.dst, err = texttemplate.New(s.name).Option("missingkey=error").Parse(s.src); err != nil {
-			return nil, fmt.Errorf("reset: Templates.%s: %w", s.name, hint(err))
+			return nil, fmt.Errorf("reset: Templates.%s: %w", s.name, i18n.Hint(err))
 		}
 	}
 	// Render every email in every language once, so that a template or
@@ -210,7 +180,7 @@ func (r *renderer) render(kind string, d MailData) (subject, text, html string, 
 	if d.ExpiresIn, err = r.cat.Duration(d.Lang, r.ttl); err != nil {
 		return "", "", "", err
 	}
-	layout, err := r.cat.Text(d.Lang, KeyTimeLayout, nil)
+	layout, err := r.cat.Text(d.Lang, i18n.KeyTimeLayout, nil)
 	if err != nil {
 		return "", "", "", err
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/passreset/passreset/internal/i18n"
 )
 
 var testTime = time.Date(2026, 5, 2, 12, 30, 0, 0, time.UTC)
@@ -77,7 +79,7 @@ func checkComplete(t *testing.T, m Messages) {
 	counted := map[string]bool{}
 	var plain []string
 	for k := range m["en"] {
-		if i := strings.LastIndexByte(k, '.'); i > 0 && slices.Contains([]string{PluralZero, PluralOne, PluralTwo, PluralFew, PluralMany, PluralOther}, k[i+1:]) {
+		if i := strings.LastIndexByte(k, '.'); i > 0 && slices.Contains([]string{i18n.PluralZero, i18n.PluralOne, i18n.PluralTwo, i18n.PluralFew, i18n.PluralMany, i18n.PluralOther}, k[i+1:]) {
 			counted[k[:i]] = true
 			continue
 		}
@@ -93,7 +95,7 @@ func checkComplete(t *testing.T, m Messages) {
 			need[k] = true
 		}
 		for k := range counted {
-			for _, c := range PluralCategories(lang) {
+			for _, c := range i18n.PluralCategories(lang) {
 				need[k+"."+c] = true
 			}
 		}
@@ -145,7 +147,7 @@ func TestEveryLanguageRendersEveryEmail(t *testing.T) {
 				t.Errorf("%s: the link is missing:\n%s\n%s", lang, text, h)
 			}
 			expires, _ := r.cat.Duration(lang, 90*time.Minute)
-			when := testTime.Format(emailMessages[lang][KeyTimeLayout])
+			when := testTime.Format(emailMessages[lang][i18n.KeyTimeLayout])
 			if kind == KindReset && !strings.Contains(text, expires) || kind == KindChanged && !strings.Contains(text, when) {
 				t.Errorf("%s %s: no %q / %q in\n%s", lang, kind, expires, when, text)
 			}
@@ -154,7 +156,7 @@ func TestEveryLanguageRendersEveryEmail(t *testing.T) {
 }
 
 func TestDurations(t *testing.T) {
-	c, err := NewCatalog(emailMessages, nil)
+	c, err := i18n.NewCatalog(emailMessages, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestDurations(t *testing.T) {
 }
 
 func TestMatch(t *testing.T) {
-	c, err := NewCatalog(emailMessages, Messages{"pt": {"greeting": "Olá!"}})
+	c, err := i18n.NewCatalog(emailMessages, Messages{"pt": {"greeting": "Olá!"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,11 +35,11 @@ func newToken(r io.Reader) (raw [tokenBytes]byte, text [TokenLen]byte, err error
 	return raw, text, nil
 }
 
-// ParseToken checks that s has the exact form of a token this package
+// parseToken checks that s has the exact form of a token this package
 // issues (TokenLen characters of unpadded, canonical base64url encoding
 // tokenBytes bytes) and returns its bytes. It returns an error wrapping
 // ErrInvalidToken otherwise.
-func ParseToken(s string) ([tokenBytes]byte, error) {
+func parseToken(s string) ([tokenBytes]byte, error) {
 	var b [tokenBytes]byte
 	if len(s) != TokenLen {
 		return b, fmt.Errorf("%w: wrong length", ErrInvalidToken)

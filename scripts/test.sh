@@ -80,6 +80,11 @@ step "Chromium and axe-core for the browser tests (scripts/chromium.sh)"
 # and PASSRESET_AXE, which httpadapter's browser tests read.
 eval "$(scripts/chromium.sh)"
 
+step "Node.js and the linkifiers for the text-email tests (scripts/linkifiers.sh)"
+# Installs them when missing (apt-get, npm) and exports PASSRESET_LINKIFIERS,
+# which reset's linkifier tests read (with CI=true they fail without it).
+eval "$(scripts/linkifiers.sh)"
+
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi

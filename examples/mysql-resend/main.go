@@ -34,7 +34,7 @@
 //	OUTBOX_BATCH         envelopes one worker claims at once, and with Resend the
 //	                     emails of one batch call (default 100 for Resend, 4 for SMTP)
 //	OUTBOX_LEASE         how long a claim lasts without renewal: a crashed instance's
-//	                     mail waits at most this long (default 15s; at least 1s)
+//	                     mail waits at most this long (default 10s; at least 1s)
 //	SIGN_IN_URL          where the success page links to (default PUBLIC_URL/)
 //
 // Run as many instances as you like against one database: the outbox's
@@ -187,13 +187,13 @@ func readConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// outboxOptions are the durable outbox's settings. Rate 0 takes the
-// mailer's advertised rate (resendmailer's, for Resend) as the budget all
-// instances share; -1 turns it off.
-func (c config) outboxOptions() *reset.OutboxOptions {
-	return &reset.OutboxOptions{
-		Keys:    []reset.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
-		Workers: max(c.workers, 1), // RunOutbox runs only when WORKERS > 0
+// outboxOptions are the durable outbox's settings. Rate 0 paces every
+// instance together a margin below the mailer's advertised rate
+// (Resend's limit, for Resend); -1 turns the budget off.
+func (c config) outboxOptions() outbox.Options {
+	return outbox.Options{
+		Keys:    []outbox.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
+		Workers: max(c.workers, 1), // Run runs only when WORKERS > 0
 		Rate:    c.outboxRate,
 		Batch:   c.outboxBatch,
 		Lease:   c.outboxLease,
@@ -256,11 +256,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 
-	// The outbox retries with its own backoff and survives restarts, so
-	// one attempt per claim is enough in either mailer.
+	// A mailer makes one attempt per call and says what happened; the
+	// outbox retries, paces and survives restarts.
 	var mailer reset.Mailer
 	if cfg.smtpURL != "" {
-		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger, MaxAttempts: 1})
+		m, err := smtpmailer.NewFromURL(cfg.smtpURL, smtpmailer.Options{From: cfg.from, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("SMTP_URL: %w", err)
 		}
@@ -276,17 +276,18 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 		mailer = m
 	}
+	ob, err := outbox.New(store, cfg.outboxOptions())
+	if err != nil {
+		return err
+	}
 	svc, err := reset.New(reset.Config{
-		Store: store, Users: users, Mailer: mailer,
+		Store: store, Users: users, Mailer: mailer, Queue: ob,
 		ResetURL:     cfg.publicURL + mount + httpadapter.PagePath,
 		AllowedLinks: append(cfg.allowed, cfg.publicURL+"/"),
 		TokenKey:     cfg.tokenKey,
 		// bcrypt hashes at most 72 bytes: refuse longer passwords clearly.
 		PasswordPolicy: reset.BcryptPasswordPolicy,
-		// The lease must outlast one send.
-		SendTimeout: cfg.resendTimeout + 5*time.Second,
-		Outbox:      cfg.outboxOptions(),
-		Logger:      logger,
+		Logger:         logger,
 	})
 	if err != nil {
 		return err
@@ -320,8 +321,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	if cfg.workers > 0 {
 		// The workers also prune expired tokens, ended cooldowns and old
-		// dead envelopes (OutboxOptions.PruneInterval).
-		wg.Go(func() { svc.RunOutbox(workCtx) })
+		// dead envelopes.
+		wg.Go(func() { ob.Run(workCtx) })
 	}
 
 	errc := make(chan error, 1)

@@ -93,9 +93,9 @@ func TestProductionWiring(t *testing.T) {
 		t.Fatalf("answer %s", body)
 	}
 	msgs := waitMail(1)
-	// Resend gets the outbox's mail through its batch endpoint, under the
-	// batch's idempotency key.
-	if len(msgs) != 1 || msgs[0].To[0] != email || !msgs[0].Batch || !strings.HasPrefix(msgs[0].IdempotencyKey, "batch/") {
+	// One email alone goes to Resend's single endpoint under its own
+	// idempotency key (several at once go in one batch call).
+	if len(msgs) != 1 || msgs[0].To[0] != email || msgs[0].Batch || !strings.HasPrefix(msgs[0].IdempotencyKey, "password_reset/") {
 		t.Fatalf("emails %+v", msgs)
 	}
 	token := resettest.Token(msgs[0].Text)

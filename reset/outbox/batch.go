@@ -116,15 +116,8 @@ func (o *Outbox) sendBatch(ctx context.Context, worker string, l *leases, be Env
 	case outPermanent:
 		o.buryBatch(wctx, worker, l, be, c, err)
 	case outUnknown:
-		if !c.Unknown {
-			c.Unknown = true
-			sealed, keyID, serr := o.seal.seal(be.ID, c)
-			if serr != nil {
-				o.d.Logger.ErrorContext(wctx, "outbox: sealing", "batch_key", be.ID, "err", serr)
-				l.release(be.ID)
-				return true // the lease runs out; it is claimed again whole
-			}
-			be.Sealed, be.KeyID = sealed, keyID
+		if !o.markUnknown(wctx, l, &be, &c) {
+			return true // the lease runs out; it is claimed again whole
 		}
 		o.retry(wctx, worker, l, be, c, err, false, wait)
 	default:

@@ -43,9 +43,10 @@
 // Every email has an idempotency key (a message's "<kind>/<id>", or a
 // batch envelope's ID). Only an answer counts as an attempt: a call whose
 // answer never came ([reset.ErrOutcomeUnknown], a timeout, a dropped
-// connection, a send cancelled because the lease was lost) is retried as
-// it is, under the same key, which the provider answers from its record
-// of the first call; a message sent alone is then only ever sent alone.
+// connection, a send cancelled because its lease could not be renewed)
+// is retried as it is, under the same key, which the provider answers
+// from its record of the first call; a message sent alone is then only
+// ever sent alone. A rate-limit answer counts no attempt either.
 //
 // With a [BatchMailer], a worker folds the ready emails of one claim into
 // one batch envelope (one Replace: the members out, the batch in) before

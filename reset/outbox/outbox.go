@@ -347,7 +347,7 @@ func (o *Outbox) warnIfNotRun() {
 			ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 			defer cancel()
 			st, err := o.store.Stats(ctx, 1)
-			if err == nil && !st.Oldest.IsZero() && o.now().Sub(st.Oldest) > unrunGrace {
+			if err == nil && !st.Oldest.IsZero() && o.now().Sub(st.Oldest) >= unrunGrace {
 				o.d.Logger.WarnContext(ctx, "outbox: mail is waiting and this process runs no workers: call Outbox.Run here or in another process sharing the store",
 					"oldest_age", o.now().Sub(st.Oldest).Round(time.Second))
 			}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/passreset/passreset/reset"
@@ -479,5 +480,30 @@ func TestRun(t *testing.T) {
 	}
 	if r := e.report(t); r.Pending != 0 || r.Dead != 0 {
 		t.Fatalf("Report after Run: %+v", r)
+	}
+}
+
+// An outbox that nobody runs is a visible mistake: a minute after the
+// first Put, a process that started no Run or Drain logs a warning when
+// the oldest envelope has waited that long. One that drains stays quiet.
+func TestNotRunIsReported(t *testing.T) {
+	for _, drained := range []bool{false, true} {
+		t.Run(fmt.Sprint("drained=", drained), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, func(c *reset.Config, _ *outbox.Options) { c.Now = nil })
+				if drained {
+					e.drain(t)
+				}
+				if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail}); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Minute)
+				synctest.Wait()
+				warned := strings.Contains(e.logs.String(), "runs no workers")
+				if warned == drained {
+					t.Fatalf("warning logged = %v for drained = %v:\n%s", warned, drained, e.logs.String())
+				}
+			})
+		})
 	}
 }

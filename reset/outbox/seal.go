@@ -38,13 +38,13 @@ func newSealer(keys []SealKey) (*sealer, error) {
 	s := &sealer{aeads: map[string]cipher.AEAD{}}
 	for i, k := range keys {
 		if k.ID == "" || len(k.ID) > 64 {
-			return nil, fmt.Errorf("Keys[%d]: ID must have 1 to 64 bytes", i)
+			return nil, fmt.Errorf("seal key Keys[%d]: ID must have 1 to 64 bytes", i)
 		}
 		if len(k.Key) != 32 {
-			return nil, fmt.Errorf("Keys[%d] (%q): key must be 32 bytes, got %d", i, k.ID, len(k.Key))
+			return nil, fmt.Errorf("seal key Keys[%d] (%q): key must be 32 bytes, got %d", i, k.ID, len(k.Key))
 		}
 		if _, dup := s.aeads[k.ID]; dup {
-			return nil, fmt.Errorf("Keys[%d]: duplicate ID %q", i, k.ID)
+			return nil, fmt.Errorf("seal key Keys[%d]: duplicate ID %q", i, k.ID)
 		}
 		block, err := aes.NewCipher(k.Key)
 		if err != nil {

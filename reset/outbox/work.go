@@ -156,18 +156,29 @@ func (o *Outbox) sendAlone(ctx context.Context, worker string, l *leases, it ite
 		o.bury(ctx, worker, l, e, c, err)
 		return true
 	case outUnknown:
-		if !c.Unknown {
-			c.Unknown = true
-			sealed, keyID, serr := o.seal.seal(e.ID, c)
-			if serr != nil {
-				o.d.Logger.ErrorContext(ctx, "outbox: sealing", "envelope_id", e.ID, "err", serr)
-				l.release(e.ID)
-				return true // the lease runs out; it is claimed again
-			}
-			e.Sealed, e.KeyID = sealed, keyID
+		if !o.markUnknown(ctx, l, &e, &c) {
+			return true // the lease runs out; it is claimed again
 		}
 	}
 	o.retry(ctx, worker, l, e, c, err, out == outTransient, wait)
+	return true
+}
+
+// markUnknown seals into e that it was handed to the provider without an
+// answer, so that it is only ever sent again as it is. It reports false,
+// having stopped renewing e, when it could not.
+func (o *Outbox) markUnknown(ctx context.Context, l *leases, e *Envelope, c *content) bool {
+	if c.Unknown {
+		return true
+	}
+	c.Unknown = true
+	sealed, keyID, err := o.seal.seal(e.ID, *c)
+	if err != nil {
+		o.d.Logger.ErrorContext(ctx, "outbox: sealing", idKey(*e), e.ID, "err", err)
+		l.release(e.ID)
+		return false
+	}
+	e.Sealed, e.KeyID = sealed, keyID
 	return true
 }
 
