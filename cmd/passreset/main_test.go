@@ -173,7 +173,7 @@ func operate(t *testing.T, vars map[string]string, s interface {
 		t.Fatalf("outbox status: %+v", st)
 	}
 	code, out, _ := cmd(t, vars, "outbox", "status")
-	if code != exitOK || !strings.Contains(out, "pending") || !strings.Contains(out, "oldest pending") {
+	if code != exitOK || !strings.Contains(out, "pending") || !strings.Contains(out, "oldest pending") || !strings.Contains(out, "provider budget") {
 		t.Fatalf("outbox status: exit %d, %q", code, out)
 	}
 	var dead []deadMessage
