@@ -2,30 +2,19 @@ package health_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/mysqldialect"
-	"github.com/uptrace/bun/dialect/pgdialect"
-
 	"github.com/passreset/passreset/health"
+	"github.com/passreset/passreset/internal/opstest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
-	"github.com/passreset/passreset/store/mysqlstore"
-	"github.com/passreset/passreset/store/pgstore"
 )
 
 type store interface {
@@ -35,61 +24,13 @@ type store interface {
 	Migrate(ctx context.Context) error
 }
 
-func dsn(t *testing.T, name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set (source /work/env.sh or run scripts/test.sh)", name)
-		}
-		t.Skipf("%s is not set: skipping (source /work/env.sh or run scripts/test.sh)", name)
-	}
-	return v
-}
-
-var tables = []string{"tokens", "cooldowns", "outbox", "budget", "schema_version", "secrets"}
-
 func TestReadyMariaDB(t *testing.T) {
-	mcfg, err := mysql.ParseDSN(dsn(t, "PASSRESET_MYSQL_DSN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mcfg.ParseTime = true
-	conn, err := mysql.NewConnector(mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := bun.NewDB(sql.OpenDB(conn), mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
-	prefix := "health" + strings.ToLower(rand.Text()[:8]) + "_"
-	t.Cleanup(func() {
-		for _, tbl := range tables {
-			db.Exec("DROP TABLE IF EXISTS `" + prefix + tbl + "`")
-		}
-		db.Close()
-	})
-	s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, _ := opstest.MariaDB(t)
 	probe(t, s)
 }
 
 func TestReadyPostgreSQL(t *testing.T) {
-	cfg, err := pgx.ParseConfig(dsn(t, "PASSRESET_PG_DSN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New())
-	prefix := "health" + strings.ToLower(rand.Text()[:8]) + "_"
-	t.Cleanup(func() {
-		for _, tbl := range tables {
-			db.Exec(`DROP TABLE IF EXISTS "` + prefix + tbl + `"`)
-		}
-		db.Close()
-	})
-	s, err := pgstore.New(db, pgstore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, _ := opstest.PostgreSQL(t)
 	probe(t, s)
 }
 

@@ -2,30 +2,19 @@ package telemetry_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"errors"
-	"os"
-	"strings"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/mysqldialect"
-	"github.com/uptrace/bun/dialect/pgdialect"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/passreset/passreset/internal/opstest"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
-	"github.com/passreset/passreset/store/mysqlstore"
-	"github.com/passreset/passreset/store/pgstore"
 	"github.com/passreset/passreset/telemetry"
 )
 
@@ -35,61 +24,13 @@ type store interface {
 	Migrate(ctx context.Context) error
 }
 
-func dsn(t *testing.T, name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set (source /work/env.sh or run scripts/test.sh)", name)
-		}
-		t.Skipf("%s is not set: skipping (source /work/env.sh or run scripts/test.sh)", name)
-	}
-	return v
-}
-
-var tables = []string{"tokens", "cooldowns", "outbox", "budget", "schema_version", "secrets"}
-
 func TestMariaDB(t *testing.T) {
-	mcfg, err := mysql.ParseDSN(dsn(t, "PASSRESET_MYSQL_DSN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mcfg.ParseTime = true
-	conn, err := mysql.NewConnector(mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := bun.NewDB(sql.OpenDB(conn), mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
-	prefix := "otel" + strings.ToLower(rand.Text()[:8]) + "_"
-	t.Cleanup(func() {
-		for _, tbl := range tables {
-			db.Exec("DROP TABLE IF EXISTS `" + prefix + tbl + "`")
-		}
-		db.Close()
-	})
-	s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, _ := opstest.MariaDB(t)
 	measure(t, s)
 }
 
 func TestPostgreSQL(t *testing.T) {
-	cfg, err := pgx.ParseConfig(dsn(t, "PASSRESET_PG_DSN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New())
-	prefix := "otel" + strings.ToLower(rand.Text()[:8]) + "_"
-	t.Cleanup(func() {
-		for _, tbl := range tables {
-			db.Exec(`DROP TABLE IF EXISTS "` + prefix + tbl + `"`)
-		}
-		db.Close()
-	})
-	s, err := pgstore.New(db, pgstore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, _ := opstest.PostgreSQL(t)
 	measure(t, s)
 }
 
@@ -170,7 +111,7 @@ func audit(t *testing.T, c collected) {
 	for name, points := range c {
 		for _, p := range points {
 			for _, kv := range p.attrs.ToSlice() {
-				v := kv.Value.Emit()
+				v := kv.Value.String()
 				if kv.Key == telemetry.EventKey {
 					continue // checked by knownKind below
 				}
@@ -311,7 +252,7 @@ func FuzzAttributes(f *testing.F) {
 			for _, md := range sm.Metrics {
 				for _, set := range attributeSets(md.Data) {
 					for _, kv := range set.ToSlice() {
-						v := kv.Value.Emit()
+						v := kv.Value.String()
 						if kv.Key == telemetry.EventKey {
 							if !kinds[v] {
 								t.Fatalf("%s: event kind %q recorded as is", md.Name, v)

@@ -3,24 +3,16 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/mysqldialect"
-	"github.com/uptrace/bun/dialect/pgdialect"
-
+	"github.com/passreset/passreset/internal/opstest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
@@ -49,67 +41,14 @@ func decode(t *testing.T, vars map[string]string, want int, v any, args ...strin
 	}
 }
 
-// dsn returns the environment variable's value, or skips (fails with
-// CI=true) when it is not set.
-func dsn(t *testing.T, name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set (source /work/env.sh or run scripts/test.sh)", name)
-		}
-		t.Skipf("%s is not set: skipping (source /work/env.sh or run scripts/test.sh)", name)
-	}
-	return v
-}
-
-// freshPrefix is a table prefix of the test's own.
-func freshPrefix() string { return "ops" + strings.ToLower(rand.Text()[:8]) + "_" }
-
 func TestMariaDB(t *testing.T) {
-	d := dsn(t, "PASSRESET_MYSQL_DSN")
-	prefix := freshPrefix()
-	mcfg, err := mysql.ParseDSN(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mcfg.ParseTime = true
-	conn, err := mysql.NewConnector(mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := bun.NewDB(sql.OpenDB(conn), mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
-	t.Cleanup(func() {
-		for _, tbl := range []string{"tokens", "cooldowns", "outbox", "budget", "schema_version", "secrets"} {
-			db.Exec("DROP TABLE IF EXISTS `" + prefix + tbl + "`")
-		}
-		db.Close()
-	})
-	s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	operate(t, map[string]string{"PASSRESET_MYSQL_DSN": d, "PASSRESET_TABLE_PREFIX": prefix}, s, mysqlstore.SchemaVersion)
+	s, dsn, prefix := opstest.MariaDB(t)
+	operate(t, map[string]string{"PASSRESET_MYSQL_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}, s, mysqlstore.SchemaVersion)
 }
 
 func TestPostgreSQL(t *testing.T) {
-	d := dsn(t, "PASSRESET_PG_DSN")
-	prefix := freshPrefix()
-	cfg, err := pgx.ParseConfig(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New())
-	t.Cleanup(func() {
-		for _, tbl := range []string{"tokens", "cooldowns", "outbox", "budget", "schema_version", "secrets"} {
-			db.Exec(`DROP TABLE IF EXISTS "` + prefix + tbl + `"`)
-		}
-		db.Close()
-	})
-	s, err := pgstore.New(db, pgstore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	operate(t, map[string]string{"PASSRESET_PG_DSN": d, "PASSRESET_TABLE_PREFIX": prefix}, s, pgstore.SchemaVersion)
+	s, dsn, prefix := opstest.PostgreSQL(t)
+	operate(t, map[string]string{"PASSRESET_PG_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}, s, pgstore.SchemaVersion)
 }
 
 // operate is what an operator does, against a database of the test's own:
@@ -247,7 +186,7 @@ func operate(t *testing.T, vars map[string]string, s interface {
 // checkAgainst runs check with a real SMTP server (Mailpit) and a real
 // reset page, then with a link base where nothing is mounted.
 func checkAgainst(t *testing.T, vars map[string]string, keyText string) {
-	smtpAddr := dsn(t, "PASSRESET_MAILPIT_SMTP")
+	smtpAddr := opstest.Env(t, "PASSRESET_MAILPIT_SMTP")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/directory/reset", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("reset page")) })
 	app := httptest.NewServer(mux)
@@ -277,8 +216,8 @@ func checkAgainst(t *testing.T, vars map[string]string, keyText string) {
 }
 
 func TestSendTest(t *testing.T) {
-	smtpAddr := dsn(t, "PASSRESET_MAILPIT_SMTP")
-	api := dsn(t, "PASSRESET_MAILPIT_API")
+	smtpAddr := opstest.Env(t, "PASSRESET_MAILPIT_SMTP")
+	api := opstest.Env(t, "PASSRESET_MAILPIT_API")
 	to := "ops-" + strings.ToLower(rand.Text()[:10]) + "@example.com"
 	vars := map[string]string{"SMTP_URL": "smtp+plain://" + smtpAddr, "MAIL_FROM": "Ops <ops@example.com>"}
 	var sent struct {
