@@ -175,7 +175,7 @@ type status struct {
 // Run prints the outbox's figures.
 func (c outboxStatusCmd) Run(e *env) error {
 	return e.withStore(func(s *store) error {
-		ob, err := outbox.New(s.outbox, outbox.Options{}) // no key: reads only
+		ob, err := outbox.New(s.outbox, outbox.Options{MaxPending: countLimit}) // no key: reads only
 		if err != nil {
 			return err
 		}
@@ -201,8 +201,8 @@ func (c outboxStatusCmd) Run(e *env) error {
 		}
 		err = e.print(st, func(w io.Writer) {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "pending\t%d\n", st.Pending)
-			fmt.Fprintf(tw, "dead\t%d\n", st.Dead)
+			fmt.Fprintf(tw, "pending\t%s\n", atLeast(st.Pending))
+			fmt.Fprintf(tw, "dead\t%s\n", atLeast(st.Dead))
 			if st.Oldest != nil {
 				fmt.Fprintf(tw, "oldest pending\t%s (waiting %s)\n", st.Oldest.Format(time.RFC3339), r.OldestAge.Round(time.Second))
 			} else {
@@ -226,6 +226,18 @@ func (c outboxStatusCmd) Run(e *env) error {
 		}
 		return nil
 	})
+}
+
+// countLimit is what outbox status counts up to (the outbox's default
+// MaxPending): a count equal to it means "that many or more".
+const countLimit = 100_000
+
+// atLeast prints a count of outbox status.
+func atLeast(n int) string {
+	if n >= countLimit {
+		return fmt.Sprintf("%d or more", n)
+	}
+	return fmt.Sprint(n)
 }
 
 type outboxDeadCmd struct {

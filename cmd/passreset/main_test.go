@@ -115,6 +115,12 @@ func operate(t *testing.T, vars map[string]string, s interface {
 	if code != exitOK || !strings.Contains(out, "pending") || !strings.Contains(out, "oldest pending") || !strings.Contains(out, "provider budget") {
 		t.Fatalf("outbox status: exit %d, %q", code, out)
 	}
+	if code, _, _ := cmd(t, vars, "outbox", "status", "--max-age", "1h"); code != exitOK {
+		t.Fatalf("outbox status --max-age 1h with a fresh backlog: exit %d", code)
+	}
+	if code, _, _ := cmd(t, vars, "outbox", "status", "--max-age", "1ns"); code != exitProblem {
+		t.Fatalf("outbox status --max-age 1ns with a backlog: exit %d, want %d", code, exitProblem)
+	}
 	var dead []deadMessage
 	decode(t, vars, exitOK, &dead, "outbox", "dead")
 	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "mailbox unavailable") || dead[0].Recipients != nil {
