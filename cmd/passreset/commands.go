@@ -307,7 +307,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 type outboxReviveCmd struct {
 	IDs    []string `arg:"" optional:"" name:"id" help:"IDs of dead messages (from outbox dead)."`
-	All    bool     `help:"Revive every dead message that matches --kind and --reason."`
+	All    bool     `help:"Revive every dead message that matches --kind and --reason (looking at the oldest 10,000 dead messages at a time)."`
 	Kind   string   `help:"With --all: only this kind (request, message, batch)."`
 	Reason string   `help:"With --all: only those whose reason contains this text."`
 }
@@ -327,7 +327,7 @@ func (c outboxReviveCmd) Run(e *env) error {
 			for {
 				// Revived envelopes leave the dead list, so each round
 				// reads the next ones.
-				envs, err := s.outbox.Dead(e.ctx, 1000)
+				envs, err := s.outbox.Dead(e.ctx, reviveScan)
 				if err != nil {
 					return err
 				}
@@ -341,7 +341,7 @@ func (c outboxReviveCmd) Run(e *env) error {
 					return err
 				}
 				ids = append(ids, round...)
-				if len(round) == 0 || len(envs) < 1000 {
+				if len(round) == 0 || len(envs) < reviveScan {
 					break
 				}
 			}
@@ -358,6 +358,9 @@ func (c outboxReviveCmd) Run(e *env) error {
 		})
 	})
 }
+
+// reviveScan is how many dead envelopes revive --all reads at a time.
+const reviveScan = 10_000
 
 func reviveAll(ctx context.Context, s *store, ids []string) error {
 	for _, id := range ids {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/passreset/passreset/internal/opstest"
+	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
@@ -208,6 +209,23 @@ func checkAgainst(t *testing.T, vars map[string]string, keyText string) {
 	decode(t, good, exitOK, &res, "check")
 	if !res.OK || len(res.Checks) != 5 {
 		t.Fatalf("check: %+v", res)
+	}
+	// With Resend: a key of Resend's form, and the API answers.
+	api := resendtest.NewServer()
+	defer api.Close()
+	withResend := map[string]string{"RESEND_API_KEY": resendtest.APIKey, "RESEND_BASE_URL": api.URL}
+	for k, v := range good {
+		if k != "SMTP_URL" {
+			withResend[k] = v
+		}
+	}
+	decode(t, withResend, exitOK, &res, "check")
+	if !res.OK {
+		t.Fatalf("check with Resend: %+v", res)
+	}
+	withResend["RESEND_API_KEY"] = "not-a-key"
+	if code, out, _ := cmd(t, withResend, "check"); code != exitProblem || !strings.Contains(out, "FAIL  mailer") {
+		t.Fatalf("check with a malformed Resend key: exit %d\n%s", code, out)
 	}
 	bad := map[string]string{}
 	for k, v := range good {
