@@ -429,3 +429,28 @@ func BenchmarkSendBatch10k(b *testing.B) {
 	b.ReportMetric(float64(calls)/float64(b.N), "calls/10k")
 	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/10k")
 }
+
+// The flap for a batch: accept, then drop, again and again. Every call is
+// an unknown outcome for the whole batch, one request each, and the server
+// holds each email once, under the batch's key.
+func TestSendBatchFlapAcceptThenDrop(t *testing.T) {
+	srv := newServer(t)
+	srv.SetFaultMode(resendtest.AcceptThenDrop, 0)
+	m := newMailer(t, srv, nil)
+	msgs := batch("flap", 5)
+	const tries = 5
+	for i := range tries {
+		per, err := m.SendBatch(context.Background(), "batch/flap", msgs)
+		if per != nil || !errors.Is(err, reset.ErrOutcomeUnknown) || errors.Is(err, resendmailer.ErrTransient) || errors.Is(err, reset.ErrPermanent) {
+			t.Fatalf("try %d: SendBatch = %v, %v; want reset.ErrOutcomeUnknown only", i, per, err)
+		}
+	}
+	if n := len(srv.Requests()); n != tries {
+		t.Errorf("%d requests, want %d", n, tries)
+	}
+	srv.SetFaultMode(resendtest.NoFault, 0)
+	if per, err := m.SendBatch(context.Background(), "batch/flap", msgs); err != nil || errors.Join(per...) != nil {
+		t.Fatalf("after the flap: %v, %v", per, err)
+	}
+	checkSentOnce(t, srv, "batch/flap", msgs)
+}

@@ -3,10 +3,10 @@ package smtpmailer
 import (
 	"errors"
 	"fmt"
-	"net/textproto"
+	"os"
 	"regexp"
-	"strings"
 
+	"github.com/passreset/passreset/mailer/internal/redact"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -18,15 +18,15 @@ var (
 	// connecting: the greeting, EHLO, STARTTLS or AUTH, such as 535 for
 	// bad credentials), or that the message could not be turned into an
 	// email (an invalid recipient, no body). Sending it again unchanged
-	// will fail the same way. It wraps [reset.ErrPermanent], so a durable
-	// outbox moves such a message aside instead of retrying it.
+	// will fail the same way. It wraps [reset.ErrPermanent], so the queue
+	// moves such a message aside instead of retrying it.
 	ErrPermanent = fmt.Errorf("smtpmailer: %w", reset.ErrPermanent)
 
-	// ErrTransient means that the message was not sent now but may be
+	// ErrTransient means that the message was not delivered but may be
 	// later: a 4xx reply, a connection that could not be made, was
-	// refused, dropped or timed out, a TLS handshake or certificate that
-	// failed, a server that lacks STARTTLS or the AUTH mechanism asked
-	// for. Send stopped trying after Options.MaxAttempts attempts.
+	// refused, dropped or timed out before the end of the data, a TLS
+	// handshake or certificate that failed, a server that lacks STARTTLS
+	// or an AUTH mechanism to use. The queue retries it later.
 	ErrTransient = errors.New("smtpmailer: transient failure")
 
 	// ErrClosed is returned by Send after [Mailer.Close]. It is not
@@ -40,21 +40,28 @@ var (
 // [ErrTransient] for a 4xx code.
 type Error struct {
 	// Command is what the server refused: "MAIL", "RCPT", "DATA", "end of
-	// data" (the message itself, after it was sent), or "connect" (the
-	// greeting, EHLO, STARTTLS or AUTH).
+	// data" (the message itself, after it was sent), "AUTH", or "connect"
+	// (the greeting, EHLO or STARTTLS).
 	Command string
 	// Code is the reply code, such as 550.
 	Code int
 	// Enhanced is the enhanced status code (RFC 3463), such as "5.1.1",
-	// when the reply starts with one; otherwise "".
+	// when the reply holds one; otherwise "".
 	Enhanced string
-	// Text is the reply's text after the code (lines joined with "; "),
-	// with the recipient's address replaced by "<recipient>".
+	// Text is the reply's text after the code, redacted word by word (see
+	// "What errors hold" in the package documentation); empty for a
+	// reply while connecting or to AUTH, where none is kept.
 	Text string
 }
 
 // Error names the command, the code and the text.
 func (e *Error) Error() string {
+	if e.Text == "" {
+		if e.Enhanced != "" {
+			return fmt.Sprintf("smtp server refused %s: %d %s", e.Command, e.Code, e.Enhanced)
+		}
+		return fmt.Sprintf("smtp server refused %s: %d", e.Command, e.Code)
+	}
 	return fmt.Sprintf("smtp server refused %s: %d %s", e.Command, e.Code, e.Text)
 }
 
@@ -70,48 +77,51 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// transientError marks a failure that was not an SMTP reply (a timeout, a
-// refused or dropped connection, a TLS failure) as transient.
-type transientError struct{ err error }
-
-func (t transientError) Error() string        { return t.err.Error() }
-func (t transientError) Unwrap() error        { return t.err }
-func (t transientError) Is(target error) bool { return target == ErrTransient }
-
-var enhancedCode = regexp.MustCompile(`^[245]\.\d{1,3}\.\d{1,3}\b`)
-
-// classify turns err, from command cmd of a send to recipient, into an
-// *Error if it holds an SMTP reply, or marks it transient otherwise.
-func classify(cmd, recipient string, err error) error {
-	var te *textproto.Error
-	if !errors.As(err, &te) || te.Code < 400 || te.Code > 599 {
-		return transientError{err}
-	}
-	text := strings.ReplaceAll(te.Msg, "\n", "; ")
-	if recipient != "" {
-		text = replaceFold(text, recipient, "<recipient>")
-	}
-	return &Error{Command: cmd, Code: te.Code, Enhanced: enhancedCode.FindString(text), Text: text}
+// failure is a failure that was not a reply from the server: a
+// connection refused, dropped or timed out, a TLS failure, no usable AUTH.
+// Its text is the cause's, redacted; it does not wrap the cause, whose
+// text could hold an address or a credential.
+type failure struct {
+	text    string
+	unknown bool  // the message was sent, the reply to its end never came
+	timeout bool  // the cause was a timeout
+	ctxErr  error // the Send's context's error, when it ended
 }
 
-// replaceFold replaces every case-insensitive occurrence of old in s.
-func replaceFold(s, old, repl string) string {
-	if old == "" {
-		return s
+func (f *failure) Error() string {
+	s := f.text
+	if f.unknown {
+		s = "no reply to the end of the message, which the server may have accepted: " + s
 	}
-	lower, lowerOld := strings.ToLower(s), strings.ToLower(old)
-	if len(lower) != len(s) || len(lowerOld) != len(old) {
-		return strings.ReplaceAll(s, old, repl) // non-ASCII case mapping changed lengths
+	if f.ctxErr != nil {
+		s += " (" + f.ctxErr.Error() + ")"
 	}
-	var b strings.Builder
-	for {
-		i := strings.Index(lower, lowerOld)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, lower = s[i+len(old):], lower[i+len(old):]
-	}
+	return s
 }
+
+// Is reports whether target is reset.ErrOutcomeUnknown (an unknown
+// outcome) or ErrTransient (any other), or os.ErrDeadlineExceeded for a
+// timeout.
+func (f *failure) Is(target error) bool {
+	switch target {
+	case reset.ErrOutcomeUnknown:
+		return f.unknown
+	case ErrTransient:
+		return !f.unknown
+	case os.ErrDeadlineExceeded:
+		return f.timeout
+	}
+	return false
+}
+
+// Unwrap returns the Send's context's error, if it ended.
+func (f *failure) Unwrap() error { return f.ctxErr }
+
+var enhancedCode = regexp.MustCompile(`\b[245]\.\d{1,3}\.\d{1,3}\b`)
+
+// enhancedIn returns the first enhanced status code in s, or "".
+func enhancedIn(s string) string { return enhancedCode.FindString(s) }
+
+// redactText keeps of a server's text only what package redact keeps,
+// with the credentials removed by value too.
+func redactText(s, user, pass string) string { return redact.Text(s, user, pass) }

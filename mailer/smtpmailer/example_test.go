@@ -42,16 +42,14 @@ func Example() {
 // Every setting, for a provider's STARTTLS submission port.
 func ExampleNew() {
 	m, err := smtpmailer.New(smtpmailer.Options{
-		Host:        "smtp.example.com",
-		Port:        587,
-		TLS:         smtpmailer.TLSStartTLS,
-		Username:    "apikey",
-		Password:    os.Getenv("SMTP_PASSWORD"),
-		Auth:        smtpmailer.AuthPlain,
-		From:        "Acme <security@acme.example>",
-		MaxConns:    2,
-		MaxAttempts: 1, // behind reset.Config.Outbox, which retries by itself
-		Timeout:     10 * time.Second,
+		Host:     "smtp.example.com",
+		Port:     587,
+		TLS:      smtpmailer.TLSStartTLS,
+		Username: "apikey",
+		Password: os.Getenv("SMTP_PASSWORD"),
+		Auth:     smtpmailer.AuthPlain,
+		From:     "Acme <security@acme.example>",
+		Timeout:  10 * time.Second,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -61,13 +59,14 @@ func ExampleNew() {
 	// Output: ready
 }
 
-// Errors describe the URL without its password.
+// Errors say which part of the URL is wrong without quoting any of it: a
+// password with an unencoded "/" makes net/url read its digits as a port.
 func ExampleNewFromURL() {
-	_, err := smtpmailer.NewFromURL("smtp://apikey:hunter2@smtp.example.com/inbox", smtpmailer.Options{From: "security@acme.example"})
+	_, err := smtpmailer.NewFromURL("smtp://apikey:1234567/abc@smtp.example.com", smtpmailer.Options{From: "security@acme.example"})
 	fmt.Println(err)
 	_, err = smtpmailer.NewFromURL("smtp+plain://apikey:hunter2@smtp.example.com", smtpmailer.Options{From: "security@acme.example"})
 	fmt.Println(err)
 	// Output:
-	// smtpmailer: URL: a path; want no path
-	// smtpmailer: invalid options: TLS is TLSNone but Host "smtp.example.com" is not loopback: credentials and reset links would cross the network in plain text (set AllowInsecureRemote to accept that)
+	// smtpmailer: URL: the port is not a number from 1 to 65535 (a user name or password that holds / ? # @ : % or a space must be percent-encoded: %2F %3F %23 %40 %3A %25 %20)
+	// smtpmailer: invalid options: TLS is TLSNone (smtp+plain://) but Host is not loopback: credentials and reset links would cross the network in plain text (set AllowInsecureRemote to accept that)
 }

@@ -28,6 +28,12 @@ type fakeSMTP struct {
 	// accepted, when set, receives the number of each connection as the
 	// server accepts it.
 	accepted chan int
+	// echo, when set, makes the server as hostile as a careless one: EHLO
+	// offers AUTH PLAIN LOGIN, and every error reply quotes every line the
+	// client sent on the connection so far, AUTH exchange included. At
+	// echo's step ("AUTH" or "RCPT") it refuses with 5xx; before it, it
+	// accepts.
+	echo string
 
 	mu       sync.Mutex
 	conns    []net.Conn
@@ -116,6 +122,15 @@ func (f *fakeSMTP) serve() {
 // session speaks SMTP on c until the client quits or an action ends it.
 func (f *fakeSMTP) session(n int, c net.Conn) {
 	tp := textproto.NewConn(c)
+	var history []string // every line the client sent, for echo
+	readLine := func() (string, error) {
+		l, err := tp.ReadLine()
+		if err == nil {
+			history = append(history, l)
+		}
+		return l, err
+	}
+	echoed := func() string { return strings.Join(history, " | ") }
 	// act answers step with the reply function's line (def when it has
 	// none) or action. ok reports a positive reply, on that the session
 	// goes on (not after 421, hang or drop).
@@ -138,21 +153,32 @@ func (f *fakeSMTP) session(n int, c net.Conn) {
 		return
 	}
 	for {
-		line, err := tp.ReadLine()
+		line, err := readLine()
 		if err != nil {
 			return
 		}
 		verb, _, _ := strings.Cut(strings.ToUpper(line), " ")
+		if f.echo != "" && verb == f.echo && verb == "RCPT" {
+			tp.PrintfLine("550 5.1.1 %s: Recipient address rejected: User unknown (you said: %s)", line[strings.Index(line, ":")+1:], echoed())
+			continue
+		}
 		switch verb {
 		case "EHLO":
 			ext := []string{"250-fake", "250-8BITMIME"}
 			if f.cram != "" {
 				ext = append(ext, "250-AUTH CRAM-MD5")
 			}
+			if f.echo != "" {
+				ext = append(ext, "250-AUTH PLAIN LOGIN")
+			}
 			for _, l := range append(ext, "250 ENHANCEDSTATUSCODES") {
 				tp.PrintfLine("%s", l)
 			}
 		case "AUTH":
+			if f.echo != "" {
+				f.echoAuth(tp, line, readLine, echoed)
+				continue
+			}
 			f.auth(tp)
 		case "MAIL", "RCPT":
 			if _, on := act(verb, "250 2.1.0 Ok"); !on {
@@ -211,4 +237,25 @@ func (f *fakeSMTP) auth(tp *textproto.Conn) {
 		return
 	}
 	tp.PrintfLine("535 5.7.8 Authentication credentials invalid")
+}
+
+// echoAuth takes AUTH PLAIN or LOGIN from any client and, when echo is
+// "AUTH", refuses it quoting everything the client sent.
+func (f *fakeSMTP) echoAuth(tp *textproto.Conn, line string, readLine func() (string, error), echoed func() string) {
+	fields := strings.Fields(line)
+	if len(fields) >= 2 && strings.EqualFold(fields[1], "LOGIN") {
+		tp.PrintfLine("334 VXNlcm5hbWU6")
+		if _, err := readLine(); err != nil {
+			return
+		}
+		tp.PrintfLine("334 UGFzc3dvcmQ6")
+		if _, err := readLine(); err != nil {
+			return
+		}
+	}
+	if f.echo == "AUTH" {
+		tp.PrintfLine("535 5.7.8 Authentication failed for %s", echoed())
+		return
+	}
+	tp.PrintfLine("235 2.7.0 Authentication successful")
 }

@@ -242,7 +242,7 @@ func TestMailpitAuthRefusedIsPermanent(t *testing.T) {
 
 func TestMailpitNoAuthWhereRequired(t *testing.T) {
 	mp := startTLSMailpit(t)
-	m := newMailer(t, mp, smtpmailer.Options{TLS: smtpmailer.TLSStartTLS, TLSConfig: mailpitTLS(t), MaxAttempts: 1})
+	m := newMailer(t, mp, smtpmailer.Options{TLS: smtpmailer.TLSStartTLS, TLSConfig: mailpitTLS(t)})
 	err := m.Send(background(t), testMessage(recipient("noauth"), "https://x.example/r"))
 	var se *smtpmailer.Error
 	if !errors.As(err, &se) || se.Code/100 != 5 || !errors.Is(err, reset.ErrPermanent) {
@@ -256,7 +256,7 @@ func TestMailpitUntrustedCertificateIsTransient(t *testing.T) {
 			mp := instance(t)
 			user, pass := mailpitAuth(t)
 			// The system's roots do not hold the test certificate.
-			m := newMailer(t, mp, smtpmailer.Options{TLS: mp.tls, Username: user, Password: pass, MaxAttempts: 1})
+			m := newMailer(t, mp, smtpmailer.Options{TLS: mp.tls, Username: user, Password: pass})
 			err := m.Send(background(t), testMessage(recipient("untrusted"), "https://x.example/r"))
 			if !errors.Is(err, smtpmailer.ErrTransient) || errors.Is(err, reset.ErrPermanent) {
 				t.Fatalf("err = %v, want transient", err)
@@ -270,11 +270,32 @@ func TestMailpitUntrustedCertificateIsTransient(t *testing.T) {
 
 func TestMailpitSTARTTLSRequiredButNotOffered(t *testing.T) {
 	mp := plainMailpit(t) // offers no STARTTLS
-	m := newMailer(t, mp, smtpmailer.Options{Host: mp.host, Port: mp.port, TLS: smtpmailer.TLSStartTLS, MaxAttempts: 1})
+	m := newMailer(t, mp, smtpmailer.Options{Host: mp.host, Port: mp.port, TLS: smtpmailer.TLSStartTLS})
 	to := recipient("nostarttls")
 	err := m.Send(background(t), testMessage(to, "https://x.example/r"))
 	if !errors.Is(err, smtpmailer.ErrTransient) || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err = %v, want a transient failure naming STARTTLS", err)
+	}
+	// What to do about it (issue #24): smtp+plain:// for a local server.
+	if !strings.Contains(err.Error(), "smtp+plain://") {
+		t.Errorf("err = %v, want it to say smtp+plain:// for a local development server", err)
+	}
+	// Check finds it at start, before any message.
+	u := fmt.Sprintf("smtp://%s:%d", mp.host, mp.port)
+	mu, err := smtpmailer.NewFromURL(u, smtpmailer.Options{From: "security@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mu.Check(background(t)); err == nil || !strings.Contains(err.Error(), "smtp+plain://") {
+		t.Errorf("Check(%s) = %v, want the smtp+plain:// advice", u, err)
+	}
+	// And the advice works.
+	mu, err = smtpmailer.NewFromURL(fmt.Sprintf("smtp+plain://%s:%d", mp.host, mp.port), smtpmailer.Options{From: "security@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mu.Check(background(t)); err != nil {
+		t.Errorf("Check with smtp+plain://: %v", err)
 	}
 	if n := len(mp.search(t, to)); n != 0 {
 		t.Errorf("%d messages delivered in plain text", n)
@@ -296,7 +317,7 @@ func TestMailpitRefusedRecipientIsPermanent(t *testing.T) {
 	if strings.Contains(err.Error(), to) {
 		t.Errorf("err %q holds the recipient", err)
 	}
-	// The refusal leaves the session usable: the next message goes through.
+	// The next message goes through.
 	ok := recipient("afterrefusal")
 	if err := m.Send(background(t), testMessage(ok, "https://x.example/r")); err != nil {
 		t.Fatal(err)
@@ -311,12 +332,11 @@ func TestMailpitChaos(t *testing.T) {
 		command   string
 		code      int
 		permanent bool
-		attempts  int
 	}{
-		{`{"Recipient": {"ErrorCode": 451, "Probability": 100}}`, "RCPT", 451, false, 3},
-		{`{"Sender": {"ErrorCode": 421, "Probability": 100}}`, "MAIL", 421, false, 3},
-		{`{"Sender": {"ErrorCode": 554, "Probability": 100}}`, "MAIL", 554, true, 1},
-		{`{"Recipient": {"ErrorCode": 552, "Probability": 100}}`, "RCPT", 552, true, 1},
+		{`{"Recipient": {"ErrorCode": 451, "Probability": 100}}`, "RCPT", 451, false},
+		{`{"Sender": {"ErrorCode": 421, "Probability": 100}}`, "MAIL", 421, false},
+		{`{"Sender": {"ErrorCode": 554, "Probability": 100}}`, "MAIL", 554, true},
+		{`{"Recipient": {"ErrorCode": 552, "Probability": 100}}`, "RCPT", 552, true},
 	} {
 		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
 			mp.chaos(t, tt.triggers)
@@ -324,8 +344,7 @@ func TestMailpitChaos(t *testing.T) {
 			var mu sync.Mutex
 			attempts := 0
 			m := newMailer(t, mp, smtpmailer.Options{
-				Host: "127.0.0.1", Port: p.port(), TLS: smtpmailer.TLSNone,
-				MaxAttempts: 3, BackoffBase: 1, Logger: countingLogger(&mu, &attempts),
+				Host: "127.0.0.1", Port: p.port(), TLS: smtpmailer.TLSNone, Logger: countingLogger(&mu, &attempts),
 			})
 			to := recipient("chaos")
 			err := m.Send(background(t), testMessage(to, "https://x.example/r"))
@@ -338,8 +357,8 @@ func TestMailpitChaos(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if attempts != tt.attempts {
-				t.Errorf("%d attempts, want %d", attempts, tt.attempts)
+			if attempts != 1 || p.connections() != 1 {
+				t.Errorf("%d attempts on %d connections, want 1: the queue retries, not the Mailer", attempts, p.connections())
 			}
 			if n := len(mp.search(t, to)); n != 0 {
 				t.Errorf("%d messages delivered", n)
@@ -348,48 +367,33 @@ func TestMailpitChaos(t *testing.T) {
 	}
 }
 
-func TestMailpitPoolReusesAndRedials(t *testing.T) {
+// Concurrent sends each use their own session, and a connection the
+// server side cuts affects only the send on it.
+func TestMailpitConcurrentSends(t *testing.T) {
 	mp := plainMailpit(t)
 	p := newProxy(t, net.JoinHostPort(mp.host, strconv.Itoa(mp.port)))
-	const conns = 3
-	m := newMailer(t, mp, smtpmailer.Options{Host: "127.0.0.1", Port: p.port(), TLS: smtpmailer.TLSNone, MaxConns: conns})
+	m := newMailer(t, mp, smtpmailer.Options{Host: "127.0.0.1", Port: p.port(), TLS: smtpmailer.TLSNone})
 
-	send := func(n int, tag string) []string {
-		var wg sync.WaitGroup
-		addrs := make([]string, n)
-		errs := make([]error, n)
-		for i := range n {
-			addrs[i] = recipient(tag)
-			wg.Go(func() { errs[i] = m.Send(background(t), testMessage(addrs[i], "https://x.example/r?token="+newID())) })
+	const n = 24
+	var wg sync.WaitGroup
+	addrs := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		addrs[i] = recipient("concurrent")
+		wg.Go(func() { errs[i] = m.Send(background(t), testMessage(addrs[i], "https://x.example/r?token="+newID())) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("send %d: %v", i, err)
 		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("send %d: %v", i, err)
-			}
-		}
-		return addrs
 	}
-	addrs := send(24, "pool")
-	if c := p.connections(); c < 1 || c > conns {
-		t.Errorf("24 concurrent sends opened %d connections, want 1 to %d", c, conns)
-	}
-	before := p.connections()
-	addrs = append(addrs, send(6, "pool")...)
-	if c := p.connections(); c != before {
-		t.Errorf("sends after the first burst opened %d new connections, want 0", c-before)
-	}
-
-	// The server side drops every connection: the next sends dial afresh,
-	// and none fails.
-	p.cut()
-	addrs = append(addrs, send(6, "redial")...)
-	if c := p.connections(); c == before || c > before+conns {
-		t.Errorf("%d connections after the cut, want 1 to %d more than %d", c, conns, before)
+	if c := p.connections(); c != n {
+		t.Errorf("%d sends opened %d connections, want one each", n, c)
 	}
 	for _, a := range addrs {
-		if n := len(mp.search(t, a)); n != 1 {
-			t.Errorf("%s received %d messages, want 1", a, n)
+		if got := len(mp.search(t, a)); got != 1 {
+			t.Errorf("%s received %d messages, want 1", a, got)
 		}
 	}
 }

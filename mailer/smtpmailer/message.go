@@ -1,11 +1,9 @@
 package smtpmailer
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/mail"
 	"strings"
 
 	gomail "github.com/wneessen/go-mail"
@@ -13,20 +11,20 @@ import (
 	"github.com/passreset/passreset/reset"
 )
 
-// render turns msg into the bytes sent after DATA: a UTF-8 email, its
-// text and HTML as multipart/alternative (or the one that is not empty),
-// both quoted-printable, which keeps every line within 76 characters
-// however long the link, and decodes to the exact text.
-func (m *Mailer) render(msg reset.Message) (envelope, error) {
+// render turns msg into go-mail's message: a UTF-8 email, its text and
+// HTML as multipart/alternative (or the one that is not empty), both
+// quoted-printable, which keeps every line within 76 characters however
+// long the link, and decodes to the exact text.
+func (m *Mailer) render(msg reset.Message) (*gomail.Msg, error) {
 	if strings.ContainsAny(msg.To+msg.Subject, "\r\n") {
-		return envelope{}, errors.New("the recipient or the subject contains a line break")
+		return nil, errors.New("the recipient or the subject contains a line break")
 	}
 	to, err := parseAddress(msg.To)
 	if err != nil || to.Name != "" {
-		return envelope{}, errors.New("the recipient is not a valid address")
+		return nil, errors.New("the recipient is not a valid address")
 	}
 	if msg.Text == "" && msg.HTML == "" {
-		return envelope{}, errors.New("the message has no body")
+		return nil, errors.New("the message has no body")
 	}
 	e := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
 		gomail.WithEncoding(gomail.EncodingQP))
@@ -51,16 +49,8 @@ func (m *Mailer) render(msg reset.Message) (envelope, error) {
 		e.SetBodyString(gomail.TypeTextPlain, msg.Text)
 		e.AddAlternativeString(gomail.TypeTextHTML, msg.HTML)
 	}
-	var buf bytes.Buffer
-	if _, err := e.WriteTo(&buf); err != nil {
-		return envelope{}, err
-	}
-	return envelope{to: to.Address, rcpt: angle(to.Address), data: buf.Bytes()}, nil
+	return e, nil
 }
-
-// angle returns addr as SMTP's MAIL FROM and RCPT TO take it: "<addr>",
-// its local part quoted if it needs to be.
-func angle(addr string) string { return (&mail.Address{Address: addr}).String() }
 
 // messageID returns the left-hand side of the Message-ID of the message
 // with the given ID: the ID itself when it is made of letters, digits,

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/mail"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -25,12 +24,6 @@ const (
 	DefaultStartTLSPort    = 587 // the port of TLSStartTLS (message submission)
 	DefaultPlainPort       = 25  // the port of TLSNone
 	DefaultTimeout         = 30 * time.Second
-	DefaultSendTimeout     = 2 * time.Minute
-	DefaultMaxConns        = 4
-	DefaultIdleTimeout     = 30 * time.Second
-	DefaultMaxAttempts     = 3
-	DefaultBackoffBase     = 500 * time.Millisecond
-	DefaultBackoffMax      = 10 * time.Second
 )
 
 // TLSMode says how a connection is protected.
@@ -44,8 +37,9 @@ const (
 	// usually on port 465.
 	TLSImplicit
 	// TLSStartTLS connects in plain text and requires STARTTLS before
-	// anything else is sent; a server that does not offer it is refused.
-	// Usually port 587.
+	// anything else is sent; a server that does not offer it is refused,
+	// with an error that says to use TLSNone (smtp+plain://) for a local
+	// development server. Usually port 587.
 	TLSStartTLS
 	// TLSNone sends everything, credentials and reset links included, in
 	// plain text. New accepts it only for a loopback host (localhost,
@@ -77,8 +71,11 @@ type Auth string
 // PLAIN and LOGIN refuse to send the password over a connection without
 // TLS unless the host is loopback.
 const (
-	// AuthAuto, the zero value, picks the first the server offers of
-	// SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN and CRAM-MD5.
+	// AuthAuto, the zero value, lets go-mail choose the strongest
+	// mechanism the server offers (its SMTPAuthAutoDiscover): SCRAM with
+	// channel binding, SCRAM, NTLM, CRAM-MD5, then PLAIN and LOGIN, which
+	// it chooses only over TLS. Over a plain loopback connection name
+	// AuthPlain to send the password in the clear.
 	AuthAuto            Auth = ""
 	AuthPlain           Auth = "PLAIN"
 	AuthLogin           Auth = "LOGIN"
@@ -90,8 +87,28 @@ const (
 	AuthXOAUTH2         Auth = "XOAUTH2"            // Password holds the OAuth 2 access token
 )
 
-// autoOrder is the preference of AuthAuto.
-var autoOrder = []Auth{AuthSCRAMSHA256, AuthSCRAMSHA1, AuthPlain, AuthLogin, AuthCRAMMD5}
+// goMailAuth returns go-mail's type for a.
+func goMailAuth(a Auth) gomail.SMTPAuthType {
+	switch a {
+	case AuthPlain:
+		return gomail.SMTPAuthPlain
+	case AuthLogin:
+		return gomail.SMTPAuthLogin
+	case AuthCRAMMD5:
+		return gomail.SMTPAuthCramMD5
+	case AuthSCRAMSHA1:
+		return gomail.SMTPAuthSCRAMSHA1
+	case AuthSCRAMSHA256:
+		return gomail.SMTPAuthSCRAMSHA256
+	case AuthSCRAMSHA1Plus:
+		return gomail.SMTPAuthSCRAMSHA1PLUS
+	case AuthSCRAMSHA256Plus:
+		return gomail.SMTPAuthSCRAMSHA256PLUS
+	case AuthXOAUTH2:
+		return gomail.SMTPAuthXOAUTH2
+	}
+	return gomail.SMTPAuthAutoDiscover
+}
 
 var knownAuth = []Auth{AuthPlain, AuthLogin, AuthCRAMMD5, AuthSCRAMSHA1, AuthSCRAMSHA256,
 	AuthSCRAMSHA1Plus, AuthSCRAMSHA256Plus, AuthXOAUTH2}
@@ -154,76 +171,35 @@ type Options struct {
 
 	// Timeout bounds connecting (TCP, TLS, the greeting, EHLO, STARTTLS
 	// and AUTH) and each command's reply, the message's transfer
-	// included. Default [DefaultTimeout], 30 seconds.
+	// included. Default [DefaultTimeout], 30 seconds. The context passed
+	// to Send bounds the whole Send.
 	Timeout time.Duration
 
-	// SendTimeout bounds one Send in total: waiting for a connection, all
-	// attempts and the waits between them. Default [DefaultSendTimeout],
-	// 2 minutes. The context passed to Send may end it sooner:
-	// reset.Service bounds each delivery by its Config.SendTimeout
-	// (30 seconds by default).
-	SendTimeout time.Duration
-
-	// MaxConns bounds the connections the Mailer holds open at once,
-	// busy and idle. A Send that finds all of them busy waits for one.
-	// Default [DefaultMaxConns], 4. Keep it within the server's limit of
-	// concurrent connections per client.
-	MaxConns int
-
-	// IdleTimeout is how long an idle connection is kept for reuse;
-	// after it the next Send closes it and connects afresh, since servers
-	// drop idle clients. Default [DefaultIdleTimeout], 30 seconds.
-	IdleTimeout time.Duration
-
-	// MaxAttempts bounds the attempts of one Send, the first included.
-	// Default [DefaultMaxAttempts], 3. 1 means no retries: enough behind a
-	// durable outbox, which retries on its own. A failure that may have
-	// delivered the message (no reply to the end of the data) is never
-	// retried by Send; see the package documentation.
-	MaxAttempts int
-
-	// BackoffBase and BackoffMax shape the wait before each retry: a
-	// random duration between 0 and min(BackoffMax, BackoffBase·2^(n-1))
-	// before retry n ("full jitter"). Defaults [DefaultBackoffBase]
-	// (500 ms) and [DefaultBackoffMax] (10 s).
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
-
-	// Logger receives a Warn record for each failed attempt and a Debug
-	// record for each accepted message, with the message's ID and kind,
-	// the attempt number, and the refused command and reply code; never
-	// the credentials, the recipient, the link or the token. Default: no
-	// logging.
+	// Logger receives a Debug record for each failed and each accepted
+	// message, with the message's ID and kind, and for a refusal the
+	// refused command and reply code; never the credentials, the
+	// recipient, the link or the token. The failure itself is the
+	// caller's to log (the queue logs it once). Default: no logging.
 	Logger *slog.Logger
 }
 
-// Mailer sends messages over SMTP through a bounded pool of reused
-// connections. Create one with [New] or [NewFromURL]; call [Mailer.Close]
-// when done. It is safe for concurrent use.
+// Mailer sends messages over SMTP with go-mail's client: each Send opens
+// a connection (TCP, TLS, EHLO, AUTH), makes one mail transaction and
+// closes it. Create one with [New] or [NewFromURL]. It is safe for
+// concurrent use.
 type Mailer struct {
-	client      *gomail.Client // dials, says EHLO and STARTTLS; never holds a connection
-	host        string
-	mode        TLSMode
-	tlsConfig   *tls.Config
-	user, pass  string
-	auth        Auth
-	from        *mail.Address
-	envFrom     string // from's address as MAIL FROM takes it
-	replyTo     *mail.Address
-	idDomain    string
-	timeout     time.Duration
-	sendTimeout time.Duration
-	idleTimeout time.Duration
-	maxAttempts int
-	backoffBase time.Duration
-	backoffMax  time.Duration
-	log         *slog.Logger
-	now         func() time.Time
-
-	sem    chan struct{} // one token per Send holding or dialling a connection
-	mu     sync.Mutex
-	idle   []*conn // most recently used last
-	closed bool
+	client     *gomail.Client // shared: each Send dials its own session
+	host       string
+	mode       TLSMode
+	tlsConfig  *tls.Config
+	user, pass string
+	from       *mail.Address
+	replyTo    *mail.Address
+	idDomain   string
+	timeout    time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+	closed     atomic.Bool
 }
 
 var _ reset.Mailer = (*Mailer)(nil)
@@ -240,7 +216,7 @@ func New(opts Options) (*Mailer, error) {
 	case host == "":
 		bad("Host is required")
 	case net.ParseIP(host) == nil && strings.ContainsAny(host, ":/[]@ \t\r\n"):
-		bad("Host %q must be a host name or IP address, without a port (set Port)", host)
+		bad("Host must be a host name or IP address, without a port (set Port)")
 	}
 	mode := opts.TLS
 	if mode == TLSDefault {
@@ -258,7 +234,7 @@ func New(opts Options) (*Mailer, error) {
 	case TLSNone:
 		port = orDefault(port, DefaultPlainPort)
 		if host != "" && !isLoopback(host) && !opts.AllowInsecureRemote {
-			bad("TLS is TLSNone but Host %q is not loopback: credentials and reset links would cross the network in plain text (set AllowInsecureRemote to accept that)", host)
+			bad("TLS is TLSNone (smtp+plain://) but Host is not loopback: credentials and reset links would cross the network in plain text (set AllowInsecureRemote to accept that)")
 		}
 		if opts.TLSConfig != nil {
 			bad("TLSConfig is set but TLS is TLSNone")
@@ -306,20 +282,8 @@ func New(opts Options) (*Mailer, error) {
 	if strings.ContainsAny(opts.LocalName, " \t\r\n") {
 		bad("LocalName %q contains white space", opts.LocalName)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"Timeout", opts.Timeout}, {"SendTimeout", opts.SendTimeout}, {"IdleTimeout", opts.IdleTimeout},
-		{"BackoffBase", opts.BackoffBase}, {"BackoffMax", opts.BackoffMax}} {
-		if d.v < 0 {
-			bad("%s is negative", d.name)
-		}
-	}
-	if opts.MaxConns < 0 {
-		bad("MaxConns is negative")
-	}
-	if opts.MaxAttempts < 0 {
-		bad("MaxAttempts is negative")
+	if opts.Timeout < 0 {
+		bad("Timeout is negative")
 	}
 	if len(problems) > 0 {
 		return nil, errors.New("smtpmailer: invalid options: " + strings.Join(problems, "; "))
@@ -339,56 +303,64 @@ func New(opts Options) (*Mailer, error) {
 		}
 	}
 	m := &Mailer{
-		host:        host,
-		mode:        mode,
-		tlsConfig:   tlsConfig,
-		user:        opts.Username,
-		pass:        opts.Password,
-		auth:        opts.Auth,
-		from:        from,
-		envFrom:     angle(from.Address),
-		replyTo:     replyTo,
-		idDomain:    idDomain,
-		timeout:     orDefault(opts.Timeout, DefaultTimeout),
-		sendTimeout: orDefault(opts.SendTimeout, DefaultSendTimeout),
-		idleTimeout: orDefault(opts.IdleTimeout, DefaultIdleTimeout),
-		maxAttempts: orDefault(opts.MaxAttempts, DefaultMaxAttempts),
-		backoffBase: orDefault(opts.BackoffBase, DefaultBackoffBase),
-		backoffMax:  orDefault(opts.BackoffMax, DefaultBackoffMax),
-		log:         opts.Logger,
-		now:         time.Now,
-		sem:         make(chan struct{}, orDefault(opts.MaxConns, DefaultMaxConns)),
+		host:      host,
+		mode:      mode,
+		tlsConfig: tlsConfig,
+		user:      opts.Username,
+		pass:      opts.Password,
+		from:      from,
+		replyTo:   replyTo,
+		idDomain:  idDomain,
+		timeout:   orDefault(opts.Timeout, DefaultTimeout),
+		log:       opts.Logger,
+		now:       time.Now,
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	client, err := m.newClient(port, opts.LocalName)
+	client, err := m.newClient(port, opts.LocalName, opts.Auth)
 	if err != nil {
+		// go-mail's option errors name the option, never a credential.
 		return nil, fmt.Errorf("smtpmailer: %w", err)
 	}
 	m.client = client
 	return m, nil
 }
 
-// newClient configures the go-mail client that opens connections. It
-// never authenticates (the Mailer does, after choosing the mechanism) and
-// never holds a connection itself, so concurrent dials share it safely.
-func (m *Mailer) newClient(port int, localName string) (*gomail.Client, error) {
-	policy := gomail.NoTLS // TLSNone, and TLSImplicit, whose dial does TLS
-	if m.mode == TLSStartTLS {
+// newClient configures the go-mail client: the TLS policy, AUTH with the
+// mechanism asked for (or go-mail's discovery), and the dialer that ties
+// each session to its Send's context. Without RSET and NOOP: each session
+// carries one transaction on a fresh connection.
+func (m *Mailer) newClient(port int, localName string, auth Auth) (*gomail.Client, error) {
+	var policy gomail.TLSPolicy
+	switch m.mode {
+	case TLSStartTLS:
 		policy = gomail.TLSMandatory
+	case TLSImplicit:
+		// The dialer does TLS. With an opportunistic policy go-mail sees
+		// no STARTTLS on the TLS connection, reads its state, and counts
+		// the session as encrypted, which AUTH discovery needs.
+		policy = gomail.TLSOpportunistic
+	default:
+		policy = gomail.NoTLS
 	}
 	opts := []gomail.Option{
 		gomail.WithPort(port),
 		gomail.WithTimeout(m.timeout),
 		gomail.WithTLSPolicy(policy),
 		gomail.WithDialContextFunc(m.dialContext),
+		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 	}
 	if m.tlsConfig != nil {
 		opts = append(opts, gomail.WithTLSConfig(m.tlsConfig))
 	}
 	if localName != "" {
 		opts = append(opts, gomail.WithHELO(localName))
+	}
+	if m.user != "" {
+		opts = append(opts, gomail.WithSMTPAuth(goMailAuth(auth)),
+			gomail.WithUsername(m.user), gomail.WithPassword(m.pass))
 	}
 	return gomail.NewClient(m.host, opts...)
 }
@@ -420,86 +392,63 @@ func parseAddress(s string) (*mail.Address, error) {
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not an address: %v", s, err)
+		// net/mail's errors quote the input: say what is wrong instead.
+		return nil, errors.New("is not an address like a@example.com or Name <a@example.com>")
 	}
 	return a, nil
 }
 
-// Send delivers msg to msg.To over a pooled connection. It retries
-// transient failures that cannot have delivered the message, with backoff,
-// and returns nil when the server accepted the message, an error matching
-// [ErrPermanent] for a 5xx reply or a message it cannot send, one matching
-// [ErrTransient] when it stops trying, [ErrClosed] after Close, or, as
-// soon as ctx ends, an error wrapping ctx.Err().
+// Send delivers msg to msg.To in one SMTP session: it connects, makes one
+// mail transaction and closes the connection. It returns nil when the
+// server accepted the message, and otherwise an error classified as the
+// package documentation says: matching [ErrPermanent] (and
+// reset.ErrPermanent) for a 5xx reply or a message it cannot send,
+// reset.ErrOutcomeUnknown when the message was sent but the reply to its
+// end never came, [ErrTransient] when it is known not to have been
+// delivered, or [ErrClosed] after Close. When ctx ends the connection is
+// closed at once and the error also wraps ctx.Err().
 func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 	key := msg.IdempotencyKey()
-	env, err := m.render(msg)
+	if m.closed.Load() {
+		return fmt.Errorf("smtpmailer: send %s: %w", key, ErrClosed)
+	}
+	gm, err := m.render(msg)
 	if err != nil {
 		return fmt.Errorf("smtpmailer: send %s: %s (%w)", key, err, ErrPermanent)
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.sendTimeout)
-	defer cancel()
 	log := m.log.With("message_id", msg.ID, "kind", msg.Kind)
-	var last error
-	for attempt := 1; ; attempt++ {
-		res := m.attempt(ctx, env)
-		if res.err == nil {
-			log.DebugContext(ctx, "smtp server accepted the message", "attempt", attempt, "reused", res.reused)
-			return nil
+	if err := m.send(ctx, gm); err != nil {
+		attrs := []any{"unknown_outcome", errors.Is(err, reset.ErrOutcomeUnknown)}
+		var se *Error
+		if errors.As(err, &se) {
+			attrs = append(attrs, "command", se.Command, "code", se.Code, "enhanced", se.Enhanced)
+		} else {
+			attrs = append(attrs, "err", err.Error())
 		}
-		last = res.err
-		logFailure(ctx, log, attempt, res)
-		if errors.Is(last, ErrClosed) {
-			return fmt.Errorf("smtpmailer: send %s: %w", key, last)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("smtpmailer: send %s: %w (last failure: %v)", key, context.Cause(ctx), last)
-		}
-		if errors.Is(last, ErrPermanent) || res.unsure || attempt >= m.maxAttempts {
-			return fmt.Errorf("smtpmailer: send %s: attempt %d: %w", key, attempt, last)
-		}
-		t := time.NewTimer(m.backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("smtpmailer: send %s: %w (last failure: %v)", key, context.Cause(ctx), last)
-		case <-t.C:
-		}
+		log.DebugContext(ctx, "smtp send failed", attrs...)
+		return fmt.Errorf("smtpmailer: send %s: %w", key, err)
 	}
+	log.DebugContext(ctx, "smtp server accepted the message")
+	return nil
 }
 
-func logFailure(ctx context.Context, log *slog.Logger, attempt int, res result) {
-	attrs := []any{"attempt", attempt, "reused", res.reused, "unsure", res.unsure}
-	var se *Error
-	if errors.As(res.err, &se) {
-		attrs = append(attrs, "command", se.Command, "code", se.Code, "enhanced", se.Enhanced)
-	} else {
-		attrs = append(attrs, "err", res.err)
+// Check connects to the server as Send does (TCP, TLS, EHLO, STARTTLS,
+// AUTH) and says goodbye without sending anything, so that a program can
+// find a wrong host, port, TLS mode or password at start instead of at
+// the first reset. Its errors are classified as Send's.
+func (m *Mailer) Check(ctx context.Context) error {
+	c, err := m.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("smtpmailer: check: %w", err)
 	}
-	log.WarnContext(ctx, "smtp send failed", attrs...)
+	c.close(m)
+	return nil
 }
 
-// backoff returns the wait before retry n (n >= 1): full jitter.
-func (m *Mailer) backoff(n int) time.Duration {
-	ceil := m.backoffBase << min(n-1, 30)
-	if ceil <= 0 || ceil > m.backoffMax {
-		ceil = m.backoffMax
-	}
-	return rand.N(ceil + 1)
-}
-
-// Close closes the idle connections (with QUIT) and makes every later
-// Send fail with [ErrClosed]. A Send in progress finishes, and its
-// connection is closed when it returns. Close is safe to call more than
+// Close makes every later Send fail with [ErrClosed]. It holds nothing
+// open: each Send closes its own connection. It is safe to call more than
 // once; it always returns nil.
 func (m *Mailer) Close() error {
-	m.mu.Lock()
-	m.closed = true
-	idle := m.idle
-	m.idle = nil
-	m.mu.Unlock()
-	for _, c := range idle {
-		c.quit(m.timeout)
-	}
+	m.closed.Store(true)
 	return nil
 }

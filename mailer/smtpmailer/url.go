@@ -22,7 +22,9 @@ import (
 // percent-decoded, so a password may hold any character written as %XX),
 // and the query may set Auth, as in ?auth=PLAIN; opts must leave those
 // fields zero. The URL allows no path, fragment or other query
-// parameter. An error from NewFromURL never holds the password.
+// parameter. An error from NewFromURL never holds any part of the URL: it
+// says which part is wrong (a password with an unencoded delimiter can
+// make any part of it hold a piece of the password).
 func NewFromURL(rawURL string, opts Options) (*Mailer, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
@@ -46,17 +48,39 @@ type serverURL struct {
 	auth       Auth
 }
 
+// The problems parseURL reports. None quotes any part of the URL: net/url
+// splits a URL whose password holds a delimiter in unexpected places, so
+// that any part (host, port, path, query, scheme) may hold a piece of the
+// password.
+var (
+	errURLEmpty    = errors.New("empty: want smtps://user:password@host, smtp://user:password@host (STARTTLS) or smtp+plain://localhost:port")
+	errURLInvalid  = errors.New("not a valid URL" + encodeHint)
+	errURLScheme   = errors.New("the scheme must be smtps, smtp, smtp+starttls or smtp+plain, followed by ://")
+	errURLOpaque   = errors.New("want scheme://host, with two slashes" + encodeHint)
+	errURLNoHost   = errors.New("no host" + encodeHint)
+	errURLPort     = errors.New("the port is not a number from 1 to 65535" + encodeHint)
+	errURLNoUser   = errors.New("a password without a user name")
+	errURLPath     = errors.New("a path; want none" + encodeHint)
+	errURLFragment = errors.New("a fragment (#); want none" + encodeHint)
+	errURLQuery    = errors.New("the query may hold only auth=MECHANISM, once" + encodeHint)
+	errURLAuth     = fmt.Errorf("auth is not one of %v", knownAuth)
+)
+
+// encodeHint ends the problems that a password with a delimiter can cause.
+const encodeHint = " (a user name or password that holds / ? # @ : % or a space must be percent-encoded: %2F %3F %23 %40 %3A %25 %20)"
+
 // parseURL reads an smtp, smtps, smtp+starttls or smtp+plain URL. Its
-// errors describe the URL without its userinfo.
+// errors are the fixed problems above: they never hold any part of the
+// URL.
 func parseURL(raw string) (serverURL, error) {
 	var s serverURL
 	if raw == "" {
-		return s, errors.New("empty: want smtps://user:password@host, smtp://user:password@host (STARTTLS) or smtp+plain://localhost:port")
+		return s, errURLEmpty
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error quotes the whole URL, password included.
-		return s, errors.New("not a valid URL")
+		return s, errURLInvalid
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "smtps":
@@ -65,56 +89,51 @@ func parseURL(raw string) (serverURL, error) {
 		s.tls = TLSStartTLS
 	case "smtp+plain":
 		s.tls = TLSNone
-	case "":
-		return s, errors.New("no scheme: want smtps://, smtp://, smtp+starttls:// or smtp+plain://")
 	default:
-		return s, fmt.Errorf("scheme %q: want smtps, smtp, smtp+starttls or smtp+plain", u.Scheme)
+		return s, errURLScheme
 	}
 	if u.Opaque != "" {
-		return s, errors.New("want scheme://host, with two slashes")
+		return s, errURLOpaque
 	}
 	s.host = u.Hostname()
 	if s.host == "" {
-		return s, errors.New("no host")
+		return s, errURLNoHost
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return s, fmt.Errorf("port %q is out of range", p)
+			return s, errURLPort
 		}
 		s.port = n
 	} else if strings.HasSuffix(u.Host, ":") {
-		return s, errors.New("empty port")
+		return s, errURLPort
 	}
 	if u.User != nil {
 		s.user = u.User.Username()
 		s.pass, _ = u.User.Password()
 		if s.user == "" {
-			return s, errors.New("a password without a user name")
+			return s, errURLNoUser
 		}
 	}
 	if u.Path != "" && u.Path != "/" || u.RawPath != "" {
-		return s, errors.New("a path; want no path")
+		return s, errURLPath
 	}
 	if u.Fragment != "" || u.RawFragment != "" || strings.Contains(raw, "#") {
-		return s, errors.New("a fragment; want none")
+		return s, errURLFragment
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return s, errors.New("the query is not valid")
+		return s, errURLQuery
 	}
 	for k, v := range q {
-		if k != "auth" {
-			return s, fmt.Errorf("query parameter %q: only auth is known", k)
-		}
-		if len(v) != 1 {
-			return s, errors.New("query parameter auth is repeated")
+		if k != "auth" || len(v) != 1 {
+			return s, errURLQuery
 		}
 		s.auth = Auth(strings.ToUpper(v[0]))
 		if s.auth == "" || s.auth == "AUTO" {
 			s.auth = AuthAuto
 		} else if !knownAuthName(s.auth) {
-			return s, fmt.Errorf("auth %q is not one of %v", v[0], knownAuth)
+			return s, errURLAuth
 		}
 	}
 	return s, nil

@@ -406,3 +406,41 @@ func TestBudgetWaitCutSendsNothing(t *testing.T) {
 		t.Fatalf("sent %+v without the shared budget", calls)
 	}
 }
+
+// A batch envelope that reaches a worker whose Mailer is not a
+// BatchMailer is moved aside with a reason that says so, never sent under
+// other keys; revived, a worker with a BatchMailer sends it whole, under
+// its key.
+func TestBatchReachesAWorkerWithoutBatches(t *testing.T) {
+	m := &batchMailer{max: 10}
+	lost := true
+	m.hang = func(int, context.Context) error {
+		if lost {
+			return fmt.Errorf("%w: no answer", reset.ErrOutcomeUnknown)
+		}
+		return nil
+	}
+	e := newBatchEnv(t, m, 3)
+	e.drain(t)
+	e.clock.Advance(time.Hour)
+	plain := newEnv(t, func(c *reset.Config, o *outbox.Options) {
+		c.Store, c.Users, c.Now = e.store, e.users, e.clock.Now
+		o.WorkerID = "plain"
+	})
+	plain.drain(t)
+	if n := plain.mailer.attemptCount(); n != 0 {
+		t.Fatalf("the worker without batches sent %d emails", n)
+	}
+	dead, _ := e.ob.Dead(t.Context(), 10)
+	if len(dead) != 1 || dead[0].Kind != outbox.KindBatch || !strings.Contains(dead[0].LastError, "not a BatchMailer") {
+		t.Fatalf("dead %+v, want the batch, with the reason", dead)
+	}
+	lost = false
+	if err := e.ob.Revive(t.Context(), dead[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.drain(t)
+	calls, _ := m.snapshot()
+	wantSameBatch(t, calls, 2)
+	wantOnce(t, m, 3)
+}

@@ -96,6 +96,12 @@
 //	  PRIMARY KEY (budget_key)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (4);
+//	CREATE TABLE IF NOT EXISTS `passreset_secrets` (
+//	  name   VARBINARY(64) NOT NULL,
+//	  secret VARBINARY(64) NOT NULL,
+//	  PRIMARY KEY (name)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (5);
 //
 // Run the statements in order on one connection, as the mariadb and mysql
 // command-line clients do with a script: the upgrade to version 3 passes a

@@ -11,14 +11,15 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
-	"github.com/passreset/passreset/mailer/resendmailer"
+	"github.com/passreset/passreset/mailer/logmailer"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
 
-// Example_outbox turns on the durable outbox: queued mail survives a
-// crash, and every instance of the application that runs RunOutbox drains
-// it. It needs a server, so it is compiled but not run.
+// Example_outbox queues mail in the durable outbox: queued mail survives
+// a crash, and every instance of the application that runs the outbox
+// drains it. It needs a server, so it is compiled but not run.
 func Example_outbox() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -42,28 +43,25 @@ func Example_outbox() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	mailer, err := resendmailer.New(resendmailer.Options{
-		APIKey: os.Getenv("RESEND_API_KEY"), From: "Example <no-reply@example.com>",
-	})
+	ob, err := outbox.New(store, outbox.Options{Keys: []outbox.SealKey{{ID: "2026-01", Key: key}}})
 	if err != nil {
 		log.Fatal(err)
 	}
 	svc, err := reset.New(reset.Config{
-		Store: store, Users: reset.UsersFuncs{ /* your users table */ }, Mailer: mailer,
+		Store: store, Users: reset.UsersFuncs{ /* your users table */ },
+		Mailer:   logmailer.New(os.Stderr), // resendmailer in production
 		ResetURL: "https://app.example.com/reset",
-		Outbox:   &reset.OutboxOptions{Keys: []reset.SealKey{{ID: "2026-01", Key: key}}},
+		Queue:    ob,
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer svc.Shutdown(context.Background())
 
-	// Workers: in this instance, and in as many others as you like. They
-	// stop when ctx ends, after finishing the messages in hand.
-	done := make(chan error, 1)
-	go func() { done <- svc.RunOutbox(ctx) }()
-
-	// Serve HTTP with package httpadapter: a public password-lost
-	// request is now one INSERT into the outbox...
-
-	<-done
+	// Serve HTTP with package httpadapter: a public password-lost request
+	// is now one INSERT into the outbox. The workers run in this instance,
+	// and in as many others as you like, until ctx ends.
+	if err := ob.Run(ctx); err != nil {
+		log.Print(err)
+	}
 }

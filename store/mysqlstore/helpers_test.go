@@ -2,18 +2,16 @@ package mysqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"testing"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
-	"github.com/passreset/passreset/internal/storetest"
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
 
@@ -52,13 +50,27 @@ func openDB(tb testing.TB, dsn string, opts ...mysqldialect.DialectOption) *bun.
 	return db
 }
 
+// faultyDB opens the test database through a connector whose faults the
+// test sets: a lost answer gives mysql.ErrInvalidConn.
+func faultyDB(tb testing.TB) (*bun.DB, *sqlstoretest.Faults) {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(testDSN(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &sqlstoretest.Faults{Lost: mysql.ErrInvalidConn}
+	db := bun.NewDB(sql.OpenDB(f.Connector(conn)), mysqldialect.New())
+	tb.Cleanup(func() { db.Close() })
+	return db, f
+}
+
 // newPrefix returns a table prefix no other test, or other test process,
 // uses.
-func newPrefix(tb testing.TB) string {
-	var b [5]byte
-	rand.Read(b[:])
-	return "t" + hex.EncodeToString(b[:]) + "_"
-}
+func newPrefix(testing.TB) string { return sqlstoretest.NewPrefix() }
 
 // newStore makes a store with tables of its own on db, migrates it and
 // drops its tables when tb ends.
@@ -78,9 +90,9 @@ func newStore(tb testing.TB, db *bun.DB, opts mysqlstore.Options) *mysqlstore.St
 	return s
 }
 
-func dropTables(tb testing.TB, db *bun.DB, prefix string) {
+func dropTables(tb testing.TB, db bun.IDB, prefix string) {
 	tb.Cleanup(func() {
-		q := fmt.Sprintf("DROP TABLE IF EXISTS `%[1]stokens`, `%[1]scooldowns`, `%[1]soutbox`, `%[1]sbudget`, `%[1]sschema_version`", prefix)
+		q := fmt.Sprintf("DROP TABLE IF EXISTS `%[1]stokens`, `%[1]scooldowns`, `%[1]soutbox`, `%[1]sbudget`, `%[1]ssecrets`, `%[1]sschema_version`", prefix)
 		if _, err := db.ExecContext(context.Background(), q); err != nil {
 			tb.Errorf("dropping test tables: %v", err)
 		}
@@ -88,12 +100,11 @@ func dropTables(tb testing.TB, db *bun.DB, prefix string) {
 }
 
 // newService returns a Service on store with one known user, id, whose
-// address is id@example.com (shared with pgstore's tests, and used by the
-// benchmarks).
-var newService = storetest.NewService
+// address is id@example.com (used by the benchmarks too).
+var newService = sqlstoretest.NewService
 
 // countRows returns the number of rows of one of the store's tables.
-func countRows(tb testing.TB, db bun.IDB, s *mysqlstore.Store, table string) int {
+func countRows(tb testing.TB, db bun.IDB, s interface{ TablePrefix() string }, table string) int {
 	tb.Helper()
 	var n int
 	q := fmt.Sprintf("SELECT COUNT(*) FROM `%s%s`", s.TablePrefix(), table)
@@ -102,3 +113,28 @@ func countRows(tb testing.TB, db bun.IDB, s *mysqlstore.Store, table string) int
 	}
 	return n
 }
+
+// harness describes the store to the suite both SQL stores run.
+var harness = sqlstoretest.Harness{
+	Name:   "mysqlstore",
+	DB:     func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
+	Faulty: faultyDB,
+	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {
+		return mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix, MaxAttempts: maxAttempts})
+	},
+	Drop: dropTables,
+	Rows: func(tb testing.TB, db bun.IDB, s sqlstoretest.Store, table string) int {
+		return countRows(tb, db, s, table)
+	},
+	Portable: func(s sqlstoretest.Store) { mysqlstore.UsePortableConsume(s.(*mysqlstore.Store)) },
+	Trips: map[string]int64{
+		// BEGIN, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, COMMIT;
+		// without envelopes, no UPDATE.
+		"Claim of two": 4, "Claim of none": 3,
+		"Renew":   2, // UPDATE, then SELECT of the ids still held
+		"Reserve": 4, // BEGIN, the upsert, SELECT, COMMIT
+	},
+}
+
+// TestSQLStore runs the suite both SQL stores share.
+func TestSQLStore(t *testing.T) { sqlstoretest.Run(t, harness) }

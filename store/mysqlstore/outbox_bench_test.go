@@ -12,9 +12,11 @@ import (
 	"github.com/uptrace/bun"
 	"golang.org/x/time/rate"
 
+	"github.com/passreset/passreset/internal/proctest"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
@@ -41,12 +43,12 @@ import (
 // count their outbox (up to MaxPending) in the background every second.
 func BenchmarkOutboxBudgets(b *testing.B) {
 	newSvc := func(b *testing.B, s *mysqlstore.Store) *reset.Service {
-		cfg := outboxConfig(s, &resettest.Users{}, &resettest.Mailer{}, newSealKey())
-		cfg.Outbox.MaxPending = 1_000_000
-		svc, err := reset.New(cfg)
+		in, err := proctest.NewInstance(s, &resettest.Users{}, &resettest.Mailer{}, proctest.NewSealKey(),
+			outbox.Options{MaxPending: 1_000_000}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
+		svc := in.Service
 		b.Cleanup(func() {
 			if n := svc.Dropped(); n != 0 {
 				b.Errorf("%d requests dropped", n)
@@ -232,17 +234,15 @@ func BenchmarkOutboxDrain(b *testing.B) {
 				b.Fatal(err)
 			}
 			users := &resettest.Users{}
-			cfg := outboxConfig(s, users, mailer, newSealKey())
-			cfg.Outbox.Workers = max(c.workers, 1)
-			cfg.Outbox.Rate = float64(c.rate)
+			opt := outbox.Options{Workers: max(c.workers, 1), Rate: float64(c.rate), Lease: time.Minute} // paced sends take a while
 			if c.rate == rate.Inf {
-				cfg.Outbox.Rate = -1 // no budget
+				opt.Rate = -1 // no budget
 			}
-			cfg.SendTimeout, cfg.Outbox.Lease = 10*time.Second, time.Minute // paced sends take a while
-			svc, err := reset.New(cfg)
+			in, err := proctest.NewInstance(s, users, mailer, proctest.NewSealKey(), opt, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
+			svc := in.Service
 			ctx := b.Context()
 			sent, round := 0, 0
 			for b.Loop() {
@@ -258,14 +258,14 @@ func BenchmarkOutboxDrain(b *testing.B) {
 				want := len(fake.Emails()) + c.batch
 				b.StartTimer()
 				if c.workers == 0 {
-					n, err := svc.DrainOutbox(ctx)
+					n, err := in.Outbox.Drain(ctx)
 					if err != nil || n != c.batch {
-						b.Fatalf("DrainOutbox = %d, %v; want %d", n, err, c.batch)
+						b.Fatalf("Drain = %d, %v; want %d", n, err, c.batch)
 					}
 				} else {
 					wctx, cancel := context.WithCancel(ctx)
 					done := make(chan error, 1)
-					go func() { done <- svc.RunOutbox(wctx) }()
+					go func() { done <- in.Outbox.Run(wctx) }()
 					if _, err := fake.WaitEmails(ctx, want); err != nil {
 						b.Fatal(err)
 					}
@@ -301,7 +301,7 @@ func BenchmarkOutboxStats(b *testing.B) {
 	for _, limit := range []int{1000, 100_000} {
 		b.Run(fmt.Sprintf("pending100000/limit%d", limit), func(b *testing.B) {
 			for b.Loop() {
-				st, err := s.OutboxStats(b.Context(), limit)
+				st, err := s.Stats(b.Context(), limit)
 				if err != nil || st.Pending != limit {
 					b.Fatalf("OutboxStats = %+v, %v; want %d pending", st, err, limit)
 				}

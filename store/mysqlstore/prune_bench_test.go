@@ -66,12 +66,7 @@ func benchmarkPruneWhileRotating(b *testing.B, batch int, rest float64) {
 	now := time.Now().UTC()
 	past := now.Add(-2 * time.Hour).Format("2006-01-02 15:04:05.000000")
 	pastEnd := now.Add(-time.Hour).Format("2006-01-02 15:04:05.000000")
-	cfg := outboxConfig(s, &resettest.Users{}, &resettest.Mailer{}, newSealKey())
-	cfg.Now = resettest.NewClock(now).Now
-	svc, err := reset.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc, _, _ := newService(b, s, "prune", resettest.NewClock(now))
 
 	// The phases a rotation can start in.
 	const (
@@ -119,7 +114,6 @@ func benchmarkPruneWhileRotating(b *testing.B, batch int, rest float64) {
 			n, err := svc.Prune(wctx)
 			total.Tokens += n.Tokens
 			total.Cooldowns += n.Cooldowns
-			total.Dead += n.Dead
 			if err != nil && wctx.Err() != nil && ctx.Err() == nil {
 				return false, nil // the window ended
 			}
@@ -127,10 +121,9 @@ func benchmarkPruneWhileRotating(b *testing.B, batch int, rest float64) {
 		}
 		for end := time.Now().Add(window); time.Now().Before(end); {
 			start := time.Now()
-			n, err := s.Prune(ctx, now, now.Add(-24*time.Hour), batch)
+			n, err := s.Prune(ctx, now, batch)
 			total.Tokens += n.Tokens
 			total.Cooldowns += n.Cooldowns
-			total.Dead += n.Dead
 			if err != nil || n.Tokens < batch {
 				return true, err
 			}

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/pgstore"
 )
@@ -18,9 +20,9 @@ import (
 // each, their ratio as throughput (floor time / passreset time, 1 = as
 // fast as the raw statement) and the statements passreset sent per
 // operation, counted by a bun query hook.
-func pair(b *testing.B, counter *queryCounter, op, floor func(i int) error) {
+func pair(b *testing.B, counter *sqlstoretest.QueryCounter, op, floor func(i int) error) {
 	var opTime, floorTime time.Duration
-	before := counter.n.Load()
+	before := counter.N.Load()
 	i := 0
 	for b.Loop() {
 		i++
@@ -39,7 +41,7 @@ func pair(b *testing.B, counter *queryCounter, op, floor func(i int) error) {
 	b.ReportMetric(float64(opTime.Microseconds())/n, "passreset-µs")
 	b.ReportMetric(float64(floorTime.Microseconds())/n, "raw-µs")
 	b.ReportMetric(float64(floorTime)/float64(opTime), "ratio")
-	b.ReportMetric(float64(counter.n.Load()-before)/n, "trips/op")
+	b.ReportMetric(float64(counter.N.Load()-before)/n, "trips/op")
 }
 
 // prepare prepares a raw statement on the test database.
@@ -59,7 +61,7 @@ func prepare(b *testing.B, db *sql.DB, q string) *sql.Stmt {
 // nothing around it.
 func BenchmarkPGTrusted(b *testing.B) {
 	db := openDB(b, testDSN(b))
-	counter := &queryCounter{}
+	counter := &sqlstoretest.QueryCounter{}
 	tables := newStore(b, db, pgstore.Options{})
 	s, err := pgstore.New(db.WithQueryHook(counter), pgstore.Options{TablePrefix: tables.TablePrefix()})
 	if err != nil {
@@ -88,16 +90,22 @@ func BenchmarkPGTrusted(b *testing.B) {
 // same shape and size into the outbox.
 func BenchmarkPGPublic(b *testing.B) {
 	db := openDB(b, testDSN(b))
-	counter := &queryCounter{}
+	counter := &sqlstoretest.QueryCounter{}
 	tables := newStore(b, db, pgstore.Options{})
 	s, err := pgstore.New(db.WithQueryHook(counter), pgstore.Options{TablePrefix: tables.TablePrefix()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := outboxConfig(s, &resettest.Users{}, &resettest.Mailer{}, newSealKey())
-	cfg.Outbox.MaxPending = 1 << 30
-	cfg.Outbox.CheckInterval = time.Hour // the background count once, not in the figures
-	svc, err := reset.New(cfg)
+	key := outbox.SealKey{ID: "test-key", Key: make([]byte, 32)}
+	rand.Read(key.Key)
+	ob, err := outbox.New(s, outbox.Options{Keys: []outbox.SealKey{key}, MaxPending: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := reset.New(reset.Config{
+		Store: s, Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+		ResetURL: "https://app.example.com/reset", Queue: ob,
+	})
 	if err != nil {
 		b.Fatal(err)
 	}

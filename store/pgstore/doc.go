@@ -82,6 +82,11 @@
 //	  tat        timestamptz NOT NULL
 //	);
 //	INSERT INTO "passreset_schema_version" (version) VALUES (2) ON CONFLICT DO NOTHING;
+//	CREATE TABLE IF NOT EXISTS "passreset_secrets" (
+//	  name   text COLLATE "C" NOT NULL PRIMARY KEY,
+//	  secret bytea NOT NULL
+//	);
+//	INSERT INTO "passreset_schema_version" (version) VALUES (3) ON CONFLICT DO NOTHING;
 //
 // # What each table holds, and for how long
 //

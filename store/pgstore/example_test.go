@@ -46,5 +46,5 @@ func Example() {
 	defer svc.Shutdown(ctx)
 
 	// Serve HTTP with package httpadapter, and run svc.Prune now and then
-	// (or svc.RunOutbox with the durable outbox, which prunes too).
+	// (or run a reset/outbox Outbox, which prunes too).
 }

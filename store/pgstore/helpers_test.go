@@ -2,11 +2,10 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"database/sql"
 	"fmt"
+	"io"
 	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -14,14 +13,14 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
-	"github.com/passreset/passreset/internal/storetest"
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
 	"github.com/passreset/passreset/store/pgstore"
 )
 
 const dsnEnv = "PASSRESET_PG_DSN"
 
 // base is the tests' reference time, with microseconds.
-var base = storetest.Base
+var base = sqlstoretest.Base
 
 // testDSN returns the DSN of the test server. Without one the test is
 // skipped, or fails under CI=true.
@@ -55,11 +54,7 @@ func openDB(tb testing.TB, dsn string) *bun.DB {
 
 // newPrefix returns a table prefix no other test, or other test process,
 // uses.
-func newPrefix(testing.TB) string {
-	var b [5]byte
-	rand.Read(b[:])
-	return "t" + hex.EncodeToString(b[:]) + "_"
-}
+func newPrefix(testing.TB) string { return sqlstoretest.NewPrefix() }
 
 // newStore makes a store with tables of its own on db, migrates it and
 // drops its tables when tb ends.
@@ -80,7 +75,10 @@ func newStore(tb testing.TB, db *bun.DB, opts pgstore.Options) *pgstore.Store {
 }
 
 // table returns the quoted name of one of the store's tables.
-func table(s *pgstore.Store, name string) string {
+func table(s interface {
+	Schema() string
+	TablePrefix() string
+}, name string) string {
 	t := `"` + s.TablePrefix() + name + `"`
 	if s.Schema() != "" {
 		t = `"` + s.Schema() + `".` + t
@@ -88,13 +86,13 @@ func table(s *pgstore.Store, name string) string {
 	return t
 }
 
-func dropTables(tb testing.TB, db *bun.DB, schema, prefix string) {
+func dropTables(tb testing.TB, db bun.IDB, schema, prefix string) {
 	tb.Cleanup(func() {
 		q := `"` + prefix + `%s"`
 		if schema != "" {
 			q = `"` + schema + `".` + q
 		}
-		for _, name := range []string{"tokens", "cooldowns", "outbox", "budget", "schema_version"} {
+		for _, name := range []string{"tokens", "cooldowns", "outbox", "budget", "secrets", "schema_version"} {
 			if _, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+fmt.Sprintf(q, name)); err != nil {
 				tb.Errorf("dropping test tables: %v", err)
 			}
@@ -103,12 +101,14 @@ func dropTables(tb testing.TB, db *bun.DB, schema, prefix string) {
 }
 
 // newService returns a Service on store with one known user, id, whose
-// address is id@example.com (shared with mysqlstore's tests, and used by
-// the benchmarks).
-var newService = storetest.NewService
+// address is id@example.com (used by the benchmarks too).
+var newService = sqlstoretest.NewService
 
 // countRows returns the number of rows of one of the store's tables.
-func countRows(tb testing.TB, db bun.IDB, s *pgstore.Store, name string) int {
+func countRows(tb testing.TB, db bun.IDB, s interface {
+	Schema() string
+	TablePrefix() string
+}, name string) int {
 	tb.Helper()
 	var n int
 	if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM "+table(s, name)).Scan(&n); err != nil {
@@ -117,35 +117,42 @@ func countRows(tb testing.TB, db bun.IDB, s *pgstore.Store, name string) int {
 	return n
 }
 
-// queryCounter is a bun query hook that counts statements sent.
-type queryCounter struct{ n atomic.Int64 }
-
-func (c *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *queryCounter) AfterQuery(context.Context, *bun.QueryEvent) { c.n.Add(1) }
-
 // counted returns a store on the tables of a new store, through a query
 // hook that counts its statements, and a function that checks how many
 // statements f sends.
 func counted(t *testing.T) (*pgstore.Store, func(name string, want int64, f func() error)) {
-	t.Helper()
-	db := openDB(t, testDSN(t))
-	counter := &queryCounter{}
-	s, err := pgstore.New(db.WithQueryHook(counter), pgstore.Options{TablePrefix: newStore(t, db, pgstore.Options{}).TablePrefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, func(name string, want int64, f func() error) {
-		t.Helper()
-		before := counter.n.Load()
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if got := counter.n.Load() - before; got != want {
-			t.Errorf("%s: %d round trips, want %d", name, got, want)
-		} else {
-			t.Logf("%s: %d round trips", name, got)
-		}
-	}
+	s, measure := harness.Counted(t)
+	return s.(*pgstore.Store), measure
 }
+
+// faultyDB opens the test database through a connector whose faults the
+// test sets: a lost answer gives io.ErrUnexpectedEOF, as pgx reports a
+// connection that broke while reading the answer.
+func faultyDB(tb testing.TB) (*bun.DB, *sqlstoretest.Faults) {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(testDSN(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &sqlstoretest.Faults{Lost: fmt.Errorf("reading the answer: %w", io.ErrUnexpectedEOF)}
+	db := bun.NewDB(sql.OpenDB(f.Connector(stdlib.GetConnector(*cfg))), pgdialect.New())
+	tb.Cleanup(func() { db.Close() })
+	return db, f
+}
+
+// harness describes the store to the suite both SQL stores run.
+var harness = sqlstoretest.Harness{
+	Name:   "pgstore",
+	DB:     func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
+	Faulty: faultyDB,
+	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {
+		return pgstore.New(db, pgstore.Options{TablePrefix: prefix, MaxAttempts: maxAttempts})
+	},
+	Drop: func(tb testing.TB, db bun.IDB, prefix string) { dropTables(tb, db, "", prefix) },
+	Rows: func(tb testing.TB, db bun.IDB, s sqlstoretest.Store, table string) int {
+		return countRows(tb, db, s.(*pgstore.Store), table)
+	},
+}
+
+// TestSQLStore runs the suite both SQL stores share.
+func TestSQLStore(t *testing.T) { sqlstoretest.Run(t, harness) }

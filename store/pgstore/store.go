@@ -226,7 +226,6 @@ func dbTime(t time.Time) (string, error) {
 	return t.Format("2006-01-02 15:04:05.000000") + "+00", nil
 }
 
-
 // Rotate implements [reset.Store] with one INSERT ... ON CONFLICT (user_id)
 // DO UPDATE: the new record replaces the user's old one in a single atomic
 // statement. Running it twice stores the same row, so it is retried freely.
@@ -427,5 +426,3 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	})
 	return started, err
 }
-
-

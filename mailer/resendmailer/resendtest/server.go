@@ -265,7 +265,7 @@ type Stats struct {
 	Calls        int // requests received, whatever their fate
 	RateLimited  int // requests the rate limit refused with 429
 	Emails       int // emails accepted; a replay adds none
-	MaxPerWindow int // the most requests one API key made in one rate-limit window
+	MaxPerWindow int // the most requests one API key made in one rate-limit window (any window, when it slides)
 
 	// Faults counts the requests that the fault set with
 	// [Server.SetFaultMode] was applied to, by mode.
@@ -584,9 +584,10 @@ func (s *Server) Stats() Stats {
 func (s *Server) RateLimited() int { return s.Stats().RateLimited }
 
 // MaxPerWindow returns the largest number of requests that arrived with
-// one API key in one rate-limit window (one second unless SetRateLimit
-// says otherwise), refused ones included: the highest request rate the
-// server saw.
+// one API key in one rate-limit window (one second unless SetRateLimit or
+// SetSlidingRateLimit says otherwise; with a sliding window, in any window
+// that ends with a request), refused ones included: the highest request
+// rate the server saw.
 func (s *Server) MaxPerWindow() int { return s.Stats().MaxPerWindow }
 
 func (s *Server) windowIndex(t time.Time) int64 {

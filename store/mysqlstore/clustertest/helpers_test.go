@@ -22,6 +22,7 @@ import (
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
@@ -263,7 +264,8 @@ func addUsers(u *resettest.Users, prefix string, n int) {
 }
 
 // spread is a reset.Store (with the optional capabilities of the stores
-// it spreads over) that sends every call to the next node in turn.
+// it spreads over) that sends every call to the next node in turn. Its
+// outbox.Store methods are in outbox_test.go.
 type spread struct {
 	stores []*mysqlstore.Store
 	next   atomic.Uint64
@@ -273,6 +275,7 @@ var (
 	_ reset.Store      = (*spread)(nil)
 	_ reset.Pruner     = (*spread)(nil)
 	_ reset.Cooldowner = (*spread)(nil)
+	_ outbox.Store     = (*spread)(nil)
 )
 
 func (s *spread) pick() *mysqlstore.Store {
@@ -291,8 +294,11 @@ func (s *spread) Consume(ctx context.Context, h reset.Hash) (reset.Record, error
 func (s *spread) RevokeAll(ctx context.Context, userID string) error {
 	return s.pick().RevokeAll(ctx, userID)
 }
-func (s *spread) Prune(ctx context.Context, now, deadBefore time.Time, limit int) (reset.Pruned, error) {
-	return s.pick().Prune(ctx, now, deadBefore, limit)
+func (s *spread) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
+	return s.pick().Prune(ctx, now, limit)
+}
+func (s *spread) CooldownSecret(ctx context.Context) ([]byte, error) {
+	return s.pick().CooldownSecret(ctx)
 }
 func (s *spread) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
 	return s.pick().Cooldown(ctx, key, owner, now, until)

@@ -10,69 +10,54 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
 
-// outboxStores returns the stores as reset.OutboxStore, or skips t when
-// mysqlstore does not implement the durable outbox.
-func outboxStores(t *testing.T, stores []*mysqlstore.Store) []reset.OutboxStore {
-	t.Helper()
-	var out []reset.OutboxStore
-	for _, s := range stores {
-		o, ok := any(s).(reset.OutboxStore)
-		if !ok {
-			t.Skip("mysqlstore.Store does not implement reset.OutboxStore, so the outbox cannot run on the cluster")
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
-// spreadOutbox is a reset.OutboxStore that sends every call to the next
-// node in turn.
-type spreadOutbox struct {
-	stores []reset.OutboxStore
-	next   atomic.Uint64
-}
-
-var _ reset.OutboxStore = (*spreadOutbox)(nil)
-
-func (s *spreadOutbox) pick() reset.OutboxStore {
-	return s.stores[(s.next.Add(1)-1)%uint64(len(s.stores))]
-}
-
-func (s *spreadOutbox) Enqueue(ctx context.Context, e reset.Envelope) error {
+func (s *spread) Enqueue(ctx context.Context, e outbox.Envelope) error {
 	return s.pick().Enqueue(ctx, e)
 }
-func (s *spreadOutbox) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]reset.Envelope, error) {
+func (s *spread) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]outbox.Envelope, error) {
 	return s.pick().Claim(ctx, worker, now, leaseUntil, max)
 }
-func (s *spreadOutbox) Save(ctx context.Context, worker string, e reset.Envelope, hold bool) error {
+func (s *spread) Renew(ctx context.Context, worker string, ids []string, leaseUntil time.Time) ([]string, error) {
+	return s.pick().Renew(ctx, worker, ids, leaseUntil)
+}
+func (s *spread) Save(ctx context.Context, worker string, e outbox.Envelope, hold bool) error {
 	return s.pick().Save(ctx, worker, e, hold)
 }
-func (s *spreadOutbox) Delete(ctx context.Context, worker, id string) error {
-	return s.pick().Delete(ctx, worker, id)
+func (s *spread) Replace(ctx context.Context, worker string, remove []string, add []outbox.Envelope, holdUntil time.Time) error {
+	return s.pick().Replace(ctx, worker, remove, add, holdUntil)
 }
-func (s *spreadOutbox) OutboxStats(ctx context.Context, limit int) (reset.OutboxStats, error) {
-	return s.pick().OutboxStats(ctx, limit)
+func (s *spread) Stats(ctx context.Context, limit int) (outbox.Stats, error) {
+	return s.pick().Stats(ctx, limit)
 }
-func (s *spreadOutbox) Dead(ctx context.Context, limit int) ([]reset.Envelope, error) {
+func (s *spread) Dead(ctx context.Context, limit int) ([]outbox.Envelope, error) {
 	return s.pick().Dead(ctx, limit)
 }
-func (s *spreadOutbox) Revive(ctx context.Context, id string, now time.Time) error {
+func (s *spread) Revive(ctx context.Context, id string, now time.Time) error {
 	return s.pick().Revive(ctx, id, now)
 }
+func (s *spread) PruneDead(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.pick().PruneDead(ctx, before, limit)
+}
+func (s *spread) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
+	return s.pick().Reserve(ctx, key, now, interval, burst)
+}
+func (s *spread) Pause(ctx context.Context, key string, until time.Time) error {
+	return s.pick().Pause(ctx, key, until)
+}
 
-// TestOutboxConformance runs the core's OutboxStore suite with every call
+// TestOutboxConformance runs the whole outbox.Store suite with every call
 // sent to the next node in turn: claims made through different nodes at
-// once stay disjoint.
+// once stay disjoint, a Replace through one node is atomic against claims
+// through another, and dead envelopes are pruned.
 func TestOutboxConformance(t *testing.T) {
 	c := getCluster(t)
 	var cnt counters
-	resettest.TestOutboxStore(t, func(t *testing.T) reset.OutboxStore {
-		stores := c.stores(t, newTables(t, c), &cnt, mysqlstore.Options{})
-		return &spreadOutbox{stores: outboxStores(t, stores)}
+	resettest.TestOutboxStore(t, func(t *testing.T) outbox.Store {
+		return &spread{stores: c.stores(t, newTables(t, c), &cnt, mysqlstore.Options{})}
 	})
 	t.Logf("retried: %v", &cnt)
 }
@@ -85,7 +70,6 @@ func TestOutboxWorkers(t *testing.T) {
 	c := getCluster(t)
 	var cnt counters
 	stores := c.stores(t, newTables(t, c), &cnt, mysqlstore.Options{})
-	outboxStores(t, stores)
 	const known, unknown = 150, 50
 	users, mailer := &resettest.Users{}, &resettest.Mailer{}
 	addUsers(users, "o", known)
@@ -93,14 +77,19 @@ func TestOutboxWorkers(t *testing.T) {
 	rand.Read(key)
 	var sent [3]atomic.Int64
 	var svcs []*reset.Service
+	var obs []*outbox.Outbox
 	for i, s := range stores {
+		ob, err := outbox.New(s, outbox.Options{
+			Keys:     []outbox.SealKey{{ID: "k1", Key: key}},
+			Workers:  2,
+			WorkerID: fmt.Sprintf("node%d", i+1),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs = append(obs, ob)
 		svcs = append(svcs, services(t, []*mysqlstore.Store{s}, users, mailer, func(cfg *reset.Config) {
-			cfg.Outbox = &reset.OutboxOptions{
-				Keys:         []reset.SealKey{{ID: "k1", Key: key}},
-				Workers:      2,
-				PollInterval: 50 * time.Millisecond,
-				WorkerID:     fmt.Sprintf("node%d", i+1),
-			}
+			cfg.Queue = ob
 			cfg.OnEvent = func(e reset.Event) {
 				if e.Kind == reset.EventSent {
 					sent[i].Add(1)
@@ -110,10 +99,10 @@ func TestOutboxWorkers(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var running sync.WaitGroup
-	for _, svc := range svcs {
+	for _, ob := range obs {
 		running.Go(func() {
-			if err := svc.RunOutbox(ctx); err != nil {
-				t.Errorf("RunOutbox: %v", err)
+			if err := ob.Run(ctx); err != nil {
+				t.Errorf("Run: %v", err)
 			}
 		})
 	}
@@ -145,7 +134,7 @@ func TestOutboxWorkers(t *testing.T) {
 	// Every envelope is deleted after its send; there is no event for
 	// that in another process, so look until the outbox is empty.
 	pollUntil(t, time.Minute, "the outbox to be empty", func(ctx context.Context) bool {
-		st, err := stores[0].OutboxStats(ctx, 1000)
+		st, err := stores[0].Stats(ctx, 1000)
 		return err == nil && st.Pending == 0
 	})
 	took := time.Since(began)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
-	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 )
 
 // queue creates fresh tables, queues n reset requests through a Service
@@ -20,12 +20,7 @@ func queue(b *testing.B, dsn string, n int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := reset.New(config(newStore(b, dsn, prefix), seedUsers(n), mailer))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { svc.Shutdown(context.Background()) })
-	enqueue(b, svc, n)
+	enqueue(b, instance(b, newStore(b, dsn, prefix), seedUsers(n), mailer, outbox.Options{}, nil), n)
 	return prefix
 }
 

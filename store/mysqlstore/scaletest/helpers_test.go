@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -21,10 +20,11 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
-	"github.com/passreset/passreset/internal/storetest"
+	"github.com/passreset/passreset/internal/proctest"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/mysqlstore"
 )
@@ -173,21 +173,24 @@ func newMailer(url string, timeout time.Duration, single bool) (reset.Mailer, er
 	return m, nil
 }
 
-var sealKey = reset.SealKey{ID: "scale", Key: []byte("0123456789abcdef0123456789abcdef")}
+var sealKey = outbox.SealKey{ID: "scale", Key: []byte("0123456789abcdef0123456789abcdef")}
 
-const resetURL = "https://app.example.com/reset"
-
-// config is a Service's configuration on store, with the outbox on.
-func config(store *mysqlstore.Store, users reset.Users, mailer reset.Mailer) reset.Config {
-	return reset.Config{Store: store, Users: users, Mailer: mailer, ResetURL: resetURL,
-		Logger: slog.New(slog.DiscardHandler),
-		Outbox: &reset.OutboxOptions{Keys: []reset.SealKey{sealKey}, PollInterval: 100 * time.Millisecond,
-			StatsInterval: -1, PruneInterval: -1}}
+// instance is an instance of the application on store, with the outbox
+// (opt) as its queue; edit, when not nil, changes the Service's
+// configuration. It is shut down when tb ends.
+func instance(tb testing.TB, store *mysqlstore.Store, users reset.Users, mailer reset.Mailer, opt outbox.Options, edit func(*reset.Config)) *proctest.Instance {
+	tb.Helper()
+	in, err := proctest.NewInstance(store, users, mailer, sealKey, opt, edit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { in.Service.Shutdown(context.Background()) })
+	return in
 }
 
 // enqueue queues a reset request for accounts 0..n-1 through svc, 16 at a
 // time.
-func enqueue(tb testing.TB, svc *reset.Service, n int) {
+func enqueue(tb testing.TB, in *proctest.Instance, n int) {
 	tb.Helper()
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -195,7 +198,7 @@ func enqueue(tb testing.TB, svc *reset.Service, n int) {
 	for range 16 {
 		wg.Go(func() {
 			for i := range next {
-				if err := svc.Request(context.Background(), addr(i), ""); err != nil {
+				if err := in.Service.Request(context.Background(), addr(i), ""); err != nil {
 					errs <- err
 					return
 				}
@@ -215,7 +218,7 @@ func enqueue(tb testing.TB, svc *reset.Service, n int) {
 	if err := <-errs; err != nil {
 		tb.Fatal(err)
 	}
-	r, err := svc.OutboxReport(context.Background())
+	r, err := in.Outbox.Report(context.Background())
 	if err != nil || r.Pending != n {
 		tb.Fatalf("outbox after queueing %d: %+v, %v", n, r, err)
 	}
@@ -248,13 +251,13 @@ const (
 	childUsersEnv  = "PASSRESET_SCALE_USERS"   // accounts user0..user<n-1>@example.com
 	childResendEnv = "PASSRESET_SCALE_RESEND"  // the fake Resend's URL
 	childSingleEnv = "PASSRESET_SCALE_SINGLE"  // "1": one message per API call
-	childLeaseEnv  = "PASSRESET_SCALE_LEASE"   // OutboxOptions.Lease, or "" for the default
-	childWorkerEnv = "PASSRESET_SCALE_WORKERS" // OutboxOptions.Workers
+	childLeaseEnv  = "PASSRESET_SCALE_LEASE"   // outbox.Options.Lease, or "" for the default
+	childWorkerEnv = "PASSRESET_SCALE_WORKERS" // outbox.Options.Workers
 )
 
 // TestWorkerProcess is not a test: it is a worker process of the
 // benchmarks. It prints "READY", waits for a line on stdin, runs
-// Service.RunOutbox until stdin closes, then prints "SENT <n>".
+// the outbox until stdin closes, then prints "SENT <n>".
 func TestWorkerProcess(t *testing.T) {
 	if os.Getenv(childEnv) != "worker" {
 		return
@@ -283,19 +286,18 @@ func runWorker() error {
 	if err != nil {
 		return err
 	}
-	cfg := config(store, seedUsers(n), mailer)
-	cfg.Outbox.WorkerID = fmt.Sprintf("pid%d", os.Getpid())
-	cfg.Outbox.Workers, _ = strconv.Atoi(os.Getenv(childWorkerEnv))
+	opt := outbox.Options{WorkerID: fmt.Sprintf("pid%d", os.Getpid())}
+	opt.Workers, _ = strconv.Atoi(os.Getenv(childWorkerEnv))
 	if v := os.Getenv(childLeaseEnv); v != "" {
-		if cfg.Outbox.Lease, err = time.ParseDuration(v); err != nil {
+		if opt.Lease, err = time.ParseDuration(v); err != nil {
 			return err
 		}
 	}
-	svc, err := reset.New(cfg)
+	in, err := proctest.NewInstance(store, seedUsers(n), mailer, sealKey, opt, nil)
 	if err != nil {
 		return err
 	}
-	return storetest.ServeWorker(svc)
+	return proctest.ServeWorker(in)
 }
 
 // worker is a running worker process.

@@ -8,13 +8,14 @@ import (
 
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 )
 
 // A provider that answers after the mailer's timeout: the first three
 // calls are processed (their emails sent) but answered only after the
 // mailer gave up (a replay of a batch's key answers at once, from the
-// fake's record, as Resend's would). With MaxAttempts 1, a timeout that counted as an
+// fake's record, as Resend's would). With outbox.Options.MaxAttempts 1, a timeout that counted as an
 // attempt would move the message aside at once; a retry under a new key
 // would send it twice. Neither happens: every message is sent once, none
 // is dead, and the retries carried the first call's key.
@@ -42,20 +43,14 @@ func TestLateAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 			clock := resettest.NewClock(time.Now())
-			cfg := config(newStore(t, dsn, prefix), seedUsers(n), mailer)
-			cfg.Now, cfg.SendTimeout = clock.Now, 5*time.Second
-			cfg.Outbox.MaxAttempts, cfg.Outbox.RetryBase, cfg.Outbox.RetryMax = 1, time.Second, time.Second
-			svc, err := reset.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { svc.Shutdown(context.Background()) })
-			enqueue(t, svc, n)
+			in := instance(t, newStore(t, dsn, prefix), seedUsers(n), mailer, outbox.Options{MaxAttempts: 1},
+				func(c *reset.Config) { c.Now = clock.Now })
+			enqueue(t, in, n)
 			for round := 0; ; round++ {
-				if _, err := svc.DrainOutbox(t.Context()); err != nil {
+				if _, err := in.Outbox.Drain(t.Context()); err != nil {
 					t.Fatal(err)
 				}
-				r, err := svc.OutboxReport(t.Context())
+				r, err := in.Outbox.Report(t.Context())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -68,7 +63,7 @@ func TestLateAnswers(t *testing.T) {
 				if round == 50 {
 					t.Fatalf("still %d pending after %d rounds", r.Pending, round)
 				}
-				clock.Advance(time.Second) // each retry is due a second later
+				clock.Advance(15 * time.Minute) // every retry is due by then
 			}
 			onceEach(t, fake, n)
 			keys, late := map[string]int{}, 0
@@ -84,8 +79,8 @@ func TestLateAnswers(t *testing.T) {
 			if !mode.single && len(keys) != 1 {
 				t.Fatalf("the batch went out under %d keys, want its first key only: %v", len(keys), keys)
 			}
-			if dead, err := svc.DeadMessages(t.Context(), 10); err != nil || len(dead) != 0 {
-				t.Fatalf("DeadMessages = %d, %v", len(dead), err)
+			if dead, err := in.Outbox.Dead(t.Context(), 10); err != nil || len(dead) != 0 {
+				t.Fatalf("Dead = %d, %v", len(dead), err)
 			}
 		})
 	}
@@ -119,21 +114,15 @@ func TestHeartbeatKeepsClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lease = 2 * time.Second
-	cfg := config(newStore(t, dsn, prefix), seedUsers(1), mailer)
-	cfg.SendTimeout, cfg.Outbox.Lease = 2*time.Minute, lease
-	svc, err := reset.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Shutdown(context.Background()) })
-	enqueue(t, svc, 1)
+	in := instance(t, newStore(t, dsn, prefix), seedUsers(1), mailer, outbox.Options{Lease: lease}, nil)
+	enqueue(t, in, 1)
 
 	done := make(chan error, 1)
-	go func() { _, err := svc.DrainOutbox(context.Background()); done <- err }()
+	go func() { _, err := in.Outbox.Drain(context.Background()); done <- err }()
 	select {
 	case <-arrived:
 	case err := <-done:
-		t.Fatalf("DrainOutbox ended before sending: %v", err)
+		t.Fatalf("Drain ended before sending: %v", err)
 	}
 	other := newStore(t, dsn, prefix)
 	tick := time.NewTicker(lease / 10)
@@ -154,7 +143,7 @@ func TestHeartbeatKeepsClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	onceEach(t, fake, 1)
-	if r, err := svc.OutboxReport(t.Context()); err != nil || r.Pending != 0 || r.Sent != 1 {
-		t.Fatalf("report %+v, %v", r, err)
+	if r, err := in.Outbox.Report(t.Context()); err != nil || r.Pending != 0 || in.Sent() != 1 {
+		t.Fatalf("report %+v, %v; %d sent, want 1", r, err, in.Sent())
 	}
 }

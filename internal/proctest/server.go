@@ -1,4 +1,4 @@
-package storetest
+package proctest
 
 import (
 	"bytes"
@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/httpadapter"
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 )
 
@@ -86,7 +88,7 @@ type Restart struct {
 	Script Script
 	// New returns a new, migrated store with tables of its own on the
 	// server at dsn, through one database handle kept for the whole test.
-	New func(t *testing.T, dsn string) OutboxStore
+	New func(t *testing.T, dsn string) Store
 	// Prefix is the store's error prefix: "mysqlstore", "pgstore".
 	Prefix string
 }
@@ -99,7 +101,7 @@ type Restart struct {
 func (r Restart) Test(t *testing.T) {
 	dsn, run := PrivateServer(t, r.Script)
 	s := r.New(t, dsn)
-	svc, users, _ := NewService(t, s, "restart", nil)
+	svc, users, _ := sqlstoretest.NewService(t, s, "restart", nil)
 	users.Add("kept", "kept@example.com", "old password")
 	ctx := t.Context()
 
@@ -210,10 +212,11 @@ func (r Restart) Test(t *testing.T) {
 		!errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), r.Prefix+": lookup") {
 		t.Errorf("Lookup with a short deadline: %v", err)
 	}
-	osvc, err := reset.New(OutboxConfig(s, users, &resettest.Mailer{}, NewSealKey()))
+	in, err := NewInstance(s, users, &resettest.Mailer{}, NewSealKey(), outbox.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	osvc := in.Service
 	t.Cleanup(func() { osvc.Shutdown(context.Background()) })
 	h, err := httpadapter.New(osvc, httpadapter.Options{RateLimit: -1})
 	if err != nil {

@@ -1,4 +1,4 @@
-package storetest
+package sqlstoretest
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 
 // Faults injects lost connections into a database/sql driver: the next
 // statement that starts with the armed prefix fails with Lost, after it
-// ran on the server (applied) or instead of running. Wrap a driver's
+// ran on the server (applied) or instead of running. The prefix "COMMIT"
+// stands for the commit of a transaction, which then fails with Lost
+// after committing (applied) or after rolling back. Wrap a driver's
 // connector with [Faults.Connector] and open it with sql.OpenDB.
 type Faults struct {
 	// Lost is the error of a statement whose answer was lost, as the
@@ -64,7 +66,29 @@ type faultConn struct {
 }
 
 func (c faultConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return faultTx{tx, c.f}, nil
+}
+
+type faultTx struct {
+	driver.Tx
+	f *Faults
+}
+
+func (t faultTx) Commit() error {
+	fail, run := t.f.take("COMMIT")
+	if !fail {
+		return t.Tx.Commit()
+	}
+	if run {
+		t.Tx.Commit()
+	} else {
+		t.Tx.Rollback()
+	}
+	return t.f.Lost
 }
 
 func (c faultConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {

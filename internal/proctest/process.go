@@ -1,4 +1,4 @@
-package storetest
+package proctest
 
 import (
 	"bufio"
@@ -23,59 +23,64 @@ import (
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 )
 
-// OutboxStore is what the process tests need of a store: a Store with the
-// durable outbox, on tables named with a prefix.
-type OutboxStore interface {
-	reset.Store
-	reset.OutboxStore
-	TablePrefix() string
-}
-
-// Processes runs a store's outbox durability tests, which run the Service
-// in child processes (the store's test binary run again) so that they can
-// kill it with SIGKILL. The store's test package must have
+// Processes runs a store's durability tests, which run instances of the
+// application in child processes (the test binary run again) so that they
+// can kill them with SIGKILL. The test package must have
 //
-//	func TestOutboxHelperProcess(t *testing.T) { procs.HelperProcess(t) }
+//	func TestHelperProcess(t *testing.T) { proctest.HelperProcess(t, procs...) }
 //
-// which the children run, and a test for each method named Test...
+// which the children run, with every Processes its tests use.
 type Processes struct {
+	// Name tells the child which Processes it serves.
+	Name string
 	// New returns a new, migrated store on tables of its own, dropped
 	// when t ends.
-	New func(t *testing.T) OutboxStore
+	New func(t *testing.T) Store
 	// Open opens, in a child process, the store on the test database's
 	// tables with prefix, and checks that it can serve.
-	Open func(ctx context.Context, prefix string) (OutboxStore, error)
+	Open func(ctx context.Context, prefix string) (Store, error)
 }
+
+// Workers is how many workers each instance runs.
+const Workers = 2
 
 // The child reads its settings from these variables.
 const (
-	childRoleEnv   = "PASSRESET_STORETEST_CHILD"  // "api" or "worker"
-	childPrefixEnv = "PASSRESET_STORETEST_PREFIX" // the tables' prefix
-	childUsersEnv  = "PASSRESET_STORETEST_USERS"  // accounts user0..user<n-1>@example.com
-	childKeyEnv    = "PASSRESET_STORETEST_KEY"    // the sealing key, hex
-	childResendEnv = "PASSRESET_STORETEST_RESEND" // the base URL of the fake Resend
-	childBatchEnv  = "PASSRESET_STORETEST_BATCH"  // a worker's Outbox.Batch with the batch mailer; "" for one message per call
+	childStoreEnv  = "PASSRESET_PROCTEST_STORE"  // the Processes' Name
+	childRoleEnv   = "PASSRESET_PROCTEST_CHILD"  // "api" or "worker"
+	childPrefixEnv = "PASSRESET_PROCTEST_PREFIX" // the tables' prefix
+	childUsersEnv  = "PASSRESET_PROCTEST_USERS"  // accounts user0..user<n-1>@example.com
+	childKeyEnv    = "PASSRESET_PROCTEST_KEY"    // the sealing key, hex
+	childResendEnv = "PASSRESET_PROCTEST_RESEND" // the base URL of the Resend stand-in
+	childBatchEnv  = "PASSRESET_PROCTEST_BATCH"  // a worker's Options.Batch with the batch mailer; "" for one message per call
 )
 
 // HelperProcess is not a test: it is the child process of the durability
 // tests, and returns at once in the test process. As "api" it serves the
 // HTTP handler on a loopback port and prints "ADDR <host:port>", running
 // no outbox worker. As "worker" it prints "READY", waits for a line on
-// stdin, runs Service.RunOutbox with the Resend mailer until stdin
-// closes, then prints "SENT <n>".
-func (p Processes) HelperProcess(t *testing.T) {
+// stdin, runs the outbox with the Resend mailer until stdin closes, then
+// prints "SENT <n>".
+func HelperProcess(t *testing.T, procs ...Processes) {
 	role := os.Getenv(childRoleEnv)
 	if role == "" {
 		return
 	}
-	if err := p.runChild(role); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		os.Exit(1)
+	for _, p := range procs {
+		if p.Name == os.Getenv(childStoreEnv) {
+			if err := p.runChild(role); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
 	}
-	os.Exit(0)
+	fmt.Fprintf(os.Stderr, "child: no Processes named %q\n", os.Getenv(childStoreEnv))
+	os.Exit(1)
 }
 
 func (p Processes) runChild(role string) error {
@@ -95,7 +100,7 @@ func (p Processes) runChild(role string) error {
 		return err
 	}
 	var mailer reset.Mailer = &resettest.Mailer{}
-	batch := 0
+	opt := outbox.Options{Workers: Workers, WorkerID: fmt.Sprintf("pid%d", os.Getpid())}
 	if role == "worker" {
 		rm, err := resendmailer.New(resendmailer.Options{APIKey: resendtest.APIKey, From: "Reset <reset@example.com>",
 			BaseURL: os.Getenv(childResendEnv)})
@@ -104,23 +109,19 @@ func (p Processes) runChild(role string) error {
 		}
 		mailer = SendOnly{rm} // one message per call
 		if b := os.Getenv(childBatchEnv); b != "" {
-			if batch, err = strconv.Atoi(b); err != nil {
+			if opt.Batch, err = strconv.Atoi(b); err != nil {
 				return err
 			}
 			mailer = rm // a BatchMailer
 		}
 	}
-	cfg := OutboxConfig(store, users, mailer, reset.SealKey{ID: "test-key", Key: key})
-	cfg.Outbox.WorkerID = fmt.Sprintf("pid%d", os.Getpid())
-	cfg.Outbox.Batch = batch
-	cfg.Outbox.Rate = -1 // the fake has no rate limit
-	svc, err := reset.New(cfg)
+	in, err := NewInstance(store, users, mailer, outbox.SealKey{ID: "test-key", Key: key}, opt, nil)
 	if err != nil {
 		return err
 	}
 	switch role {
 	case "api":
-		h, err := httpadapter.New(svc, httpadapter.Options{RateLimit: -1})
+		h, err := httpadapter.New(in.Service, httpadapter.Options{RateLimit: -1})
 		if err != nil {
 			return err
 		}
@@ -131,35 +132,31 @@ func (p Processes) runChild(role string) error {
 		fmt.Printf("ADDR %s\n", l.Addr())
 		return http.Serve(l, h)
 	case "worker":
-		return ServeWorker(svc)
+		return ServeWorker(in)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
 
 // ServeWorker is the worker side of the process tests' protocol, on
 // standard input and output: it prints "READY", waits for a line, runs
-// svc.RunOutbox until standard input closes, then prints "SENT <n>" with
-// the outbox's count of sent messages.
-func ServeWorker(svc *reset.Service) error {
+// the instance's outbox until standard input closes, then prints
+// "SENT <n>" with the number of messages its workers sent.
+func ServeWorker(in *Instance) error {
 	fmt.Println("READY")
-	in := bufio.NewScanner(os.Stdin)
-	if !in.Scan() {
+	sc := bufio.NewScanner(os.Stdin)
+	if !sc.Scan() {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for in.Scan() {
+		for sc.Scan() {
 		}
 		cancel() // stdin closed: stop
 	}()
-	if err := svc.RunOutbox(ctx); err != nil {
+	if err := in.Outbox.Run(ctx); err != nil {
 		return err
 	}
-	r, err := svc.OutboxReport(context.Background())
-	if err != nil {
-		return err
-	}
-	fmt.Printf("SENT %d\n", r.Sent)
+	fmt.Printf("SENT %d\n", in.Sent())
 	return nil
 }
 
@@ -191,23 +188,24 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// outbox is the setting of one durability test: the store, the fake
-// Resend, and the environment of the children.
-type outbox struct {
-	store OutboxStore
+// rig is the setting of one durability test: the store, the Resend
+// stand-in, and the environment of the children.
+type rig struct {
+	store Store
 	fake  *resendtest.Server
 	users int
-	key   reset.SealKey
+	key   outbox.SealKey
 	vars  []string
 }
 
-func (p Processes) newOutbox(t *testing.T, users int) *outbox {
+func (p Processes) newRig(t *testing.T, users int) *rig {
 	t.Helper()
 	store := p.New(t)
 	fake := resendtest.NewServer()
 	t.Cleanup(fake.Close)
 	key := NewSealKey()
-	return &outbox{store: store, fake: fake, users: users, key: key, vars: []string{
+	return &rig{store: store, fake: fake, users: users, key: key, vars: []string{
+		childStoreEnv + "=" + p.Name,
 		childPrefixEnv + "=" + store.TablePrefix(),
 		childUsersEnv + "=" + strconv.Itoa(users),
 		childKeyEnv + "=" + hex.EncodeToString(key.Key),
@@ -218,9 +216,9 @@ func (p Processes) newOutbox(t *testing.T, users int) *outbox {
 // start starts the test binary as a child in role, with the extra
 // environment variables vars, and kills it when the test ends if it still
 // runs.
-func (o *outbox) start(t *testing.T, role, name string, vars ...string) *child {
+func (o *rig) start(t *testing.T, role, name string, vars ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOutboxHelperProcess$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(append(append(os.Environ(), childRoleEnv+"="+role), o.vars...), vars...)
 	c := &child{t: t, name: name, cmd: cmd, lines: make(chan string, 64), stderr: &lockedBuffer{}}
 	cmd.Stderr = c.stderr
@@ -248,7 +246,7 @@ func (o *outbox) start(t *testing.T, role, name string, vars ...string) *child {
 
 // worker starts a worker child and tells it to start working once it is
 // ready.
-func (o *outbox) worker(t *testing.T, name string, vars ...string) *child {
+func (o *rig) worker(t *testing.T, name string, vars ...string) *child {
 	t.Helper()
 	w := o.start(t, "worker", name, vars...)
 	w.expect("READY")
@@ -309,22 +307,24 @@ func (c *child) stop() int {
 }
 
 // inspector returns a Service on the store with the children's accounts,
-// to enqueue requests and to check mailed links.
-func (o *outbox) inspector(t *testing.T) *reset.Service {
+// whose outbox runs no workers, to enqueue requests and to check mailed
+// links.
+func (o *rig) inspector(t *testing.T) *reset.Service {
 	t.Helper()
 	u := &resettest.Users{}
 	SeedUsers(u, o.users)
-	svc, err := reset.New(OutboxConfig(o.store, u, &resettest.Mailer{}, o.key))
+	in, err := NewInstance(o.store, u, &resettest.Mailer{}, o.key, outbox.Options{MaxPending: 1 << 20}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc
+	t.Cleanup(func() { in.Service.Shutdown(context.Background()) })
+	return in.Service
 }
 
 // pending returns how many envelopes wait in the outbox.
-func (o *outbox) pending(t *testing.T) int {
+func (o *rig) pending(t *testing.T) int {
 	t.Helper()
-	st, err := o.store.OutboxStats(t.Context(), 100000)
+	st, err := o.store.Stats(t.Context(), 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,11 +333,11 @@ func (o *outbox) pending(t *testing.T) int {
 
 // drained waits until the outbox is empty, nothing is dead, and the fake
 // has accepted n emails.
-func (o *outbox) drained(t *testing.T, n int) {
+func (o *rig) drained(t *testing.T, n int) {
 	t.Helper()
 	// Generous bounds: they only stop a broken test, and a loaded
 	// machine with the race detector is slow.
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	if _, err := o.fake.WaitEmails(ctx, n); err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func (o *outbox) drained(t *testing.T, n int) {
 	// The last delete follows the last send: the outbox is another
 	// process's state, with no event to wait on.
 	WaitFor(t, time.Minute, fmt.Sprintf("%d emails and an empty outbox", n), func() bool {
-		st, err := o.store.OutboxStats(t.Context(), 100000)
+		st, err := o.store.Stats(t.Context(), 100000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,9 +359,9 @@ func (o *outbox) drained(t *testing.T, n int) {
 // queued sets up a store, a local Resend and n accounts, and queues a
 // public request for each account through an in-process Service that runs
 // no workers (and serves to inspect the mailed tokens).
-func (p Processes) queued(t *testing.T, n int) (*outbox, *reset.Service) {
+func (p Processes) queued(t *testing.T, n int) (*rig, *reset.Service) {
 	t.Helper()
-	o := p.newOutbox(t, n)
+	o := p.newRig(t, n)
 	svc := o.inspector(t)
 	for i := range n {
 		if err := svc.Request(t.Context(), fmt.Sprintf("user%d@example.com", i), ""); err != nil {
@@ -377,7 +377,7 @@ func (p Processes) queued(t *testing.T, n int) (*outbox, *reset.Service) {
 // delivers exactly N emails, one per account, each with a working link.
 func (p Processes) TestSurvivesKill(t *testing.T) {
 	const n, unknown = 40, 10
-	o := p.newOutbox(t, n)
+	o := p.newRig(t, n)
 
 	api := o.start(t, "api", "api process")
 	addr := api.expect("ADDR ")
@@ -476,7 +476,7 @@ func (p Processes) killMidDrain(t *testing.T, batch, k int) {
 		for _, e := range emails {
 			keys[e.IdempotencyKey] = true
 		}
-		if len(keys) >= k+reset.DefaultOutboxWorkers {
+		if len(keys) >= k+Workers {
 			break
 		}
 		want = len(emails) + 1
@@ -561,5 +561,103 @@ func (p Processes) TestWorkersInSeveralProcesses(t *testing.T) {
 	}
 	if busy < 2 {
 		t.Errorf("only %d of %d processes sent anything", busy, procs)
+	}
+}
+
+// TestFaults is the fault-injection suite: two instances of the
+// application, worker processes of [Workers] workers each, drain n public
+// requests, in batches of batch emails (0: one email per call), while
+// the Resend stand-in misbehaves in phases that change as the drain runs,
+// by the number of calls it has received: answers 500, accepts the
+// emails and then drops the connection (the outcome is unknown to the
+// sender), drops the connection before doing anything, hangs until the
+// sender gives up, then accepts and drops again. In the middle of it the
+// first instance is killed with SIGKILL and a third one takes its place.
+// Every recipient gets exactly one email, none is missing, none is dead,
+// and every mailed link works.
+func (p Processes) TestFaults(t *testing.T, n, batch int) {
+	o, svc := p.queued(t, n)
+	var vars []string
+	unit := n // the calls a drain without faults makes
+	if batch > 0 {
+		vars = append(vars, childBatchEnv+"="+strconv.Itoa(batch))
+		unit = (n + batch - 1) / batch
+	}
+	kill := make(chan struct{})
+	var killOnce sync.Once
+	const (
+		answer500 = iota
+		acceptThenDrop
+		dropBefore
+		hang
+	)
+	faults := []resendtest.Fault{
+		answer500:      {Status: http.StatusInternalServerError},
+		acceptThenDrop: {Drop: true},            // accepted, the answer lost
+		dropBefore:     {DropFirst: true},       // nothing done, nothing answered
+		hang:           {Delay: 24 * time.Hour}, // until the sender gives up
+	}
+	var counts [4]atomic.Int64
+	fault := func(kind int) resendtest.Fault {
+		counts[kind].Add(1)
+		return faults[kind]
+	}
+	// The phases, by the share of a fault-free drain's calls made so far:
+	// each faults its first call and every nth after it; the kill comes
+	// with the last.
+	phases := []struct {
+		from  float64
+		kind  int // -1: no fault
+		every int
+		first atomic.Bool
+	}{
+		{from: 0, kind: -1},
+		{from: 0.1, kind: answer500, every: 3},
+		{from: 0.25, kind: acceptThenDrop, every: 2},
+		{from: 0.4, kind: dropBefore, every: 3},
+		{from: 0.5, kind: hang, every: 4},
+		{from: 0.6, kind: acceptThenDrop, every: 2},
+		{from: 0.75, kind: -1},
+	}
+	o.fake.SetHook(func(r resendtest.Request) resendtest.Fault {
+		at := float64(r.N) / float64(unit)
+		k := len(phases) - 1
+		for k > 0 && at < phases[k].from {
+			k--
+		}
+		ph := &phases[k]
+		if k == len(phases)-2 {
+			killOnce.Do(func() { close(kill) })
+		}
+		if first := ph.first.CompareAndSwap(false, true); ph.kind >= 0 && (first || r.N%ph.every == 0) {
+			return fault(ph.kind)
+		}
+		return resendtest.Fault{}
+	})
+
+	w1 := o.worker(t, "instance 1", vars...)
+	w2 := o.worker(t, "instance 2", vars...)
+	select {
+	case <-kill:
+	case <-time.After(5 * time.Minute): // a bound for a broken test, not a speed
+		t.Fatalf("the drain never reached the kill: %d calls", len(o.fake.Requests()))
+	}
+	w1.kill()
+	t.Logf("killed instance 1 after %d calls; %d envelopes pending", len(o.fake.Requests()), o.pending(t))
+	w3 := o.worker(t, "instance 3, after the kill", vars...)
+	o.drained(t, n)
+	sent := w2.stop() + w3.stop()
+	CheckDelivered(t, svc, o.fake, n)
+	st, err := o.store.Stats(t.Context(), 100000)
+	if err != nil || st.Pending != 0 || st.Dead != 0 {
+		t.Fatalf("outbox after the drain: %+v, %v; want nothing pending or dead", st, err)
+	}
+	t.Logf("%d recipients, batch %d: %d calls; faults: %d answered 500, %d accepted then dropped, %d dropped before, %d hung;"+
+		" %d sent by the two instances that lived", n, batch, len(o.fake.Requests()),
+		counts[answer500].Load(), counts[acceptThenDrop].Load(), counts[dropBefore].Load(), counts[hang].Load(), sent)
+	for kind := range counts {
+		if counts[kind].Load() == 0 {
+			t.Errorf("fault %d never happened: the phases did not run", kind)
+		}
 	}
 }
