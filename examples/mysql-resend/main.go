@@ -36,6 +36,8 @@
 //	OUTBOX_LEASE         how long a claim lasts without renewal: a crashed instance's
 //	                     mail waits at most this long (default 10s; at least 1s)
 //	SIGN_IN_URL          where the success page links to (default PUBLIC_URL/)
+//	OPS_ADDR             serve /livez, /readyz and /metrics (Prometheus) on this
+//	                     internal address, e.g. 127.0.0.1:9090 (optional)
 //
 // Run as many instances as you like against one database: the outbox's
 // leases keep their workers apart, and the cooldown is shared.
@@ -90,7 +92,7 @@ func main() {
 // config is what run reads from the environment.
 type config struct {
 	dsn, apiKey, from, publicURL, listen, clientID, clientSecret, resendURL string
-	smtpURL, pgDSN                                                          string
+	smtpURL, pgDSN, opsAddr                                                 string
 	seedEmail, seedPassword                                                 string
 	allowed                                                                 []string
 	outboxKey, tokenKey                                                     []byte
@@ -107,7 +109,7 @@ func readConfig(getenv func(string) string) (config, error) {
 		dsn: getenv("PASSRESET_MYSQL_DSN"), apiKey: getenv("RESEND_API_KEY"), from: getenv("MAIL_FROM"),
 		publicURL: strings.TrimRight(getenv("PUBLIC_URL"), "/"), listen: getenv("LISTEN_ADDR"),
 		clientID: getenv("CLIENT_ID"), clientSecret: getenv("CLIENT_SECRET"), resendURL: getenv("RESEND_BASE_URL"),
-		smtpURL: getenv("SMTP_URL"), pgDSN: getenv("PASSRESET_PG_DSN"),
+		smtpURL: getenv("SMTP_URL"), pgDSN: getenv("PASSRESET_PG_DSN"), opsAddr: getenv("OPS_ADDR"),
 		seedEmail: getenv("SEED_EMAIL"), seedPassword: getenv("SEED_PASSWORD"), outboxKeyID: getenv("OUTBOX_KEY_ID"),
 		signIn: getenv("SIGN_IN_URL"), workers: 2, resendTimeout: resendmailer.DefaultTimeout,
 	}
@@ -276,6 +278,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 		mailer = m
 	}
+	// Metrics and probes (ops.go): the mailer measured, the events counted.
+	o, err := newOps(cfg.opsAddr, store, cfg.workers)
+	if err != nil {
+		return err
+	}
+	mailer = o.metrics.Mailer(mailer)
 	ob, err := outbox.New(store, cfg.outboxOptions())
 	if err != nil {
 		return err
@@ -288,6 +296,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// bcrypt hashes at most 72 bytes: refuse longer passwords clearly.
 		PasswordPolicy: reset.BcryptPasswordPolicy,
 		Logger:         logger,
+		OnEvent:        o.metrics.OnEvent,
 	})
 	if err != nil {
 		return err
@@ -306,6 +315,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	mux.Handle(mount+"/", http.StripPrefix(mount, h))
 	mux.Handle("POST /login", users.loginHandler())
 
+	if o.handler != nil {
+		oln, err := net.Listen("tcp", cfg.opsAddr)
+		if err != nil {
+			return err
+		}
+		osrv := &http.Server{Handler: o.handler, ReadHeaderTimeout: 5 * time.Second}
+		defer osrv.Close()
+		go osrv.Serve(oln)
+		fmt.Fprintf(stdout, "ops on http://%s\n", oln.Addr())
+	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
@@ -322,7 +341,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if cfg.workers > 0 {
 		// The workers also prune expired tokens, ended cooldowns and old
 		// dead envelopes.
-		wg.Go(func() { ob.Run(workCtx) })
+		wg.Go(func() { o.workers.Run(workCtx, ob.Run) })
 	}
 
 	errc := make(chan error, 1)
