@@ -110,7 +110,7 @@ func probe(t *testing.T, s store) {
 		t.Fatalf("readyz with workers not started: %d %+v", code, a)
 	}
 
-	_, err = reset.New(reset.Config{Store: s, Users: &resettest.Users{}, Mailer: &resettest.Mailer{}, ResetURL: "https://app.example/reset", Queue: ob})
+	_, err = reset.New(reset.Config{KeepSessions: true, Store: s, Users: &resettest.Users{}, Mailer: &resettest.Mailer{}, ResetURL: "https://app.example/reset", Queue: ob})
 	if err != nil {
 		t.Fatal(err)
 	}

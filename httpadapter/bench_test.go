@@ -26,7 +26,8 @@ func benchHandler(b *testing.B, mailer reset.Mailer, cooldown time.Duration, opt
 	users := &resettest.Users{}
 	users.Add("u1", knownEmail, oldPassword)
 	svc, err := reset.New(reset.Config{
-		Store: memstore.New(), Users: users, Mailer: mailer,
+		KeepSessions: true,
+		Store:        memstore.New(), Users: users, Mailer: mailer,
 		ResetURL: testResetURL, Logger: slog.New(slog.DiscardHandler),
 		Cooldown: cooldown, QueueSize: 1 << 16,
 	})

@@ -56,6 +56,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.users.Add("u1", knownEmail, oldPassword)
 	e.users.Add("u2", otherEmail, otherOld)
 	cfg := reset.Config{
+		KeepSessions: true,
 		Store:        e.store,
 		Users:        e.users,
 		Mailer:       e.mail,

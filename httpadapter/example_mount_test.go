@@ -25,6 +25,7 @@ func mountReset(mux *http.ServeMux, users reset.Users, mailer reset.Mailer, clie
 		return nil, err // says which of the two is empty
 	}
 	svc, err := reset.New(reset.Config{
+		KeepSessions:   true,
 		Store:          memstore.New(), // one process; see "Backends" for a database
 		Users:          users,          // your accounts: LookupEmail and SetPassword
 		Mailer:         mailer,

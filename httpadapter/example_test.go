@@ -22,6 +22,7 @@ import (
 // under /auth of https://app.example.com.
 func newService(users reset.Users) *reset.Service {
 	svc, err := reset.New(reset.Config{
+		KeepSessions: true,
 		Store:        memstore.New(),
 		Users:        users,
 		Mailer:       logmailer.New(io.Discard),

@@ -37,7 +37,7 @@ func TestREADMEErrorExample(t *testing.T) {
 	if err := json.Unmarshal([]byte("{"+quoted[start:]), &doc); err != nil || len(doc.Details) != 1 {
 		t.Fatalf("README error example: %v\n%s", err, quoted)
 	}
-	svc, err := reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+	svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
 		ResetURL: "https://app.example.com/reset", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

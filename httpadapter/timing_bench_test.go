@@ -50,7 +50,8 @@ func benchEnumeration(b *testing.B, durable bool) {
 		}
 	})
 	cfg := reset.Config{
-		Store: memstore.New(), Users: users, Mailer: mailer,
+		KeepSessions: true,
+		Store:        memstore.New(), Users: users, Mailer: mailer,
 		ResetURL: "https://app.example.com/reset", Logger: slog.New(slog.DiscardHandler),
 		QueueSize: 1 << 16, Workers: 8,
 	}

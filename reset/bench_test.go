@@ -36,7 +36,8 @@ func benchService(b *testing.B, users int) *reset.Service {
 		u.Add(strconv.Itoa(i), "user"+strconv.Itoa(i)+"@example.com", "x")
 	}
 	svc, err := reset.New(reset.Config{
-		Store: memstore.New(), Users: u, Mailer: discard,
+		KeepSessions: true,
+		Store:        memstore.New(), Users: u, Mailer: discard,
 		ResetURL: "https://app.example.com/reset",
 		Logger:   slog.New(slog.DiscardHandler),
 	})

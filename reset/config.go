@@ -69,8 +69,24 @@ type Config struct {
 	// Default false: the notice is sent.
 	DisableChangedNotice bool
 
-	// AfterReset runs after a password has been changed, for example to
-	// end the user's other sessions. Its ctx carries the values of the
+	// EndSessions ends every session of userID in the application (every
+	// device signed in to the account), so that whoever was signed in
+	// before the reset is signed in no longer. [Service.Complete] calls it
+	// once the password is saved, unless the person chose to stay signed
+	// in elsewhere ([Completion.KeepSessions]); the hosted page then
+	// offers "sign out of all devices", on by default. Its ctx is
+	// AfterReset's. An error is logged and reported as an
+	// EventEndSessionsFailed event; the password stays changed. Required
+	// unless KeepSessions is set: [New] refuses a Config with neither.
+	EndSessions func(ctx context.Context, userID string) error
+
+	// KeepSessions declares that the application keeps its sessions
+	// across a reset (it has none, or ends them itself elsewhere). It is
+	// the only way to leave EndSessions unset. Default false.
+	KeepSessions bool
+
+	// AfterReset runs after a password has been changed and EndSessions
+	// has run, for anything else the application does then. Its ctx carries the values of the
 	// request's context but not its cancellation, and ends after
 	// AfterResetTimeout: a client that goes away does not cut it short. An
 	// error is logged and reported as an EventAfterResetFailed event; the
@@ -123,20 +139,22 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventRequested        EventKind = "requested"          // a token was issued
-	EventUnknown          EventKind = "unknown"            // a request named no account
-	EventThrottled        EventKind = "throttled"          // the cooldown suppressed a mail
-	EventSent             EventKind = "sent"               // the Mailer accepted a message
-	EventSendFailed       EventKind = "send_failed"        // the Mailer failed
-	EventCompleted        EventKind = "completed"          // a password was changed
-	EventInvalid          EventKind = "invalid"            // a token was unknown, used or replaced
-	EventExpired          EventKind = "expired"            // a token had expired
-	EventRevoked          EventKind = "revoked"            // RevokeAll ran
-	EventAfterResetFailed EventKind = "after_reset_failed" // Config.AfterReset failed
-	EventFailed           EventKind = "failed"             // a back end failed during background work
-	EventRetry            EventKind = "retry"              // a delivery failed and will be retried
-	EventDead             EventKind = "dead"               // a durable queue moved work aside
-	EventDropped          EventKind = "dropped"            // a public request found the queue full
+	EventRequested          EventKind = "requested"            // a token was issued
+	EventUnknown            EventKind = "unknown"              // a request named no account
+	EventThrottled          EventKind = "throttled"            // the cooldown suppressed a mail
+	EventSent               EventKind = "sent"                 // the Mailer accepted a message
+	EventSendFailed         EventKind = "send_failed"          // the Mailer failed
+	EventCompleted          EventKind = "completed"            // a password was changed
+	EventInvalid            EventKind = "invalid"              // a token was unknown, used or replaced
+	EventExpired            EventKind = "expired"              // a token had expired
+	EventRevoked            EventKind = "revoked"              // RevokeAll ran
+	EventAfterResetFailed   EventKind = "after_reset_failed"   // Config.AfterReset failed
+	EventEndSessionsFailed  EventKind = "end_sessions_failed"  // Config.EndSessions failed
+	EventSecondFactorFailed EventKind = "second_factor_failed" // a wrong second-factor code was given
+	EventFailed             EventKind = "failed"               // a back end failed during background work
+	EventRetry              EventKind = "retry"                // a delivery failed and will be retried
+	EventDead               EventKind = "dead"                 // a durable queue moved work aside
+	EventDropped            EventKind = "dropped"              // a public request found the queue full
 )
 
 // Event describes one thing the service did, for audit logs and metrics.

@@ -31,6 +31,17 @@ var (
 	// ErrPasswordRejected is the sentinel behind every [*PasswordError].
 	ErrPasswordRejected = errors.New("reset: password rejected")
 
+	// ErrSecondFactorRequired means that the account has a second factor
+	// and no code was given. It is wrapped in an [*InputError] for field
+	// "secondFactorCode"; nothing changed.
+	ErrSecondFactorRequired = errors.New("reset: second factor required")
+
+	// ErrSecondFactorInvalid means that the second-factor code was wrong.
+	// It is wrapped in an [*InputError] for field "secondFactorCode";
+	// nothing changed but the count of wrong codes: after
+	// [MaxSecondFactorFailures] of them the token stops working.
+	ErrSecondFactorInvalid = errors.New("reset: second factor invalid")
+
 	// ErrQueueFull means that the delivery queue has no room: the trusted
 	// request was not accepted and nothing changed. Try again later. Public
 	// requests never return it (see [Service.Request]).
@@ -65,7 +76,8 @@ var (
 
 // InputError reports a bad input value. Field names the offending field
 // with the JSON name the HTTP API uses ("email", "link", "newPassword",
-// "confirmationToken"). Nothing changes when an InputError is returned.
+// "confirmationToken", "secondFactorCode"). Nothing changes when an
+// InputError is returned.
 type InputError struct {
 	Field   string // the offending field
 	Reason  string // human-readable, safe to show to the caller

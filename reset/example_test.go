@@ -23,12 +23,13 @@ func Example() {
 	var outbox bytes.Buffer // emails are written here, and printed at the end
 
 	svc, err := reset.New(reset.Config{
-		Store:    memstore.New(),
-		Users:    users,
-		Mailer:   logmailer.New(&outbox),
-		ResetURL: "https://app.example.com/reset",
-		Product:  "Example",
-		Logger:   slog.New(slog.DiscardHandler),
+		KeepSessions: true,
+		Store:        memstore.New(),
+		Users:        users,
+		Mailer:       logmailer.New(&outbox),
+		ResetURL:     "https://app.example.com/reset",
+		Product:      "Example",
+		Logger:       slog.New(slog.DiscardHandler),
 		// Fixed randomness and time, for the output below only.
 		Rand: strings.NewReader(strings.Repeat("\x00", 64)),
 		Now:  func() time.Time { return time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC) },
@@ -77,13 +78,14 @@ func ExampleService_Request() {
 	users.Add("42", "jborder@anywhere.com", "old password")
 	var outbox bytes.Buffer // written by the background worker
 	svc, err := reset.New(reset.Config{
-		Store:    memstore.New(),
-		Users:    users,
-		Mailer:   logmailer.New(&outbox),
-		ResetURL: "https://app.example.com/reset",
-		Product:  "Example",
-		Logger:   slog.New(slog.DiscardHandler),
-		Rand:     strings.NewReader(strings.Repeat("\x01", 64)),
+		KeepSessions: true,
+		Store:        memstore.New(),
+		Users:        users,
+		Mailer:       logmailer.New(&outbox),
+		ResetURL:     "https://app.example.com/reset",
+		Product:      "Example",
+		Logger:       slog.New(slog.DiscardHandler),
+		Rand:         strings.NewReader(strings.Repeat("\x01", 64)),
 	})
 	if err != nil {
 		panic(err)

@@ -21,7 +21,7 @@ func FuzzCheckLink(f *testing.F) {
 	}
 	users := &resettest.Users{}
 	users.Add(userID, userEmail, oldPass)
-	svc, err := reset.New(reset.Config{Store: memstore.New(), Users: users, Mailer: &resettest.Mailer{},
+	svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: users, Mailer: &resettest.Mailer{},
 		ResetURL:     "https://app.example.com/reset",
 		AllowedLinks: []string{"https://anywhere.com/", "http://127.0.0.1:8080/app/reset"}, Workers: 1, QueueSize: 1})
 	if err != nil {

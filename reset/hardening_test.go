@@ -67,7 +67,7 @@ func TestLinkAllowlistHardening(t *testing.T) {
 		}
 	}
 	// An allowlist entry with a non-ASCII host is refused at New.
-	_, err := reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+	_, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
 		ResetURL: "https://app.example.com/r", AllowedLinks: []string{"https://b\u00fccher.example/"}})
 	if err == nil || !strings.Contains(err.Error(), "ASCII") {
 		t.Fatalf("New with a non-ASCII allowlist host: %v", err)
@@ -316,7 +316,7 @@ func TestBcryptPasswordPolicy(t *testing.T) {
 // and a wrong "not found" from Users is explained in the log.
 func TestMisconfigurationsFailEarly(t *testing.T) {
 	base := func() reset.Config {
-		return reset.Config{Store: memstore.New(), Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/r"}
+		return reset.Config{KeepSessions: true, Store: memstore.New(), Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/r"}
 	}
 	for name, users := range map[string]reset.Users{
 		"nil Lookup": reset.UsersFuncs{Set: func(context.Context, string, string) error { return nil }},

@@ -307,7 +307,7 @@ func FuzzTextEmailLink(f *testing.F) {
 	mailer := &resettest.Mailer{}
 	users := &resettest.Users{}
 	users.Add(userID, userEmail, oldPass)
-	svc, err := reset.New(reset.Config{Store: memstore.New(), Users: users, Mailer: mailer, Product: "Acme",
+	svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: users, Mailer: mailer, Product: "Acme",
 		ResetURL: hostileBase, AllowedLinks: []string{hostileBase}, Workers: 1, QueueSize: 1})
 	if err != nil {
 		f.Fatal(err)

@@ -56,7 +56,7 @@ func inBubble(t *testing.T, mailer reset.Mailer, f func(svc *reset.Service, even
 			users.Add(fmt.Sprintf("u%d", i+10), fmt.Sprintf("user%d@anywhere.com", i), oldPass)
 		}
 		events := &eventLog{}
-		svc, err := reset.New(reset.Config{Store: memstore.New(), Users: users, Mailer: mailer,
+		svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: users, Mailer: mailer,
 			ResetURL: "https://app.example.com/r", Logger: slog.New(slog.DiscardHandler), OnEvent: events.add, Cooldown: -1})
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +167,7 @@ func TestQueueShutdownBoundsRetries(t *testing.T) {
 		m := &timedMailer{script: func(int) error { return errors.New("503") }}
 		users := &resettest.Users{}
 		users.Add(userID, userEmail, oldPass)
-		svc, err := reset.New(reset.Config{Store: memstore.New(), Users: users, Mailer: m,
+		svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: users, Mailer: m,
 			ResetURL: "https://app.example.com/r", Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,9 @@ type Service struct {
 
 	secretMu sync.Mutex
 	secret   []byte // keys the cooldowns; fetched from cool on first use
+
+	factor  SecondFactor // Config.Users' capability, or nil
+	strikes strikes      // wrong second-factor codes by token
 }
 
 // New checks cfg and returns a Service, attached to cfg.Queue. Without
@@ -62,6 +65,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Mailer == nil {
 		problems = append(problems, "Mailer is required")
+	}
+	if cfg.EndSessions == nil && !cfg.KeepSessions {
+		problems = append(problems, "EndSessions is required to end the user's other sessions after a reset; set KeepSessions: true if the application keeps them")
 	}
 	var resetURL *url.URL
 	if cfg.ResetURL == "" {
@@ -137,6 +143,7 @@ func New(cfg Config) (*Service, error) {
 		rand:      userRand,
 		log:       cfg.Logger.With("component", "passreset"),
 	}
+	s.factor, _ = cfg.Users.(SecondFactor)
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
 	} else {
@@ -181,6 +188,11 @@ func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
 // Now returns the current time from [Config.Now], in UTC, for adapters
 // whose clocks must agree with the Service's.
 func (s *Service) Now() time.Time { return s.now() }
+
+// EndsSessions reports whether a completed reset ends the user's other
+// sessions ([Config.EndSessions] is set), so that a form can offer the
+// choice to keep them.
+func (s *Service) EndsSessions() bool { return s.cfg.EndSessions != nil }
 
 // CheckPassword applies [Config.PasswordPolicy] to password, so that a
 // form can refuse a password before the token is used. It returns nil or
@@ -476,12 +488,16 @@ type TokenInfo struct {
 	UserID    string
 	Email     string // the address the link was sent to
 	ExpiresAt time.Time
+	// SecondFactor says that completing the reset needs a second-factor
+	// code ([Completion.SecondFactorCode]).
+	SecondFactor bool
 }
 
-// Inspect reports whom token belongs to and when it expires, without
-// consuming it. It returns an error wrapping [ErrInvalidToken] for a
-// malformed, unknown, used or replaced token, [ErrExpiredToken] for an
-// expired one, or a back end's error.
+// Inspect reports whom token belongs to, when it expires and whether
+// completing it needs a second-factor code, without consuming it. It
+// returns an error wrapping [ErrInvalidToken] for a malformed, unknown,
+// used or replaced token, [ErrExpiredToken] for an expired one, or a back
+// end's error.
 func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) {
 	h, err := s.hash(token)
 	if err != nil {
@@ -491,7 +507,23 @@ func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) 
 	if err := s.judge(rec, h, err); err != nil {
 		return TokenInfo{}, err
 	}
-	return TokenInfo{UserID: rec.UserID, Email: rec.Email, ExpiresAt: rec.ExpiresAt}, nil
+	need, err := s.needsFactor(ctx, rec.UserID)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	return TokenInfo{UserID: rec.UserID, Email: rec.Email, ExpiresAt: rec.ExpiresAt, SecondFactor: need}, nil
+}
+
+// needsFactor reports whether userID's reset needs a second-factor code.
+func (s *Service) needsFactor(ctx context.Context, userID string) (bool, error) {
+	if s.factor == nil {
+		return false, nil
+	}
+	need, err := s.factor.HasSecondFactor(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("reset: second factor: %w", err)
+	}
+	return need, nil
 }
 
 func (s *Service) hash(token string) (Hash, error) {
@@ -530,10 +562,24 @@ type Completion struct {
 	// UserID, if set, must be the token's user; otherwise the token is
 	// refused as invalid and left unused.
 	UserID string
+	// SecondFactorCode is the account's second-factor code. It is
+	// required when the account has a second factor ([SecondFactor],
+	// [TokenInfo.SecondFactor]) and ignored otherwise.
+	SecondFactorCode string
+	// KeepSessions is the person's choice to stay signed in on their other
+	// devices: [Config.EndSessions] is then not called. Default false:
+	// other sessions end.
+	KeepSessions bool
 }
 
 // Complete sets a new password with a token. It checks the password policy
-// first (a [*PasswordError], token untouched), then consumes the token
+// first (a [*PasswordError], token untouched), then, for an account with a
+// second factor, the code: without one it returns an [*InputError]
+// wrapping [ErrSecondFactorRequired], with a wrong one an [*InputError]
+// wrapping [ErrSecondFactorInvalid], changing nothing but the count of
+// wrong codes; the [MaxSecondFactorFailures]th wrong code uses the token
+// up, and Complete returns an error wrapping [ErrInvalidToken]. Then it
+// consumes the token
 // atomically, so that of many concurrent calls with one token exactly one
 // succeeds, and sets the password through Users. It never creates a
 // session: the caller must not log the user in. It returns the user's ID.
@@ -545,7 +591,8 @@ type Completion struct {
 // back too.
 //
 // Once the password is saved, Complete revokes every other token of the
-// user, runs Config.AfterReset and queues the "password changed" notice on
+// user, runs Config.EndSessions (unless c.KeepSessions) and
+// Config.AfterReset, and queues the "password changed" notice on
 // a context that keeps ctx's values but not its cancellation, bounded by
 // Config.AfterResetTimeout: a client that disconnects cannot cut them
 // short. Their failures are logged and reported as events, not returned.
@@ -563,14 +610,17 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if err := s.cfg.PasswordPolicy(c.Password); err != nil {
 		return "", err
 	}
-	if c.UserID != "" {
+	if c.UserID != "" || s.factor != nil {
 		rec, err := s.cfg.Store.Lookup(ctx, h)
 		if err := s.judge(rec, h, err); err != nil {
 			return "", err
 		}
-		if rec.UserID != c.UserID {
+		if c.UserID != "" && rec.UserID != c.UserID {
 			s.emit(Event{Kind: EventInvalid})
 			return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
+		}
+		if err := s.checkFactor(ctx, rec, c.SecondFactorCode); err != nil {
+			return "", err
 		}
 	}
 	rec, err := s.cfg.Store.Consume(ctx, h)
@@ -598,8 +648,15 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		s.emit(Event{Kind: EventFailed, UserID: rec.UserID, Err: err})
 		s.log.ErrorContext(ctx, "revoking tokens after reset", "user_id", rec.UserID, "err", err)
 	}
+	s.strikes.forget(h)
 	s.emit(Event{Kind: EventCompleted, UserID: rec.UserID})
 	s.log.InfoContext(ctx, "password reset completed", "user_id", rec.UserID)
+	if s.cfg.EndSessions != nil && !c.KeepSessions {
+		if err := s.cfg.EndSessions(ctx, rec.UserID); err != nil {
+			s.emit(Event{Kind: EventEndSessionsFailed, UserID: rec.UserID, Err: err})
+			s.log.ErrorContext(ctx, "ending sessions after reset", "user_id", rec.UserID, "err", err)
+		}
+	}
 	if s.cfg.AfterReset != nil {
 		if err := s.cfg.AfterReset(ctx, rec.UserID); err != nil {
 			s.emit(Event{Kind: EventAfterResetFailed, UserID: rec.UserID, Err: err})
@@ -610,6 +667,37 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		s.notifyChanged(ctx, rec)
 	}
 	return rec.UserID, nil
+}
+
+// checkFactor checks the second-factor code for rec's user, if the
+// account has a second factor. A wrong code counts against the token;
+// the MaxSecondFactorFailures-th uses it up.
+func (s *Service) checkFactor(ctx context.Context, rec Record, code string) error {
+	need, err := s.needsFactor(ctx, rec.UserID)
+	if err != nil || !need {
+		return err
+	}
+	if code == "" {
+		return &InputError{Field: "secondFactorCode", Reason: "is required", Missing: true, Err: ErrSecondFactorRequired}
+	}
+	ok, err := s.factor.VerifySecondFactor(ctx, rec.UserID, code)
+	if err != nil {
+		return fmt.Errorf("reset: second factor: %w", err)
+	}
+	if ok {
+		return nil
+	}
+	s.emit(Event{Kind: EventSecondFactorFailed, UserID: rec.UserID})
+	s.log.WarnContext(ctx, "wrong second-factor code", "user_id", rec.UserID)
+	if s.strikes.add(rec.Hash, rec.ExpiresAt, s.now()) < MaxSecondFactorFailures {
+		return &InputError{Field: "secondFactorCode", Reason: "is not valid", Err: ErrSecondFactorInvalid}
+	}
+	if _, err := s.cfg.Store.Consume(ctx, rec.Hash); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("reset: using up token: %w", err)
+	}
+	s.strikes.forget(rec.Hash)
+	s.emit(Event{Kind: EventInvalid, UserID: rec.UserID})
+	return fmt.Errorf("%w: too many wrong second-factor codes", ErrInvalidToken)
 }
 
 // notifyChanged queues the "password changed" notice. It is never

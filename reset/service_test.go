@@ -97,7 +97,8 @@ func newEnv(t *testing.T, edit ...func(*reset.Config)) *env {
 	e.users.Add(userID, userEmail, oldPass)
 	logs := &safeBuffer{}
 	cfg := reset.Config{
-		Store: e.store, Users: e.users, Mailer: e.mailer, Now: e.clock.Now,
+		KeepSessions: true,
+		Store:        e.store, Users: e.users, Mailer: e.mailer, Now: e.clock.Now,
 		ResetURL:     "https://app.example.com/auth/reset",
 		AllowedLinks: []string{"https://anywhere.com/", "http://127.0.0.1:8080/app/reset"},
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -142,7 +143,7 @@ func (e *env) request(t *testing.T, r reset.TrustedRequest) reset.Issued {
 func token(link string) string { return resettest.Token(link) }
 
 func TestNewNamesMissingParts(t *testing.T) {
-	_, err := reset.New(reset.Config{})
+	_, err := reset.New(reset.Config{KeepSessions: true})
 	if err == nil {
 		t.Fatal("New accepted an empty Config")
 	}
@@ -164,7 +165,7 @@ func TestNewNamesMissingParts(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/reset"}
+			cfg := reset.Config{KeepSessions: true, Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/reset"}
 			tc.edit(&cfg)
 			if _, err := reset.New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v, want an error naming %s", err, tc.want)

@@ -118,6 +118,26 @@ type Users interface {
 	SetPassword(ctx context.Context, userID, password string) error
 }
 
+// SecondFactor is an optional capability of [Users]: the account's
+// second factor (TOTP, recovery codes, a security key's one-time code,
+// whatever the application has). When Users implements it,
+// [Service.Complete] asks for a valid code before it changes the
+// password of an account that has one, and [Service.Inspect] tells
+// whether a code will be needed. Implementations must be safe for
+// concurrent use.
+type SecondFactor interface {
+	// HasSecondFactor reports whether userID has a second factor that a
+	// reset must check. An error is taken for a failing back end.
+	HasSecondFactor(ctx context.Context, userID string) (bool, error)
+
+	// VerifySecondFactor reports whether code is a valid second-factor
+	// code for userID now. Refusing a code that was already used (TOTP
+	// replay) is the application's. An error is taken for a failing back
+	// end, not for a wrong code. The library never stores or logs the
+	// code.
+	VerifySecondFactor(ctx context.Context, userID, code string) (bool, error)
+}
+
 // Message is one rendered email.
 type Message struct {
 	// ID identifies the message. It is stable across retries and is
@@ -160,7 +180,9 @@ type MailerFunc func(ctx context.Context, msg Message) error
 func (f MailerFunc) Send(ctx context.Context, msg Message) error { return f(ctx, msg) }
 
 // UsersFuncs adapts two ordinary functions to the Users interface. Both
-// are required: [New] refuses a UsersFuncs with a nil function.
+// are required: [New] refuses a UsersFuncs with a nil function. It has
+// no [SecondFactor]; an application with second factors implements Users
+// on a type of its own.
 type UsersFuncs struct {
 	Lookup func(ctx context.Context, email string) (User, error)
 	Set    func(ctx context.Context, userID, password string) error

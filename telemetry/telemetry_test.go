@@ -156,7 +156,7 @@ func measure(t *testing.T, s store) {
 	users := &resettest.Users{}
 	users.Add("1", "alice@example.com", "old")
 	users.Add("2", "bob@example.com", "old")
-	svc, err := reset.New(reset.Config{Store: s, Users: users, Mailer: mailer, ResetURL: "https://app.example/reset", Queue: ob, OnEvent: m.OnEvent})
+	svc, err := reset.New(reset.Config{KeepSessions: true, Store: s, Users: users, Mailer: mailer, ResetURL: "https://app.example/reset", Queue: ob, OnEvent: m.OnEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

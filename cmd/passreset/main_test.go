@@ -93,7 +93,7 @@ func operate(t *testing.T, vars map[string]string, s interface {
 	users.Add("1", "alice@example.com", "old")
 	users.Add("2", "bob@example.com", "old")
 	mailer := &resettest.Mailer{Err: fmt.Errorf("mailbox unavailable: %w", reset.ErrPermanent)}
-	svc, err := reset.New(reset.Config{Store: s, Users: users, Mailer: mailer, ResetURL: "https://app.example/reset", Queue: ob})
+	svc, err := reset.New(reset.Config{KeepSessions: true, Store: s, Users: users, Mailer: mailer, ResetURL: "https://app.example/reset", Queue: ob})
 	if err != nil {
 		t.Fatal(err)
 	}

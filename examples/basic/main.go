@@ -118,6 +118,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// with a clear message instead of failing when storing them.
 		PasswordPolicy: reset.BcryptPasswordPolicy,
 		Logger:         logger,
+		KeepSessions:   true,
 	})
 	if err != nil {
 		return err

@@ -297,6 +297,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		PasswordPolicy: reset.BcryptPasswordPolicy,
 		Logger:         logger,
 		OnEvent:        o.metrics.OnEvent,
+		// This example signs nobody in, so it has no sessions to end; an
+		// application with sessions sets EndSessions instead (README,
+		// "Sessions").
+		KeepSessions: true,
 	})
 	if err != nil {
 		return err

@@ -63,7 +63,8 @@ func NewInstance(store Store, users reset.Users, mailer reset.Mailer, key outbox
 	}
 	in := &Instance{Outbox: ob}
 	cfg := reset.Config{
-		Store: store, Users: users, Mailer: mailer, Queue: ob,
+		KeepSessions: true,
+		Store:        store, Users: users, Mailer: mailer, Queue: ob,
 		ResetURL: "https://app.example.com/reset",
 		Logger:   slog.New(slog.DiscardHandler),
 		OnEvent: func(e reset.Event) {

@@ -86,7 +86,7 @@ func TestEndToEndResetThroughMailpit(t *testing.T) {
 	mp := plainMailpit(t)
 	m := newMailer(t, mp, smtpmailer.Options{})
 	sent := make(chan string, 4)
-	e := newE2E(t, m, reset.Config{OnEvent: func(ev reset.Event) {
+	e := newE2E(t, m, reset.Config{KeepSessions: true, OnEvent: func(ev reset.Event) {
 		if ev.Kind == reset.EventSent {
 			sent <- ev.MailKind
 		}
@@ -153,7 +153,7 @@ func TestDurableOutboxDeliversOnceOrMovesAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sent, failed atomic.Int64
-	e := newE2E(t, m, reset.Config{Now: clock.Now, Store: store, Queue: ob, OnEvent: func(ev reset.Event) {
+	e := newE2E(t, m, reset.Config{KeepSessions: true, Now: clock.Now, Store: store, Queue: ob, OnEvent: func(ev reset.Event) {
 		switch ev.Kind {
 		case reset.EventSent:
 			sent.Add(1)

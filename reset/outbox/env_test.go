@@ -225,7 +225,8 @@ func newEnv(t *testing.T, edit ...func(*reset.Config, *outbox.Options)) *env {
 	e.users.Add(userID, userEmail, oldPass)
 	e.users.Add("u2", "second@anywhere.com", oldPass)
 	cfg := reset.Config{
-		Store: e.store, Users: e.users, Mailer: e.mailer, Now: e.clock.Now,
+		KeepSessions: true,
+		Store:        e.store, Users: e.users, Mailer: e.mailer, Now: e.clock.Now,
 		ResetURL: "https://app.example.com/auth/reset", AllowedLinks: []string{"https://anywhere.com/"},
 		Logger:  slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnEvent: e.events.add,

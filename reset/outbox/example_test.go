@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	svc, err := reset.New(reset.Config{Store: store, Users: users, Mailer: logmailer.New(&mail), Queue: ob,
+	svc, err := reset.New(reset.Config{KeepSessions: true, Store: store, Users: users, Mailer: logmailer.New(&mail), Queue: ob,
 		ResetURL: "https://app.example.com/reset", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)

@@ -43,7 +43,7 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := ob.Report(t.Context()); err != nil {
 		t.Fatalf("Report without a key: %v", err)
 	}
-	_, err = reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+	_, err = reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
 		ResetURL: "https://a.example/r", Queue: ob})
 	if err == nil || !strings.Contains(err.Error(), "Keys") {
 		t.Fatalf("reset.New with a keyless outbox: %v, want an error naming Keys", err)
@@ -56,7 +56,7 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := ob.Drain(t.Context()); err == nil {
 		t.Fatal("Drain of an outbox no Service uses succeeded")
 	}
-	cfg := reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/r", Queue: ob}
+	cfg := reset.Config{KeepSessions: true, Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{}, ResetURL: "https://a.example/r", Queue: ob}
 	if _, err := reset.New(cfg); err != nil {
 		t.Fatal(err)
 	}

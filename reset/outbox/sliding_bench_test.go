@@ -49,7 +49,7 @@ func BenchmarkSlidingWindow(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					svc, err := reset.New(reset.Config{Store: store, Users: users, Mailer: m, Queue: ob, Cooldown: -1,
+					svc, err := reset.New(reset.Config{KeepSessions: true, Store: store, Users: users, Mailer: m, Queue: ob, Cooldown: -1,
 						ResetURL: "https://app.example.com/r", Logger: slog.New(slog.DiscardHandler)})
 					if err != nil {
 						b.Fatal(err)

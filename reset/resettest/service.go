@@ -21,7 +21,8 @@ func newUserService(t *testing.T, store reset.Store, id string, clock *Clock) (*
 	users := &Users{}
 	users.Add(id, id+"@example.com", "old password")
 	cfg := reset.Config{
-		Store: store, Users: users, Mailer: &Mailer{},
+		KeepSessions: true,
+		Store:        store, Users: users, Mailer: &Mailer{},
 		ResetURL: "https://app.example.com/reset",
 		Logger:   discardLogger,
 	}

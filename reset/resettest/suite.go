@@ -333,7 +333,8 @@ func newService(t *testing.T, s reset.Store, u func(string) string) (*reset.Serv
 	users, mailer, clock := &Users{}, &Mailer{}, NewClock(base)
 	users.Add(u("a"), u("a")+"@example.com", "old password")
 	svc, err := reset.New(reset.Config{
-		Store: s, Users: users, Mailer: mailer, Now: clock.Now,
+		KeepSessions: true,
+		Store:        s, Users: users, Mailer: mailer, Now: clock.Now,
 		ResetURL: "https://app.example.com/reset",
 		Logger:   discardLogger,
 	})

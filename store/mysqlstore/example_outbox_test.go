@@ -48,7 +48,8 @@ func Example_outbox() {
 		log.Fatal(err)
 	}
 	svc, err := reset.New(reset.Config{
-		Store: store, Users: reset.UsersFuncs{ /* your users table */ },
+		KeepSessions: true,
+		Store:        store, Users: reset.UsersFuncs{ /* your users table */ },
 		Mailer:   logmailer.New(os.Stderr), // resendmailer in production
 		ResetURL: "https://app.example.com/reset",
 		Queue:    ob,

@@ -103,7 +103,8 @@ func BenchmarkPGPublic(b *testing.B) {
 		b.Fatal(err)
 	}
 	svc, err := reset.New(reset.Config{
-		Store: s, Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
+		KeepSessions: true,
+		Store:        s, Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
 		ResetURL: "https://app.example.com/reset", Queue: ob,
 	})
 	if err != nil {

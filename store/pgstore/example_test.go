@@ -26,7 +26,8 @@ func Example() {
 	defer db.Close()
 
 	svc, err := reset.New(reset.Config{
-		Store: store, // also the shared cooldown, across every instance
+		KeepSessions: true,
+		Store:        store, // also the shared cooldown, across every instance
 		Users: reset.UsersFuncs{
 			Lookup: func(ctx context.Context, email string) (reset.User, error) {
 				// Look the account up in your users table, through db.

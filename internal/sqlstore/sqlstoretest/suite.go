@@ -402,7 +402,8 @@ func NewService(tb testing.TB, store reset.Store, id string, clock *resettest.Cl
 	users, mailer := &resettest.Users{}, &resettest.Mailer{}
 	users.Add(id, id+"@example.com", "old password")
 	cfg := reset.Config{
-		Store: store, Users: users, Mailer: mailer,
+		KeepSessions: true,
+		Store:        store, Users: users, Mailer: mailer,
 		ResetURL: "https://app.example.com/reset",
 		Logger:   slog.New(slog.DiscardHandler),
 	}

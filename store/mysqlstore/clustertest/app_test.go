@@ -104,7 +104,8 @@ func runApp(name string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", name)
 	var failed atomic.Int64
 	svc, err := reset.New(reset.Config{
-		Store: store, Users: users, Mailer: mailer,
+		KeepSessions: true,
+		Store:        store, Users: users, Mailer: mailer,
 		ResetURL: resetURL, Logger: logger,
 		OnEvent: func(e reset.Event) {
 			if e.Kind == reset.EventFailed || e.Kind == reset.EventSendFailed {

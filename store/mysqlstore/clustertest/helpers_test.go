@@ -241,7 +241,7 @@ func services(tb testing.TB, stores []*mysqlstore.Store, users reset.Users, mail
 	tb.Helper()
 	var out []*reset.Service
 	for _, s := range stores {
-		cfg := reset.Config{Store: s, Users: users, Mailer: mailer, ResetURL: resetURL, Logger: discard}
+		cfg := reset.Config{KeepSessions: true, Store: s, Users: users, Mailer: mailer, ResetURL: resetURL, Logger: discard}
 		if edit != nil {
 			edit(&cfg)
 		}
