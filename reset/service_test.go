@@ -162,6 +162,7 @@ func TestNewNamesMissingParts(t *testing.T) {
 		{"bad allowlist", func(c *reset.Config) { c.AllowedLinks = []string{"https://user@x.com/"} }, "AllowedLinks"},
 		{"negative TTL", func(c *reset.Config) { c.TokenTTL = -time.Second }, "TokenTTL"},
 		{"subject injection", func(c *reset.Config) { c.Templates = &reset.Templates{ResetSubject: "a\r\nBcc: x@y"} }, "line break"},
+		{"sessions unsaid", func(c *reset.Config) { c.KeepSessions = false }, "EndSessions is required to end the user's other sessions after a reset; set KeepSessions: true"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ package resettest
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -116,11 +117,75 @@ type Users struct {
 	mu       sync.Mutex
 	byEmail  map[string]reset.User
 	password map[string]string
+	factor   map[string]string // second-factor code by user ID
+	ended    map[string]int    // EndSessions calls by user ID
 	// Err, when set, is returned by every method.
 	Err error
 }
 
-var _ reset.Users = (*Users)(nil)
+var (
+	_ reset.Users        = (*Users)(nil)
+	_ reset.SecondFactor = (*Users)(nil)
+)
+
+// SetSecondFactor gives the account id a second factor whose one valid
+// code is code; an empty code removes it.
+func (u *Users) SetSecondFactor(id, code string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.factor == nil {
+		u.factor = map[string]string{}
+	}
+	if code == "" {
+		delete(u.factor, id)
+		return
+	}
+	u.factor[id] = code
+}
+
+// HasSecondFactor implements [reset.SecondFactor].
+func (u *Users) HasSecondFactor(ctx context.Context, id string) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.Err != nil {
+		return false, u.Err
+	}
+	_, ok := u.factor[id]
+	return ok, nil
+}
+
+// VerifySecondFactor implements [reset.SecondFactor]: code must be the one
+// given to SetSecondFactor.
+func (u *Users) VerifySecondFactor(ctx context.Context, id, code string) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.Err != nil {
+		return false, u.Err
+	}
+	want, ok := u.factor[id]
+	return ok && subtle.ConstantTimeCompare([]byte(code), []byte(want)) == 1, nil
+}
+
+// EndSessions counts a call for id; it is a [reset.Config.EndSessions].
+func (u *Users) EndSessions(ctx context.Context, id string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.Err != nil {
+		return u.Err
+	}
+	if u.ended == nil {
+		u.ended = map[string]int{}
+	}
+	u.ended[id]++
+	return nil
+}
+
+// Ended returns how many times EndSessions ran for id.
+func (u *Users) Ended(id string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.ended[id]
+}
 
 // Add creates or replaces an account.
 func (u *Users) Add(id, email, password string) {

@@ -42,6 +42,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) reset.Store) {
 	run("Service", testService)
 	run("ServiceExpiryBoundary", testServiceExpiry)
 	run("ConsumeRacesRotate", testConsumeRacesRotate)
+	run("SecondFactor", testSecondFactor)
 	run("ConcurrentService", func(t *testing.T, s reset.Store, u func(string) string) {
 		TestConcurrentService(t, s, u("concurrent"), nil)
 	})
