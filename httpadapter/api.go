@@ -85,6 +85,7 @@ func (h *Handler) passwordReset(w http.ResponseWriter, r *http.Request, _ bool) 
 	}
 	_, err := h.svc.Complete(r.Context(), reset.Completion{
 		Token: v["confirmationToken"], Password: v["newPassword"], UserID: v["id"],
+		SecondFactorCode: v["secondFactorCode"], KeepSessions: v["endSessions"] == "disabled",
 	})
 	if err != nil {
 		return fromCore(err)
@@ -99,6 +100,12 @@ func (h *Handler) passwordReset(w http.ResponseWriter, r *http.Request, _ bool) 
 type CheckResult struct {
 	Valid     bool      `json:"valid"`     // always true; a token that does not work gets an error
 	ExpiresAt time.Time `json:"expiresAt"` // when the token stops working
+	// SecondFactorRequired says that the reset needs the account's
+	// second-factor code in secondFactorCode.
+	SecondFactorRequired bool `json:"secondFactorRequired"`
+	// EndsSessions says that the reset ends the account's other sessions
+	// unless endSessions is "disabled".
+	EndsSessions bool `json:"endsSessions"`
 }
 
 // check tells whether a token works, without consuming it.
@@ -111,6 +118,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ bool) *apiErro
 	if err != nil {
 		return fromCore(err)
 	}
-	h.writeJSON(w, http.StatusOK, CheckResult{Valid: true, ExpiresAt: info.ExpiresAt.UTC()})
+	h.writeJSON(w, http.StatusOK, CheckResult{Valid: true, ExpiresAt: info.ExpiresAt.UTC(),
+		SecondFactorRequired: info.SecondFactor, EndsSessions: h.svc.EndsSessions()})
 	return nil
 }

@@ -35,6 +35,8 @@ var (
 		{name: "confirmationToken", required: true},
 		{name: "newPassword", required: true},
 		{name: "id"},
+		{name: "secondFactorCode"},
+		{name: "endSessions", enum: []string{"enabled", "disabled"}},
 	}
 	checkFields = []field{
 		{name: "confirmationToken", required: true},

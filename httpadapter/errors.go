@@ -20,6 +20,8 @@ const (
 	CodeInvalidData          = "INVALID_DATA"            // 400: the body or a field is wrong; see details
 	CodeInvalidToken         = "INVALID_TOKEN"           // 400: the confirmation token is unknown, used or replaced
 	CodeExpiredToken         = "EXPIRED_TOKEN"           // 400: the confirmation token has expired
+	CodeSecondFactorRequired = "SECOND_FACTOR_REQUIRED"  // 400: the account has a second factor: send secondFactorCode
+	CodeSecondFactorInvalid  = "SECOND_FACTOR_INVALID"   // 400: secondFactorCode is wrong; after a few wrong codes the token stops working
 	CodeAccessFailed         = "ACCESS_FAILED"           // 401: credentials were sent but are wrong
 	CodeForbidden            = "FORBIDDEN"               // 403: the caller may not do this
 	CodeNotFound             = "NOT_FOUND"               // 404: no such account (trusted callers) or no such path
@@ -130,6 +132,14 @@ func fromCore(err error) *apiError {
 	var inErr *reset.InputError
 	var pwErr *reset.PasswordError
 	switch {
+	case errors.Is(err, reset.ErrSecondFactorRequired):
+		return &apiError{status: http.StatusBadRequest, code: CodeSecondFactorRequired,
+			message: "The account has a second factor: send its code in secondFactorCode.",
+			details: []ErrorDetail{{Code: DetailRequiredValue, Target: "secondFactorCode", Message: "secondFactorCode is required for this account."}}}
+	case errors.Is(err, reset.ErrSecondFactorInvalid):
+		return &apiError{status: http.StatusBadRequest, code: CodeSecondFactorInvalid,
+			message: "The second-factor code is not valid. After a few wrong codes the confirmation token stops working.",
+			details: []ErrorDetail{{Code: DetailInvalidValue, Target: "secondFactorCode", Message: "The second-factor code is not valid."}}}
 	case errors.As(err, &inErr):
 		if errors.Is(err, reset.ErrInvalidToken) {
 			return tokenError(false)

@@ -17,18 +17,19 @@ import (
 )
 
 // mountReset serves password resets under /auth of mux, with the
-// application's back end as the trusted caller. Call svc.Shutdown when
-// the server stops.
-func mountReset(mux *http.ServeMux, users reset.Users, mailer reset.Mailer, clientID, clientSecret string) (*reset.Service, error) {
+// application's back end as the trusted caller; endSessions ends every
+// session of a user whose password was reset. Call svc.Shutdown when the
+// server stops.
+func mountReset(mux *http.ServeMux, users reset.Users, mailer reset.Mailer, endSessions func(ctx context.Context, userID string) error, clientID, clientSecret string) (*reset.Service, error) {
 	auth, err := httpadapter.BasicAuth(clientID, clientSecret)
 	if err != nil {
 		return nil, err // says which of the two is empty
 	}
 	svc, err := reset.New(reset.Config{
-		KeepSessions:   true,
 		Store:          memstore.New(), // one process; see "Backends" for a database
 		Users:          users,          // your accounts: LookupEmail and SetPassword
 		Mailer:         mailer,
+		EndSessions:    endSessions, // your session store; see "Sessions"
 		ResetURL:       "https://app.example.com/auth" + httpadapter.PagePath,
 		AllowedLinks:   []string{"https://app.example.com/"},
 		PasswordPolicy: reset.BcryptPasswordPolicy, // when SetPassword hashes with bcrypt
@@ -54,10 +55,10 @@ func Example_mount() {
 	mailer := logmailer.New(io.Discard)
 	mux := http.NewServeMux()
 
-	_, err := mountReset(mux, users, mailer, "", "")
+	_, err := mountReset(mux, users, mailer, users.EndSessions, "", "")
 	fmt.Println(err)
 
-	svc, err := mountReset(mux, users, mailer, "my-backend", "a long random secret")
+	svc, err := mountReset(mux, users, mailer, users.EndSessions, "my-backend", "a long random secret")
 	if err != nil {
 		log.Fatal(err)
 	}

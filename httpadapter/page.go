@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -70,6 +71,21 @@ type PageData struct {
 	// Reason is the policy's reason for refusing the password, as the
 	// policy gave it ([reset.PasswordError]), for the "form.refused" text.
 	Reason string
+	// CodeError says that Error is about the second-factor code rather
+	// than the new password (form page).
+	CodeError bool
+	// SecondFactor says that the account has a second factor: the form
+	// asks for its code in a "secondFactorCode" field.
+	SecondFactor bool
+	// EndsSessions says that the Service ends the account's other
+	// sessions ([reset.Service.EndsSessions]): the form offers a
+	// "sign out of all devices" checkbox, "endSessions", checked unless
+	// KeepSessions. A form that offers it also posts a hidden "sessions"
+	// field, so that an unchecked box is told from a form without one.
+	EndsSessions bool
+	// KeepSessions is the person's choice, on a refused submission, to
+	// stay signed in elsewhere.
+	KeepSessions bool
 
 	// Expired tells an expired link from an invalid one (invalid page).
 	Expired bool
@@ -124,6 +140,9 @@ const (
 	fieldNew     = "newPassword"
 	fieldConfirm = "confirmPassword"
 	fieldEmail   = "email"
+	fieldCode    = "secondFactorCode"
+	fieldEnd     = "endSessions"
+	fieldChoice  = "sessions"
 )
 
 // pageFunc serves one hosted page after the shared checks.
@@ -173,7 +192,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 			h.tokenPage(w, r, err)
 			return
 		}
-		h.render(w, r, http.StatusOK, PageForm, PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt})
+		h.render(w, r, http.StatusOK, PageForm, PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, SecondFactor: info.SecondFactor})
 		return
 	}
 	form, e := readForm(w, r)
@@ -203,9 +222,13 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		h.tokenPage(w, r, err)
 		return
 	}
+	// A form that offers the choice says so; an unchecked box is then
+	// absent. Without the offer, sessions end as the Service says.
+	keep := form.Has(fieldChoice) && form.Get(fieldEnd) == ""
 	again := func(key, reason string) {
 		h.render(w, r, http.StatusBadRequest, PageForm,
-			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason})
+			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason,
+				SecondFactor: info.SecondFactor, KeepSessions: keep, CodeError: strings.HasPrefix(key, "form.code")})
 	}
 	switch minLen := h.minLength; {
 	case pw == "":
@@ -222,9 +245,18 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		again("form.refused", pe.Reason)
 		return
 	}
-	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw})
+	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw,
+		SecondFactorCode: form.Get(fieldCode), KeepSessions: keep})
 	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // refused by Users.SetPassword
 		again("form.refused", pe.Reason)
+		return
+	}
+	switch {
+	case errors.Is(err, reset.ErrSecondFactorRequired):
+		again("form.codeMissing", "")
+		return
+	case errors.Is(err, reset.ErrSecondFactorInvalid):
+		again("form.codeWrong", "")
 		return
 	}
 	if err != nil {
@@ -336,6 +368,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	d.ForgotAction = path.Base(ForgotPath)
 	d.ForgotURL = h.opts.ForgotURL
 	d.SignInURL = h.opts.SignInURL
+	d.EndsSessions = h.svc.EndsSessions()
 	if d.Token != "" {
 		d.Binding = formBinding(d.Token)
 	}
