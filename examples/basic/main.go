@@ -4,7 +4,12 @@
 //
 //	go run ./examples/basic
 //
-// It prints the seeded user's password and ready-to-paste curl commands.
+// It prints the seeded users' passwords and ready-to-paste curl commands.
+// The second seeded user, mfa@anywhere.com, has a TOTP second factor
+// (github.com/pquerna/otp): its secret is printed too, and completing its
+// reset, on the hosted page or through the API's "secondFactorCode",
+// needs a current code from an authenticator app given that secret (or
+// `oathtool --totp -b <secret>`).
 // Flags:
 //
 //	-addr           address to listen on (default 127.0.0.1:8080)
@@ -14,7 +19,11 @@
 //
 // The API is mounted under /api/directory, so PingOne's path
 // /api/directory/users/password-lost works unchanged. POST /login with
-// {"email", "password"} answers 200 or 401, to prove a reset worked.
+// {"email", "password"} answers 200 with a session cookie or 401, to
+// prove a reset worked; GET /me answers 200 while that session lasts. A
+// completed reset ends the user's sessions unless the person unticks
+// "sign out of all devices" (or the API caller sends "endSessions":
+// "disabled").
 package main
 
 import (
@@ -36,6 +45,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
@@ -48,8 +58,12 @@ import (
 // mount is where the handler lives, as in PingOne's /api/directory/users/...
 const mount = "/api/directory"
 
-// seedEmail is the user from PingOne's example request.
-const seedEmail = "jborder@anywhere.com"
+// seedEmail is the user from PingOne's example request; mfaEmail is the
+// user with a TOTP second factor.
+const (
+	seedEmail = "jborder@anywhere.com"
+	mfaEmail  = "mfa@anywhere.com"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -107,6 +121,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := users.add("u1", seedEmail, password); err != nil {
 		return err
 	}
+	mfaPassword, err := randomPassword()
+	if err != nil {
+		return err
+	}
+	if err := users.add("u2", mfaEmail, mfaPassword); err != nil {
+		return err
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "passreset demo", AccountName: mfaEmail})
+	if err != nil {
+		return err
+	}
+	users.byID["u2"].totp = key.Secret()
 	svc, err := reset.New(reset.Config{
 		Store:        memstore.New(),
 		Users:        users,
@@ -118,7 +144,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// with a clear message instead of failing when storing them.
 		PasswordPolicy: reset.BcryptPasswordPolicy,
 		Logger:         logger,
-		KeepSessions:   true,
+		// A completed reset signs the user out everywhere, unless the
+		// person chooses otherwise on the form.
+		EndSessions: users.EndSessions,
 	})
 	if err != nil {
 		return err
@@ -135,10 +163,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mux.Handle(mount+"/", http.StripPrefix(mount, h))
 	// Each login costs a bcrypt comparison: limit them.
 	mux.Handle("POST /login", limitLogins(loginHandler(users), rate.Limit(5), 10))
+	mux.Handle("GET /me", meHandler(users))
 	srv := newServer(mux, logger)
 
 	fmt.Fprintf(out, "listening on %s\n", listenURL)
-	printBanner(out, base, *clientID, *clientSecret, password)
+	mfa := fmt.Sprintf("Second-factor user: %s  password: %s  TOTP secret: %s\n  (a code: oathtool --totp -b %[3]s, or add %s to an authenticator app)\n",
+		mfaEmail, mfaPassword, key.Secret(), key.URL())
+	printBanner(out, base, *clientID, *clientSecret, password, mfa)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -170,12 +201,12 @@ func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 }
 
 // printBanner prints the seeded password and the curl commands.
-func printBanner(w io.Writer, base, clientID, secret, password string) {
+func printBanner(w io.Writer, base, clientID, secret, password, mfa string) {
 	api := base + mount + httpadapter.PasswordLostPath
 	creds := shellQuote(clientID + ":" + secret)
 	fmt.Fprintf(w, `
 Seeded user: %[1]s  password: %[2]s
-Trusted caller (HTTP Basic): client ID %[3]q, secret %[4]q
+%[10]sTrusted caller (HTTP Basic): client ID %[3]q, secret %[4]q
 Emailed links point to %[5]s
 
 PingOne's example request (trusted; the emailed link points to https://anywhere.com/reset):
@@ -194,7 +225,7 @@ Then sign in with the new password (200), or the old one (401):
 Emails are printed below. Stop with Ctrl-C.
 
 `, seedEmail, password, clientID, secret, base+mount+httpadapter.PagePath, creds, shellQuote(api),
-		base+mount+httpadapter.ForgotPath, shellQuote(base+"/login"))
+		base+mount+httpadapter.ForgotPath, shellQuote(base+"/login"), mfa)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
@@ -227,17 +258,58 @@ func randomPassword() (string, error) {
 // users is an in-memory user table with bcrypt password hashes, as a real
 // application would keep them. It implements [reset.Users].
 type users struct {
-	mu      sync.RWMutex
-	byEmail map[string]*account // by lower-case address
-	byID    map[string]*account
+	mu       sync.RWMutex
+	byEmail  map[string]*account // by lower-case address
+	byID     map[string]*account
+	sessions map[string]string // user ID by session ID
 }
 
 type account struct {
 	id, email string
 	hash      []byte
+	totp      string // TOTP secret, base32; empty without a second factor
+	lastCode  string // the last TOTP code used, refused a second time
 }
 
-var _ reset.Users = (*users)(nil)
+var (
+	_ reset.Users        = (*users)(nil)
+	_ reset.SecondFactor = (*users)(nil)
+)
+
+// HasSecondFactor implements [reset.SecondFactor].
+func (u *users) HasSecondFactor(_ context.Context, id string) (bool, error) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	a, ok := u.byID[id]
+	return ok && a.totp != "", nil
+}
+
+// VerifySecondFactor implements [reset.SecondFactor]: code must be the
+// current TOTP code (or the one before or after it, for clock skew), and
+// not the one used last.
+func (u *users) VerifySecondFactor(_ context.Context, id, code string) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	a, ok := u.byID[id]
+	if !ok || a.totp == "" || code == a.lastCode || !totp.Validate(code, a.totp) {
+		return false, nil
+	}
+	a.lastCode = code
+	return true, nil
+}
+
+// EndSessions ends every session of id: it is the demo's
+// [reset.Config.EndSessions].
+func (u *users) EndSessions(_ context.Context, id string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for sid, uid := range u.sessions {
+		if uid == id {
+			delete(u.sessions, sid)
+		}
+	}
+	return nil
+}
 
 func (u *users) add(id, email, password string) error {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -302,9 +374,41 @@ func (u *users) check(email, password string) bool {
 	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && ok
 }
 
-// loginHandler serves POST /login {"email", "password"}: 200 when they
-// match, 401 otherwise. It only checks: a real application would start a
-// session here.
+// session starts a session for email's account and returns its ID.
+func (u *users) session(email string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.sessions == nil {
+		u.sessions = map[string]string{}
+	}
+	sid := rand.Text()
+	u.sessions[sid] = u.byEmail[strings.ToLower(email)].id
+	return sid
+}
+
+// meHandler serves GET /me: 200 while the "session" cookie names a
+// session, 401 otherwise.
+func meHandler(u *users) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		ok := false
+		if c, err := r.Cookie("session"); err == nil {
+			u.mu.RLock()
+			_, ok = u.sessions[c.Value]
+			u.mu.RUnlock()
+		}
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintln(w, `{"message":"not signed in"}`)
+			return
+		}
+		fmt.Fprintln(w, `{"message":"signed in"}`)
+	})
+}
+
+// loginHandler serves POST /login {"email", "password"}: 200 with a
+// session cookie when they match, 401 otherwise.
 func loginHandler(u *users) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -325,6 +429,7 @@ func loginHandler(u *users) http.Handler {
 			fmt.Fprintln(w, `{"message":"wrong email or password"}`)
 			return
 		}
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: u.session(in.Email), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		fmt.Fprintln(w, `{"message":"signed in"}`)
 	})
 }

@@ -4,13 +4,19 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/passreset/passreset/httpadapter"
 )
 
 // demo is a running instance of the program, and its output read line by line.
@@ -373,4 +379,86 @@ func mustRequest(t *testing.T, method, target string) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// The seeded second-factor account completes a reset only with a valid
+// TOTP code, and the reset ends its sessions.
+func TestDemoSecondFactor(t *testing.T) {
+	d := start(t)
+	secret := d.value("TOTP secret: ")
+	mfaPassword := d.value("Second-factor user: " + mfaEmail + "  password: ")
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Jar: jar}
+	login := func(pw string) int {
+		t.Helper()
+		res, err := client.Post(d.base+"/login", "application/json", strings.NewReader(`{"email":"`+mfaEmail+`","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	me := func() int {
+		t.Helper()
+		res, err := client.Get(d.base + "/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if login(mfaPassword) != 200 || me() != 200 {
+		t.Fatal("the seeded second-factor user cannot sign in")
+	}
+
+	lost := strings.Replace(d.command("The same without"), seedEmail, mfaEmail, 1)
+	if code, body := curl(t, lost); code != 200 {
+		t.Fatalf("trusted request: %d %s", code, body)
+	}
+	link := d.email(d.base + mount + "/reset?token=")
+	token := link[strings.Index(link, "token=")+len("token="):]
+	api := d.base + mount + httpadapter.PasswordResetPath
+	post := func(body string) (int, string) {
+		t.Helper()
+		r := mustRequest(t, http.MethodPost, api)
+		r.Header.Set("Content-Type", "application/json")
+		r.Body = io.NopCloser(strings.NewReader(body))
+		return do(t, r)
+	}
+	body := `{"confirmationToken":"` + token + `","newPassword":"brand new passphrase"`
+	if code, res := post(body + `}`); code != 400 || !strings.Contains(res, `"SECOND_FACTOR_REQUIRED"`) || !strings.Contains(res, `"secondFactorCode"`) {
+		t.Fatalf("without a code: %d %s", code, res)
+	}
+	valid, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := fmt.Sprintf("%06d", (mustAtoi(t, valid)+500000)%1000000)
+	if code, res := post(body + `,"secondFactorCode":"` + wrong + `"}`); code != 400 || !strings.Contains(res, `"SECOND_FACTOR_INVALID"`) {
+		t.Fatalf("wrong code: %d %s", code, res)
+	}
+	if login("brand new passphrase") != 401 || me() != 200 {
+		t.Fatal("a refused completion changed the password or ended the session")
+	}
+	if code, res := post(body + `,"secondFactorCode":"` + valid + `"}`); code != 200 {
+		t.Fatalf("valid code: %d %s", code, res)
+	}
+	if me() != 401 {
+		t.Error("the session survived the reset")
+	}
+	if login("brand new passphrase") != 200 {
+		t.Error("the new password does not sign in")
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
