@@ -81,15 +81,15 @@ func needBrowser(t *testing.T) (chromium, axe string) {
 	return chromium, axe
 }
 
-func newBrowserEnv(t *testing.T, lang string) *browserEnv {
-	return startBrowser(t, lang, false, "app.test", "other.test")
+func newBrowserEnv(t *testing.T, lang string, extra ...envOption) *browserEnv {
+	return startBrowser(t, lang, false, "app.test", "other.test", extra...)
 }
 
 // startBrowser serves the handler on appHost and otherFn on otherHost,
 // over https when tls is set (with httptest's certificate, which
 // Chromium is told to accept), and opens a Chromium tab that resolves
 // app.test, other.test and every name under example.test to 127.0.0.1.
-func startBrowser(t *testing.T, lang string, tls bool, appHost, otherHost string) *browserEnv {
+func startBrowser(t *testing.T, lang string, tls bool, appHost, otherHost string, extra ...envOption) *browserEnv {
 	chromium, axePath := needBrowser(t)
 	axe, err := os.ReadFile(axePath)
 	if err != nil {
@@ -107,6 +107,9 @@ func startBrowser(t *testing.T, lang string, tls bool, appHost, otherHost string
 		}
 		o.RateLimit = -1
 		o.SignInURL = "/signin"
+		for _, f := range extra {
+			f(c, o)
+		}
 	})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.Host, otherHost+":") {
