@@ -20,15 +20,27 @@
 // Paths are relative to the mount point:
 //
 //	POST /users/password-lost          {"email", "link"?, "skipSend"?}   start a reset
-//	POST /users/password-reset         {"confirmationToken", "newPassword", "id"?}   finish it
+//	POST /users/password-reset         {"confirmationToken", "newPassword", "id"?,
+//	                                    "secondFactorCode"?, "endSessions"?}   finish it
 //	POST /users/password-reset/check   {"confirmationToken"}   does the token work? (never consumes)
 //	GET  /reset?token=...              the hosted page: a form (never consumes the token)
 //	POST /reset                        the form's submission: sets the password
 //	GET  /forgot, POST /forgot         a small public "forgot password" form
 //
 // The check operation is a POST so that the token stays out of access
-// logs; it answers 200 {"valid": true, "expiresAt": "..."} or the 400
-// errors INVALID_TOKEN and EXPIRED_TOKEN.
+// logs; it answers 200 {"valid": true, "expiresAt": "...",
+// "secondFactorRequired": bool, "endsSessions": bool} or the 400 errors
+// INVALID_TOKEN and EXPIRED_TOKEN.
+//
+// For an account with a second factor ([reset.SecondFactor]),
+// password-reset needs "secondFactorCode": without it the answer is 400
+// SECOND_FACTOR_REQUIRED, with a wrong one 400 SECOND_FACTOR_INVALID (both
+// naming secondFactorCode, nothing changed); the fifth wrong code uses the
+// token up (INVALID_TOKEN). "endSessions": "disabled" keeps the account's
+// other sessions; by default a Service with [reset.Config.EndSessions]
+// ends them. The hosted form asks for the code
+// (autocomplete="one-time-code") and offers "sign out of all devices",
+// ticked, in the same way.
 //
 // # Trusted and public callers
 //
@@ -82,6 +94,8 @@
 //	                               or by the application's SetPassword (target newPassword)
 //	400 INVALID_TOKEN              token malformed, unknown, used, replaced, or of another id
 //	400 EXPIRED_TOKEN              token expired
+//	400 SECOND_FACTOR_REQUIRED     the account has a second factor and no secondFactorCode came
+//	400 SECOND_FACTOR_INVALID      secondFactorCode is wrong
 //	401 ACCESS_FAILED              credentials present but wrong (WWW-Authenticate)
 //	403 FORBIDDEN                  skipSend "enabled" from a public caller;
 //	                               cross-origin POST to a hosted page
@@ -112,7 +126,7 @@
 // before the token is touched. Any other error is a 503 and also leaves
 // the token working.
 //
-// [reset.Config.AfterReset] then runs with a context that carries the
+// [reset.Config.EndSessions] and [reset.Config.AfterReset] then run with a context that carries the
 // request context's values (loggers, trace IDs) but not its
 // cancellation, bounded by [reset.Config.AfterResetTimeout] (30 s by
 // default): a client that goes away does not cut it short.

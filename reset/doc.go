@@ -32,11 +32,14 @@
 //   - [Service.Inspect] tells who a token belongs to and when it expires
 //     without consuming it, so that a page a link opens survives mail
 //     scanners that fetch every link.
-//   - [Service.Complete] checks the new password against the policy,
+//   - [Service.Complete] checks the new password against the policy and,
+//     for an account with a second factor ([SecondFactor]), its code,
 //     consumes the token atomically (of many concurrent completions with one
 //     token exactly one succeeds), sets the password, revokes every other
-//     token of the user, runs [Config.AfterReset] and queues a "your
-//     password was changed" notice. It never logs the user in.
+//     token of the user, ends the user's other sessions
+//     ([Config.EndSessions], required unless [Config.KeepSessions]), runs
+//     [Config.AfterReset] and queues a "your password was changed" notice.
+//     It never logs the user in.
 //   - [Service.RevokeAll] invalidates every token of a user, for programs
 //     whose passwords change elsewhere; [Service.Prune] removes expired
 //     tokens and cooldowns; [Service.Shutdown] stops the Service.
