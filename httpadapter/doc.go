@@ -129,7 +129,7 @@
 // [reset.Config.EndSessions] and [reset.Config.AfterReset] then run with a context that carries the
 // request context's values (loggers, trace IDs) but not its
 // cancellation, bounded by [reset.Config.AfterResetTimeout] (30 s by
-// default): a client that goes away does not cut it short.
+// default): a client that goes away does not cut them short.
 //
 // # The hosted page
 //
