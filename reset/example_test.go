@@ -23,13 +23,14 @@ func Example() {
 	var outbox bytes.Buffer // emails are written here, and printed at the end
 
 	svc, err := reset.New(reset.Config{
-		KeepSessions: true,
-		Store:        memstore.New(),
-		Users:        users,
-		Mailer:       logmailer.New(&outbox),
-		ResetURL:     "https://app.example.com/reset",
-		Product:      "Example",
-		Logger:       slog.New(slog.DiscardHandler),
+		Store:    memstore.New(),
+		Users:    users,
+		Mailer:   logmailer.New(&outbox),
+		ResetURL: "https://app.example.com/reset",
+		Product:  "Example",
+		Logger:   slog.New(slog.DiscardHandler),
+		// Your session store: sign the user out everywhere after a reset.
+		EndSessions: users.EndSessions,
 		// Fixed randomness and time, for the output below only.
 		Rand: strings.NewReader(strings.Repeat("\x00", 64)),
 		Now:  func() time.Time { return time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC) },
