@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/passreset/passreset/reset"
 )
@@ -176,7 +175,7 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	case opts.Limiter != nil:
 		h.lim = opts.Limiter
 	default:
-		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, time.Now)
+		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, svc.Now)
 	}
 	if opts.ClientKey == nil {
 		opts.ClientKey = ClientIP
