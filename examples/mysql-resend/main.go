@@ -190,10 +190,10 @@ func readConfig(getenv func(string) string) (config, error) {
 // outboxOptions are the durable outbox's settings. Rate 0 takes the
 // mailer's advertised rate (resendmailer's, for Resend) as the budget all
 // instances share; -1 turns it off.
-func (c config) outboxOptions() *reset.OutboxOptions {
-	return &reset.OutboxOptions{
-		Keys:    []reset.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
-		Workers: max(c.workers, 1), // RunOutbox runs only when WORKERS > 0
+func (c config) outboxOptions() outbox.Options {
+	return outbox.Options{
+		Keys:    []outbox.SealKey{{ID: c.outboxKeyID, Key: c.outboxKey}},
+		Workers: max(c.workers, 1), // Run runs only when WORKERS > 0
 		Rate:    c.outboxRate,
 		Batch:   c.outboxBatch,
 		Lease:   c.outboxLease,
@@ -276,6 +276,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 		mailer = m
 	}
+	ob, err := outbox.New(store, cfg.outboxOptions())
+	if err != nil {
+		return err
+	}
 	svc, err := reset.New(reset.Config{
 		Store: store, Users: users, Mailer: mailer,
 		ResetURL:     cfg.publicURL + mount + httpadapter.PagePath,
@@ -283,10 +287,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		TokenKey:     cfg.tokenKey,
 		// bcrypt hashes at most 72 bytes: refuse longer passwords clearly.
 		PasswordPolicy: reset.BcryptPasswordPolicy,
-		// The lease must outlast one send.
-		SendTimeout: cfg.resendTimeout + 5*time.Second,
-		Outbox:      cfg.outboxOptions(),
-		Logger:      logger,
+		Queue:          ob,
+		Logger:         logger,
 	})
 	if err != nil {
 		return err
@@ -320,8 +322,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	if cfg.workers > 0 {
 		// The workers also prune expired tokens, ended cooldowns and old
-		// dead envelopes (OutboxOptions.PruneInterval).
-		wg.Go(func() { svc.RunOutbox(workCtx) })
+		// dead envelopes.
+		wg.Go(func() { ob.Run(workCtx) })
 	}
 
 	errc := make(chan error, 1)
