@@ -13,7 +13,8 @@ import (
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
 // brings the tables up to it; [Store.Check] refuses an older schema.
-const SchemaVersion = 5
+// It is the number of migrations, so the two cannot disagree.
+const SchemaVersion = len(migrations)
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -27,7 +28,7 @@ const maxPrefixLen = 64 - len("schema_version")
 // to version i+1. "%[1]s" stands for the table prefix. Every statement must
 // be safe to run again, since two processes may migrate at the same time,
 // and the statements of one migration run on one connection, in order.
-var migrations = [][]string{
+var migrations = [...][]string{
 	{
 		// One row per user: Rotate replaces it with an upsert on the primary
 		// key. user_id is VARBINARY so that IDs compare byte for byte (no
@@ -129,12 +130,6 @@ const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n
 	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 const recordVersion = "INSERT IGNORE INTO `%[1]sschema_version` (version) VALUES (%[2]d)"
-
-func init() {
-	if len(migrations) != SchemaVersion {
-		panic("mysqlstore: SchemaVersion does not match the migrations")
-	}
-}
 
 // checkPrefix validates a table prefix and applies the default.
 func checkPrefix(prefix string) (string, error) {
