@@ -76,6 +76,26 @@ func report(b *testing.B, fake *resendtest.Server, elapsed time.Duration) {
 	b.ReportMetric(100*float64(st.RateLimited)/float64(max(st.Calls, 1)), "%429")
 	b.ReportMetric(float64(st.Calls)/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(float64(st.MaxPerWindow), "max/window")
+	logRefusals(b, fake)
+}
+
+// logRefusals logs, for each call answered 429, the gaps between the
+// calls that reached the fake in the second before it: what made the
+// window full.
+func logRefusals(b *testing.B, fake *resendtest.Server) {
+	reqs := fake.Requests()
+	for i, r := range reqs {
+		if r.Status != http.StatusTooManyRequests {
+			continue
+		}
+		var gaps []string
+		prev := r.Received
+		for j := i - 1; j >= 0 && r.Received.Sub(reqs[j].Received) < time.Second; j-- {
+			gaps = append(gaps, prev.Sub(reqs[j].Received).Round(time.Millisecond).String())
+			prev = reqs[j].Received
+		}
+		b.Logf("call %d answered 429; gaps to the calls before it in its second: %v", r.N, gaps)
+	}
 }
 
 // drainThree queues n requests and drains them with three worker
