@@ -171,9 +171,11 @@ func BenchmarkRollingRestart(b *testing.B) {
 			}
 			for i := range ws {
 				waitEmails(b, fake, (i+1)*2000)
+				before := fake.Stats().Calls
 				ws[i].stop(b)
 				ws[i] = startWorker(b, s)
 				ws[i].start(b)
+				b.Logf("process %d replaced between calls %d and %d", i+1, before, fake.Stats().Calls+1)
 			}
 			waitEmails(b, fake, n)
 			elapsed := time.Since(start)
