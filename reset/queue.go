@@ -154,6 +154,10 @@ func (q *memQueue) run(ctx context.Context, j Job) {
 		switch {
 		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
 			return
+		case err != nil && ctx.Err() != nil:
+			// Shutdown gave up waiting: not a failure of the request.
+			q.d.Logger.WarnContext(ctx, "public reset request not carried out: the queue was stopped", "to", redactAddr(j.Request.Email))
+			return
 		case err != nil:
 			q.d.Emit(Event{Kind: EventFailed, Err: err})
 			q.d.Logger.ErrorContext(ctx, "public reset request failed", "to", redactAddr(j.Request.Email), "err", err)
@@ -183,7 +187,12 @@ func (q *memQueue) send(ctx context.Context, msg Message) {
 			return
 		}
 		q.d.Emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
-		if errors.Is(err, ErrPermanent) || attempt >= memAttempts || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			// Shutdown gave up waiting and cancelled the call.
+			log.WarnContext(ctx, "email not sent: the queue was stopped", "message_id", msg.ID, "kind", msg.Kind, "attempts", attempt, "err", err)
+			return
+		}
+		if errors.Is(err, ErrPermanent) || attempt >= memAttempts {
 			log.ErrorContext(ctx, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To), "attempts", attempt, "err", err)
 			return
 		}

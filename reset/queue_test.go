@@ -1,10 +1,12 @@
 package reset_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -205,6 +207,57 @@ func TestQueuedTrustedEmailCarriesTheReturnedLink(t *testing.T) {
 		}
 		if _, err := svc.Inspect(t.Context(), resettest.Token(iss.Link)); err != nil {
 			t.Fatalf("the returned link: %v", err)
+		}
+	})
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A Shutdown that gives up cancels the call in flight: that is a warning
+// that the email was not sent, not an error.
+func TestQueueShutdownCancelIsNotAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs syncBuffer
+		m := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+			<-ctx.Done() // a provider that does not answer before shutdown
+			return fmt.Errorf("post: %w", ctx.Err())
+		})
+		users := &resettest.Users{}
+		users.Add(userID, userEmail, oldPass)
+		svc, err := reset.New(reset.Config{Store: memstore.New(), Users: users, Mailer: m,
+			ResetURL: "https://app.example.com/r", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Request(t.Context(), userEmail, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the worker is in Send
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := svc.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want the deadline", err)
+		}
+		synctest.Wait()
+		out := logs.String()
+		if strings.Contains(out, "level=ERROR") || !strings.Contains(out, "email not sent: the queue was stopped") {
+			t.Fatalf("log after a cancelled shutdown, want a warning and no ERROR:\n%s", out)
 		}
 	})
 }
