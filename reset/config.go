@@ -137,6 +137,7 @@ const (
 	EventRetry            EventKind = "retry"              // a delivery failed and will be retried
 	EventDead             EventKind = "dead"               // a durable queue moved work aside
 	EventDropped          EventKind = "dropped"            // a public request found the queue full
+	EventBudgetWait       EventKind = "budget_wait"        // a call waited Event.Wait for the provider budget
 )
 
 // Event describes one thing the service did, for audit logs and metrics.
@@ -148,4 +149,8 @@ type Event struct {
 	MessageID string // the email's ID (or the queued work's), when there is one
 	MailKind  string // KindReset or KindChanged, with MessageID
 	Err       error  // for failures
+	// Wait is how long a call waited for the provider budget (the pace
+	// below the provider's rate, or a rate-limit pause), with
+	// EventBudgetWait.
+	Wait time.Duration
 }

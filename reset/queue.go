@@ -216,7 +216,8 @@ func (q *memQueue) send(ctx context.Context, msg Message) {
 }
 
 // wait waits for this process's next slot under a [RateLimitedMailer]'s
-// rate (at the margin below it, lowered after rate-limit answers).
+// rate (at the margin below it, lowered after rate-limit answers),
+// reporting a wait as an EventBudgetWait.
 func (q *memQueue) wait(ctx context.Context) error {
 	rl, ok := q.d.Mailer.(RateLimitedMailer)
 	if !ok {
@@ -228,7 +229,11 @@ func (q *memQueue) wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 	now := time.Now()
-	if err := backoff.Sleep(ctx, q.budget.Reserve(now, iv).Sub(now)); err != nil {
+	wait := q.budget.Reserve(now, iv).Sub(now)
+	if wait > 0 {
+		q.d.Emit(Event{Kind: EventBudgetWait, Wait: wait})
+	}
+	if err := backoff.Sleep(ctx, wait); err != nil {
 		return fmt.Errorf("reset: waiting for the provider's rate: %w", err)
 	}
 	return nil

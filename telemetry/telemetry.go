@@ -74,6 +74,7 @@ type Metrics struct {
 	messages     metric.Int64Counter
 	pauses       metric.Int64Counter
 	pauseWait    metric.Float64Histogram
+	budgetWait   metric.Float64Histogram
 	events       metric.Int64Counter
 	reg          metric.Registration
 }
@@ -107,6 +108,10 @@ func New(opt Options) (*Metrics, error) {
 	add(err)
 	m.pauseWait, err = meter.Float64Histogram("passreset.mail.rate_limit.wait", metric.WithUnit("s"),
 		metric.WithDescription("The wait a rate-limit answer asked for."))
+	add(err)
+	m.budgetWait, err = meter.Float64Histogram("passreset.mail.budget.wait", metric.WithUnit("s"),
+		metric.WithDescription("How long a call to the mail provider waited for the shared provider budget (the pace below the provider's rate, or a rate-limit pause)."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 	add(err)
 	m.events, err = meter.Int64Counter("passreset.events", metric.WithUnit("{event}"),
 		metric.WithDescription("The Service's events, by kind."))
@@ -164,15 +169,20 @@ func knownKind(k reset.EventKind) bool {
 		reset.EventSent, reset.EventSendFailed, reset.EventCompleted,
 		reset.EventInvalid, reset.EventExpired, reset.EventRevoked,
 		reset.EventAfterResetFailed, reset.EventFailed, reset.EventRetry,
-		reset.EventDead, reset.EventDropped:
+		reset.EventDead, reset.EventDropped, reset.EventBudgetWait:
 		return true
 	}
 	return false
 }
 
 // OnEvent counts e in passreset.events by its kind, with error.type for
-// a failure. Set it as [reset.Config.OnEvent], or call it from yours.
+// a failure, and records the wait of a [reset.EventBudgetWait] in
+// passreset.mail.budget.wait. Set it as [reset.Config.OnEvent], or call it
+// from yours.
 func (m *Metrics) OnEvent(e reset.Event) {
+	if e.Kind == reset.EventBudgetWait {
+		m.budgetWait.Record(context.Background(), e.Wait.Seconds())
+	}
 	kind := string(e.Kind)
 	if !knownKind(e.Kind) {
 		kind = "other"

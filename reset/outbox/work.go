@@ -367,7 +367,7 @@ func (o *Outbox) interval() time.Duration {
 }
 
 // reserve takes one call from the Store's provider budget and waits for
-// its slot. The budget runs on the wall clock (time.Now), whatever the
+// its slot, reporting a wait as an EventBudgetWait. The budget runs on the wall clock (time.Now), whatever the
 // Service's clock says: the provider counts real seconds.
 func (o *Outbox) reserve(ctx context.Context) error {
 	iv := o.interval()
@@ -382,7 +382,11 @@ func (o *Outbox) reserve(ctx context.Context) error {
 		}
 		return fmt.Errorf("outbox: provider budget: %w", err)
 	}
-	if err := backoff.Sleep(ctx, time.Until(at)); err != nil {
+	wait := time.Until(at)
+	if wait > 0 {
+		o.d.Emit(reset.Event{Kind: reset.EventBudgetWait, Wait: wait})
+	}
+	if err := backoff.Sleep(ctx, wait); err != nil {
 		return fmt.Errorf("outbox: waiting for the provider budget: %w", err)
 	}
 	return nil
