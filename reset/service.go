@@ -174,6 +174,9 @@ func (s *Service) TokenTTL() time.Duration { return s.cfg.TokenTTL }
 // ([Config.Product], or the host of ResetURL).
 func (s *Service) Product() string { return s.cfg.Product }
 
+// ResetURL returns [Config.ResetURL], the page default links point to.
+func (s *Service) ResetURL() string { return s.cfg.ResetURL }
+
 // Logger returns the logger the Service writes to, for adapters that log
 // beside it.
 func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
