@@ -113,6 +113,12 @@ type Config struct {
 	// Logger receives the service's logs. It never receives a token, a link
 	// or a whole email address. Default slog.Default().
 	Logger *slog.Logger
+	// Trace carries the caller's trace context through the Queue: the
+	// trace context of the ctx passed to Request, RequestTrusted and
+	// Complete reaches the ctx of the Mailer call that sends their email.
+	// Default: none. telemetry.Propagation returns one for OpenTelemetry.
+	Trace Propagation
+
 	// OnEvent, when set, is called for every [Event], synchronously; it
 	// must be safe for concurrent use and should return quickly.
 	OnEvent func(Event)

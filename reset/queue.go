@@ -149,6 +149,7 @@ func (q *memQueue) work() {
 
 // run carries out one job.
 func (q *memQueue) run(ctx context.Context, j Job) {
+	ctx = q.d.Trace.Context(ctx, j.Trace)
 	if j.Message == nil {
 		msg, err := q.d.Service.CarryOut(ctx, *j.Request)
 		switch {

@@ -34,9 +34,19 @@
 // attribute value comes from a fixed list: no token, link, password,
 // address, user ID, message ID or error text ever becomes an attribute.
 //
-// # What it cannot see
+// # Traces
 //
-// Traces are not produced: the core's queue seam ([reset.Job], the
-// outbox's sealed envelope) carries no trace context, so one trace cannot
-// follow a request through the outbox to the provider call.
+// Set [Propagation] as [reset.Config.Trace]: the trace context of the ctx
+// passed to Request, RequestTrusted and Complete (the HTTP request's, under
+// an instrumented router) is queued with the job, sealed in the outbox's
+// envelope, and restored into the ctx of the provider call, which
+// [Metrics.Mailer] runs in a client span ([SpanSend], or [SpanSendBatch]
+// linked to the spans of every request it serves). With an instrumented
+// HTTP client in the Mailer, the provider's request joins the same trace.
+//
+//	svc, err := reset.New(reset.Config{
+//		Mailer: m.Mailer(mailer),
+//		Trace:  telemetry.Propagation(nil), // otel.GetTextMapPropagator()
+//		...
+//	})
 package telemetry

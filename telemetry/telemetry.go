@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -56,6 +57,9 @@ func Class(err error) string {
 type Options struct {
 	// MeterProvider makes the meter. Default: otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
+	// TracerProvider makes the tracer of [Metrics.Mailer]'s spans.
+	// Default: otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
 	// Outbox, when set, is read at each collection (one bounded Stats
 	// query, no seal key) for the passreset.outbox.* gauges. Default nil:
 	// no outbox gauges.
@@ -77,6 +81,7 @@ type Metrics struct {
 	budgetWait   metric.Float64Histogram
 	events       metric.Int64Counter
 	reg          metric.Registration
+	tracer       trace.Tracer
 }
 
 // New creates the instruments on opt.MeterProvider's meter.
@@ -91,8 +96,12 @@ func New(opt Options) (*Metrics, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	tp := opt.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
 	meter := mp.Meter(ScopeName)
-	m := &Metrics{}
+	m := &Metrics{tracer: tp.Tracer(ScopeName)}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var err error
@@ -226,7 +235,10 @@ func (m *Metrics) record(ctx context.Context, d time.Duration, batch bool, n int
 
 // Mailer returns next, measured: every Send (and SendBatch, when next is
 // an [outbox.BatchMailer]) records its duration, its outcome and, for a
-// rate-limit answer, the pause. The result keeps next's optional
+// rate-limit answer, the pause, and runs in a client span
+// ([SpanSend], [SpanSendBatch]) whose attributes are the batch flag, the
+// number of messages and, on failure, error.type: never an ID, an
+// address or an error's text. The result keeps next's optional
 // capabilities: it is an outbox.BatchMailer when next is one, and a
 // [reset.RateLimitedMailer] when next is one.
 func (m *Metrics) Mailer(next reset.Mailer) reset.Mailer {
@@ -251,9 +263,11 @@ type mailer struct {
 
 // Send implements [reset.Mailer].
 func (w *mailer) Send(ctx context.Context, msg reset.Message) error {
+	ctx, span := w.m.startCall(ctx, SpanSend, 1, false)
 	start := time.Now()
 	err := w.next.Send(ctx, msg)
 	w.m.record(ctx, time.Since(start), false, 1, err, nil)
+	endCall(span, err)
 	return err
 }
 
@@ -264,9 +278,11 @@ type batchMailer struct {
 
 // SendBatch implements [outbox.BatchMailer].
 func (w *batchMailer) SendBatch(ctx context.Context, key string, msgs []reset.Message) ([]error, error) {
+	ctx, span := w.m.startCall(ctx, SpanSendBatch, len(msgs), true)
 	start := time.Now()
 	per, err := w.bm.SendBatch(ctx, key, msgs)
 	w.m.record(ctx, time.Since(start), true, len(msgs), err, per)
+	endCall(span, err)
 	return per, err
 }
 

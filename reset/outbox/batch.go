@@ -84,13 +84,14 @@ func (o *Outbox) sendBatch(ctx context.Context, worker string, l *leases, be Env
 		return true
 	}
 	msgs := make([]reset.Message, len(c.Members))
+	traces := make([]map[string]string, len(c.Members))
 	for i, m := range c.Members {
-		msgs[i] = *m.Content.Msg
+		msgs[i], traces[i] = *m.Content.Msg, m.Content.Trace
 	}
 	var per []error
 	out, wait, err := o.call(ctx, l, []string{be.ID}, func(ctx context.Context) error {
 		var err error
-		per, err = o.batcher.SendBatch(ctx, be.ID, msgs)
+		per, err = o.batcher.SendBatch(o.d.Trace.Context(ctx, traces...), be.ID, msgs)
 		return err
 	})
 	if out == outSent && len(per) != len(msgs) {

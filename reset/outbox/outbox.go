@@ -307,10 +307,10 @@ func (o *Outbox) Put(ctx context.Context, j reset.Job) error {
 	switch {
 	case j.Request != nil:
 		id, kind = j.Request.ID, KindRequest
-		c = content{Email: j.Request.Email, Link: j.Request.Link, Passed: j.Request.SkipCooldown, Msg: j.Message}
+		c = content{Email: j.Request.Email, Link: j.Request.Link, Passed: j.Request.SkipCooldown, Msg: j.Message, Trace: j.Trace}
 	case j.Message != nil:
 		id, kind = j.Message.ID, KindMessage
-		c = content{Msg: j.Message}
+		c = content{Msg: j.Message, Trace: j.Trace}
 	default:
 		return errors.New("outbox: Put of an empty Job")
 	}

@@ -102,7 +102,7 @@ func (o *Outbox) ready(ctx context.Context, worker string, l *leases, e Envelope
 	// cooldown is owned by the envelope: if this worker dies after
 	// starting it and before saving the email, the worker that claims
 	// the envelope next finds the cooldown its own and carries on.
-	msg, err := o.d.Service.CarryOut(ctx, reset.PublicRequest{ID: e.ID, Email: c.Email, Link: c.Link, SkipCooldown: c.Passed})
+	msg, err := o.d.Service.CarryOut(o.d.Trace.Context(ctx, c.Trace), reset.PublicRequest{ID: e.ID, Email: c.Email, Link: c.Link, SkipCooldown: c.Passed})
 	switch {
 	case errors.Is(err, reset.ErrUnknownUser), errors.Is(err, reset.ErrThrottled), errors.Is(err, reset.ErrInvalidInput):
 		o.remove(ctx, worker, l, e.ID)
@@ -136,7 +136,9 @@ func (o *Outbox) sendAlone(ctx context.Context, worker string, l *leases, it ite
 	if l.lost(e.ID) {
 		return true // another worker has it now
 	}
-	out, wait, err := o.call(ctx, l, []string{e.ID}, func(ctx context.Context) error { return o.d.Mailer.Send(ctx, msg) })
+	out, wait, err := o.call(ctx, l, []string{e.ID}, func(ctx context.Context) error {
+		return o.d.Mailer.Send(o.d.Trace.Context(ctx, c.Trace), msg)
+	})
 	switch out {
 	case outNotCalled:
 		o.giveBack(context.WithoutCancel(ctx), worker, l, e)
