@@ -1,36 +1,16 @@
-package httpadapter_test
+package httpadapter
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A ResetURL that the mounted handler does not serve (every emailed link
 // would be a 404) is reported at the first request, naming both paths;
@@ -48,14 +28,14 @@ func TestResetURLMismatchWarned(t *testing.T) {
 		{"the application's own page", "https://app.example.com/account/new-password", "/auth", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs syncBuffer
 			svc, err := reset.New(reset.Config{Store: memstore.New(), Users: &resettest.Users{}, Mailer: &resettest.Mailer{},
 				ResetURL: c.resetURL, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer svc.Shutdown(t.Context())
-			h, err := httpadapter.New(svc, httpadapter.Options{})
+			h, err := New(svc, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,15 +47,15 @@ func TestResetURLMismatchWarned(t *testing.T) {
 			}
 			for range 3 {
 				rec := httptest.NewRecorder()
-				mux.ServeHTTP(rec, httptest.NewRequest("GET", c.mount+httpadapter.PagePath, nil))
+				mux.ServeHTTP(rec, httptest.NewRequest("GET", c.mount+PagePath, nil))
 				if rec.Code == http.StatusNotFound {
-					t.Fatalf("GET %s: 404", c.mount+httpadapter.PagePath)
+					t.Fatalf("GET %s: 404", c.mount+PagePath)
 				}
 			}
 			out := logs.String()
 			warned := strings.Count(out, "the emailed reset links do not reach the hosted reset page")
 			switch {
-			case c.warn && (warned != 1 || !strings.Contains(out, "page_path="+c.mount+httpadapter.PagePath) ||
+			case c.warn && (warned != 1 || !strings.Contains(out, "page_path="+c.mount+PagePath) ||
 				!strings.Contains(out, "reset_url_path="+strings.TrimPrefix(c.resetURL, "https://app.example.com"))):
 				t.Fatalf("want one warning naming both paths, got:\n%s", out)
 			case !c.warn && warned != 0:

@@ -88,30 +88,6 @@ func TestCheckWithoutTables(t *testing.T) {
 	}
 }
 
-// TestVersion reads 0 without tables and SchemaVersion after Migrate,
-// and reading it creates nothing.
-func TestVersion(t *testing.T) {
-	db := openDB(t, testDSN(t))
-	s, err := pgstore.New(db, pgstore.Options{TablePrefix: newPrefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if v, err := s.Version(t.Context()); err != nil || v != 0 {
-			t.Fatalf("Version without tables = %d, %v; want 0, nil", v, err)
-		}
-	}
-	if err := s.Check(t.Context()); err == nil {
-		t.Fatal("Check after Version passed: Version created tables")
-	}
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := s.Version(t.Context()); err != nil || v != pgstore.SchemaVersion {
-		t.Fatalf("Version after Migrate = %d, %v; want %d", v, err, pgstore.SchemaVersion)
-	}
-}
-
 // TestSchemaSQL checks that SchemaSQL applied by hand gives tables that
 // Check accepts, and that the package documentation shows the same SQL.
 func TestSchemaSQL(t *testing.T) {
