@@ -1,7 +1,6 @@
 package reset_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,29 +211,11 @@ func TestQueuedTrustedEmailCarriesTheReturnedLink(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A Shutdown that gives up cancels the call in flight: that is a warning
 // that the email was not sent, not an error.
 func TestQueueShutdownCancelIsNotAnError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs syncBuffer
+		var logs safeBuffer
 		m := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 			<-ctx.Done() // a provider that does not answer before shutdown
 			return fmt.Errorf("post: %w", ctx.Err())
@@ -256,7 +237,9 @@ func TestQueueShutdownCancelIsNotAnError(t *testing.T) {
 			t.Fatalf("Shutdown = %v, want the deadline", err)
 		}
 		synctest.Wait()
+		logs.mu.Lock()
 		out := logs.String()
+		logs.mu.Unlock()
 		if strings.Contains(out, "level=ERROR") || !strings.Contains(out, "email not sent: the queue was stopped") {
 			t.Fatalf("log after a cancelled shutdown, want a warning and no ERROR:\n%s", out)
 		}
