@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/passreset/passreset/reset"
@@ -209,4 +210,38 @@ func TestLeaseLostCancelsSend(t *testing.T) {
 	if err := e.store.Replace(t.Context(), "thief", []string{got[0].ID}, nil, time.Time{}); err != nil {
 		t.Fatalf("the new holder lost its lease: %v", err)
 	}
+}
+
+// A call that waits for the provider budget is reported with its wait:
+// here a pause another instance set, then the pace of 10 calls a second.
+func TestBudgetWaitIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *reset.Config, o *outbox.Options) { c.Now, o.Rate = nil, 10 })
+		if err := e.store.Pause(t.Context(), "mail", time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		for _, addr := range []string{userEmail, "second@anywhere.com"} {
+			if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: addr}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if n := e.drain(t); n != 2 {
+			t.Fatalf("drained %d, want 2", n)
+		}
+		if took := time.Since(start); took < time.Minute {
+			t.Fatalf("drain took %v, want the minute's pause", took)
+		}
+		var waits []time.Duration
+		e.events.mu.Lock()
+		for _, ev := range e.events.ev {
+			if ev.Kind == reset.EventBudgetWait {
+				waits = append(waits, ev.Wait)
+			}
+		}
+		e.events.mu.Unlock()
+		if len(waits) != 2 || waits[0] != time.Minute || waits[1] != 100*time.Millisecond {
+			t.Fatalf("budget waits %v, want [1m 100ms]", waits)
+		}
+	})
 }

@@ -233,6 +233,26 @@ func version(ctx context.Context, db bun.IConn, prefix string) (int, error) {
 	return int(v.Int64), nil
 }
 
+// Version reads the schema version installed in the database: the
+// highest one recorded in <prefix>schema_version, 0 when that table does
+// not exist (nothing is installed). It only reads, with one SELECT;
+// compare it with [SchemaVersion], or call [Store.Check] for everything
+// the store needs.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	v, err := version(ctx, s.db, s.prefix)
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == errNoSuchTable:
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("mysqlstore: version: %w", err)
+	}
+	return v, nil
+}
+
+// errNoSuchTable is ER_NO_SUCH_TABLE.
+const errNoSuchTable = 1146
+
 // errClientFoundRows explains the one connection setting the store cannot
 // work with.
 var errClientFoundRows = errors.New("the connection reports found rows instead of changed rows " +
@@ -258,7 +278,7 @@ func (s *Store) Check(ctx context.Context) error {
 	v, err := version(ctx, s.db, s.prefix)
 	var me *mysql.MySQLError
 	switch {
-	case errors.As(err, &me) && me.Number == 1146: // ER_NO_SUCH_TABLE
+	case errors.As(err, &me) && me.Number == errNoSuchTable:
 		return fmt.Errorf("mysqlstore: check: no tables with prefix %q: run Migrate or apply SchemaSQL: %w", s.prefix, err)
 	case err != nil:
 		return fmt.Errorf("mysqlstore: check: %w", err)
