@@ -229,15 +229,21 @@ func (q *memQueue) wait(ctx context.Context) error {
 	if iv == 0 {
 		return ctx.Err()
 	}
-	now := time.Now()
-	wait := q.budget.Reserve(now, iv).Sub(now)
-	if wait > 0 {
-		q.d.Emit(Event{Kind: EventBudgetWait, Wait: wait})
+	for tries := 0; ; tries++ {
+		at := q.budget.Reserve(time.Now(), iv)
+		wait := time.Until(at)
+		if wait > 0 {
+			q.d.Emit(Event{Kind: EventBudgetWait, Wait: wait})
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("reset: waiting for the provider's rate: %w", err)
+		}
+		// Too late for its slot, a call would bunch with the next one:
+		// it takes the next slot instead (see pace.Late).
+		if !pace.Late(at, time.Now(), iv, tries) {
+			return nil
+		}
 	}
-	if err := backoff.Sleep(ctx, wait); err != nil {
-		return fmt.Errorf("reset: waiting for the provider's rate: %w", err)
-	}
-	return nil
 }
 
 // shutdown refuses new work, lets the workers finish what is queued and

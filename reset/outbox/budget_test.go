@@ -245,3 +245,51 @@ func TestBudgetWaitIsReported(t *testing.T) {
 		}
 	})
 }
+
+// lateBudget is a budgetRecorder whose first late reservations hand out a
+// slot that passed a second ago, as a worker sees it when it wakes (or
+// the store answers) long after its slot.
+type lateBudget struct {
+	*budgetRecorder
+	late int
+}
+
+func (b *lateBudget) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
+	at, err := b.budgetRecorder.Reserve(ctx, key, now, interval, burst)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.reserved) <= b.late {
+		at = at.Add(-time.Second)
+	}
+	return at, err
+}
+
+// A worker too late for its slot takes the next one instead of calling at
+// once, so that it cannot bunch with the punctual calls after it (a
+// provider counting a sliding window would refuse the third call in one
+// second); after three late slots in a row it calls anyway.
+func TestLateSlotTakesTheNext(t *testing.T) {
+	for _, tc := range []struct {
+		late, wantReservations int
+	}{
+		{0, 1},
+		{1, 2},
+		{10, 4}, // three slots given up, then it goes
+	} {
+		store := &lateBudget{budgetRecorder: &budgetRecorder{countingStore: newCountingStore()}, late: tc.late}
+		m := &scriptedMailer{}
+		e := newEnv(t, func(c *reset.Config, o *outbox.Options) {
+			c.Store, c.Mailer = store, &ratedMailer{scriptedMailer: m, perSecond: 2}
+		})
+		if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		if got := len(m.delivered()); got != 1 {
+			t.Fatalf("late %d: %d messages sent, want 1", tc.late, got)
+		}
+		if got := len(store.reservations()); got != tc.wantReservations {
+			t.Errorf("late %d: %d reservations for one call, want %d", tc.late, got, tc.wantReservations)
+		}
+	}
+}

@@ -372,26 +372,32 @@ func (o *Outbox) interval() time.Duration {
 // its slot, reporting a wait as an EventBudgetWait. The budget runs on the wall clock (time.Now), whatever the
 // Service's clock says: the provider counts real seconds.
 func (o *Outbox) reserve(ctx context.Context) error {
-	iv := o.interval()
-	if iv == 0 {
-		return ctx.Err()
-	}
-	now := time.Now()
-	at, err := o.store.Reserve(ctx, o.opt.BudgetKey, now, iv, 1)
-	if err != nil {
-		if ctx.Err() == nil {
-			o.errLog.Log(ctx, o.d.Logger, slog.LevelWarn, "outbox: provider budget unavailable; nothing sent", err)
+	for tries := 0; ; tries++ {
+		iv := o.interval()
+		if iv == 0 {
+			return ctx.Err()
 		}
-		return fmt.Errorf("outbox: provider budget: %w", err)
+		at, err := o.store.Reserve(ctx, o.opt.BudgetKey, time.Now(), iv, 1)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.errLog.Log(ctx, o.d.Logger, slog.LevelWarn, "outbox: provider budget unavailable; nothing sent", err)
+			}
+			return fmt.Errorf("outbox: provider budget: %w", err)
+		}
+		wait := time.Until(at)
+		if wait > 0 {
+			o.d.Emit(reset.Event{Kind: reset.EventBudgetWait, Wait: wait})
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("outbox: waiting for the provider budget: %w", err)
+		}
+		// A worker that woke (or got the store's answer) too late for
+		// its slot would bunch with the punctual calls after it: it
+		// takes the next slot instead.
+		if !pace.Late(at, time.Now(), iv, tries) {
+			return nil
+		}
 	}
-	wait := time.Until(at)
-	if wait > 0 {
-		o.d.Emit(reset.Event{Kind: reset.EventBudgetWait, Wait: wait})
-	}
-	if err := backoff.Sleep(ctx, wait); err != nil {
-		return fmt.Errorf("outbox: waiting for the provider budget: %w", err)
-	}
-	return nil
 }
 
 // pause makes every worker sharing the budget wait out a provider's
