@@ -13,7 +13,10 @@
 // a 404 whose message names the prefix to strip.
 //
 // [reset.Config.ResetURL] must then be the absolute URL of the hosted page:
-// "https://app.example.com/auth" + [PagePath].
+// "https://app.example.com/auth" + [PagePath]. The first request the
+// handler serves shows where it is mounted; when ResetURL ends with
+// PagePath but under another prefix, a warning naming both paths is
+// logged, since every emailed link would miss the page.
 //
 // # Paths
 //

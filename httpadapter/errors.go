@@ -207,7 +207,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError
 
 func (h *Handler) logError(r *http.Request, id string, e *apiError) {
 	ctx := r.Context()
-	attrs := []any{"id", id, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code}
+	attrs := []any{"error_id", id, "method", r.Method, "path", r.URL.Path, "status", e.status, "code", e.code}
 	if t := e.target(); t != "" {
 		attrs = append(attrs, "target", t)
 	}

@@ -6,8 +6,9 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/passreset/passreset/reset"
 )
@@ -126,6 +127,9 @@ type Handler struct {
 	cop       *http.CrossOriginProtection
 	minLength int   // the hosted form's minlength hint
 	pages     pages // the hosted pages' texts, built on first use (page.go)
+
+	resetPath string      // ResetURL's path when it ends with PagePath; "" otherwise
+	mounted   atomic.Bool // the mount point was compared with resetPath
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -168,6 +172,9 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 		cop:       opts.CrossOrigin,
 		minLength: minPasswordLength(svc),
 	}
+	if u, err := url.Parse(svc.ResetURL()); err == nil && strings.HasSuffix(u.Path, PagePath) {
+		h.resetPath = u.Path
+	}
 	if h.cop == nil {
 		h.cop = http.NewCrossOriginProtection()
 	}
@@ -176,7 +183,7 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	case opts.Limiter != nil:
 		h.lim = opts.Limiter
 	default:
-		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, time.Now)
+		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, svc.Now)
 	}
 	if opts.ClientKey == nil {
 		opts.ClientKey = ClientIP
@@ -205,7 +212,13 @@ func minPasswordLength(svc *reset.Service) int {
 }
 
 // ServeHTTP routes a request by its path relative to the mount point.
+// On the first request it serves, it checks where it is mounted (see
+// [Handler.checkMount]).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case PasswordLostPath, PasswordResetPath, CheckPath, PagePath, ForgotPath:
+		h.checkMount(r)
+	}
 	switch r.URL.Path {
 	case PasswordLostPath:
 		h.api(w, r, h.passwordLost)
@@ -219,6 +232,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, h.forgotPage)
 	default:
 		h.writeError(w, r, notFound(r.URL.Path))
+	}
+}
+
+// checkMount warns, once, when the emailed links cannot reach the hosted
+// page: a handler cannot know its mount point before a request arrives,
+// so the first request it serves tells it (the prefix that
+// http.StripPrefix or a router's Mount took off the request's path), and
+// when that prefix + PagePath differs from the path of Config.ResetURL it
+// logs both. A ResetURL whose path does not end with PagePath points to a
+// page of the application's own, which it does not check.
+func (h *Handler) checkMount(r *http.Request) {
+	if h.resetPath == "" || r.RequestURI == "" || h.mounted.Load() {
+		return
+	}
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return
+	}
+	prefix, ok := strings.CutSuffix(u.Path, r.URL.Path)
+	if !ok || !h.mounted.CompareAndSwap(false, true) {
+		return
+	}
+	if served := prefix + PagePath; served != h.resetPath {
+		h.log.WarnContext(r.Context(), "the emailed reset links do not reach the hosted reset page: "+
+			"reset.Config.ResetURL has the path reset_url_path, but this handler serves its page at page_path; "+
+			"set ResetURL to the public URL of page_path, or mount the handler where ResetURL points",
+			"reset_url_path", h.resetPath, "page_path", served)
 	}
 }
 

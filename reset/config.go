@@ -129,6 +129,12 @@ type Config struct {
 	// Logger receives the service's logs. It never receives a token, a link
 	// or a whole email address. Default slog.Default().
 	Logger *slog.Logger
+	// Trace carries the caller's trace context through the Queue: the
+	// trace context of the ctx passed to Request, RequestTrusted and
+	// Complete reaches the ctx of the Mailer call that sends their email.
+	// Default: none. telemetry.Propagation returns one for OpenTelemetry.
+	Trace Propagation
+
 	// OnEvent, when set, is called for every [Event], synchronously; it
 	// must be safe for concurrent use and should return quickly.
 	OnEvent func(Event)
@@ -155,6 +161,7 @@ const (
 	EventRetry              EventKind = "retry"                // a delivery failed and will be retried
 	EventDead               EventKind = "dead"                 // a durable queue moved work aside
 	EventDropped            EventKind = "dropped"              // a public request found the queue full
+	EventBudgetWait         EventKind = "budget_wait"          // a call waited Event.Wait for the provider budget
 )
 
 // Event describes one thing the service did, for audit logs and metrics.
@@ -166,4 +173,8 @@ type Event struct {
 	MessageID string // the email's ID (or the queued work's), when there is one
 	MailKind  string // KindReset or KindChanged, with MessageID
 	Err       error  // for failures
+	// Wait is how long a call waited for the provider budget (the pace
+	// below the provider's rate, or a rate-limit pause), with
+	// EventBudgetWait.
+	Wait time.Duration
 }

@@ -43,6 +43,53 @@ type Job struct {
 	// "password changed" notice (Kind KindChanged), which a queue must
 	// never drop.
 	Message *Message
+	// Trace holds the trace context of the call that queued the job, as
+	// [Config.Trace] wrote it (nil without one). A queue keeps it with the
+	// job and restores it, with [Propagation.Context], into the ctx of the
+	// Mailer call that carries the job out.
+	Trace map[string]string
+}
+
+// Propagation carries a trace context (such as W3C traceparent) from the
+// call that queues work to the Mailer call that carries it out, through a
+// [Queue], without package reset knowing the tracing library: package
+// telemetry has one for OpenTelemetry. Its zero value carries nothing.
+// Both functions must be safe for concurrent use.
+type Propagation struct {
+	// Inject returns the fields that describe ctx's trace context, nil
+	// for none. They are queued with the job (sealed, in the outbox), and
+	// must hold no secret.
+	Inject func(ctx context.Context) map[string]string
+	// Extract returns ctx with the trace contexts that traces describe:
+	// one is the parent of the Mailer call, several (the members of one
+	// batch call) are its links.
+	Extract func(ctx context.Context, traces []map[string]string) context.Context
+}
+
+// Fields returns Inject(ctx), or nil without Inject.
+func (p Propagation) Fields(ctx context.Context) map[string]string {
+	if p.Inject == nil {
+		return nil
+	}
+	return p.Inject(ctx)
+}
+
+// Context returns ctx with the trace contexts of traces restored by
+// Extract; ctx as it is without Extract or without any trace.
+func (p Propagation) Context(ctx context.Context, traces ...map[string]string) context.Context {
+	if p.Extract == nil {
+		return ctx
+	}
+	var some []map[string]string
+	for _, t := range traces {
+		if len(t) > 0 {
+			some = append(some, t)
+		}
+	}
+	if len(some) == 0 {
+		return ctx
+	}
+	return p.Extract(ctx, some)
 }
 
 // PublicRequest is a public password-lost request waiting in a [Queue].
@@ -67,6 +114,9 @@ type Delivery struct {
 	// Emit reports an [Event] to [Config.OnEvent], with its Time filled in.
 	Emit func(Event)
 	Now  func() time.Time // [Config.Now], in UTC
+	// Trace restores a [Job]'s trace context into the ctx of its Mailer
+	// call: [Config.Trace].
+	Trace Propagation
 }
 
 // RateLimitedMailer is an optional [Mailer] capability: a Mailer that

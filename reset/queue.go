@@ -149,10 +149,15 @@ func (q *memQueue) work() {
 
 // run carries out one job.
 func (q *memQueue) run(ctx context.Context, j Job) {
+	ctx = q.d.Trace.Context(ctx, j.Trace)
 	if j.Message == nil {
 		msg, err := q.d.Service.CarryOut(ctx, *j.Request)
 		switch {
 		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
+			return
+		case err != nil && ctx.Err() != nil:
+			// Shutdown gave up waiting: not a failure of the request.
+			q.d.Logger.WarnContext(ctx, "public reset request not carried out: the queue was stopped", "to", redactAddr(j.Request.Email))
 			return
 		case err != nil:
 			q.d.Emit(Event{Kind: EventFailed, Err: err})
@@ -183,7 +188,12 @@ func (q *memQueue) send(ctx context.Context, msg Message) {
 			return
 		}
 		q.d.Emit(Event{Kind: EventSendFailed, MessageID: msg.ID, MailKind: msg.Kind, Err: err})
-		if errors.Is(err, ErrPermanent) || attempt >= memAttempts || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			// Shutdown gave up waiting and cancelled the call.
+			log.WarnContext(ctx, "email not sent: the queue was stopped", "message_id", msg.ID, "kind", msg.Kind, "attempts", attempt, "err", err)
+			return
+		}
+		if errors.Is(err, ErrPermanent) || attempt >= memAttempts {
 			log.ErrorContext(ctx, "sending email failed", "message_id", msg.ID, "kind", msg.Kind, "to", redactAddr(msg.To), "attempts", attempt, "err", err)
 			return
 		}
@@ -207,7 +217,8 @@ func (q *memQueue) send(ctx context.Context, msg Message) {
 }
 
 // wait waits for this process's next slot under a [RateLimitedMailer]'s
-// rate (at the margin below it, lowered after rate-limit answers).
+// rate (at the margin below it, lowered after rate-limit answers),
+// reporting a wait as an EventBudgetWait.
 func (q *memQueue) wait(ctx context.Context) error {
 	rl, ok := q.d.Mailer.(RateLimitedMailer)
 	if !ok {
@@ -218,11 +229,21 @@ func (q *memQueue) wait(ctx context.Context) error {
 	if iv == 0 {
 		return ctx.Err()
 	}
-	now := time.Now()
-	if err := backoff.Sleep(ctx, q.budget.Reserve(now, iv).Sub(now)); err != nil {
-		return fmt.Errorf("reset: waiting for the provider's rate: %w", err)
+	for tries := 0; ; tries++ {
+		at := q.budget.Reserve(time.Now(), iv)
+		wait := time.Until(at)
+		if wait > 0 {
+			q.d.Emit(Event{Kind: EventBudgetWait, Wait: wait})
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("reset: waiting for the provider's rate: %w", err)
+		}
+		// Too late for its slot, a call would bunch with the next one:
+		// it takes the next slot instead (see pace.Late).
+		if !pace.Late(at, time.Now(), iv, tries) {
+			return nil
+		}
 	}
-	return nil
 }
 
 // shutdown refuses new work, lets the workers finish what is queued and

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -205,6 +207,94 @@ func TestQueuedTrustedEmailCarriesTheReturnedLink(t *testing.T) {
 		}
 		if _, err := svc.Inspect(t.Context(), resettest.Token(iss.Link)); err != nil {
 			t.Fatalf("the returned link: %v", err)
+		}
+	})
+}
+
+// A Shutdown that gives up cancels the call in flight: that is a warning
+// that the email was not sent, not an error.
+func TestQueueShutdownCancelIsNotAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs safeBuffer
+		m := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+			<-ctx.Done() // a provider that does not answer before shutdown
+			return fmt.Errorf("post: %w", ctx.Err())
+		})
+		users := &resettest.Users{}
+		users.Add(userID, userEmail, oldPass)
+		svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: users, Mailer: m,
+			ResetURL: "https://app.example.com/r", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Request(t.Context(), userEmail, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the worker is in Send
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := svc.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want the deadline", err)
+		}
+		synctest.Wait()
+		logs.mu.Lock()
+		out := logs.String()
+		logs.mu.Unlock()
+		if strings.Contains(out, "level=ERROR") || !strings.Contains(out, "email not sent: the queue was stopped") {
+			t.Fatalf("log after a cancelled shutdown, want a warning and no ERROR:\n%s", out)
+		}
+	})
+}
+
+type traceKey struct{}
+
+// Config.Trace carries the caller's trace context through the in-process
+// queue to the Mailer call, for public and trusted requests alike.
+func TestQueueCarriesTrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var seen []string
+		m := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+			v, _ := ctx.Value(traceKey{}).(string)
+			mu.Lock()
+			seen = append(seen, v)
+			mu.Unlock()
+			return nil
+		})
+		prop := reset.Propagation{
+			Inject: func(ctx context.Context) map[string]string {
+				if v, _ := ctx.Value(traceKey{}).(string); v != "" {
+					return map[string]string{"trace": v}
+				}
+				return nil
+			},
+			Extract: func(ctx context.Context, traces []map[string]string) context.Context {
+				return context.WithValue(ctx, traceKey{}, traces[0]["trace"])
+			},
+		}
+		users := &resettest.Users{}
+		users.Add(userID, userEmail, oldPass)
+		users.Add("u2", "second@anywhere.com", oldPass)
+		svc, err := reset.New(reset.Config{KeepSessions: true, Store: memstore.New(), Users: users, Mailer: m, Cooldown: -1, Trace: prop,
+			ResetURL: "https://app.example.com/r", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Shutdown(context.Background())
+		if err := svc.Request(context.WithValue(t.Context(), traceKey{}, "public"), userEmail, ""); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if _, err := svc.RequestTrusted(context.WithValue(t.Context(), traceKey{}, "trusted"), reset.TrustedRequest{Email: "second@anywhere.com"}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(seen, []string{"public", "trusted"}) {
+			t.Fatalf("the Mailer saw trace contexts %q, want [public trusted]", seen)
 		}
 	})
 }

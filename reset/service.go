@@ -154,7 +154,7 @@ func New(cfg Config) (*Service, error) {
 		s.mem = newMemQueue(cfg.QueueSize, cfg.Workers)
 		s.queue = s.mem
 	}
-	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now})
+	err = s.queue.Attach(Delivery{Service: s, Mailer: cfg.Mailer, Logger: s.log, Emit: s.emit, Now: s.now, Trace: cfg.Trace})
 	if err != nil {
 		return nil, fmt.Errorf("reset: invalid Config: Queue: %w", err)
 	}
@@ -180,6 +180,9 @@ func (s *Service) TokenTTL() time.Duration { return s.cfg.TokenTTL }
 // Product returns the application's name as the emails show it
 // ([Config.Product], or the host of ResetURL).
 func (s *Service) Product() string { return s.cfg.Product }
+
+// ResetURL returns [Config.ResetURL], the page default links point to.
+func (s *Service) ResetURL() string { return s.cfg.ResetURL }
 
 // Logger returns the logger the Service writes to, for adapters that log
 // beside it.
@@ -225,7 +228,7 @@ func (s *Service) Request(ctx context.Context, email, link string) error {
 	}
 	// The request's ID is no secret and comes from crypto/rand whatever
 	// Config.Rand is: it names the queued work, not a token.
-	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}})
+	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}, Trace: s.cfg.Trace.Fields(ctx)})
 }
 
 // drop1 counts and reports a public request dropped for lack of room.
@@ -304,7 +307,7 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 		}
 	default:
 		req := &PublicRequest{ID: msg.ID, Email: r.Email, Link: r.Link, SkipCooldown: true}
-		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg}); err != nil {
+		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg, Trace: s.cfg.Trace.Fields(ctx)}); err != nil {
 			return iss, fmt.Errorf("reset: queueing the email: %w", err)
 		}
 	}
@@ -717,7 +720,7 @@ func (s *Service) notifyChanged(ctx context.Context, rec Record) {
 		s.log.ErrorContext(ctx, "rendering password-changed notice", "user_id", rec.UserID, "err", err)
 		return
 	}
-	if err := s.queue.Put(ctx, Job{Message: &msg}); err != nil {
+	if err := s.queue.Put(ctx, Job{Message: &msg, Trace: s.cfg.Trace.Fields(ctx)}); err != nil {
 		s.log.WarnContext(ctx, "queueing password-changed notice failed; sending it now", "user_id", rec.UserID, "err", err)
 		s.deliver(ctx, msg)
 	}

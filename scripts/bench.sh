@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Runs every benchmark behind BENCHMARKS.md and prints the figures, with
-# benchstat summaries (golang.org/x/perf). Starts MariaDB and the Galera
-# cluster like scripts/test.sh (and stops what it started). A few minutes.
+# benchstat summaries (golang.org/x/perf). Starts MariaDB, PostgreSQL and
+# the Galera cluster like scripts/test.sh (and stops what it started).
+# About 25 minutes, most of it the delivery at scale (seconds of real
+# provider time at 2 calls/s).
 #
 #   scripts/bench.sh [count, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-10}
 out=$(mktemp -d)
-stop_server=0; stop_cluster=0
+stop_server=0; stop_cluster=0; stop_pg=0
 cleanup() {
   [ "$stop_cluster" = 1 ] && scripts/galera.sh stop >/dev/null 2>&1 || true
+  [ "$stop_pg" = 1 ] && scripts/postgres.sh stop >/dev/null 2>&1 || true
   [ "$stop_server" = 1 ] && scripts/mariadb.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 scripts/mariadb.sh status >/dev/null 2>&1 || stop_server=1
 [ "$(scripts/galera.sh status 2>/dev/null | grep -c Synced || true)" != 0 ] || stop_cluster=1
 PASSRESET_MYSQL_DSN=$(scripts/mariadb.sh start | tail -n 1); export PASSRESET_MYSQL_DSN
+if [ -z "${PASSRESET_PG_DSN:-}" ]; then
+  scripts/postgres.sh status >/dev/null 2>&1 || stop_pg=1
+  PASSRESET_PG_DSN=$(scripts/postgres.sh start | tail -n 1)
+fi
+export PASSRESET_PG_DSN
 benchstat="go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
 
 echo "== $(go env GOVERSION), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
@@ -34,6 +42,9 @@ go test -run '^$' -bench 'MySQL' -benchtime 2s -count 5 ./store/mysqlstore/ | te
 
 echo; echo "== durable outbox on MariaDB"
 go test -run '^$' -bench 'Outbox' -benchtime 3s ./store/mysqlstore/ | grep Benchmark
+
+echo; echo "== delivery at scale: three instances, sliding 2 calls/s, MariaDB and PostgreSQL"
+PASSRESET_SCALE_BENCH=1 go test -run '^$' -bench . -benchtime 1x -timeout 60m ./internal/scaletest/ | grep Benchmark
 
 echo; echo "== Galera: one node vs three"
 PASSRESET_GALERA_DSNS=$(scripts/galera.sh start | tail -n 3 | tr '\n' ' '); export PASSRESET_GALERA_DSNS

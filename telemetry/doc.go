@@ -7,7 +7,7 @@
 //	m, err := telemetry.New(telemetry.Options{MeterProvider: provider, Outbox: store})
 //	svc, err := reset.New(reset.Config{
 //		Mailer:  m.Mailer(mailer), // send latency, failures by class, rate-limit pauses
-//		OnEvent: m.OnEvent,        // requests, drops, retries, dead envelopes
+//		OnEvent: m.OnEvent,        // requests, drops, retries, dead envelopes, budget waits
 //		...
 //	})
 //
@@ -24,6 +24,7 @@
 //	passreset.mail.messages           counter    {message}   messages handed to the provider, by passreset.mail.outcome
 //	passreset.mail.rate_limit.pauses  counter    {pause}     calls the provider refused for its rate limit (a 429)
 //	passreset.mail.rate_limit.wait    histogram  s           the wait each of them asked for (Retry-After)
+//	passreset.mail.budget.wait        histogram  s           how long a call waited for the provider budget (OnEvent)
 //	passreset.events                  counter    {event}     the Service's events, by passreset.event (dropped, dead, retry, ...)
 //
 // error.type and passreset.mail.outcome take the values "permanent",
@@ -33,11 +34,19 @@
 // attribute value comes from a fixed list: no token, link, password,
 // address, user ID, message ID or error text ever becomes an attribute.
 //
-// # What it cannot see
+// # Traces
 //
-// The time a worker waits for the shared provider budget is not reported
-// by the core, so it is not measured. Traces are not produced: the core's
-// queue seam ([reset.Job], the outbox's sealed envelope) carries no trace
-// context, so one trace cannot follow a request through the outbox to
-// the provider call.
+// Set [Propagation] as [reset.Config.Trace]: the trace context of the ctx
+// passed to Request, RequestTrusted and Complete (the HTTP request's, under
+// an instrumented router) is queued with the job, sealed in the outbox's
+// envelope, and restored into the ctx of the provider call, which
+// [Metrics.Mailer] runs in a client span ([SpanSend], or [SpanSendBatch]
+// linked to the spans of every request it serves). With an instrumented
+// HTTP client in the Mailer, the provider's request joins the same trace.
+//
+//	svc, err := reset.New(reset.Config{
+//		Mailer: m.Mailer(mailer),
+//		Trace:  telemetry.Propagation(nil), // otel.GetTextMapPropagator()
+//		...
+//	})
 package telemetry

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -56,6 +57,9 @@ func Class(err error) string {
 type Options struct {
 	// MeterProvider makes the meter. Default: otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
+	// TracerProvider makes the tracer of [Metrics.Mailer]'s spans.
+	// Default: otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
 	// Outbox, when set, is read at each collection (one bounded Stats
 	// query, no seal key) for the passreset.outbox.* gauges. Default nil:
 	// no outbox gauges.
@@ -74,8 +78,10 @@ type Metrics struct {
 	messages     metric.Int64Counter
 	pauses       metric.Int64Counter
 	pauseWait    metric.Float64Histogram
+	budgetWait   metric.Float64Histogram
 	events       metric.Int64Counter
 	reg          metric.Registration
+	tracer       trace.Tracer
 }
 
 // New creates the instruments on opt.MeterProvider's meter.
@@ -90,8 +96,12 @@ func New(opt Options) (*Metrics, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	tp := opt.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
 	meter := mp.Meter(ScopeName)
-	m := &Metrics{}
+	m := &Metrics{tracer: tp.Tracer(ScopeName)}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var err error
@@ -107,6 +117,10 @@ func New(opt Options) (*Metrics, error) {
 	add(err)
 	m.pauseWait, err = meter.Float64Histogram("passreset.mail.rate_limit.wait", metric.WithUnit("s"),
 		metric.WithDescription("The wait a rate-limit answer asked for."))
+	add(err)
+	m.budgetWait, err = meter.Float64Histogram("passreset.mail.budget.wait", metric.WithUnit("s"),
+		metric.WithDescription("How long a call to the mail provider waited for the shared provider budget (the pace below the provider's rate, or a rate-limit pause)."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 	add(err)
 	m.events, err = meter.Int64Counter("passreset.events", metric.WithUnit("{event}"),
 		metric.WithDescription("The Service's events, by kind."))
@@ -164,15 +178,20 @@ func knownKind(k reset.EventKind) bool {
 		reset.EventSent, reset.EventSendFailed, reset.EventCompleted,
 		reset.EventInvalid, reset.EventExpired, reset.EventRevoked,
 		reset.EventAfterResetFailed, reset.EventFailed, reset.EventRetry,
-		reset.EventDead, reset.EventDropped:
+		reset.EventDead, reset.EventDropped, reset.EventBudgetWait:
 		return true
 	}
 	return false
 }
 
 // OnEvent counts e in passreset.events by its kind, with error.type for
-// a failure. Set it as [reset.Config.OnEvent], or call it from yours.
+// a failure, and records the wait of a [reset.EventBudgetWait] in
+// passreset.mail.budget.wait. Set it as [reset.Config.OnEvent], or call it
+// from yours.
 func (m *Metrics) OnEvent(e reset.Event) {
+	if e.Kind == reset.EventBudgetWait {
+		m.budgetWait.Record(context.Background(), e.Wait.Seconds())
+	}
 	kind := string(e.Kind)
 	if !knownKind(e.Kind) {
 		kind = "other"
@@ -216,7 +235,10 @@ func (m *Metrics) record(ctx context.Context, d time.Duration, batch bool, n int
 
 // Mailer returns next, measured: every Send (and SendBatch, when next is
 // an [outbox.BatchMailer]) records its duration, its outcome and, for a
-// rate-limit answer, the pause. The result keeps next's optional
+// rate-limit answer, the pause, and runs in a client span
+// ([SpanSend], [SpanSendBatch]) whose attributes are the batch flag, the
+// number of messages and, on failure, error.type: never an ID, an
+// address or an error's text. The result keeps next's optional
 // capabilities: it is an outbox.BatchMailer when next is one, and a
 // [reset.RateLimitedMailer] when next is one.
 func (m *Metrics) Mailer(next reset.Mailer) reset.Mailer {
@@ -241,9 +263,11 @@ type mailer struct {
 
 // Send implements [reset.Mailer].
 func (w *mailer) Send(ctx context.Context, msg reset.Message) error {
+	ctx, span := w.m.startCall(ctx, SpanSend, 1, false)
 	start := time.Now()
 	err := w.next.Send(ctx, msg)
 	w.m.record(ctx, time.Since(start), false, 1, err, nil)
+	endCall(span, err)
 	return err
 }
 
@@ -254,9 +278,11 @@ type batchMailer struct {
 
 // SendBatch implements [outbox.BatchMailer].
 func (w *batchMailer) SendBatch(ctx context.Context, key string, msgs []reset.Message) ([]error, error) {
+	ctx, span := w.m.startCall(ctx, SpanSendBatch, len(msgs), true)
 	start := time.Now()
 	per, err := w.bm.SendBatch(ctx, key, msgs)
 	w.m.record(ctx, time.Since(start), true, len(msgs), err, per)
+	endCall(span, err)
 	return per, err
 }
 

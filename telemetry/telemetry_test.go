@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -245,7 +246,7 @@ func FuzzAttributes(f *testing.F) {
 		kinds := map[string]bool{"other": true}
 		for _, k := range []reset.EventKind{reset.EventRequested, reset.EventUnknown, reset.EventThrottled, reset.EventSent,
 			reset.EventSendFailed, reset.EventCompleted, reset.EventInvalid, reset.EventExpired, reset.EventRevoked,
-			reset.EventAfterResetFailed, reset.EventFailed, reset.EventRetry, reset.EventDead, reset.EventDropped} {
+			reset.EventAfterResetFailed, reset.EventFailed, reset.EventRetry, reset.EventDead, reset.EventDropped, reset.EventBudgetWait} {
 			kinds[string(k)] = true
 		}
 		for _, sm := range rm.ScopeMetrics {
@@ -282,4 +283,23 @@ func attributeSets(d metricdata.Aggregation) []attribute.Set {
 		}
 	}
 	return sets
+}
+
+// Budget waits reach their histogram, from the events the queues report.
+func TestBudgetWait(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	m, err := telemetry.New(telemetry.Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.OnEvent(reset.Event{Kind: reset.EventBudgetWait, Wait: 250 * time.Millisecond})
+	m.OnEvent(reset.Event{Kind: reset.EventBudgetWait, Wait: time.Minute})
+	m.OnEvent(reset.Event{Kind: reset.EventSent})
+	c := collect(t, reader)
+	if w := c["passreset.mail.budget.wait"]; len(w) != 1 || w[0].count != 2 || w[0].value != 60.25 {
+		t.Fatalf("passreset.mail.budget.wait = %+v, want 2 waits, 60.25 s in all", w)
+	}
+	if n := c.sum("passreset.events", telemetry.EventKey.String("budget_wait")); n != 2 {
+		t.Fatalf("budget_wait events counted %v, want 2", n)
+	}
 }

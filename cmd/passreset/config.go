@@ -36,9 +36,8 @@ type store struct {
 	outbox  outbox.Store
 	check   func(context.Context) error // the store's Check: reachable, usable, schema current
 	migrate func(context.Context) error
-	pg      bool
-	prefix  string
-	want    int // the schema version this build needs
+	version func(context.Context) (int, error) // the installed schema version, 0 for none; read-only
+	want    int                                // the schema version this build needs
 }
 
 // dialect says which database the environment names: "mysql",
@@ -75,7 +74,7 @@ func openStore(getenv func(string) string) (*store, error) {
 			db.Close()
 			return nil, usageError{err}
 		}
-		return &store{db: db, outbox: s, check: s.Check, migrate: s.Migrate, pg: true, prefix: s.TablePrefix(), want: pgstore.SchemaVersion}, nil
+		return &store{db: db, outbox: s, check: s.Check, migrate: s.Migrate, version: s.Version, want: pgstore.SchemaVersion}, nil
 	}
 	mcfg, err := mysql.ParseDSN(getenv("PASSRESET_MYSQL_DSN"))
 	if err != nil {
@@ -92,33 +91,7 @@ func openStore(getenv func(string) string) (*store, error) {
 		db.Close()
 		return nil, usageError{err}
 	}
-	return &store{db: db, outbox: s, check: s.Check, migrate: s.Migrate, prefix: s.TablePrefix(), want: mysqlstore.SchemaVersion}, nil
-}
-
-// version reads the highest schema version applied, 0 for none, with one
-// read-only query. The stores export no reader for it (see the report).
-func (s *store) version(ctx context.Context) (int, error) {
-	table := "`" + s.prefix + "schema_version`"
-	if s.pg {
-		table = `"` + s.prefix + `schema_version"`
-	}
-	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM "+table).Scan(&v); err != nil {
-		if missingTable(err) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	return int(v.Int64), nil
-}
-
-// missingTable reports whether err says that a table does not exist.
-func missingTable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == 1146 {
-		return true
-	}
-	return strings.Contains(err.Error(), "SQLSTATE 42P01")
+	return &store{db: db, outbox: s, check: s.Check, migrate: s.Migrate, version: s.Version, want: mysqlstore.SchemaVersion}, nil
 }
 
 // schemaSQL returns the schema for the configured (or named) dialect.

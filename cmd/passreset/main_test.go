@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passreset/passreset/internal/opstest"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
@@ -75,8 +76,20 @@ func operate(t *testing.T, vars map[string]string, s interface {
 
 	var st status
 	decode(t, vars, exitOK, &st, "outbox", "status")
-	if st.Pending != 0 || st.Dead != 0 || st.Oldest != nil {
+	if st.Pending != 0 || st.Dead != 0 || st.Oldest != nil || !st.BudgetKnown || st.BudgetPaused {
 		t.Fatalf("empty outbox: %+v", st)
+	}
+	// A rate-limit answer paused the provider budget: status says so.
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if err := s.Pause(ctx, "mail", until); err != nil {
+		t.Fatal(err)
+	}
+	decode(t, vars, exitOK, &st, "outbox", "status")
+	if !st.BudgetKnown || !st.BudgetPaused || st.BudgetNextCall == nil || !st.BudgetNextCall.Equal(until) {
+		t.Fatalf("outbox status with the budget paused until %v: %+v", until, st)
+	}
+	if code, out, _ := cmd(t, vars, "outbox", "status"); code != exitOK || !strings.Contains(out, "PAUSED until "+until.Format(time.RFC3339)) {
+		t.Fatalf("outbox status with the budget paused: exit %d, %q", code, out)
 	}
 
 	// A deployment whose mailer refuses every email for good.

@@ -30,6 +30,22 @@ func GCRA(tat, now time.Time, interval time.Duration, burst int) (newTat, at tim
 	return t.Add(interval), at
 }
 
+// maxLate is how many slots in a row a caller may find itself too late
+// for (see [Late]) before it goes anyway: on a machine so loaded that
+// every wake-up is late, giving up slots would only slow the drain.
+const maxLate = 3
+
+// Late reports whether a call due at at that would start at now is too
+// late for its slot: later than the margin below the provider's rate
+// leaves, one interval's worth (interval × (1 − Margin)). A late call
+// and the punctual ones after it come closer together than the provider
+// allows, so that a provider counting a sliding window sees one call too
+// many; such a call takes a new slot instead. tries counts the slots
+// already given up this way; after maxLate of them Late reports false.
+func Late(at, now time.Time, interval time.Duration, tries int) bool {
+	return tries < maxLate && now.Sub(at) > time.Duration(float64(interval)*(1-Margin))
+}
+
 // Interval returns the spacing of calls at perSecond calls a second, or 0
 // for no limit (perSecond not positive, or too large to matter).
 func Interval(perSecond float64) time.Duration {

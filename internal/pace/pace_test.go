@@ -70,3 +70,26 @@ func TestInterval(t *testing.T) {
 		}
 	}
 }
+
+// A call is late when it starts more than one interval's margin after its
+// slot, and no longer after maxLate slots given up.
+func TestLate(t *testing.T) {
+	at := time.Unix(1000, 0)
+	iv := Interval(2 * Margin) // 555.6 ms; the margin leaves 55.6 ms
+	for _, tc := range []struct {
+		after time.Duration
+		tries int
+		want  bool
+	}{
+		{0, 0, false},
+		{50 * time.Millisecond, 0, false},
+		{60 * time.Millisecond, 0, true},
+		{60 * time.Millisecond, 2, true},
+		{60 * time.Millisecond, 3, false},
+		{time.Hour, 3, false},
+	} {
+		if got := Late(at, at.Add(tc.after), iv, tc.tries); got != tc.want {
+			t.Errorf("Late(%v after, tries %d) = %v, want %v", tc.after, tc.tries, got, tc.want)
+		}
+	}
+}

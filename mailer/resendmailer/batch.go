@@ -6,7 +6,7 @@ import (
 
 	"github.com/resend/resend-go/v2"
 
-	"github.com/passreset/passreset/mailer/internal/redact"
+	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 )
@@ -108,7 +108,7 @@ func refusals(resp *resend.BatchEmailResponse, n int) (map[int]string, error) {
 		if _, dup := refused[e.Index]; dup || e.Index < 0 || e.Index >= n {
 			return nil, fmt.Errorf("resend's answer names email %d of %d in errors, out of range or twice", e.Index, n)
 		}
-		refused[e.Index] = redact.Text(e.Message)
+		refused[e.Index] = redact.Reply(e.Message)
 	}
 	if len(resp.Data)+len(refused) != n {
 		return nil, fmt.Errorf("resend's answer holds %d ids and %d errors for %d emails", len(resp.Data), len(refused), n)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/resend/resend-go/v2"
 
-	"github.com/passreset/passreset/mailer/internal/redact"
+	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -281,7 +281,7 @@ func (m *Mailer) classify(ctx context.Context, oc *outcome, err error) error {
 		// well have sent the email.
 		return unknownError{fmt.Errorf("an unreadable %d answer: %w", oc.status, err)}
 	case oc.status != 0:
-		e := &Error{StatusCode: oc.status, Name: oc.name, Message: redact.Text(oc.message, m.apiKey)}
+		e := &Error{StatusCode: oc.status, Name: oc.name, Message: redact.Reply(oc.message, m.apiKey)}
 		if oc.status == http.StatusTooManyRequests && e.transient() {
 			return &reset.RateLimitError{RetryAfter: oc.retryAfter, Err: e}
 		}

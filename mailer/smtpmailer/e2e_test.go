@@ -3,8 +3,8 @@ package smtpmailer_test
 // The whole flow through a real SMTP server: a reset.Service on memstore,
 // the HTTP handler on a test server, this Mailer to Mailpit. Requests go
 // through the HTTP API (the public password-lost request), so these tests
-// depend on the reset package only through Config, Service.DrainOutbox,
-// OutboxReport and DeadMessages.
+// depend on the core only through reset.Config and the outbox's Drain,
+// Report and Dead.
 
 import (
 	"bytes"

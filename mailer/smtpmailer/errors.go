@@ -6,7 +6,7 @@ import (
 	"os"
 	"regexp"
 
-	"github.com/passreset/passreset/mailer/internal/redact"
+	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -124,4 +124,4 @@ func enhancedIn(s string) string { return enhancedCode.FindString(s) }
 
 // redactText keeps of a server's text only what package redact keeps,
 // with the credentials removed by value too.
-func redactText(s, user, pass string) string { return redact.Text(s, user, pass) }
+func redactText(s, user, pass string) string { return redact.Reply(s, user, pass) }

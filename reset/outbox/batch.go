@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
@@ -57,7 +58,7 @@ func (o *Outbox) formBatch(ctx context.Context, worker string, l *leases, items 
 	}
 	if err != nil {
 		// Nothing changed: give the members back as they are.
-		o.d.Logger.ErrorContext(wctx, "outbox: forming a batch", "batch_key", key, "err", err)
+		o.errLog.Log(wctx, o.d.Logger, slog.LevelError, "outbox: forming a batch", err, "batch_key", key)
 		for _, it := range items {
 			if !l.lost(it.e.ID) {
 				o.giveBack(wctx, worker, l, it.e)
@@ -83,13 +84,14 @@ func (o *Outbox) sendBatch(ctx context.Context, worker string, l *leases, be Env
 		return true
 	}
 	msgs := make([]reset.Message, len(c.Members))
+	traces := make([]map[string]string, len(c.Members))
 	for i, m := range c.Members {
-		msgs[i] = *m.Content.Msg
+		msgs[i], traces[i] = *m.Content.Msg, m.Content.Trace
 	}
 	var per []error
 	out, wait, err := o.call(ctx, l, []string{be.ID}, func(ctx context.Context) error {
 		var err error
-		per, err = o.batcher.SendBatch(ctx, be.ID, msgs)
+		per, err = o.batcher.SendBatch(o.d.Trace.Context(ctx, traces...), be.ID, msgs)
 		return err
 	})
 	if out == outSent && len(per) != len(msgs) {
@@ -138,7 +140,7 @@ func (o *Outbox) answered(ctx context.Context, worker string, l *leases, be Enve
 	for i, m := range c.Members {
 		msg := *m.Content.Msg
 		if per[i] == nil {
-			o.sent(ctx, msg)
+			o.sent(ctx, msg, "envelope_id", m.ID, "batch_key", be.ID)
 			continue
 		}
 		err := fmt.Errorf("sending %s email: %w", msg.Kind, redact.Error(per[i]))
@@ -147,7 +149,7 @@ func (o *Outbox) answered(ctx context.Context, worker string, l *leases, be Enve
 		mc := m.Content
 		switch {
 		case errors.Is(per[i], reset.ErrPermanent):
-			e, mc = o.deadMember(e, mc, err)
+			e, mc = o.deadMember(ctx, be.ID, e, mc, err)
 		case errors.Is(per[i], reset.ErrRateLimited):
 			e.NotBefore = now.Add(backoff.Delay(1, retryBase, retryMax))
 		default:
@@ -155,15 +157,15 @@ func (o *Outbox) answered(ctx context.Context, worker string, l *leases, be Enve
 			delay := backoff.Delay(e.Attempts, retryBase, retryMax)
 			switch {
 			case e.Attempts >= o.opt.MaxAttempts:
-				e, mc = o.deadMember(e, mc, fmt.Errorf("gave up after %d attempts: %w", e.Attempts, err))
+				e, mc = o.deadMember(ctx, be.ID, e, mc, fmt.Errorf("gave up after %d attempts: %w", e.Attempts, err))
 			case now.Add(delay).Sub(e.CreatedAt) >= o.opt.MaxAge:
-				e, mc = o.deadMember(e, mc, fmt.Errorf("gave up after MaxAge (%v): %w", o.opt.MaxAge, err))
+				e, mc = o.deadMember(ctx, be.ID, e, mc, fmt.Errorf("gave up after MaxAge (%v): %w", o.opt.MaxAge, err))
 			default:
 				e.NotBefore = now.Add(delay)
 				e.LastError = lastError(err)
 				o.d.Emit(reset.Event{Kind: reset.EventRetry, MessageID: e.ID, Err: err})
 				o.d.Logger.WarnContext(ctx, "outbox: the provider refused a batch member; will retry", "envelope_id", e.ID,
-					"batch_key", be.ID, "attempts", e.Attempts, "retry_in", delay.Round(time.Millisecond), "err", err)
+					"batch_key", be.ID, "message_id", msg.ID, "kind", msg.Kind, "attempts", e.Attempts, "retry_in", delay.Round(time.Millisecond), "err", err)
 			}
 		}
 		if e.NotBefore.IsZero() {
@@ -182,18 +184,19 @@ func (o *Outbox) answered(ctx context.Context, worker string, l *leases, be Enve
 	if err := o.store.Replace(ctx, worker, []string{be.ID}, back, time.Time{}); err != nil {
 		// Not recorded: the batch is sent again under its key, and the
 		// provider answers from its record.
-		o.d.Logger.ErrorContext(ctx, "outbox: recording a batch's answer", "batch_key", be.ID, "err", err)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: recording a batch's answer", err, "batch_key", be.ID)
 	}
 }
 
-// deadMember makes a refused member a dead envelope of its own.
-func (o *Outbox) deadMember(e Envelope, c content, cause error) (Envelope, content) {
+// deadMember makes a refused member of the batch batchKey a dead
+// envelope of its own.
+func (o *Outbox) deadMember(ctx context.Context, batchKey string, e Envelope, c content, cause error) (Envelope, content) {
+	o.d.Logger.ErrorContext(ctx, "outbox: envelope moved aside", append(logIDs(e, c), "batch_key", batchKey, "err", cause)...)
 	if e.Kind == KindRequest {
 		c.Msg = nil // its link carries a token; reviving issues a new one
 	}
 	e.Dead, e.LastError = true, lastError(cause)
 	o.d.Emit(reset.Event{Kind: reset.EventDead, MessageID: e.ID, Err: cause})
-	o.d.Logger.Error("outbox: envelope moved aside", "envelope_id", e.ID, "kind", e.Kind, "err", cause)
 	return e, c
 }
 
@@ -209,7 +212,7 @@ func (o *Outbox) buryBatch(ctx context.Context, worker string, l *leases, be Env
 	now := o.now()
 	var back []Envelope
 	for _, m := range c.Members {
-		e, mc := o.deadMember(Envelope{ID: m.ID, Kind: m.Kind, Attempts: m.Attempts, CreatedAt: m.CreatedAt, NotBefore: now}, m.Content, cause)
+		e, mc := o.deadMember(ctx, be.ID, Envelope{ID: m.ID, Kind: m.Kind, Attempts: m.Attempts, CreatedAt: m.CreatedAt, NotBefore: now}, m.Content, cause)
 		var err error
 		e.Sealed, e.KeyID, err = o.seal.seal(e.ID, mc)
 		if err != nil {
@@ -220,6 +223,6 @@ func (o *Outbox) buryBatch(ctx context.Context, worker string, l *leases, be Env
 	}
 	l.release(be.ID)
 	if err := o.store.Replace(ctx, worker, []string{be.ID}, back, time.Time{}); err != nil {
-		o.d.Logger.ErrorContext(ctx, "outbox: moving a batch aside", "batch_key", be.ID, "err", err)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: moving a batch aside", err, "batch_key", be.ID)
 	}
 }

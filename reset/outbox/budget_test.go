@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/passreset/passreset/reset"
@@ -208,5 +209,87 @@ func TestLeaseLostCancelsSend(t *testing.T) {
 	}
 	if err := e.store.Replace(t.Context(), "thief", []string{got[0].ID}, nil, time.Time{}); err != nil {
 		t.Fatalf("the new holder lost its lease: %v", err)
+	}
+}
+
+// A call that waits for the provider budget is reported with its wait:
+// here a pause another instance set, then the pace of 10 calls a second.
+func TestBudgetWaitIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *reset.Config, o *outbox.Options) { c.Now, o.Rate = nil, 10 })
+		if err := e.store.Pause(t.Context(), "mail", time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		for _, addr := range []string{userEmail, "second@anywhere.com"} {
+			if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: addr}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if n := e.drain(t); n != 2 {
+			t.Fatalf("drained %d, want 2", n)
+		}
+		if took := time.Since(start); took < time.Minute {
+			t.Fatalf("drain took %v, want the minute's pause", took)
+		}
+		var waits []time.Duration
+		e.events.mu.Lock()
+		for _, ev := range e.events.ev {
+			if ev.Kind == reset.EventBudgetWait {
+				waits = append(waits, ev.Wait)
+			}
+		}
+		e.events.mu.Unlock()
+		if len(waits) != 2 || waits[0] != time.Minute || waits[1] != 100*time.Millisecond {
+			t.Fatalf("budget waits %v, want [1m 100ms]", waits)
+		}
+	})
+}
+
+// lateBudget is a budgetRecorder whose first late reservations hand out a
+// slot that passed a second ago, as a worker sees it when it wakes (or
+// the store answers) long after its slot.
+type lateBudget struct {
+	*budgetRecorder
+	late int
+}
+
+func (b *lateBudget) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {
+	at, err := b.budgetRecorder.Reserve(ctx, key, now, interval, burst)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.reserved) <= b.late {
+		at = at.Add(-time.Second)
+	}
+	return at, err
+}
+
+// A worker too late for its slot takes the next one instead of calling at
+// once, so that it cannot bunch with the punctual calls after it (a
+// provider counting a sliding window would refuse the third call in one
+// second); after three late slots in a row it calls anyway.
+func TestLateSlotTakesTheNext(t *testing.T) {
+	for _, tc := range []struct {
+		late, wantReservations int
+	}{
+		{0, 1},
+		{1, 2},
+		{10, 4}, // three slots given up, then it goes
+	} {
+		store := &lateBudget{budgetRecorder: &budgetRecorder{countingStore: newCountingStore()}, late: tc.late}
+		m := &scriptedMailer{}
+		e := newEnv(t, func(c *reset.Config, o *outbox.Options) {
+			c.Store, c.Mailer = store, &ratedMailer{scriptedMailer: m, perSecond: 2}
+		})
+		if err := e.svc.Request(t.Context(), userEmail, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		if got := len(m.delivered()); got != 1 {
+			t.Fatalf("late %d: %d messages sent, want 1", tc.late, got)
+		}
+		if got := len(store.reservations()); got != tc.wantReservations {
+			t.Errorf("late %d: %d reservations for one call, want %d", tc.late, got, tc.wantReservations)
+		}
 	}
 }

@@ -77,6 +77,19 @@ type countingStore struct {
 
 	onReserve   func()      // called after each Reserve
 	failReserve atomic.Bool // Reserve fails
+	failClaim   atomic.Bool // Claim fails, as in a database outage
+	blockClaim  atomic.Bool // Claim waits for its ctx to end
+}
+
+func (c *countingStore) Claim(ctx context.Context, worker string, now, leaseUntil time.Time, max int) ([]outbox.Envelope, error) {
+	switch {
+	case c.blockClaim.Load():
+		<-ctx.Done()
+		return nil, fmt.Errorf("memstore: claim: %w", ctx.Err())
+	case c.failClaim.Load():
+		return nil, errors.New("dial tcp 10.0.0.1:5432: connect: connection refused")
+	}
+	return c.Store.Claim(ctx, worker, now, leaseUntil, max)
 }
 
 func (c *countingStore) Reserve(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Time, error) {

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -71,7 +72,7 @@ func (l *leases) heartbeat() {
 		cancel()
 		l.mu.Lock()
 		if err != nil {
-			o.d.Logger.Warn("outbox: renewing leases", "worker", l.worker, "err", err)
+			o.errLog.Log(context.Background(), o.d.Logger, slog.LevelWarn, "outbox: renewing leases", err, "worker", l.worker)
 			// Another beat may still succeed, unless the lease ends first.
 			if !o.now().Add(every).Before(l.until) && l.cancel != nil {
 				l.cancel(errLeaseEnding)

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/passreset/passreset/internal/pace"
+	"github.com/passreset/passreset/internal/repeatlog"
 	"github.com/passreset/passreset/reset"
 )
 
@@ -46,6 +48,7 @@ const (
 	retryMax      = 15 * time.Minute   // backoff of a failed envelope: longest wait
 	sendTimeout   = 30 * time.Second   // one Mailer call
 	pruneEvery    = 10 * time.Minute   // Run prunes this often
+	figuresEvery  = time.Minute        // Run logs the outbox's figures this often
 	pruneBatch    = 1000               // rows one prune statement removes at most
 	deadRetention = 7 * 24 * time.Hour // dead envelopes are kept this long
 	unrunGrace    = time.Minute        // see warnIfNotRun
@@ -151,7 +154,8 @@ type Outbox struct {
 	wake     chan struct{}
 	factor   pace.Factor
 
-	running  atomic.Bool // Run or Drain started in this process
+	running  atomic.Bool       // Run or Drain started in this process
+	errLog   repeatlog.Limiter // errors that repeat in an outage: once a minute, counted
 	warnOnce sync.Once
 
 	full     atomic.Bool
@@ -279,7 +283,9 @@ func (o *Outbox) count(ctx context.Context) (Stats, error) {
 	st, err := o.store.Stats(ctx, o.opt.MaxPending)
 	if err != nil {
 		if o.attached.Load() {
-			o.d.Logger.WarnContext(ctx, "outbox: counting pending envelopes", "err", err)
+			if ctx.Err() == nil { // not a shutdown
+				o.errLog.Log(ctx, o.d.Logger, slog.LevelWarn, "outbox: counting pending envelopes", err)
+			}
 		}
 		return st, err
 	}
@@ -301,10 +307,10 @@ func (o *Outbox) Put(ctx context.Context, j reset.Job) error {
 	switch {
 	case j.Request != nil:
 		id, kind = j.Request.ID, KindRequest
-		c = content{Email: j.Request.Email, Link: j.Request.Link, Passed: j.Request.SkipCooldown, Msg: j.Message}
+		c = content{Email: j.Request.Email, Link: j.Request.Link, Passed: j.Request.SkipCooldown, Msg: j.Message, Trace: j.Trace}
 	case j.Message != nil:
 		id, kind = j.Message.ID, KindMessage
-		c = content{Msg: j.Message}
+		c = content{Msg: j.Message, Trace: j.Trace}
 	default:
 		return errors.New("outbox: Put of an empty Job")
 	}
@@ -355,9 +361,11 @@ func (o *Outbox) warnIfNotRun() {
 	})
 }
 
-// Run runs Options.Workers workers that drain the outbox, and prunes what
+// Run runs Options.Workers workers that drain the outbox, prunes what
 // has expired every 10 minutes (the Service's expired tokens and ended
-// cooldowns, and dead envelopes older than 7 days), until ctx ends; then
+// cooldowns, and dead envelopes older than 7 days) and logs the outbox's
+// figures every minute ("outbox figures": pending, dead, oldest_age), until
+// ctx ends; then
 // it waits for the work in hand to be finished (each Mailer call bounded
 // by 30 seconds) and returns nil. Run it in as many processes as you
 // like: claims keep their work apart. It returns an error at once when
@@ -372,14 +380,17 @@ func (o *Outbox) Run(ctx context.Context) error {
 		wg.Go(func() { o.workLoop(ctx, fmt.Sprintf("%s-%d", o.opt.WorkerID, i)) })
 	}
 	wg.Go(func() {
-		t := time.NewTicker(pruneEvery)
-		defer t.Stop()
+		prune, figures := time.NewTicker(pruneEvery), time.NewTicker(figuresEvery)
+		defer prune.Stop()
+		defer figures.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-prune.C:
 				o.prune(ctx)
+			case <-figures.C:
+				o.logFigures(ctx)
 			}
 		}
 	})
@@ -387,17 +398,38 @@ func (o *Outbox) Run(ctx context.Context) error {
 	return nil
 }
 
+// logFigures writes the outbox's figures, every instance together, to the
+// Service's log: at Info while mail is pending or dead, at Debug when the
+// outbox is empty.
+func (o *Outbox) logFigures(ctx context.Context) {
+	st, err := o.count(ctx)
+	if err != nil {
+		return // count logged it
+	}
+	level := slog.LevelInfo
+	if st.Pending == 0 && st.Dead == 0 {
+		level = slog.LevelDebug
+	}
+	var age time.Duration
+	if !st.Oldest.IsZero() {
+		age = max(o.now().Sub(st.Oldest), 0).Round(time.Second)
+	}
+	o.d.Logger.Log(ctx, level, "outbox figures", "pending", st.Pending, "dead", st.Dead, "oldest_age", age, "limit", o.opt.MaxPending)
+}
+
 // prune removes the Service's expired records and old dead envelopes.
 func (o *Outbox) prune(ctx context.Context) {
 	if _, err := o.d.Service.Prune(ctx); err != nil && ctx.Err() == nil {
-		o.d.Logger.ErrorContext(ctx, "outbox: prune", "err", err)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: prune", err)
 	}
 	total := 0
 	for ctx.Err() == nil {
 		n, err := o.store.PruneDead(ctx, o.now().Add(-deadRetention), pruneBatch)
 		total += n
 		if err != nil {
-			o.d.Logger.ErrorContext(ctx, "outbox: pruning dead envelopes", "err", err)
+			if ctx.Err() == nil { // not a shutdown
+				o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: pruning dead envelopes", err)
+			}
 			break
 		}
 		if n < pruneBatch {
@@ -414,8 +446,8 @@ func (o *Outbox) workLoop(ctx context.Context, worker string) {
 	defer t.Stop()
 	for {
 		n, err := o.claimAndWork(ctx, worker)
-		if err != nil && ctx.Err() == nil {
-			o.d.Logger.ErrorContext(ctx, "outbox: claim failed", "err", err)
+		if err != nil && ctx.Err() == nil { // a shutdown is not an error
+			o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: claim failed", err)
 		}
 		if ctx.Err() != nil {
 			return

@@ -507,3 +507,57 @@ func TestNotRunIsReported(t *testing.T) {
 		})
 	}
 }
+
+// A database outage does not flood the log: the workers' failed claims
+// are written once a minute with a count, and the outbox's figures reach
+// the log every minute without an OnEvent.
+func TestOutageLoggedOncePerMinute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *reset.Config, _ *outbox.Options) { c.Now = nil; c.OnEvent = nil })
+		if _, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail}); err != nil {
+			t.Fatal(err)
+		}
+		e.store.failClaim.Store(true)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- e.ob.Run(ctx) }()
+		time.Sleep(10*time.Minute + time.Second)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		out := e.logs.String()
+		claims := strings.Count(out, "outbox: claim failed")
+		if claims < 10 || claims > 12 || !strings.Contains(out, "repeated=") {
+			t.Fatalf("%d claim-failed lines in 10 minutes of outage (2 workers polling every second), want one a minute with a count:\n%s", claims, out)
+		}
+		figures := 0
+		for line := range strings.Lines(out) {
+			if strings.Contains(line, `msg="outbox figures"`) && strings.Contains(line, "pending=1 dead=0") && strings.Contains(line, "level=INFO") {
+				figures++
+			}
+		}
+		if figures != 10 {
+			t.Fatalf("%d figures lines in 10 minutes, want 10:\n%s", figures, out)
+		}
+	})
+}
+
+// Stopping Run while a claim waits on the database is not an error.
+func TestCancelDuringClaimIsNotAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *reset.Config, _ *outbox.Options) { c.Now = nil })
+		e.store.blockClaim.Store(true)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- e.ob.Run(ctx) }()
+		synctest.Wait() // both workers wait in Claim
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if out := e.logs.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "level=WARN") {
+			t.Fatalf("stopping Run during a claim logged:\n%s", out)
+		}
+	})
+}

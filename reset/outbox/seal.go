@@ -77,6 +77,9 @@ type content struct {
 	// batch whole), under the same idempotency key.
 	Unknown bool     `json:"u,omitempty"`
 	Members []member `json:"b,omitempty"` // a batch's members
+	// Trace is the trace context of the call that queued it
+	// (reset.Job.Trace), restored into the ctx of its Mailer call.
+	Trace map[string]string `json:"t,omitempty"`
 }
 
 // member is one envelope folded into a batch: what it needs to become an

@@ -102,7 +102,7 @@ func (o *Outbox) ready(ctx context.Context, worker string, l *leases, e Envelope
 	// cooldown is owned by the envelope: if this worker dies after
 	// starting it and before saving the email, the worker that claims
 	// the envelope next finds the cooldown its own and carries on.
-	msg, err := o.d.Service.CarryOut(ctx, reset.PublicRequest{ID: e.ID, Email: c.Email, Link: c.Link, SkipCooldown: c.Passed})
+	msg, err := o.d.Service.CarryOut(o.d.Trace.Context(ctx, c.Trace), reset.PublicRequest{ID: e.ID, Email: c.Email, Link: c.Link, SkipCooldown: c.Passed})
 	switch {
 	case errors.Is(err, reset.ErrUnknownUser), errors.Is(err, reset.ErrThrottled), errors.Is(err, reset.ErrInvalidInput):
 		o.remove(ctx, worker, l, e.ID)
@@ -121,7 +121,7 @@ func (o *Outbox) ready(ctx context.Context, worker string, l *leases, e Envelope
 		// Not saved: the token is issued but its email is not. The lease
 		// runs out and the envelope is claimed again; it owns its
 		// cooldown, so it goes on with a new token.
-		o.d.Logger.ErrorContext(ctx, "outbox: saving a rendered email", "envelope_id", e.ID, "err", err)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: saving a rendered email", err, "envelope_id", e.ID)
 		l.release(e.ID)
 		return item{}, false
 	}
@@ -136,13 +136,15 @@ func (o *Outbox) sendAlone(ctx context.Context, worker string, l *leases, it ite
 	if l.lost(e.ID) {
 		return true // another worker has it now
 	}
-	out, wait, err := o.call(ctx, l, []string{e.ID}, func(ctx context.Context) error { return o.d.Mailer.Send(ctx, msg) })
+	out, wait, err := o.call(ctx, l, []string{e.ID}, func(ctx context.Context) error {
+		return o.d.Mailer.Send(o.d.Trace.Context(ctx, c.Trace), msg)
+	})
 	switch out {
 	case outNotCalled:
 		o.giveBack(context.WithoutCancel(ctx), worker, l, e)
 		return false
 	case outSent:
-		o.sent(ctx, msg)
+		o.sent(ctx, msg, idKey(e), e.ID)
 		o.remove(ctx, worker, l, e.ID)
 		return true
 	case outLeaseLost:
@@ -182,10 +184,22 @@ func (o *Outbox) markUnknown(ctx context.Context, l *leases, e *Envelope, c *con
 	return true
 }
 
-// sent records an email the provider accepted.
-func (o *Outbox) sent(ctx context.Context, msg reset.Message) {
+// sent records an email the provider accepted; ids names the envelope
+// that held it (and the batch it went in).
+func (o *Outbox) sent(ctx context.Context, msg reset.Message, ids ...any) {
 	o.d.Emit(reset.Event{Kind: reset.EventSent, MessageID: msg.ID, MailKind: msg.Kind})
-	o.d.Logger.InfoContext(ctx, "email sent", "message_id", msg.ID, "kind", msg.Kind)
+	o.d.Logger.InfoContext(ctx, "email sent", append(ids, "message_id", msg.ID, "kind", msg.Kind)...)
+}
+
+// logIDs are the log attributes that name e and, when it holds one, its
+// email: the envelope's ID under [idKey], its kind as envelope_kind, and
+// the email's message_id and kind.
+func logIDs(e Envelope, c content) []any {
+	ids := []any{idKey(e), e.ID, "envelope_kind", e.Kind}
+	if c.Msg != nil {
+		ids = append(ids, "message_id", c.Msg.ID, "kind", c.Msg.Kind)
+	}
+	return ids
 }
 
 // retry schedules e again after a failure, or moves it aside when its
@@ -212,8 +226,8 @@ func (o *Outbox) retry(ctx context.Context, worker string, l *leases, e Envelope
 	e.NotBefore = now.Add(delay)
 	e.LastError = lastError(cause)
 	o.d.Emit(reset.Event{Kind: reset.EventRetry, MessageID: e.ID, Err: cause})
-	o.d.Logger.WarnContext(ctx, "outbox: delivery failed; will retry", idKey(e), e.ID, "kind", e.Kind,
-		"attempts", e.Attempts, "retry_in", delay.Round(time.Millisecond), "err", cause)
+	o.d.Logger.WarnContext(ctx, "outbox: delivery failed; will retry", append(logIDs(e, c),
+		"attempts", e.Attempts, "retry_in", delay.Round(time.Millisecond), "err", cause)...)
 	l.release(e.ID)
 	o.save(ctx, worker, e)
 }
@@ -223,6 +237,7 @@ func (o *Outbox) retry(ctx context.Context, worker string, l *leases, e Envelope
 // reviving it issues a new token; a notice, which holds no secret, and a
 // batch, which may only ever be sent again whole, are kept as they are.
 func (o *Outbox) bury(ctx context.Context, worker string, l *leases, e Envelope, c content, cause error) {
+	ids := logIDs(e, c)
 	if e.Kind == KindRequest && c.Msg != nil {
 		c.Msg, c.Unknown = nil, false
 		if sealed, keyID, err := o.seal.seal(e.ID, c); err == nil {
@@ -232,7 +247,7 @@ func (o *Outbox) bury(ctx context.Context, worker string, l *leases, e Envelope,
 	e.Dead = true
 	e.LastError = lastError(cause)
 	o.d.Emit(reset.Event{Kind: reset.EventDead, MessageID: e.ID, Err: cause})
-	o.d.Logger.ErrorContext(ctx, "outbox: envelope moved aside", idKey(e), e.ID, "kind", e.Kind, "err", cause)
+	o.d.Logger.ErrorContext(ctx, "outbox: envelope moved aside", append(ids, "err", cause)...)
 	l.release(e.ID)
 	o.save(ctx, worker, e)
 }
@@ -255,7 +270,7 @@ func (o *Outbox) giveBack(ctx context.Context, worker string, l *leases, e Envel
 // save stores e and ends its lease.
 func (o *Outbox) save(ctx context.Context, worker string, e Envelope) {
 	if err := o.store.Save(ctx, worker, e, false); err != nil {
-		o.d.Logger.ErrorContext(ctx, "outbox: save", idKey(e), e.ID, "err", err)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: save", err, idKey(e), e.ID)
 	}
 }
 
@@ -265,7 +280,7 @@ func (o *Outbox) remove(ctx context.Context, worker string, l *leases, id string
 	if err := o.store.Replace(context.WithoutCancel(ctx), worker, []string{id}, nil, time.Time{}); err != nil {
 		// Sent but not deleted: the next claim sends the same email under
 		// the same idempotency key, which the provider drops.
-		o.d.Logger.ErrorContext(ctx, "outbox: delete after send", "envelope_id", id, "err", err)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelError, "outbox: delete after send", err, "envelope_id", id)
 	}
 }
 
@@ -354,25 +369,35 @@ func (o *Outbox) interval() time.Duration {
 }
 
 // reserve takes one call from the Store's provider budget and waits for
-// its slot. The budget runs on the wall clock (time.Now), whatever the
+// its slot, reporting a wait as an EventBudgetWait. The budget runs on the wall clock (time.Now), whatever the
 // Service's clock says: the provider counts real seconds.
 func (o *Outbox) reserve(ctx context.Context) error {
-	iv := o.interval()
-	if iv == 0 {
-		return ctx.Err()
-	}
-	now := time.Now()
-	at, err := o.store.Reserve(ctx, o.opt.BudgetKey, now, iv, 1)
-	if err != nil {
-		if ctx.Err() == nil {
-			o.d.Logger.WarnContext(ctx, "outbox: provider budget unavailable; nothing sent", "err", err)
+	for tries := 0; ; tries++ {
+		iv := o.interval()
+		if iv == 0 {
+			return ctx.Err()
 		}
-		return fmt.Errorf("outbox: provider budget: %w", err)
+		at, err := o.store.Reserve(ctx, o.opt.BudgetKey, time.Now(), iv, 1)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.errLog.Log(ctx, o.d.Logger, slog.LevelWarn, "outbox: provider budget unavailable; nothing sent", err)
+			}
+			return fmt.Errorf("outbox: provider budget: %w", err)
+		}
+		wait := time.Until(at)
+		if wait > 0 {
+			o.d.Emit(reset.Event{Kind: reset.EventBudgetWait, Wait: wait})
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("outbox: waiting for the provider budget: %w", err)
+		}
+		// A worker that woke (or got the store's answer) too late for
+		// its slot would bunch with the punctual calls after it: it
+		// takes the next slot instead.
+		if !pace.Late(at, time.Now(), iv, tries) {
+			return nil
+		}
 	}
-	if err := backoff.Sleep(ctx, time.Until(at)); err != nil {
-		return fmt.Errorf("outbox: waiting for the provider budget: %w", err)
-	}
-	return nil
 }
 
 // pause makes every worker sharing the budget wait out a provider's
@@ -387,7 +412,7 @@ func (o *Outbox) pause(ctx context.Context, err error) time.Duration {
 		wait = max(o.interval(), time.Second)
 	}
 	if perr := o.store.Pause(ctx, o.opt.BudgetKey, time.Now().Add(wait)); perr != nil {
-		o.d.Logger.WarnContext(ctx, "outbox: pausing the provider budget", "err", perr)
+		o.errLog.Log(ctx, o.d.Logger, slog.LevelWarn, "outbox: pausing the provider budget", perr)
 	}
 	o.d.Logger.Log(ctx, slog.LevelWarn, "outbox: the provider's rate limit was reached; every instance waits", "retry_after", wait)
 	return wait

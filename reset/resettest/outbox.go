@@ -14,7 +14,8 @@ import (
 )
 
 // TestOutboxStore runs the conformance suite for [outbox.Store] against
-// the store newStore returns. Unlike [TestStore], each call of newStore
+// the store newStore returns, and for [outbox.BudgetReader] when the store
+// implements it. Unlike [TestStore], each call of newStore
 // must return a store whose outbox is empty, since claims take whatever
 // is due; its budgets may be shared, since every budget test uses keys of
 // its own.
@@ -42,6 +43,7 @@ func TestOutboxStore(t *testing.T, newStore func(t *testing.T) outbox.Store) {
 		{"BudgetArithmetic", testBudgetArithmetic},
 		{"BudgetPause", testBudgetPause},
 		{"BudgetConcurrent", testBudgetConcurrent},
+		{"BudgetRead", testBudgetRead},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, newStore(t)) })
 	}
@@ -690,5 +692,42 @@ func testBudgetConcurrent(t *testing.T, s outbox.Store) {
 		if d != time.Duration(i)*time.Millisecond {
 			t.Fatalf("slots %v, want 0, 1 ms, ... %d ms", got, n-1)
 		}
+	}
+}
+
+// A BudgetReader reads the budget's tat and reserves nothing.
+func testBudgetRead(t *testing.T, s outbox.Store) {
+	br, ok := s.(outbox.BudgetReader)
+	if !ok {
+		t.Logf("%T does not implement outbox.BudgetReader: nothing to test", s)
+		return
+	}
+	read := func(k string) time.Time {
+		t.Helper()
+		tat, err := br.Budget(ctx(t), k)
+		if err != nil {
+			t.Fatalf("Budget: %v", err)
+		}
+		return tat
+	}
+	k := budgetKey(t)
+	if tat := read(k); !tat.IsZero() {
+		t.Fatalf("Budget of a key never used = %v, want the zero time", tat)
+	}
+	reserve(t, s, k, base, time.Second, 1)
+	if tat := read(k); !tat.Equal(base.Add(time.Second)) {
+		t.Fatalf("Budget after one 1s reservation at base = %v, want base+1s", tat)
+	}
+	if tat := read(k); !tat.Equal(base.Add(time.Second)) {
+		t.Fatalf("Budget read twice = %v, want base+1s: a read must not reserve", tat)
+	}
+	if d := reserve(t, s, k, base, time.Second, 1); d != time.Second {
+		t.Fatalf("reservation after reads waits %v, want 1s: a read must not reserve", d)
+	}
+	if err := s.Pause(ctx(t), k, base.Add(time.Minute)); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if tat := read(k); !tat.Equal(base.Add(time.Minute)) || tat.Location() != time.UTC {
+		t.Fatalf("Budget after Pause until base+1m = %v, want base+1m in UTC", tat)
 	}
 }

@@ -39,10 +39,11 @@ type Store struct {
 }
 
 var (
-	_ reset.Store      = (*Store)(nil)
-	_ reset.Pruner     = (*Store)(nil)
-	_ reset.Cooldowner = (*Store)(nil)
-	_ outbox.Store     = (*Store)(nil)
+	_ reset.Store         = (*Store)(nil)
+	_ reset.Pruner        = (*Store)(nil)
+	_ reset.Cooldowner    = (*Store)(nil)
+	_ outbox.Store        = (*Store)(nil)
+	_ outbox.BudgetReader = (*Store)(nil)
 )
 
 // New returns an empty Store.

@@ -258,3 +258,14 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
 	}
 	return nil
 }
+
+// Budget implements [outbox.BudgetReader]: it returns the budget's tat
+// without reserving, the zero time for a key never used.
+func (s *Store) Budget(ctx context.Context, key string) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	return s.budget[key], nil
+}

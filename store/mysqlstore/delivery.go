@@ -2,6 +2,8 @@ package mysqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -126,4 +128,31 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
 		_, err := s.db.ExecContext(ctx, q, []byte(key), at, at)
 		return err
 	})
+}
+
+// Budget implements [outbox.BudgetReader] with one SELECT of the budget's
+// tat; it reserves nothing and returns the zero time for a key never
+// used.
+func (s *Store) Budget(ctx context.Context, key string) (time.Time, error) {
+	if key == "" || len(key) > maxBudgetKeyLen {
+		return time.Time{}, fmt.Errorf("mysqlstore: budget: budget key must have 1 to %d bytes", maxBudgetKeyLen)
+	}
+	q := "SELECT " + fmt.Sprintf(sqlTime, "tat") + " FROM `" + s.prefix + "budget` WHERE budget_key = ?"
+	var tat time.Time
+	err := s.retry(ctx, "budget", func() error {
+		var b []byte
+		err := s.db.QueryRowContext(ctx, q, []byte(key)).Scan(&b)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			tat = time.Time{}
+			return nil
+		case err != nil:
+			return err
+		}
+		if tat, err = parseTime(b); err != nil {
+			return sqlretry.Permanent{Err: fmt.Errorf("reading tat: %w", err)}
+		}
+		return nil
+	})
+	return tat, err
 }

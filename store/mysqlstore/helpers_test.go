@@ -116,9 +116,10 @@ func countRows(tb testing.TB, db bun.IDB, s interface{ TablePrefix() string }, t
 
 // harness describes the store to the suite both SQL stores run.
 var harness = sqlstoretest.Harness{
-	Name:   "mysqlstore",
-	DB:     func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
-	Faulty: faultyDB,
+	Name:          "mysqlstore",
+	SchemaVersion: mysqlstore.SchemaVersion,
+	DB:            func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
+	Faulty:        faultyDB,
 	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {
 		return mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix, MaxAttempts: maxAttempts})
 	},

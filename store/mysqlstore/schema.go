@@ -13,7 +13,8 @@ import (
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
 // brings the tables up to it; [Store.Check] refuses an older schema.
-const SchemaVersion = 5
+// It is the number of migrations, so the two cannot disagree.
+const SchemaVersion = len(migrations)
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -27,7 +28,7 @@ const maxPrefixLen = 64 - len("schema_version")
 // to version i+1. "%[1]s" stands for the table prefix. Every statement must
 // be safe to run again, since two processes may migrate at the same time,
 // and the statements of one migration run on one connection, in order.
-var migrations = [][]string{
+var migrations = [...][]string{
 	{
 		// One row per user: Rotate replaces it with an upsert on the primary
 		// key. user_id is VARBINARY so that IDs compare byte for byte (no
@@ -129,12 +130,6 @@ const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n
 	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 const recordVersion = "INSERT IGNORE INTO `%[1]sschema_version` (version) VALUES (%[2]d)"
-
-func init() {
-	if len(migrations) != SchemaVersion {
-		panic("mysqlstore: SchemaVersion does not match the migrations")
-	}
-}
 
 // checkPrefix validates a table prefix and applies the default.
 func checkPrefix(prefix string) (string, error) {
@@ -238,6 +233,26 @@ func version(ctx context.Context, db bun.IConn, prefix string) (int, error) {
 	return int(v.Int64), nil
 }
 
+// Version reads the schema version installed in the database: the
+// highest one recorded in <prefix>schema_version, 0 when that table does
+// not exist (nothing is installed). It only reads, with one SELECT;
+// compare it with [SchemaVersion], or call [Store.Check] for everything
+// the store needs.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	v, err := version(ctx, s.db, s.prefix)
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == errNoSuchTable:
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("mysqlstore: version: %w", err)
+	}
+	return v, nil
+}
+
+// errNoSuchTable is ER_NO_SUCH_TABLE.
+const errNoSuchTable = 1146
+
 // errClientFoundRows explains the one connection setting the store cannot
 // work with.
 var errClientFoundRows = errors.New("the connection reports found rows instead of changed rows " +
@@ -263,7 +278,7 @@ func (s *Store) Check(ctx context.Context) error {
 	v, err := version(ctx, s.db, s.prefix)
 	var me *mysql.MySQLError
 	switch {
-	case errors.As(err, &me) && me.Number == 1146: // ER_NO_SUCH_TABLE
+	case errors.As(err, &me) && me.Number == errNoSuchTable:
 		return fmt.Errorf("mysqlstore: check: no tables with prefix %q: run Migrate or apply SchemaSQL: %w", s.prefix, err)
 	case err != nil:
 		return fmt.Errorf("mysqlstore: check: %w", err)

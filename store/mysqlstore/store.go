@@ -94,10 +94,11 @@ type Store struct {
 }
 
 var (
-	_ reset.Store      = (*Store)(nil)
-	_ reset.Pruner     = (*Store)(nil)
-	_ reset.Cooldowner = (*Store)(nil)
-	_ outbox.Store     = (*Store)(nil)
+	_ reset.Store         = (*Store)(nil)
+	_ reset.Pruner        = (*Store)(nil)
+	_ reset.Cooldowner    = (*Store)(nil)
+	_ outbox.Store        = (*Store)(nil)
+	_ outbox.BudgetReader = (*Store)(nil)
 )
 
 // queries holds the store's statements with the table names filled in.

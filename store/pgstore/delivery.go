@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,4 +88,27 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time) error {
 		_, err := s.db.ExecContext(ctx, q, key, at)
 		return err
 	})
+}
+
+// Budget implements [outbox.BudgetReader] with one SELECT of the budget's
+// tat; it reserves nothing and returns the zero time for a key never
+// used.
+func (s *Store) Budget(ctx context.Context, key string) (time.Time, error) {
+	if err := sqlstore.CheckID("budget key", key, maxBudgetKeyLen); err != nil {
+		return time.Time{}, fmt.Errorf("pgstore: budget: %w", err)
+	}
+	q := "SELECT tat FROM " + s.names().budget + " WHERE budget_key = ?"
+	var tat time.Time
+	err := s.retry(ctx, "budget", func() error {
+		err := s.db.QueryRowContext(ctx, q, key).Scan(&tat)
+		if errors.Is(err, sql.ErrNoRows) {
+			tat = time.Time{}
+			return nil
+		}
+		return err
+	})
+	if err != nil || tat.IsZero() {
+		return time.Time{}, err
+	}
+	return tat.UTC(), nil
 }

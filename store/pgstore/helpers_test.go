@@ -142,9 +142,10 @@ func faultyDB(tb testing.TB) (*bun.DB, *sqlstoretest.Faults) {
 
 // harness describes the store to the suite both SQL stores run.
 var harness = sqlstoretest.Harness{
-	Name:   "pgstore",
-	DB:     func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
-	Faulty: faultyDB,
+	Name:          "pgstore",
+	SchemaVersion: pgstore.SchemaVersion,
+	DB:            func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
+	Faulty:        faultyDB,
 	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {
 		return pgstore.New(db, pgstore.Options{TablePrefix: prefix, MaxAttempts: maxAttempts})
 	},

@@ -14,7 +14,8 @@ import (
 // SchemaVersion is the version of the schema this package needs.
 // [Store.Migrate] brings the tables up to it; [Store.Check] refuses an
 // older schema.
-const SchemaVersion = 3
+// It is the number of migrations, so the two cannot disagree.
+const SchemaVersion = len(migrations)
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -85,7 +86,7 @@ func checkIdent(field, id string, maxLen int) error {
 // table names and {p} for the table prefix, which also starts the (quoted)
 // index names. Every statement must
 // be safe to run again.
-var migrations = [][]string{
+var migrations = [...][]string{
 	{
 		// One row per user: Rotate replaces it with an upsert on the
 		// primary key. COLLATE "C" compares user IDs byte for byte.
@@ -155,12 +156,6 @@ const createVersionTable = "CREATE TABLE IF NOT EXISTS {version} (\n" +
 	")"
 
 const recordVersion = "INSERT INTO {version} (version) VALUES (%d) ON CONFLICT DO NOTHING"
-
-func init() {
-	if len(migrations) != SchemaVersion {
-		panic("pgstore: SchemaVersion does not match the migrations")
-	}
-}
 
 // fill puts the table and index names into a statement.
 func (n names) fill(stmt string) string {
@@ -272,6 +267,27 @@ func version(ctx context.Context, db bun.IConn, n names) (int, error) {
 	return int(v.Int64), nil
 }
 
+// Version reads the schema version installed in the database: the
+// highest one recorded in <prefix>schema_version, 0 when that table (or
+// the store's schema) does not exist: nothing is installed. It only
+// reads, with one SELECT; compare it with [SchemaVersion], or call
+// [Store.Check] for everything the store needs.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	v, err := version(ctx, s.db, s.names())
+	switch {
+	case missing(err):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("pgstore: version: %w", err)
+	}
+	return v, nil
+}
+
+// missing reports whether err says that a table or schema does not exist.
+func missing(err error) bool {
+	return sqlState(err) == "42P01" || sqlState(err) == "3F000" // undefined_table, invalid_schema_name
+}
+
 // ErrReadOnly is what the store returns when the server refuses writes:
 // the connection goes to a standby (pg_is_in_recovery() is true) or its
 // transactions are read-only (default_transaction_read_only, SQLSTATE
@@ -315,7 +331,7 @@ func (s *Store) Check(ctx context.Context) error {
 	n := s.names()
 	v, err := version(ctx, s.db, n)
 	switch {
-	case sqlState(err) == "42P01" || sqlState(err) == "3F000": // undefined_table, invalid_schema_name
+	case missing(err):
 		return fmt.Errorf("pgstore: check: no tables with prefix %q: run Migrate or apply SchemaSQL: %w", n.prefix, err)
 	case err != nil:
 		return fmt.Errorf("pgstore: check: %w", err)

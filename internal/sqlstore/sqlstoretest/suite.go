@@ -35,6 +35,8 @@ type Store interface {
 	reset.Cooldowner
 	outbox.Store
 	Migrate(ctx context.Context) error
+	Check(ctx context.Context) error
+	Version(ctx context.Context) (int, error)
 	TablePrefix() string
 }
 
@@ -59,6 +61,8 @@ type Harness struct {
 	// Portable, when not nil, makes s consume tokens without DELETE ...
 	// RETURNING, which the suite then tests too.
 	Portable func(s Store)
+	// SchemaVersion is the schema version the store's Migrate installs.
+	SchemaVersion int
 	// Trips holds the number of statements of the outbox operations that
 	// take more than one in this dialect, by the name the suite measures
 	// them under ("Claim of two", "Claim of none", "Renew", "Reserve").
@@ -108,8 +112,35 @@ func Run(t *testing.T, h Harness) {
 		{"LostConnection", testLostConnection},
 		{"OutboxLostConnection", testOutboxLostConnection},
 		{"ContextCancelled", testContextCancelled},
+		{"Version", testVersion},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, h) })
+	}
+}
+
+// Version reads 0 without tables and SchemaVersion after Migrate, and
+// reading it creates nothing.
+func testVersion(t *testing.T, h Harness) {
+	db := h.DB(t)
+	prefix := NewPrefix()
+	s, err := h.New(db, prefix, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Drop(t, db, prefix)
+	for range 2 {
+		if v, err := s.Version(t.Context()); err != nil || v != 0 {
+			t.Fatalf("Version without tables = %d, %v; want 0, nil", v, err)
+		}
+	}
+	if err := s.Check(t.Context()); err == nil {
+		t.Fatal("Check after Version passed: Version created tables")
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Version(t.Context()); err != nil || v != h.SchemaVersion {
+		t.Fatalf("Version after Migrate = %d, %v; want %d", v, err, h.SchemaVersion)
 	}
 }
 

@@ -3,9 +3,7 @@ package scaletest
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -17,30 +15,96 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/passreset/passreset/internal/proctest"
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/mysqlstore"
+	"github.com/passreset/passreset/store/pgstore"
 )
 
-const (
-	dsnEnv   = "PASSRESET_MYSQL_DSN"
-	benchEnv = "PASSRESET_SCALE_BENCH"
-)
+const benchEnv = "PASSRESET_SCALE_BENCH"
 
-// getDSN returns PASSRESET_MYSQL_DSN, or skips tb (fails it under CI=true;
+// kind is one SQL store: where its DSN comes from, how to open its
+// database as the store's package documentation says, and how to make a
+// store on tables named with a prefix.
+type kind struct {
+	name, env, script string
+	open              func(dsn string) (*bun.DB, error)
+	make              func(db *bun.DB, prefix string) (store, error)
+	tables            string // the query listing the current schema's tables
+}
+
+// store is what the measurements need of a store.
+type store interface {
+	proctest.Store
+	Migrate(context.Context) error
+	Check(context.Context) error
+}
+
+var kinds = []kind{
+	{"mysql", "PASSRESET_MYSQL_DSN", "mariadb.sh",
+		func(dsn string) (*bun.DB, error) {
+			sqldb, err := sql.Open("mysql", dsn)
+			if err != nil {
+				return nil, err
+			}
+			return bun.NewDB(sqldb, mysqldialect.New(mysqldialect.WithTimeLocation("UTC"))), nil
+		},
+		func(db *bun.DB, prefix string) (store, error) {
+			return mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
+		},
+		"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"},
+	{"pg", "PASSRESET_PG_DSN", "postgres.sh",
+		func(dsn string) (*bun.DB, error) {
+			cfg, err := pgx.ParseConfig(dsn)
+			if err != nil {
+				return nil, err
+			}
+			return bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New()), nil
+		},
+		func(db *bun.DB, prefix string) (store, error) {
+			return pgstore.New(db, pgstore.Options{TablePrefix: prefix})
+		},
+		"SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"},
+}
+
+// kindNamed returns the kind called name.
+func kindNamed(name string) (kind, error) {
+	for _, k := range kinds {
+		if k.name == name {
+			return k, nil
+		}
+	}
+	return kind{}, fmt.Errorf("no store kind %q", name)
+}
+
+// eachKind runs f as a subtest (a sub-benchmark) for each store.
+func eachKind[T interface {
+	testing.TB
+	Run(string, func(T)) bool
+}](tb T, f func(T, kind)) {
+	for _, k := range kinds {
+		tb.Run(k.name, func(tb T) { f(tb, k) })
+	}
+}
+
+// dsn returns the kind's DSN, or skips tb (fails it under CI=true;
 // benchmarks always skip).
-func getDSN(tb testing.TB) string {
+func (k kind) dsn(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv(dsnEnv)
+	dsn := os.Getenv(k.env)
 	if dsn == "" {
-		msg := dsnEnv + ` is not set, so the delivery-at-scale tests do not run; start a MariaDB with: export ` + dsnEnv + `="$(scripts/mariadb.sh dsn)"`
+		msg := k.env + ` is not set, so the delivery-at-scale tests do not run on this store; start a server with: export ` + k.env + `="$(scripts/` + k.script + ` start | tail -n 1)"`
 		if _, bench := tb.(*testing.B); os.Getenv("CI") == "true" && !bench {
 			tb.Fatal(msg + " (CI=true: a skipped test is a failure)")
 		}
@@ -57,26 +121,16 @@ func needBench(b *testing.B) {
 	}
 }
 
-// openDB opens a *bun.DB (a pool of its own) on dsn, as the mysqlstore
-// documentation says.
-func openDB(dsn string) (*bun.DB, error) {
-	sqldb, err := sql.Open("mysql", dsn)
-	if err != nil {
-		return nil, err
-	}
-	return bun.NewDB(sqldb, mysqldialect.New(mysqldialect.WithTimeLocation("UTC"))), nil
-}
-
 // newStore returns a checked store with its own pool on the tables with
 // prefix, closed when tb ends.
-func newStore(tb testing.TB, dsn, prefix string) *mysqlstore.Store {
+func newStore(tb testing.TB, k kind, dsn, prefix string) store {
 	tb.Helper()
-	db, err := openDB(dsn)
+	db, err := k.open(dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
+	s, err := k.make(db, prefix)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -88,17 +142,15 @@ func newStore(tb testing.TB, dsn, prefix string) *mysqlstore.Store {
 
 // newTables creates a store's tables under a new prefix, drops them when
 // tb ends, and returns the prefix.
-func newTables(tb testing.TB, dsn string) string {
+func newTables(tb testing.TB, k kind, dsn string) string {
 	tb.Helper()
-	var b [5]byte
-	rand.Read(b[:])
-	prefix := "s" + hex.EncodeToString(b[:]) + "_"
-	db, err := openDB(dsn)
+	prefix := sqlstoretest.NewPrefix()
+	db, err := k.open(dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { dropTables(tb, db, prefix); db.Close() })
-	s, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: prefix})
+	tb.Cleanup(func() { dropTables(tb, k, db, prefix); db.Close() })
+	s, err := k.make(db, prefix)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -109,10 +161,10 @@ func newTables(tb testing.TB, dsn string) string {
 }
 
 // dropTables drops every table whose name starts with prefix.
-func dropTables(tb testing.TB, db *bun.DB, prefix string) {
+func dropTables(tb testing.TB, k kind, db *bun.DB, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+	rows, err := db.QueryContext(ctx, k.tables)
 	if err != nil {
 		tb.Errorf("listing test tables: %v", err)
 		return
@@ -124,15 +176,14 @@ func dropTables(tb testing.TB, db *bun.DB, prefix string) {
 			tb.Errorf("listing test tables: %v", err)
 		}
 		if strings.HasPrefix(n, prefix) {
-			names = append(names, "`"+n+"`")
+			names = append(names, n)
 		}
 	}
 	rows.Close()
-	if len(names) == 0 {
-		return
-	}
-	if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+strings.Join(names, ", ")); err != nil {
-		tb.Errorf("dropping test tables: %v", err)
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS ?", bun.Ident(n)); err != nil {
+			tb.Errorf("dropping test tables: %v", err)
+		}
 	}
 }
 
@@ -178,7 +229,7 @@ var sealKey = outbox.SealKey{ID: "scale", Key: []byte("0123456789abcdef012345678
 // instance is an instance of the application on store, with the outbox
 // (opt) as its queue; edit, when not nil, changes the Service's
 // configuration. It is shut down when tb ends.
-func instance(tb testing.TB, store *mysqlstore.Store, users reset.Users, mailer reset.Mailer, opt outbox.Options, edit func(*reset.Config)) *proctest.Instance {
+func instance(tb testing.TB, store store, users reset.Users, mailer reset.Mailer, opt outbox.Options, edit func(*reset.Config)) *proctest.Instance {
 	tb.Helper()
 	in, err := proctest.NewInstance(store, users, mailer, sealKey, opt, edit)
 	if err != nil {
@@ -247,11 +298,12 @@ func onceEach(tb testing.TB, fake *resendtest.Server, n int) []resendtest.Email 
 // The worker processes read their settings from these variables.
 const (
 	childEnv       = "PASSRESET_SCALE_CHILD"   // set to "worker" in a worker process
+	childKindEnv   = "PASSRESET_SCALE_KIND"    // the store kind's name
+	childDSNEnv    = "PASSRESET_SCALE_DSN"     // its DSN
 	childPrefixEnv = "PASSRESET_SCALE_PREFIX"  // the tables' prefix
 	childUsersEnv  = "PASSRESET_SCALE_USERS"   // accounts user0..user<n-1>@example.com
 	childResendEnv = "PASSRESET_SCALE_RESEND"  // the fake Resend's URL
 	childSingleEnv = "PASSRESET_SCALE_SINGLE"  // "1": one message per API call
-	childLeaseEnv  = "PASSRESET_SCALE_LEASE"   // outbox.Options.Lease, or "" for the default
 	childWorkerEnv = "PASSRESET_SCALE_WORKERS" // outbox.Options.Workers
 )
 
@@ -270,11 +322,15 @@ func TestWorkerProcess(t *testing.T) {
 }
 
 func runWorker() error {
-	db, err := openDB(os.Getenv(dsnEnv))
+	k, err := kindNamed(os.Getenv(childKindEnv))
 	if err != nil {
 		return err
 	}
-	store, err := mysqlstore.New(db, mysqlstore.Options{TablePrefix: os.Getenv(childPrefixEnv)})
+	db, err := k.open(os.Getenv(childDSNEnv))
+	if err != nil {
+		return err
+	}
+	store, err := k.make(db, os.Getenv(childPrefixEnv))
 	if err != nil {
 		return err
 	}
@@ -288,11 +344,6 @@ func runWorker() error {
 	}
 	opt := outbox.Options{WorkerID: fmt.Sprintf("pid%d", os.Getpid())}
 	opt.Workers, _ = strconv.Atoi(os.Getenv(childWorkerEnv))
-	if v := os.Getenv(childLeaseEnv); v != "" {
-		if opt.Lease, err = time.ParseDuration(v); err != nil {
-			return err
-		}
-	}
 	in, err := proctest.NewInstance(store, seedUsers(n), mailer, sealKey, opt, nil)
 	if err != nil {
 		return err
@@ -309,27 +360,24 @@ type worker struct {
 
 // workerSettings are a worker process's settings.
 type workerSettings struct {
-	prefix, resendURL string
-	users, workers    int
-	single            bool
-	lease             time.Duration // 0: the default
+	kind                   kind
+	dsn, prefix, resendURL string
+	users, workers         int
+	single                 bool
 }
 
 // startWorker starts a worker process and waits for its READY; it is
 // killed when tb ends if still running.
-func startWorker(tb testing.TB, dsn string, ws workerSettings) *worker {
+func startWorker(tb testing.TB, ws workerSettings) *worker {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$")
-	single, lease := "0", ""
+	single := "0"
 	if ws.single {
 		single = "1"
 	}
-	if ws.lease > 0 {
-		lease = ws.lease.String()
-	}
-	cmd.Env = append(os.Environ(), childEnv+"=worker", dsnEnv+"="+dsn, childPrefixEnv+"="+ws.prefix,
-		childUsersEnv+"="+strconv.Itoa(ws.users), childResendEnv+"="+ws.resendURL, childSingleEnv+"="+single,
-		childLeaseEnv+"="+lease, childWorkerEnv+"="+strconv.Itoa(ws.workers))
+	cmd.Env = append(os.Environ(), childEnv+"=worker", childKindEnv+"="+ws.kind.name, childDSNEnv+"="+ws.dsn,
+		childPrefixEnv+"="+ws.prefix, childUsersEnv+"="+strconv.Itoa(ws.users), childResendEnv+"="+ws.resendURL,
+		childSingleEnv+"="+single, childWorkerEnv+"="+strconv.Itoa(ws.workers))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -363,7 +411,8 @@ func (w *worker) start(tb testing.TB) {
 	}
 }
 
-// stop closes the worker's stdin and waits for it to finish; it returns
+// stop closes the worker's stdin, which cancels the context of its
+// outbox's Run (a graceful stop), and waits for it to finish; it returns
 // how many messages it sent.
 func (w *worker) stop(tb testing.TB) int {
 	tb.Helper()

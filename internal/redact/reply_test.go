@@ -7,7 +7,7 @@ import (
 	"unicode"
 )
 
-func TestText(t *testing.T) {
+func TestReply(t *testing.T) {
 	for _, tt := range []struct {
 		in      string
 		secrets []string
@@ -29,33 +29,33 @@ func TestText(t *testing.T) {
 		{"  ", nil, ""},
 		{"a - b", nil, "a - b"},
 	} {
-		if got := Text(tt.in, tt.secrets...); got != tt.want {
-			t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := Reply(tt.in, tt.secrets...); got != tt.want {
+			t.Errorf("Reply(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	if got := Text(strings.Repeat("word ", 200)); len(got) > MaxLen {
+	if got := Reply(strings.Repeat("word ", 200)); len(got) > MaxLen {
 		t.Errorf("Text of 1000 bytes returned %d bytes", len(got))
 	}
 }
 
-// FuzzText: whatever the input, the output holds no '@', '<' or '>', no
+// FuzzReply: whatever the input, the output holds no '@', '<' or '>', no
 // secret of at least 3 bytes, no word with mixed case or digits and
 // letters, nothing outside printable ASCII, and is at most MaxLen bytes.
-func FuzzText(f *testing.F) {
+func FuzzReply(f *testing.F) {
 	f.Add("550 5.1.1 <ada@example.com>: Recipient address rejected", "hunter2")
 	f.Add("535 AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00ada\x00S3cr3t/?#@:%")), "S3cr3t/?#@:%")
 	f.Add("334 VXNlcm5hbWU6", "pw")
 	f.Fuzz(func(t *testing.T, in, secret string) {
-		out := Text(in, secret)
+		out := Reply(in, secret)
 		if len(out) > MaxLen {
 			t.Fatalf("%d bytes", len(out))
 		}
 		if strings.ContainsAny(out, "@<>") {
-			t.Fatalf("Text(%q) = %q holds an address character", in, out)
+			t.Fatalf("Reply(%q) = %q holds an address character", in, out)
 		}
 		if len(secret) >= 3 && strings.Contains(strings.ToLower(out), strings.ToLower(secret)) &&
 			!strings.Contains(strings.ToLower(Redacted), strings.ToLower(secret)) {
-			t.Fatalf("Text(%q, %q) = %q holds the secret", in, secret, out)
+			t.Fatalf("Reply(%q, %q) = %q holds the secret", in, secret, out)
 		}
 		for _, w := range strings.Fields(out) {
 			if w == Redacted {
@@ -64,7 +64,7 @@ func FuzzText(f *testing.F) {
 			hasLower, hasUpperAfterLower, hasDigit, hasLetter := false, false, false, false
 			for _, r := range w {
 				if r > unicode.MaxASCII || !unicode.IsPrint(r) {
-					t.Fatalf("Text(%q) = %q holds %q", in, out, r)
+					t.Fatalf("Reply(%q) = %q holds %q", in, out, r)
 				}
 				switch {
 				case unicode.IsLower(r):
@@ -77,10 +77,10 @@ func FuzzText(f *testing.F) {
 				}
 			}
 			if hasUpperAfterLower || (hasDigit && hasLetter) {
-				t.Fatalf("Text(%q) = %q keeps %q", in, out, w)
+				t.Fatalf("Reply(%q) = %q keeps %q", in, out, w)
 			}
 		}
-		if again := Text(out, secret); again != out {
+		if again := Reply(out, secret); again != out {
 			t.Fatalf("not stable: %q then %q", out, again)
 		}
 	})

@@ -24,64 +24,66 @@ func TestLateAnswers(t *testing.T) {
 		name   string
 		single bool
 	}{{"batch", false}, {"one per call", true}} {
-		t.Run(mode.name, func(t *testing.T) {
-			dsn := getDSN(t)
-			prefix := newTables(t, dsn)
-			fake := resendtest.NewServer()
-			t.Cleanup(fake.Close)
-			fake.SetRateLimit(2, time.Second)
-			var calls atomic.Int64
-			fake.SetHook(func(resendtest.Request) resendtest.Fault {
-				if calls.Add(1) <= 3 {
-					return resendtest.Fault{Late: time.Minute} // until the client gives up
-				}
-				return resendtest.Fault{}
-			})
-			const n = 5
-			mailer, err := newMailer(fake.URL+"/", 300*time.Millisecond, mode.single)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := resettest.NewClock(time.Now())
-			in := instance(t, newStore(t, dsn, prefix), seedUsers(n), mailer, outbox.Options{MaxAttempts: 1},
-				func(c *reset.Config) { c.Now = clock.Now })
-			enqueue(t, in, n)
-			for round := 0; ; round++ {
-				if _, err := in.Outbox.Drain(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				r, err := in.Outbox.Report(t.Context())
+		eachKind(t, func(t *testing.T, k kind) {
+			t.Run(mode.name, func(t *testing.T) {
+				dsn := k.dsn(t)
+				prefix := newTables(t, k, dsn)
+				fake := resendtest.NewServer()
+				t.Cleanup(fake.Close)
+				fake.SetRateLimit(2, time.Second)
+				var calls atomic.Int64
+				fake.SetHook(func(resendtest.Request) resendtest.Fault {
+					if calls.Add(1) <= 3 {
+						return resendtest.Fault{Late: time.Minute} // until the client gives up
+					}
+					return resendtest.Fault{}
+				})
+				const n = 5
+				mailer, err := newMailer(fake.URL+"/", 300*time.Millisecond, mode.single)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if r.Dead != 0 {
-					t.Fatalf("round %d: %d messages moved aside", round, r.Dead)
+				clock := resettest.NewClock(time.Now())
+				in := instance(t, newStore(t, k, dsn, prefix), seedUsers(n), mailer, outbox.Options{MaxAttempts: 1},
+					func(c *reset.Config) { c.Now = clock.Now })
+				enqueue(t, in, n)
+				for round := 0; ; round++ {
+					if _, err := in.Outbox.Drain(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+					r, err := in.Outbox.Report(t.Context())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r.Dead != 0 {
+						t.Fatalf("round %d: %d messages moved aside", round, r.Dead)
+					}
+					if r.Pending == 0 {
+						break
+					}
+					if round == 50 {
+						t.Fatalf("still %d pending after %d rounds", r.Pending, round)
+					}
+					clock.Advance(15 * time.Minute) // every retry is due by then
 				}
-				if r.Pending == 0 {
-					break
+				onceEach(t, fake, n)
+				keys, late := map[string]int{}, 0
+				for _, r := range fake.Requests() {
+					keys[r.IdempotencyKey]++
+					if r.Abandoned {
+						late++
+					}
 				}
-				if round == 50 {
-					t.Fatalf("still %d pending after %d rounds", r.Pending, round)
+				if got := len(fake.Requests()); late == 0 || got <= late {
+					t.Fatalf("%d requests, %d of them answered late: want at least one late answer and a retry", got, late)
 				}
-				clock.Advance(15 * time.Minute) // every retry is due by then
-			}
-			onceEach(t, fake, n)
-			keys, late := map[string]int{}, 0
-			for _, r := range fake.Requests() {
-				keys[r.IdempotencyKey]++
-				if r.Abandoned {
-					late++
+				if !mode.single && len(keys) != 1 {
+					t.Fatalf("the batch went out under %d keys, want its first key only: %v", len(keys), keys)
 				}
-			}
-			if got := len(fake.Requests()); late == 0 || got <= late {
-				t.Fatalf("%d requests, %d of them answered late: want at least one late answer and a retry", got, late)
-			}
-			if !mode.single && len(keys) != 1 {
-				t.Fatalf("the batch went out under %d keys, want its first key only: %v", len(keys), keys)
-			}
-			if dead, err := in.Outbox.Dead(t.Context(), 10); err != nil || len(dead) != 0 {
-				t.Fatalf("Dead = %d, %v", len(dead), err)
-			}
+				if dead, err := in.Outbox.Dead(t.Context(), 10); err != nil || len(dead) != 0 {
+					t.Fatalf("Dead = %d, %v", len(dead), err)
+				}
+			})
 		})
 	}
 }
@@ -96,8 +98,15 @@ func TestLateAnswers(t *testing.T) {
 // more than two thirds of the lease (Lease/3 between renewals) would fail
 // it; with a 2-second lease that is a stall of over a second.
 func TestHeartbeatKeepsClaim(t *testing.T) {
-	dsn := getDSN(t)
-	prefix := newTables(t, dsn)
+	eachKind(t, func(t *testing.T, k kind) {
+		t.Parallel()
+		heartbeatKeepsClaim(t, k)
+	})
+}
+
+func heartbeatKeepsClaim(t *testing.T, k kind) {
+	dsn := k.dsn(t)
+	prefix := newTables(t, k, dsn)
 	fake := resendtest.NewServer()
 	t.Cleanup(fake.Close)
 	arrived, release := make(chan struct{}), make(chan struct{})
@@ -114,7 +123,7 @@ func TestHeartbeatKeepsClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lease = 2 * time.Second
-	in := instance(t, newStore(t, dsn, prefix), seedUsers(1), mailer, outbox.Options{Lease: lease}, nil)
+	in := instance(t, newStore(t, k, dsn, prefix), seedUsers(1), mailer, outbox.Options{Lease: lease}, nil)
 	enqueue(t, in, 1)
 
 	done := make(chan error, 1)
@@ -124,7 +133,7 @@ func TestHeartbeatKeepsClaim(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Drain ended before sending: %v", err)
 	}
-	other := newStore(t, dsn, prefix)
+	other := newStore(t, k, dsn, prefix)
 	tick := time.NewTicker(lease / 10)
 	defer tick.Stop()
 	for end := time.Now().Add(3 * lease); time.Now().Before(end); <-tick.C {
