@@ -17,8 +17,13 @@ func withFactor(code string) envOption {
 		u := c.Users.(interface {
 			SetSecondFactor(id, code string)
 			EndSessions(ctx context.Context, id string) error
+			Factor() reset.SecondFactor
 		})
 		u.SetSecondFactor("u1", code)
+		c.Users = struct {
+			reset.Users
+			reset.SecondFactor
+		}{c.Users, u.Factor()}
 		c.KeepSessions, c.EndSessions = false, u.EndSessions
 	}
 }

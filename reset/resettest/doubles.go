@@ -125,11 +125,12 @@ type Users struct {
 
 var (
 	_ reset.Users        = (*Users)(nil)
-	_ reset.SecondFactor = (*Users)(nil)
+	_ reset.SecondFactor = factor{}
 )
 
 // SetSecondFactor gives the account id a second factor whose one valid
-// code is code; an empty code removes it.
+// code is code; an empty code removes it. Users itself is no
+// [reset.SecondFactor]; [Users.Factor] is.
 func (u *Users) SetSecondFactor(id, code string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -143,8 +144,15 @@ func (u *Users) SetSecondFactor(id, code string) {
 	u.factor[id] = code
 }
 
-// HasSecondFactor implements [reset.SecondFactor].
-func (u *Users) HasSecondFactor(ctx context.Context, id string) (bool, error) {
+// Factor returns the [reset.SecondFactor] of u's accounts, to set beside
+// u: Users: struct{ reset.Users; reset.SecondFactor }{u, u.Factor()}.
+func (u *Users) Factor() reset.SecondFactor { return factor{u} }
+
+// factor is the second factor of a Users' accounts.
+type factor struct{ u *Users }
+
+func (f factor) HasSecondFactor(ctx context.Context, id string) (bool, error) {
+	u := f.u
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.Err != nil {
@@ -154,9 +162,9 @@ func (u *Users) HasSecondFactor(ctx context.Context, id string) (bool, error) {
 	return ok, nil
 }
 
-// VerifySecondFactor implements [reset.SecondFactor]: code must be the one
-// given to SetSecondFactor.
-func (u *Users) VerifySecondFactor(ctx context.Context, id, code string) (bool, error) {
+// VerifySecondFactor accepts the code given to SetSecondFactor.
+func (f factor) VerifySecondFactor(ctx context.Context, id, code string) (bool, error) {
+	u := f.u
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.Err != nil {

@@ -18,7 +18,11 @@ func testSecondFactor(t *testing.T, s reset.Store, u func(string) string) {
 	users.Add(id, email, "old password")
 	users.SetSecondFactor(id, "123456")
 	svc, err := reset.New(reset.Config{
-		Store: s, Users: users, Mailer: &Mailer{}, Now: clock.Now,
+		Store: s, Users: struct {
+			reset.Users
+			reset.SecondFactor
+		}{users, users.Factor()},
+		Mailer: &Mailer{}, Now: clock.Now,
 		ResetURL:    "https://app.example.com/reset",
 		Logger:      discardLogger,
 		EndSessions: users.EndSessions,
