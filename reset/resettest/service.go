@@ -217,7 +217,7 @@ func testExpiryBoundary(t *testing.T, s reset.Store, u func(string) string) {
 		t.Fatalf("Inspect 1µs before expiry: %v", err)
 	}
 	clock.Advance(time.Microsecond)
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new password"}); !errors.Is(err, reset.ErrExpiredToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new passphrase for tests"}); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Complete at expiry: %v, want ErrExpiredToken", err)
 	}
 }

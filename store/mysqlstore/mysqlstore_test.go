@@ -324,7 +324,7 @@ func TestRoundTrips(t *testing.T) {
 	// the core then revokes every token of the user (one issued while the
 	// password changed, too).
 	measure("Complete (consume = delete returning, then revoke all)", 2, func() error {
-		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new password"})
+		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new passphrase for tests"})
 		return err
 	})
 	// Without RETURNING (MySQL), Consume reads, then deletes.
@@ -334,7 +334,7 @@ func TestRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	measure("Complete without RETURNING (select + delete, then revoke all)", 3, func() error {
-		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(iss.Link), Password: "newer password"})
+		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(iss.Link), Password: "newer passphrase for tests"})
 		return err
 	})
 	measure("Prune (one DELETE per kind)", 2, func() error {

@@ -405,7 +405,7 @@ func TestRoundTrips(t *testing.T) {
 		return err
 	})
 	measure("Complete (DELETE ... RETURNING, then revoke all)", 2, func() error {
-		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new password"})
+		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new passphrase for tests"})
 		return err
 	})
 	measure("Prune (one statement per kind)", 2, func() error {
