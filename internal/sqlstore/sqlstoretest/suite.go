@@ -108,6 +108,7 @@ func Run(t *testing.T, h Harness) {
 		{"LostConnection", testLostConnection},
 		{"OutboxLostConnection", testOutboxLostConnection},
 		{"ContextCancelled", testContextCancelled},
+		{"PasswordScreening", testPasswordScreening},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, h) })
 	}
