@@ -3,6 +3,7 @@ package reset_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -189,4 +190,23 @@ func BenchmarkDefaultPasswordPolicy(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(times)
 	b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds()), "p99-ns/check")
+}
+
+// A custom policy that adds a rule and keeps the default screening.
+func ExampleDefaultPasswordPolicy() {
+	policy := func(ctx context.Context, c reset.PasswordCheck) error {
+		if strings.Contains(strings.ToLower(c.Password), "winter") {
+			return &reset.PasswordError{Reason: "must not mention the season"}
+		}
+		return reset.DefaultPasswordPolicy(ctx, c) // keep the default screening
+	}
+	for _, pw := range []string{"password1234567", "jane likes long walks", "a long winter evening", "a quiet harbour at dawn"} {
+		err := policy(context.Background(), reset.PasswordCheck{Password: pw, Email: "jane@example.org", Product: "Acme"})
+		fmt.Printf("%q: %v\n", pw, err)
+	}
+	// Output:
+	// "password1234567": reset: password rejected: is too common: it is on a list of passwords that attackers try first
+	// "jane likes long walks": reset: password rejected: must not contain your email address, your name in it, or the name of this service or site
+	// "a long winter evening": reset: password rejected: must not mention the season
+	// "a quiet harbour at dawn": <nil>
 }
