@@ -200,8 +200,10 @@ func (r Restart) Test(t *testing.T) {
 	if err == nil {
 		t.Fatal("Inspect with the server stopped succeeded")
 	}
+	// Complete looks the token up first, to check the password for its
+	// account: that is where it fails.
 	_, err = svc.Complete(ctx, reset.Completion{Token: resettest.Token(kept.Link), Password: "new passphrase for tests"})
-	checkClean(err, "consume")
+	checkClean(err, "lookup")
 	if err == nil {
 		t.Fatal("Complete with the server stopped succeeded")
 	}
