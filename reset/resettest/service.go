@@ -85,7 +85,7 @@ func TestConcurrentService(t *testing.T, s reset.Store, id string, rows func(tab
 	winner := make(chan string, n)
 	for i := range n {
 		wg.Go(func() {
-			pw := fmt.Sprintf("new password %d", i)
+			pw := fmt.Sprintf("zebra kettle lamp %d", i)
 			_, err := svc.Complete(ctx(t), reset.Completion{Token: valid[0], Password: pw})
 			switch {
 			case err == nil:
