@@ -25,12 +25,11 @@ func mountReset(mux *http.ServeMux, users reset.Users, mailer reset.Mailer, clie
 		return nil, err // says which of the two is empty
 	}
 	svc, err := reset.New(reset.Config{
-		Store:          memstore.New(), // one process; see "Backends" for a database
-		Users:          users,          // your accounts: LookupEmail and SetPassword
-		Mailer:         mailer,
-		ResetURL:       "https://app.example.com/auth" + httpadapter.PagePath,
-		AllowedLinks:   []string{"https://app.example.com/"},
-		PasswordPolicy: reset.BcryptPasswordPolicy, // when SetPassword hashes with bcrypt
+		Store:        memstore.New(), // one process; see "Backends" for a database
+		Users:        users,          // your accounts: LookupEmail and SetPassword (hash with package passhash)
+		Mailer:       mailer,
+		ResetURL:     "https://app.example.com/auth" + httpadapter.PagePath,
+		AllowedLinks: []string{"https://app.example.com/"},
 	})
 	if err != nil {
 		return nil, err

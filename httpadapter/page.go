@@ -70,6 +70,9 @@ type PageData struct {
 	// Reason is the policy's reason for refusing the password, as the
 	// policy gave it ([reset.PasswordError]), for the "form.refused" text.
 	Reason string
+	// Limit is the length limit a refused password broke
+	// ([reset.PasswordError]), for the "form.long" text.
+	Limit int
 
 	// Expired tells an expired link from an invalid one (invalid page).
 	Expired bool
@@ -207,6 +210,14 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusBadRequest, PageForm,
 			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason})
 	}
+	refused := func(pe *reset.PasswordError) {
+		key, ok := refusedTexts[pe.Code]
+		if !ok {
+			key = "form.refused"
+		}
+		h.render(w, r, http.StatusBadRequest, PageForm,
+			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: pe.Reason, Limit: pe.Limit})
+	}
 	switch minLen := h.minLength; {
 	case pw == "":
 		again("form.empty", "")
@@ -218,13 +229,12 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		again("form.short", "")
 		return
 	}
-	if pe, ok := errors.AsType[*reset.PasswordError](h.svc.CheckPassword(pw)); ok {
-		again("form.refused", pe.Reason)
-		return
+	err = h.svc.CheckPassword(r.Context(), reset.PasswordCheck{Password: pw, UserID: info.UserID, Email: info.Email})
+	if err == nil {
+		_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw})
 	}
-	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw})
-	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // refused by Users.SetPassword
-		again("form.refused", pe.Reason)
+	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // by the policy, or by Users.SetPassword
+		refused(pe)
 		return
 	}
 	if err != nil {
@@ -233,6 +243,18 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	clearTokenCookie(w, r)
 	h.render(w, r, http.StatusOK, PageDone, PageData{})
+}
+
+// refusedTexts are the form's texts for a password the policy refused,
+// by [reset.PasswordError] code; another code gets "form.refused", which
+// shows the policy's own reason.
+var refusedTexts = map[string]string{
+	reset.PasswordTooShort:    "form.short",
+	reset.PasswordTooLong:     "form.long",
+	reset.PasswordCommon:      "form.common",
+	reset.PasswordContext:     "form.context",
+	reset.PasswordBreached:    "form.breached",
+	reset.PasswordInvalidText: "form.invalidText",
 }
 
 // tokenPage answers for a token that does not work, or a failure.

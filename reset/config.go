@@ -61,9 +61,24 @@ type Config struct {
 	// outstanding token. Default: none.
 	TokenKey []byte
 
-	// PasswordPolicy checks a new password and returns nil or an error,
-	// ideally a [*PasswordError]. Default: [DefaultPasswordPolicy].
-	PasswordPolicy func(password string) error
+	// PasswordPolicy checks a new password for the account it is for and
+	// returns nil or an error, ideally a [*PasswordError]. It must be safe
+	// for concurrent use. Default: [DefaultPasswordPolicy] (length, a list
+	// of common and breached passwords, context words); a custom policy
+	// that wants those too calls it.
+	PasswordPolicy func(ctx context.Context, c PasswordCheck) error
+
+	// MultiFactor declares that the application's passwords are used
+	// together with a second factor, so that the default policy accepts
+	// passwords of [MinPasswordMultiFactor] characters. Default false:
+	// at least [MinPassword].
+	MultiFactor bool
+
+	// BreachedPasswords, when set, is asked about every new password that
+	// the policy accepts; a password it knows is refused with a
+	// [*PasswordError] of Code [PasswordBreached]. Default: none (the
+	// default policy's embedded list still applies).
+	BreachedPasswords BreachChecker
 
 	// DisableChangedNotice turns off the "your password was changed" email.
 	// Default false: the notice is sent.

@@ -32,8 +32,10 @@
 //   - [Service.Inspect] tells who a token belongs to and when it expires
 //     without consuming it, so that a page a link opens survives mail
 //     scanners that fetch every link.
-//   - [Service.Complete] checks the new password against the policy,
-//     consumes the token atomically (of many concurrent completions with one
+//   - [Service.Complete] checks the new password for the token's account
+//     ([DefaultPasswordPolicy] unless [Config.PasswordPolicy] replaces it:
+//     at least 15 characters, not a common or breached password, no
+//     context words; and [Config.BreachedPasswords] if set), consumes the token atomically (of many concurrent completions with one
 //     token exactly one succeeds), sets the password, revokes every other
 //     token of the user, runs [Config.AfterReset] and queues a "your
 //     password was changed" notice. It never logs the user in.

@@ -88,9 +88,14 @@ func (e *InputError) Unwrap() []error {
 }
 
 // PasswordError reports that a new password does not meet the policy.
-// Reason is safe to show to the person choosing the password.
+// Reason is safe to show to the person choosing the password; Code, when
+// set, is one of the Password* codes (such as [PasswordCommon]) so that an
+// adapter can say it in the person's language, and Limit is the length
+// limit a [PasswordTooShort] or [PasswordTooLong] refers to.
 type PasswordError struct {
 	Reason string
+	Code   string
+	Limit  int
 }
 
 // Error returns "reset: password rejected: <reason>".

@@ -37,6 +37,9 @@ type Service struct {
 
 	secretMu sync.Mutex
 	secret   []byte // keys the cooldowns; fetched from cool on first use
+
+	host          string // the host of Config.ResetURL, a context word for passwords
+	defaultPolicy bool   // Config.PasswordPolicy was nil
 }
 
 // New checks cfg and returns a Service, attached to cfg.Queue. Without
@@ -120,7 +123,8 @@ func New(cfg Config) (*Service, error) {
 	if len(problems) > 0 {
 		return nil, errors.New("reset: invalid Config: " + strings.Join(problems, "; "))
 	}
-	if cfg.PasswordPolicy == nil {
+	defaultPolicy := cfg.PasswordPolicy == nil
+	if defaultPolicy {
 		cfg.PasswordPolicy = DefaultPasswordPolicy
 	}
 	if cfg.Now == nil {
@@ -136,6 +140,11 @@ func New(cfg Config) (*Service, error) {
 		render:    rend,
 		rand:      userRand,
 		log:       cfg.Logger.With("component", "passreset"),
+
+		defaultPolicy: defaultPolicy,
+	}
+	if resetURL != nil {
+		s.host = resetURL.Hostname()
 	}
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
@@ -185,10 +194,53 @@ func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
 // whose clocks must agree with the Service's.
 func (s *Service) Now() time.Time { return s.now() }
 
-// CheckPassword applies [Config.PasswordPolicy] to password, so that a
-// form can refuse a password before the token is used. It returns nil or
-// the policy's error (a [*PasswordError] for the default policy).
-func (s *Service) CheckPassword(password string) error { return s.cfg.PasswordPolicy(password) }
+// CheckPassword applies [Config.PasswordPolicy] and then
+// [Config.BreachedPasswords] to c.Password for the account c names
+// (UserID and Email, from [Service.Inspect]), so that a form can refuse a
+// password before the token is used; it sets c's Product, Host and
+// MultiFactor from the Config. It returns nil, the policy's error (a
+// [*PasswordError] for the default policy), a [*PasswordError] of Code
+// [PasswordBreached], or the BreachChecker's error wrapped.
+func (s *Service) CheckPassword(ctx context.Context, c PasswordCheck) error {
+	c.Product, c.Host, c.MultiFactor = s.cfg.Product, s.host, s.cfg.MultiFactor
+	if err := s.cfg.PasswordPolicy(ctx, c); err != nil {
+		return err
+	}
+	if s.cfg.BreachedPasswords == nil {
+		return nil
+	}
+	breached, err := s.cfg.BreachedPasswords.Breached(ctx, c.Password)
+	if err != nil {
+		return fmt.Errorf("reset: checking for a breached password: %w", err)
+	}
+	if breached {
+		return &PasswordError{Code: PasswordBreached, Reason: "has appeared in a data breach, so attackers try it: choose another"}
+	}
+	return nil
+}
+
+// MinPasswordLength returns the shortest password, in characters, that
+// the policy can accept, for a form's hint: [MinPassword] or
+// [MinPasswordMultiFactor] under the default policy; for a custom policy
+// the length of the shortest of a series of random-looking passwords it
+// accepts, or 0 if it accepts none up to 128 characters.
+func (s *Service) MinPasswordLength() int {
+	if s.defaultPolicy {
+		if s.cfg.MultiFactor {
+			return MinPasswordMultiFactor
+		}
+		return MinPassword
+	}
+	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
+	c := PasswordCheck{Product: s.cfg.Product, Host: s.host, MultiFactor: s.cfg.MultiFactor}
+	for n := 1; n <= 128; n++ {
+		c.Password = strings.Repeat(sample, n/len(sample)+1)[:n]
+		if s.cfg.PasswordPolicy(context.Background(), c) == nil {
+			return n
+		}
+	}
+	return 0
+}
 
 // Request is PingOne's password-lost for a request from the public, and
 // the call to make with input from a form or a public API. It checks the
@@ -535,7 +587,8 @@ type Completion struct {
 	UserID string
 }
 
-// Complete sets a new password with a token. It checks the password policy
+// Complete sets a new password with a token. It looks the token up and
+// checks the password for the token's account with [Service.CheckPassword]
 // first (a [*PasswordError], token untouched), then consumes the token
 // atomically, so that of many concurrent calls with one token exactly one
 // succeeds, and sets the password through Users. It never creates a
@@ -563,18 +616,16 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.cfg.PasswordPolicy(c.Password); err != nil {
+	looked, err := s.cfg.Store.Lookup(ctx, h)
+	if err := s.judge(looked, h, err); err != nil {
 		return "", err
 	}
-	if c.UserID != "" {
-		rec, err := s.cfg.Store.Lookup(ctx, h)
-		if err := s.judge(rec, h, err); err != nil {
-			return "", err
-		}
-		if rec.UserID != c.UserID {
-			s.emit(Event{Kind: EventInvalid})
-			return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
-		}
+	if c.UserID != "" && looked.UserID != c.UserID {
+		s.emit(Event{Kind: EventInvalid})
+		return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
+	}
+	if err := s.CheckPassword(ctx, PasswordCheck{Password: c.Password, UserID: looked.UserID, Email: looked.Email}); err != nil {
+		return "", err
 	}
 	rec, err := s.cfg.Store.Consume(ctx, h)
 	if err := s.judge(rec, h, err); err != nil {

@@ -85,7 +85,7 @@ func TestConcurrentService(t *testing.T, s reset.Store, id string, rows func(tab
 	winner := make(chan string, n)
 	for i := range n {
 		wg.Go(func() {
-			pw := fmt.Sprintf("new password %d", i)
+			pw := fmt.Sprintf("zebra kettle lamp %d", i)
 			_, err := svc.Complete(ctx(t), reset.Completion{Token: valid[0], Password: pw})
 			switch {
 			case err == nil:
@@ -217,7 +217,7 @@ func testExpiryBoundary(t *testing.T, s reset.Store, u func(string) string) {
 		t.Fatalf("Inspect 1µs before expiry: %v", err)
 	}
 	clock.Advance(time.Microsecond)
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new password"}); !errors.Is(err, reset.ErrExpiredToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new passphrase for tests"}); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Complete at expiry: %v, want ErrExpiredToken", err)
 	}
 }

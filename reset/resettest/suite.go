@@ -357,13 +357,13 @@ func testService(t *testing.T, s reset.Store, u func(string) string) {
 	if _, err := svc.Inspect(ctx(t), Token(first.Link)); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("Inspect of a replaced token: %v, want ErrInvalidToken", err)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new password 1"}); err != nil {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new passphrase for tests 1"}); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	if got := users.Password(u("a")); got != "new password 1" {
+	if got := users.Password(u("a")); got != "new passphrase for tests 1" {
 		t.Fatalf("password = %q after Complete", got)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new password 2"}); !errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new passphrase for tests 2"}); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("second Complete: %v, want ErrInvalidToken", err)
 	}
 }
@@ -382,7 +382,7 @@ func testServiceExpiry(t *testing.T, s reset.Store, u func(string) string) {
 	if _, err := svc.Inspect(ctx(t), Token(iss.Link)); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Inspect at expiry: %v, want ErrExpiredToken", err)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new password"}); !errors.Is(err, reset.ErrExpiredToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new passphrase for tests"}); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Complete at expiry: %v, want ErrExpiredToken", err)
 	}
 }

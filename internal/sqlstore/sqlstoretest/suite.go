@@ -113,6 +113,7 @@ func Run(t *testing.T, h Harness) {
 		{"OutboxLostConnection", testOutboxLostConnection},
 		{"ContextCancelled", testContextCancelled},
 		{"Version", testVersion},
+		{"PasswordScreening", testPasswordScreening},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, h) })
 	}
