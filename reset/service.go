@@ -30,7 +30,7 @@ type Service struct {
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
-	quota     Quota // the Store's when it has one and cool is the Store, or in memory
+	quota     Quota     // the Store's when it has one and cool is the Store, or in memory
 	queue     Queue     // Config.Queue, or mem
 	mem       *memQueue // the in-process queue, when Config.Queue is nil
 	rand      io.Reader // Config.Rand, or nil for crypto/rand
