@@ -176,7 +176,8 @@ func testQuotaPrune(t *testing.T, s reset.Store, u func(string) string) {
 	if ok, err := q.Spend(ctx(t), live, "", now.Add(-day+time.Microsecond), day, 1); !ok || err != nil {
 		t.Fatalf("Spend = %v, %v", ok, err)
 	}
-	n := 0
+	// In batches of one; others' budgets go too, and a store may clean up
+	// on its own (memstore does), so only the live budget is checked.
 	for {
 		got, err := p.Prune(ctx(t), now, 1)
 		if err != nil {
@@ -185,15 +186,9 @@ func testQuotaPrune(t *testing.T, s reset.Store, u func(string) string) {
 		if got.Quotas > 1 {
 			t.Fatalf("Prune with limit 1 removed %+v", got)
 		}
-		n += got.Quotas
 		if got.Tokens+got.Cooldowns+got.Quotas == 0 {
 			break
 		}
-	}
-	// A store may clean up on its own (memstore does), so fewer than 3
-	// may be counted; the live budget must survive either way.
-	if n > 3 {
-		t.Errorf("Prune removed %d of our budgets, want at most 3", n)
 	}
 	if ok, err := q.Spend(ctx(t), live, "", now, day, 1); ok || err != nil {
 		t.Fatalf("Spend of a budget still in its window after Prune = %v, %v; want false", ok, err)
