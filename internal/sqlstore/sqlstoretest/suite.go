@@ -33,6 +33,7 @@ type Store interface {
 	reset.Store
 	reset.Pruner
 	reset.Cooldowner
+	reset.Quota
 	outbox.Store
 	Migrate(ctx context.Context) error
 	TablePrefix() string
