@@ -32,7 +32,7 @@ func TestSpend(t *testing.T) {
 	if !uses[1].At.Equal(t0.Add(time.Hour).Truncate(time.Microsecond)) {
 		t.Fatalf("use at %v, want microseconds", uses[1].At)
 	}
-	if OwnerOf("") == OwnerOf("") {
+	if x, y := OwnerOf(""), OwnerOf(""); x == y {
 		t.Fatal("two empty owners match")
 	}
 	if Last(uses) != uses[1].At || !Last(nil).IsZero() {
