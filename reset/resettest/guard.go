@@ -202,37 +202,6 @@ func testQuotaPrune(t *testing.T, s reset.Store, u func(string) string) {
 // [reset.Quota]; rows may count the store's records of table ("quotas"):
 // one is left. rows may be nil.
 func TestQuotaService(t *testing.T, s reset.Store, id string, rows func(table string) int) {
-	const n, limit = Concurrency, 5
-	users := &Users{}
-	users.Add(id, id+"@example.com", "old password")
-	svc, err := reset.New(reset.Config{Store: s, Users: users, Mailer: &Mailer{}, Cooldown: -1,
-		ResetURL: "https://app.example.com/reset", Logger: discardLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Shutdown(context.Background()) })
-	var issued, throttled atomic.Int64
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			_, err := svc.RequestTrusted(ctx(t), reset.TrustedRequest{Email: id + "@example.com", SkipSend: true, Throttle: true})
-			switch {
-			case err == nil:
-				issued.Add(1)
-			case errors.Is(err, reset.ErrThrottled):
-				throttled.Add(1)
-			default:
-				t.Errorf("Request: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if issued.Load() != limit || throttled.Load() != n-limit {
-		t.Fatalf("%d concurrent throttled requests: %d issued, %d throttled; want %d and %d", n, issued.Load(), throttled.Load(), limit, n-limit)
-	}
-	if rows != nil {
-		if r := rows("quotas"); r != 1 {
-			t.Fatalf("%d quota rows, want 1", r)
-		}
-	}
+	svc, _ := newUserService(t, s, id, nil, func(c *reset.Config) { c.Cooldown = -1 })
+	burst(t, svc, id+"@example.com", 5, rows, "quotas")
 }
