@@ -480,16 +480,17 @@ func (s *Service) deliver(ctx context.Context, msg Message) error {
 }
 
 // CarryOut carries out a queued public request, for the [Queue] that
-// holds it: it looks the address up, applies the cooldown (owned by r.ID,
-// unless r.SkipCooldown), issues a new token (every older token of the
+// holds it: it looks the address up, applies the cooldown and the daily
+// limit (owned by r.ID, unless r.SkipCooldown), issues a new token (every older token of the
 // user stops working) and renders the email, which it returns for the
 // queue to send under the Message's ID.
 //
 // Nothing is to be sent, and the queue drops the request, when the error
-// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs)
-// or [ErrInvalidInput] (the caller's link is no longer allowed). Any other
-// error is a back end's: the queue may carry the request out again later,
-// and it then meets the cooldown again unless it owns it.
+// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs,
+// or the daily limit is spent) or [ErrInvalidInput] (the caller's link is
+// no longer allowed). Any other error is a back end's: the queue may carry
+// the request out again later, and it then meets the cooldown and the
+// daily limit again, which let it through if it owns them.
 func (s *Service) CarryOut(ctx context.Context, r PublicRequest) (Message, error) {
 	base, err := s.checkRequest(r.Email, r.Link)
 	if err != nil {

@@ -3,10 +3,9 @@
 // memory and are lost when the process ends.
 //
 // It implements [reset.Pruner], [reset.Cooldowner], [reset.Quota] and
-// [outbox.Store] (an
-// outbox that is not durable, with a budget shared within the process
-// only: see [Store.Enqueue]), and removes expired records and cooldowns by
-// itself as it goes, so that memory stays bounded by the number of live
+// [outbox.Store] (an outbox that is not durable, with a budget shared
+// within the process only: see [Store.Enqueue]), and removes expired
+// records, cooldowns and daily budgets by itself as it goes, so that memory stays bounded by the number of live
 // tokens without a background goroutine.
 package memstore
 
