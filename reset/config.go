@@ -14,6 +14,7 @@ const DefaultTokenTTL = time.Hour
 // Defaults of the other settings.
 const (
 	defaultCooldown   = time.Minute
+	defaultDailyLimit = 5
 	defaultQueueSize  = 1024
 	defaultWorkers    = 2
 	defaultAfterReset = 30 * time.Second
@@ -54,6 +55,15 @@ type Config struct {
 	// request sends nothing and changes nothing, and the caller cannot tell.
 	// Default 1 minute; negative disables it.
 	Cooldown time.Duration
+
+	// DailyLimit is how many reset emails one address gets at most in any
+	// rolling 24 hours, on top of the Cooldown, for public requests (and
+	// trusted requests that ask for it). Past it a request sends nothing
+	// and changes nothing, and the caller cannot tell. The budget is
+	// shared by every instance through the Store when it implements
+	// [Quota] and [Cooldowner], and kept in process memory otherwise.
+	// Default 5; at most 1,000; negative disables it.
+	DailyLimit int
 
 	// TokenKey, when set, makes stored token hashes HMAC-SHA-256 keyed with
 	// it instead of plain SHA-256, so a stolen table cannot be checked

@@ -39,7 +39,8 @@ var (
 	// ErrClosed means that the Service has been shut down.
 	ErrClosed = errors.New("reset: service shut down")
 
-	// ErrThrottled means that the per-address cooldown suppressed a mail.
+	// ErrThrottled means that the per-address cooldown or daily limit
+	// ([Config.DailyLimit]) suppressed a mail.
 	// [Service.RequestTrusted] returns it only when [TrustedRequest.Throttle]
 	// is set; public requests never report it to the caller.
 	ErrThrottled = errors.New("reset: throttled")

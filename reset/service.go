@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/internal/redact"
 )
 
@@ -29,6 +30,7 @@ type Service struct {
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
+	quota     Quota     // the Store's when it has one and cool is the Store, or in memory
 	queue     Queue     // Config.Queue, or mem
 	mem       *memQueue // the in-process queue, when Config.Queue is nil
 	rand      io.Reader // Config.Rand, or nil for crypto/rand
@@ -94,6 +96,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = defaultCooldown
 	}
+	switch {
+	case cfg.DailyLimit == 0:
+		cfg.DailyLimit = defaultDailyLimit
+	case cfg.DailyLimit > quota.MaxLimit:
+		problems = append(problems, fmt.Sprintf("DailyLimit must be at most %d", quota.MaxLimit))
+	}
 	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
 		problems = append(problems, "QueueSize, Workers and AfterResetTimeout must not be negative")
 	}
@@ -150,6 +158,12 @@ func New(cfg Config) (*Service, error) {
 		s.cool = c
 	} else {
 		s.cool = &memCooldown{until: map[Hash]cooling{}, secret: []byte(rand.Text() + rand.Text())[:32]}
+	}
+	_, shared := cfg.Store.(Cooldowner)
+	if q, ok := cfg.Store.(Quota); ok && shared {
+		s.quota = q
+	} else {
+		s.quota = &memQuota{uses: map[Hash][]quota.Use{}}
 	}
 	s.queue = cfg.Queue
 	if s.queue == nil {
@@ -289,7 +303,8 @@ type TrustedRequest struct {
 	// SkipSend issues the token and returns the link without sending mail
 	// (PingOne's skipSend "enabled").
 	SkipSend bool
-	// Throttle applies the per-address cooldown: while it runs the request
+	// Throttle applies the per-address cooldown and daily limit
+	// ([Config.DailyLimit]): while either holds the request back it
 	// changes nothing and returns ErrThrottled.
 	Throttle bool
 	// Wait sends the email before returning and reports the Mailer's error,
@@ -389,7 +404,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 	}
 	now := s.now()
 	if throttle && s.cfg.Cooldown > 0 {
-		key, err := s.cooldownKey(ctx, u.Email)
+		key, err := s.addressKey(ctx, "passreset/cooldown", u.Email)
 		if err != nil {
 			return Issued{}, Message{}, err
 		}
@@ -403,6 +418,17 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 			return Issued{}, Message{}, ErrThrottled
 		}
 	}
+	if throttle {
+		ok, err := s.spend(ctx, u.Email, owner, now)
+		if err != nil {
+			return Issued{}, Message{}, err
+		}
+		if !ok {
+			s.emit(Event{Kind: EventThrottled, UserID: u.ID})
+			s.log.InfoContext(ctx, "reset request throttled: daily limit reached", "user_id", u.ID)
+			return Issued{}, Message{}, ErrThrottled
+		}
+	}
 	raw, tok, err := newToken(s.rand)
 	if err != nil {
 		return Issued{}, Message{}, err
@@ -413,6 +439,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 		Email:     u.Email,
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.TokenTTL),
+		Stamp:     stampHash(raw, u.Stamp),
 	}
 	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
 	var msg Message
@@ -431,14 +458,15 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 	return iss, msg, nil
 }
 
-// cooldownKey is the key of an address's cooldown: HMAC-SHA-256 of the
-// lower-cased address under the cooldown secret, never a plain hash, so
-// that whoever reads the store cannot check a guessed address against it.
-// The secret is the store's ([Cooldowner]), the same for every instance
-// and independent of every other key, so that no key rotation changes a
-// cooldown's key; it is fetched once, by the first request that needs it
-// (a queue's worker for public requests).
-func (s *Service) cooldownKey(ctx context.Context, email string) (Hash, error) {
+// addressKey is the key of an address's cooldown or budget (domain
+// tells which): HMAC-SHA-256 of the lower-cased address under the
+// cooldown secret, never a plain hash, so that whoever reads the store
+// cannot check a guessed address against it. The secret is the store's
+// ([Cooldowner]), the same for every instance and independent of every
+// other key, so that no key rotation changes a key; it is fetched once,
+// by the first request that needs it (a queue's worker for public
+// requests).
+func (s *Service) addressKey(ctx context.Context, domain, email string) (Hash, error) {
 	s.secretMu.Lock()
 	defer s.secretMu.Unlock()
 	if s.secret == nil {
@@ -452,7 +480,7 @@ func (s *Service) cooldownKey(ctx context.Context, email string) (Hash, error) {
 		s.secret = secret
 	}
 	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte("passreset/cooldown\x00" + strings.ToLower(email)))
+	m.Write([]byte(domain + "\x00" + strings.ToLower(email)))
 	var h Hash
 	m.Sum(h[:0])
 	return h, nil
@@ -507,16 +535,17 @@ func (s *Service) deliver(ctx context.Context, msg Message) error {
 }
 
 // CarryOut carries out a queued public request, for the [Queue] that
-// holds it: it looks the address up, applies the cooldown (owned by r.ID,
-// unless r.SkipCooldown), issues a new token (every older token of the
+// holds it: it looks the address up, applies the cooldown and the daily
+// limit (owned by r.ID, unless r.SkipCooldown), issues a new token (every older token of the
 // user stops working) and renders the email, which it returns for the
 // queue to send under the Message's ID.
 //
 // Nothing is to be sent, and the queue drops the request, when the error
-// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs)
-// or [ErrInvalidInput] (the caller's link is no longer allowed). Any other
-// error is a back end's: the queue may carry the request out again later,
-// and it then meets the cooldown again unless it owns it.
+// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs,
+// or the daily limit is spent) or [ErrInvalidInput] (the caller's link is
+// no longer allowed). Any other error is a back end's: the queue may carry
+// the request out again later, and it then meets the cooldown and the
+// daily limit again, which let it through if it owns them.
 func (s *Service) CarryOut(ctx context.Context, r PublicRequest) (Message, error) {
 	base, err := s.checkRequest(r.Email, r.Link)
 	if err != nil {
@@ -544,6 +573,9 @@ func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) 
 	}
 	rec, err := s.cfg.Store.Lookup(ctx, h)
 	if err := s.judge(rec, h, err); err != nil {
+		return TokenInfo{}, err
+	}
+	if err := s.checkStamp(ctx, token, rec); err != nil {
 		return TokenInfo{}, err
 	}
 	return TokenInfo{UserID: rec.UserID, Email: rec.Email, ExpiresAt: rec.ExpiresAt}, nil
@@ -631,6 +663,16 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if err := s.judge(rec, h, err); err != nil {
 		return "", err
 	}
+	if err := s.checkStamp(ctx, c.Token, rec); err != nil {
+		// A token whose stamp changed stays used up; after a failing
+		// lookup it is put back, as after a failing SetPassword.
+		if !errors.Is(err, ErrInvalidToken) {
+			if rerr := s.cfg.Store.Rotate(context.WithoutCancel(ctx), rec); rerr != nil {
+				s.log.ErrorContext(ctx, "restoring token after failed account lookup", "user_id", rec.UserID, "err", rerr)
+			}
+		}
+		return "", err
+	}
 	if err := s.cfg.Users.SetPassword(ctx, rec.UserID, c.Password); err != nil {
 		// Put the token back so the person can try again with the same
 		// link. Rotate would replace a token issued in between; that only
@@ -712,7 +754,8 @@ const (
 )
 
 // Prune removes what has expired, if the Store implements [Pruner]:
-// tokens past their expiry and ended cooldowns. It works in batches of
+// tokens past their expiry, ended cooldowns and budgets with no use
+// left in their window. It works in batches of
 // 1,000 rows, one short statement each, resting after each batch three
 // times as long as it took, until nothing is left or ctx ends, and
 // reports what it removed by kind, and logs it. Run it
@@ -736,15 +779,16 @@ func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 		took = time.Since(began)
 		total.Tokens += n.Tokens
 		total.Cooldowns += n.Cooldowns
+		total.Quotas += n.Quotas
 		if err != nil {
 			return total, fmt.Errorf("reset: pruning: %w", err)
 		}
-		if n.Tokens < pruneBatch && n.Cooldowns < pruneBatch {
+		if n.Tokens < pruneBatch && n.Cooldowns < pruneBatch && n.Quotas < pruneBatch {
 			break
 		}
 	}
-	if total.Tokens+total.Cooldowns > 0 {
-		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns)
+	if total.Tokens+total.Cooldowns+total.Quotas > 0 {
+		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns, "quotas", total.Quotas)
 	}
 	return total, nil
 }
