@@ -86,10 +86,10 @@ func TestStampService(t *testing.T, s reset.Store, id string) {
 			if _, err := svc.Inspect(ctx(t), tok); err != nil {
 				t.Fatalf("Inspect under the same stamp: %v", err)
 			}
-			if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password 1"}); err != nil {
+			if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet tractor mends 1"}); err != nil {
 				t.Fatalf("Complete under the same stamp: %v", err)
 			}
-			if got := users.Password(user); got != "new password 1" {
+			if got := users.Password(user); got != "violet tractor mends 1" {
 				t.Fatalf("password = %q after Complete", got)
 			}
 
@@ -101,7 +101,7 @@ func TestStampService(t *testing.T, s reset.Store, id string) {
 				t.Fatalf("Inspect after the stamp was removed: %v, want ErrInvalidToken", err)
 			}
 			tok = issue()
-			if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password 2"}); err != nil {
+			if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet tractor mends 2"}); err != nil {
 				t.Fatalf("Complete without a stamp: %v", err)
 			}
 		})
