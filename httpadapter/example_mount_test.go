@@ -26,13 +26,12 @@ func mountReset(mux *http.ServeMux, users reset.Users, mailer reset.Mailer, endS
 		return nil, err // says which of the two is empty
 	}
 	svc, err := reset.New(reset.Config{
-		Store:          memstore.New(), // one process; see "Backends" for a database
-		Users:          users,          // your accounts: LookupEmail and SetPassword
-		Mailer:         mailer,
-		EndSessions:    endSessions, // your session store; see "Sessions"
-		ResetURL:       "https://app.example.com/auth" + httpadapter.PagePath,
-		AllowedLinks:   []string{"https://app.example.com/"},
-		PasswordPolicy: reset.BcryptPasswordPolicy, // when SetPassword hashes with bcrypt
+		Store:        memstore.New(), // one process; see "Backends" for a database
+		Users:        users,          // your accounts: LookupEmail and SetPassword (hash with package passhash)
+		Mailer:       mailer,
+		EndSessions:  endSessions, // your session store; see "Sessions"
+		ResetURL:     "https://app.example.com/auth" + httpadapter.PagePath,
+		AllowedLinks: []string{"https://app.example.com/"},
 	})
 	if err != nil {
 		return nil, err

@@ -170,7 +170,7 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 		svc:       svc,
 		log:       svc.Logger().With("component", "passreset/httpadapter"),
 		cop:       opts.CrossOrigin,
-		minLength: minPasswordLength(svc),
+		minLength: svc.MinPasswordLength(),
 	}
 	if u, err := url.Parse(svc.ResetURL()); err == nil && strings.HasSuffix(u.Path, PagePath) {
 		h.resetPath = u.Path
@@ -193,22 +193,6 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	}
 	h.opts = opts
 	return h, nil
-}
-
-// minPasswordLength finds the shortest password the Service's policy
-// accepts, for the hosted form's minlength hint, by trying passwords of
-// mixed letters, digits and signs; 0 when it accepts none of up to 128
-// characters. A policy with other rules may refuse longer passwords too:
-// the hint only keeps the browser from refusing what the policy allows.
-func minPasswordLength(svc *reset.Service) int {
-	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
-	for n := 1; n <= 128; n++ {
-		pw := strings.Repeat(sample, n/len(sample)+1)[:n]
-		if svc.CheckPassword(pw) == nil {
-			return n
-		}
-	}
-	return 0
 }
 
 // ServeHTTP routes a request by its path relative to the mount point.

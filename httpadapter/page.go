@@ -86,6 +86,9 @@ type PageData struct {
 	// KeepSessions is the person's choice, on a refused submission, to
 	// stay signed in elsewhere.
 	KeepSessions bool
+	// Limit is the length limit a refused password broke
+	// ([reset.PasswordError]), for the "form.long" text.
+	Limit int
 
 	// Expired tells an expired link from an invalid one (invalid page).
 	Expired bool
@@ -230,6 +233,15 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason,
 				SecondFactor: info.SecondFactor, KeepSessions: keep, CodeError: strings.HasPrefix(key, "form.code")})
 	}
+	refused := func(pe *reset.PasswordError) {
+		key, ok := refusedTexts[pe.Code]
+		if !ok {
+			key = "form.refused"
+		}
+		h.render(w, r, http.StatusBadRequest, PageForm,
+			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: pe.Reason, Limit: pe.Limit,
+				SecondFactor: info.SecondFactor, KeepSessions: keep})
+	}
 	switch minLen := h.minLength; {
 	case pw == "":
 		again("form.empty", "")
@@ -241,14 +253,10 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		again("form.short", "")
 		return
 	}
-	if pe, ok := errors.AsType[*reset.PasswordError](h.svc.CheckPassword(pw)); ok {
-		again("form.refused", pe.Reason)
-		return
-	}
 	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw,
 		SecondFactorCode: form.Get(fieldCode), KeepSessions: keep})
-	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // refused by Users.SetPassword
-		again("form.refused", pe.Reason)
+	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // by the policy, or by Users.SetPassword
+		refused(pe)
 		return
 	}
 	switch {
@@ -265,6 +273,18 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	clearTokenCookie(w, r)
 	h.render(w, r, http.StatusOK, PageDone, PageData{})
+}
+
+// refusedTexts are the form's texts for a password the policy refused,
+// by [reset.PasswordError] code; another code gets "form.refused", which
+// shows the policy's own reason.
+var refusedTexts = map[string]string{
+	reset.PasswordTooShort:    "form.short",
+	reset.PasswordTooLong:     "form.long",
+	reset.PasswordCommon:      "form.common",
+	reset.PasswordContext:     "form.context",
+	reset.PasswordBreached:    "form.breached",
+	reset.PasswordInvalidText: "form.invalidText",
 }
 
 // tokenPage answers for a token that does not work, or a failure.

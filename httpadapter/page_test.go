@@ -119,7 +119,7 @@ func TestPageForm(t *testing.T) {
 		for _, want := range []string{
 			`<form method="post" action="reset">`,
 			`<label for="newPassword">`, `<label for="confirmPassword">`,
-			`id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="8"`,
+			`id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="15"`,
 			`id="confirmPassword" name="confirmPassword" type="password" autocomplete="new-password"`,
 			`autocomplete="username" value="jborder@anywhere.com"`,
 			`<html lang="en" dir="ltr">`,
@@ -145,7 +145,7 @@ func TestPageMismatchedAndWeak(t *testing.T) {
 	tok := e.issue()
 	for _, c := range []struct{ pw, confirm, reason string }{
 		{"a new long password", "a new long passwort", "not the same"},
-		{"short", "short", "at least 8 characters"},
+		{"short", "short", "at least 15 characters"},
 		{"", "", "Type a new password"},
 	} {
 		w := e.postForm(PagePath, form(tok, c.pw, c.confirm))

@@ -14,6 +14,7 @@ const DefaultTokenTTL = time.Hour
 // Defaults of the other settings.
 const (
 	defaultCooldown   = time.Minute
+	defaultDailyLimit = 5
 	defaultQueueSize  = 1024
 	defaultWorkers    = 2
 	defaultAfterReset = 30 * time.Second
@@ -55,15 +56,39 @@ type Config struct {
 	// Default 1 minute; negative disables it.
 	Cooldown time.Duration
 
+	// DailyLimit is how many reset emails one address gets at most in any
+	// rolling 24 hours, on top of the Cooldown, for public requests (and
+	// trusted requests that ask for it). Past it a request sends nothing
+	// and changes nothing, and the caller cannot tell. The budget is
+	// shared by every instance through the Store when it implements
+	// [Quota] and [Cooldowner], and kept in process memory otherwise.
+	// Default 5; at most 1,000; negative disables it.
+	DailyLimit int
+
 	// TokenKey, when set, makes stored token hashes HMAC-SHA-256 keyed with
 	// it instead of plain SHA-256, so a stolen table cannot be checked
 	// against guessed tokens without the key. Changing it invalidates every
 	// outstanding token. Default: none.
 	TokenKey []byte
 
-	// PasswordPolicy checks a new password and returns nil or an error,
-	// ideally a [*PasswordError]. Default: [DefaultPasswordPolicy].
-	PasswordPolicy func(password string) error
+	// PasswordPolicy checks a new password for the account it is for and
+	// returns nil or an error, ideally a [*PasswordError]. It must be safe
+	// for concurrent use. Default: [DefaultPasswordPolicy] (length, a list
+	// of common and breached passwords, context words); a custom policy
+	// that wants those too calls it.
+	PasswordPolicy func(ctx context.Context, c PasswordCheck) error
+
+	// MultiFactor declares that the application's passwords are used
+	// together with a second factor, so that the default policy accepts
+	// passwords of [MinPasswordMultiFactor] characters. Default false:
+	// at least [MinPassword].
+	MultiFactor bool
+
+	// BreachedPasswords, when set, is asked about every new password that
+	// the policy accepts; a password it knows is refused with a
+	// [*PasswordError] of Code [PasswordBreached]. Default: none (the
+	// default policy's embedded list still applies).
+	BreachedPasswords BreachChecker
 
 	// DisableChangedNotice turns off the "your password was changed" email.
 	// Default false: the notice is sent.

@@ -28,21 +28,27 @@
 //     before any account is looked up, so neither its answer nor its timing
 //     tells whether the address has an account. The queue later calls
 //     [Service.CarryOut], which looks the address up, applies a per-address
-//     cooldown, issues the token and renders the email.
+//     cooldown and daily limit, issues the token and renders the email.
 //   - [Service.Inspect] tells who a token belongs to and when it expires
 //     without consuming it, so that a page a link opens survives mail
-//     scanners that fetch every link.
-//   - [Service.Complete] checks the new password against the policy and,
-//     for an account with a second factor ([SecondFactor]), its code,
-//     consumes the token atomically (of many concurrent completions with one
+//     scanners that fetch every link. Both it and Complete refuse a token
+//     issued under a credential stamp ([User.Stamp]) the account no
+//     longer shows.
+//   - [Service.Complete] checks the new password for the token's account
+//     ([DefaultPasswordPolicy] unless [Config.PasswordPolicy] replaces it:
+//     at least 15 characters, not a common or breached password, no
+//     context words; and [Config.BreachedPasswords] if set) and, for an
+//     account with a second factor ([SecondFactor]), its code, consumes
+//     the token atomically (of many concurrent completions with one
 //     token exactly one succeeds), sets the password, revokes every other
 //     token of the user, ends the user's other sessions
 //     ([Config.EndSessions], required unless [Config.KeepSessions]), runs
 //     [Config.AfterReset] and queues a "your password was changed" notice.
 //     It never logs the user in.
 //   - [Service.RevokeAll] invalidates every token of a user, for programs
-//     whose passwords change elsewhere; [Service.Prune] removes expired
-//     tokens and cooldowns; [Service.Shutdown] stops the Service.
+//     whose passwords change elsewhere and give no stamp; [Service.Prune]
+//     removes expired tokens, cooldowns and daily budgets;
+//     [Service.Shutdown] stops the Service.
 //
 // # The queue
 //

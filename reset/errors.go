@@ -50,7 +50,8 @@ var (
 	// ErrClosed means that the Service has been shut down.
 	ErrClosed = errors.New("reset: service shut down")
 
-	// ErrThrottled means that the per-address cooldown suppressed a mail.
+	// ErrThrottled means that the per-address cooldown or daily limit
+	// ([Config.DailyLimit]) suppressed a mail.
 	// [Service.RequestTrusted] returns it only when [TrustedRequest.Throttle]
 	// is set; public requests never report it to the caller.
 	ErrThrottled = errors.New("reset: throttled")
@@ -100,9 +101,14 @@ func (e *InputError) Unwrap() []error {
 }
 
 // PasswordError reports that a new password does not meet the policy.
-// Reason is safe to show to the person choosing the password.
+// Reason is safe to show to the person choosing the password; Code, when
+// set, is one of the Password* codes (such as [PasswordCommon]) so that an
+// adapter can say it in the person's language, and Limit is the length
+// limit a [PasswordTooShort] or [PasswordTooLong] refers to.
 type PasswordError struct {
 	Reason string
+	Code   string
+	Limit  int
 }
 
 // Error returns "reset: password rejected: <reason>".

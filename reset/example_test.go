@@ -51,7 +51,7 @@ func Example() {
 	userID, err := svc.Complete(ctx, reset.Completion{Token: token, Password: "a new long password"})
 	fmt.Println(userID, err, users.Password("42"))
 
-	_, err = svc.Complete(ctx, reset.Completion{Token: token, Password: "and once more"})
+	_, err = svc.Complete(ctx, reset.Completion{Token: token, Password: "and once more, longer"})
 	fmt.Println(err)
 	svc.Shutdown(ctx) // waits for the "password changed" notice
 	fmt.Print(outbox.String())

@@ -34,55 +34,10 @@ func checkEmail(s string) error {
 	return nil
 }
 
-// minPassword and DefaultMaxPassword bound a new password's length
-// in characters under [DefaultPasswordPolicy].
-const (
-	minPassword        = 8
-	DefaultMaxPassword = 1024
-)
-
-// DefaultPasswordPolicy accepts passwords of 8 to 1024 characters of valid
-// UTF-8 without NUL, as OWASP's password guidance suggests (length over
-// composition rules). It returns nil or a [*PasswordError].
-func DefaultPasswordPolicy(password string) error {
-	if !utf8.ValidString(password) {
-		return &PasswordError{Reason: "must be valid UTF-8 text"}
-	}
-	if strings.IndexByte(password, 0) >= 0 {
-		return &PasswordError{Reason: "must not contain NUL characters"}
-	}
-	n := utf8.RuneCountInString(password)
-	if n < minPassword {
-		return &PasswordError{Reason: fmt.Sprintf("must be at least %d characters long", minPassword)}
-	}
-	if n > DefaultMaxPassword {
-		return &PasswordError{Reason: fmt.Sprintf("must be at most %d characters long", DefaultMaxPassword)}
-	}
-	return nil
-}
-
 // redactAddr returns an address fit for logs: its domain only.
 func redactAddr(email string) string {
 	if i := strings.LastIndexByte(email, '@'); i >= 0 {
 		return "***" + email[i:]
 	}
 	return "***"
-}
-
-// bcryptMaxBytes is the longest password golang.org/x/crypto/bcrypt
-// accepts, in bytes: it refuses longer ones with an error.
-const bcryptMaxBytes = 72
-
-// BcryptPasswordPolicy is [DefaultPasswordPolicy] for applications that
-// hash with bcrypt: it also refuses passwords longer than 72 bytes, which
-// bcrypt cannot hash, with a reason a person understands. Set it as
-// [Config.PasswordPolicy]. (A multi-byte character counts several bytes.)
-func BcryptPasswordPolicy(password string) error {
-	if err := DefaultPasswordPolicy(password); err != nil {
-		return err
-	}
-	if len(password) > bcryptMaxBytes {
-		return &PasswordError{Reason: fmt.Sprintf("must be at most %d bytes long (fewer characters if you use accents or other scripts)", bcryptMaxBytes)}
-	}
-	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/internal/redact"
 )
 
@@ -29,6 +30,7 @@ type Service struct {
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
+	quota     Quota     // the Store's when it has one and cool is the Store, or in memory
 	queue     Queue     // Config.Queue, or mem
 	mem       *memQueue // the in-process queue, when Config.Queue is nil
 	rand      io.Reader // Config.Rand, or nil for crypto/rand
@@ -38,8 +40,10 @@ type Service struct {
 	secretMu sync.Mutex
 	secret   []byte // keys the cooldowns; fetched from cool on first use
 
-	factor  SecondFactor // Config.Users' capability, or nil
-	strikes strikes      // wrong second-factor codes by token
+	factor        SecondFactor // Config.Users' capability, or nil
+	strikes       strikes      // wrong second-factor codes by token
+	host          string       // the host of Config.ResetURL, a context word for passwords
+	defaultPolicy bool         // Config.PasswordPolicy was nil
 }
 
 // New checks cfg and returns a Service, attached to cfg.Queue. Without
@@ -97,6 +101,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = defaultCooldown
 	}
+	switch {
+	case cfg.DailyLimit == 0:
+		cfg.DailyLimit = defaultDailyLimit
+	case cfg.DailyLimit > quota.MaxLimit:
+		problems = append(problems, fmt.Sprintf("DailyLimit must be at most %d", quota.MaxLimit))
+	}
 	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
 		problems = append(problems, "QueueSize, Workers and AfterResetTimeout must not be negative")
 	}
@@ -126,7 +136,8 @@ func New(cfg Config) (*Service, error) {
 	if len(problems) > 0 {
 		return nil, errors.New("reset: invalid Config: " + strings.Join(problems, "; "))
 	}
-	if cfg.PasswordPolicy == nil {
+	defaultPolicy := cfg.PasswordPolicy == nil
+	if defaultPolicy {
 		cfg.PasswordPolicy = DefaultPasswordPolicy
 	}
 	if cfg.Now == nil {
@@ -142,12 +153,23 @@ func New(cfg Config) (*Service, error) {
 		render:    rend,
 		rand:      userRand,
 		log:       cfg.Logger.With("component", "passreset"),
+
+		defaultPolicy: defaultPolicy,
+	}
+	if resetURL != nil {
+		s.host = resetURL.Hostname()
 	}
 	s.factor, _ = cfg.Users.(SecondFactor)
 	if c, ok := cfg.Store.(Cooldowner); ok {
 		s.cool = c
 	} else {
 		s.cool = &memCooldown{until: map[Hash]cooling{}, secret: []byte(rand.Text() + rand.Text())[:32]}
+	}
+	_, shared := cfg.Store.(Cooldowner)
+	if q, ok := cfg.Store.(Quota); ok && shared {
+		s.quota = q
+	} else {
+		s.quota = &memQuota{uses: map[Hash][]quota.Use{}}
 	}
 	s.queue = cfg.Queue
 	if s.queue == nil {
@@ -197,10 +219,53 @@ func (s *Service) Now() time.Time { return s.now() }
 // choice to keep them.
 func (s *Service) EndsSessions() bool { return s.cfg.EndSessions != nil }
 
-// CheckPassword applies [Config.PasswordPolicy] to password, so that a
-// form can refuse a password before the token is used. It returns nil or
-// the policy's error (a [*PasswordError] for the default policy).
-func (s *Service) CheckPassword(password string) error { return s.cfg.PasswordPolicy(password) }
+// CheckPassword applies [Config.PasswordPolicy] and then
+// [Config.BreachedPasswords] to c.Password for the account c names
+// (UserID and Email, from [Service.Inspect]), so that a form can refuse a
+// password before the token is used; it sets c's Product, Host and
+// MultiFactor from the Config. It returns nil, the policy's error (a
+// [*PasswordError] for the default policy), a [*PasswordError] of Code
+// [PasswordBreached], or the BreachChecker's error wrapped.
+func (s *Service) CheckPassword(ctx context.Context, c PasswordCheck) error {
+	c.Product, c.Host, c.MultiFactor = s.cfg.Product, s.host, s.cfg.MultiFactor
+	if err := s.cfg.PasswordPolicy(ctx, c); err != nil {
+		return err
+	}
+	if s.cfg.BreachedPasswords == nil {
+		return nil
+	}
+	breached, err := s.cfg.BreachedPasswords.Breached(ctx, c.Password)
+	if err != nil {
+		return fmt.Errorf("reset: checking for a breached password: %w", err)
+	}
+	if breached {
+		return &PasswordError{Code: PasswordBreached, Reason: "has appeared in a data breach, so attackers try it: choose another"}
+	}
+	return nil
+}
+
+// MinPasswordLength returns the shortest password, in characters, that
+// the policy can accept, for a form's hint: [MinPassword] or
+// [MinPasswordMultiFactor] under the default policy; for a custom policy
+// the length of the shortest of a series of random-looking passwords it
+// accepts, or 0 if it accepts none up to 128 characters.
+func (s *Service) MinPasswordLength() int {
+	if s.defaultPolicy {
+		if s.cfg.MultiFactor {
+			return MinPasswordMultiFactor
+		}
+		return MinPassword
+	}
+	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
+	c := PasswordCheck{Product: s.cfg.Product, Host: s.host, MultiFactor: s.cfg.MultiFactor}
+	for n := 1; n <= 128; n++ {
+		c.Password = strings.Repeat(sample, n/len(sample)+1)[:n]
+		if s.cfg.PasswordPolicy(context.Background(), c) == nil {
+			return n
+		}
+	}
+	return 0
+}
 
 // Request is PingOne's password-lost for a request from the public, and
 // the call to make with input from a form or a public API. It checks the
@@ -249,7 +314,8 @@ type TrustedRequest struct {
 	// SkipSend issues the token and returns the link without sending mail
 	// (PingOne's skipSend "enabled").
 	SkipSend bool
-	// Throttle applies the per-address cooldown: while it runs the request
+	// Throttle applies the per-address cooldown and daily limit
+	// ([Config.DailyLimit]): while either holds the request back it
 	// changes nothing and returns ErrThrottled.
 	Throttle bool
 	// Wait sends the email before returning and reports the Mailer's error,
@@ -349,7 +415,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 	}
 	now := s.now()
 	if throttle && s.cfg.Cooldown > 0 {
-		key, err := s.cooldownKey(ctx, u.Email)
+		key, err := s.addressKey(ctx, "passreset/cooldown", u.Email)
 		if err != nil {
 			return Issued{}, Message{}, err
 		}
@@ -363,6 +429,17 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 			return Issued{}, Message{}, ErrThrottled
 		}
 	}
+	if throttle {
+		ok, err := s.spend(ctx, u.Email, owner, now)
+		if err != nil {
+			return Issued{}, Message{}, err
+		}
+		if !ok {
+			s.emit(Event{Kind: EventThrottled, UserID: u.ID})
+			s.log.InfoContext(ctx, "reset request throttled: daily limit reached", "user_id", u.ID)
+			return Issued{}, Message{}, ErrThrottled
+		}
+	}
 	raw, tok, err := newToken(s.rand)
 	if err != nil {
 		return Issued{}, Message{}, err
@@ -373,6 +450,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 		Email:     u.Email,
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.TokenTTL),
+		Stamp:     stampHash(raw, u.Stamp),
 	}
 	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
 	var msg Message
@@ -391,14 +469,15 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 	return iss, msg, nil
 }
 
-// cooldownKey is the key of an address's cooldown: HMAC-SHA-256 of the
-// lower-cased address under the cooldown secret, never a plain hash, so
-// that whoever reads the store cannot check a guessed address against it.
-// The secret is the store's ([Cooldowner]), the same for every instance
-// and independent of every other key, so that no key rotation changes a
-// cooldown's key; it is fetched once, by the first request that needs it
-// (a queue's worker for public requests).
-func (s *Service) cooldownKey(ctx context.Context, email string) (Hash, error) {
+// addressKey is the key of an address's cooldown or budget (domain
+// tells which): HMAC-SHA-256 of the lower-cased address under the
+// cooldown secret, never a plain hash, so that whoever reads the store
+// cannot check a guessed address against it. The secret is the store's
+// ([Cooldowner]), the same for every instance and independent of every
+// other key, so that no key rotation changes a key; it is fetched once,
+// by the first request that needs it (a queue's worker for public
+// requests).
+func (s *Service) addressKey(ctx context.Context, domain, email string) (Hash, error) {
 	s.secretMu.Lock()
 	defer s.secretMu.Unlock()
 	if s.secret == nil {
@@ -412,7 +491,7 @@ func (s *Service) cooldownKey(ctx context.Context, email string) (Hash, error) {
 		s.secret = secret
 	}
 	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte("passreset/cooldown\x00" + strings.ToLower(email)))
+	m.Write([]byte(domain + "\x00" + strings.ToLower(email)))
 	var h Hash
 	m.Sum(h[:0])
 	return h, nil
@@ -467,16 +546,17 @@ func (s *Service) deliver(ctx context.Context, msg Message) error {
 }
 
 // CarryOut carries out a queued public request, for the [Queue] that
-// holds it: it looks the address up, applies the cooldown (owned by r.ID,
-// unless r.SkipCooldown), issues a new token (every older token of the
+// holds it: it looks the address up, applies the cooldown and the daily
+// limit (owned by r.ID, unless r.SkipCooldown), issues a new token (every older token of the
 // user stops working) and renders the email, which it returns for the
 // queue to send under the Message's ID.
 //
 // Nothing is to be sent, and the queue drops the request, when the error
-// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs)
-// or [ErrInvalidInput] (the caller's link is no longer allowed). Any other
-// error is a back end's: the queue may carry the request out again later,
-// and it then meets the cooldown again unless it owns it.
+// wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs,
+// or the daily limit is spent) or [ErrInvalidInput] (the caller's link is
+// no longer allowed). Any other error is a back end's: the queue may carry
+// the request out again later, and it then meets the cooldown and the
+// daily limit again, which let it through if it owns them.
 func (s *Service) CarryOut(ctx context.Context, r PublicRequest) (Message, error) {
 	base, err := s.checkRequest(r.Email, r.Link)
 	if err != nil {
@@ -508,6 +588,9 @@ func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) 
 	}
 	rec, err := s.cfg.Store.Lookup(ctx, h)
 	if err := s.judge(rec, h, err); err != nil {
+		return TokenInfo{}, err
+	}
+	if err := s.checkStamp(ctx, token, rec); err != nil {
 		return TokenInfo{}, err
 	}
 	need, err := s.needsFactor(ctx, rec.UserID)
@@ -575,7 +658,8 @@ type Completion struct {
 	KeepSessions bool
 }
 
-// Complete sets a new password with a token. It checks the password policy
+// Complete sets a new password with a token. It looks the token up and
+// checks the password for the token's account with [Service.CheckPassword]
 // first (a [*PasswordError], token untouched), then, for an account with a
 // second factor, the code: without one it returns an [*InputError]
 // wrapping [ErrSecondFactorRequired], with a wrong one an [*InputError]
@@ -610,24 +694,32 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.cfg.PasswordPolicy(c.Password); err != nil {
+	looked, err := s.cfg.Store.Lookup(ctx, h)
+	if err := s.judge(looked, h, err); err != nil {
 		return "", err
 	}
-	if c.UserID != "" || s.factor != nil {
-		rec, err := s.cfg.Store.Lookup(ctx, h)
-		if err := s.judge(rec, h, err); err != nil {
-			return "", err
-		}
-		if c.UserID != "" && rec.UserID != c.UserID {
-			s.emit(Event{Kind: EventInvalid})
-			return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
-		}
-		if err := s.checkFactor(ctx, rec, c.SecondFactorCode); err != nil {
-			return "", err
-		}
+	if c.UserID != "" && looked.UserID != c.UserID {
+		s.emit(Event{Kind: EventInvalid})
+		return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
+	}
+	if err := s.CheckPassword(ctx, PasswordCheck{Password: c.Password, UserID: looked.UserID, Email: looked.Email}); err != nil {
+		return "", err
+	}
+	if err := s.checkFactor(ctx, looked, c.SecondFactorCode); err != nil {
+		return "", err
 	}
 	rec, err := s.cfg.Store.Consume(ctx, h)
 	if err := s.judge(rec, h, err); err != nil {
+		return "", err
+	}
+	if err := s.checkStamp(ctx, c.Token, rec); err != nil {
+		// A token whose stamp changed stays used up; after a failing
+		// lookup it is put back, as after a failing SetPassword.
+		if !errors.Is(err, ErrInvalidToken) {
+			if rerr := s.cfg.Store.Rotate(context.WithoutCancel(ctx), rec); rerr != nil {
+				s.log.ErrorContext(ctx, "restoring token after failed account lookup", "user_id", rec.UserID, "err", rerr)
+			}
+		}
 		return "", err
 	}
 	if err := s.cfg.Users.SetPassword(ctx, rec.UserID, c.Password); err != nil {
@@ -749,7 +841,8 @@ const (
 )
 
 // Prune removes what has expired, if the Store implements [Pruner]:
-// tokens past their expiry and ended cooldowns. It works in batches of
+// tokens past their expiry, ended cooldowns and budgets with no use
+// left in their window. It works in batches of
 // 1,000 rows, one short statement each, resting after each batch three
 // times as long as it took, until nothing is left or ctx ends, and
 // reports what it removed by kind, and logs it. Run it
@@ -773,15 +866,16 @@ func (s *Service) Prune(ctx context.Context) (Pruned, error) {
 		took = time.Since(began)
 		total.Tokens += n.Tokens
 		total.Cooldowns += n.Cooldowns
+		total.Quotas += n.Quotas
 		if err != nil {
 			return total, fmt.Errorf("reset: pruning: %w", err)
 		}
-		if n.Tokens < pruneBatch && n.Cooldowns < pruneBatch {
+		if n.Tokens < pruneBatch && n.Cooldowns < pruneBatch && n.Quotas < pruneBatch {
 			break
 		}
 	}
-	if total.Tokens+total.Cooldowns > 0 {
-		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns)
+	if total.Tokens+total.Cooldowns+total.Quotas > 0 {
+		s.log.InfoContext(ctx, "pruned expired records", "tokens", total.Tokens, "cooldowns", total.Cooldowns, "quotas", total.Quotas)
 	}
 	return total, nil
 }

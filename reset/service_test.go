@@ -517,11 +517,11 @@ func TestComplete(t *testing.T) {
 		c.AfterReset = func(_ context.Context, id string) error { after = append(after, id); return nil }
 	})
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
-	id, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "correct horse"})
+	id, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "correct horse battery"})
 	if err != nil || id != userID {
 		t.Fatalf("Complete = %q, %v", id, err)
 	}
-	if got := e.users.Password(userID); got != "correct horse" {
+	if got := e.users.Password(userID); got != "correct horse battery" {
 		t.Errorf("password %q", got)
 	}
 	if len(after) != 1 || after[0] != userID {
@@ -533,10 +533,10 @@ func TestComplete(t *testing.T) {
 		!strings.Contains(msgs[0].Text, "was changed") || resettest.Token(msgs[0].Text) != "" {
 		t.Fatalf("notice %+v", msgs)
 	}
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "another one"}); !errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "another one, long enough"}); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Errorf("reuse: %v, want ErrInvalidToken", err)
 	}
-	if e.users.Password(userID) != "correct horse" {
+	if e.users.Password(userID) != "correct horse battery" {
 		t.Error("a used token changed the password")
 	}
 }
@@ -544,7 +544,7 @@ func TestComplete(t *testing.T) {
 func TestCompleteNoticeCanBeDisabled(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) { c.DisableChangedNotice = true })
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "correct horse"}); err != nil {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
 	e.svc.Shutdown(t.Context())
@@ -564,10 +564,10 @@ func TestCompleteRejections(t *testing.T) {
 			t.Errorf("password %q: %v, want PasswordError", pw, err)
 		}
 	}
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough", UserID: "someone-else"}); !errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough passphrase", UserID: "someone-else"}); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Errorf("wrong user: %v", err)
 	}
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: "", Password: "long enough"}); !errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: "", Password: "long enough passphrase"}); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Errorf("empty token: %v", err)
 	}
 	// None of the above used the token.
@@ -577,7 +577,7 @@ func TestCompleteRejections(t *testing.T) {
 	if e.users.Password(userID) != oldPass {
 		t.Fatal("a refused completion changed the password")
 	}
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough", UserID: userID}); err != nil {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough passphrase", UserID: userID}); err != nil {
 		t.Fatalf("matching UserID: %v", err)
 	}
 }
@@ -589,7 +589,7 @@ func TestCompleteExpired(t *testing.T) {
 		t.Error("mail does not state the lifetime")
 	}
 	e.clock.Advance(15 * time.Minute)
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough"}); !errors.Is(err, reset.ErrExpiredToken) {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough passphrase"}); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("err = %v, want ErrExpiredToken", err)
 	}
 	if e.users.Password(userID) != oldPass || e.events.count(reset.EventExpired) != 1 {
@@ -601,11 +601,11 @@ func TestCompleteUsersFailureKeepsToken(t *testing.T) {
 	e := newEnv(t)
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	e.users.SetErr(errors.New("db down"))
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough"}); err == nil || errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough passphrase"}); err == nil || errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("err = %v, want the back end's error", err)
 	}
 	e.users.SetErr(nil)
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough"}); err != nil {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough passphrase"}); err != nil {
 		t.Fatalf("retry with the same link: %v", err)
 	}
 }
@@ -615,7 +615,7 @@ func TestCompleteAfterResetFailureIsReported(t *testing.T) {
 		c.AfterReset = func(context.Context, string) error { return errors.New("session store down") }
 	})
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough"}); err != nil {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "long enough passphrase"}); err != nil {
 		t.Fatal(err)
 	}
 	if e.events.count(reset.EventAfterResetFailed) != 1 {
@@ -630,7 +630,7 @@ func TestConcurrentCompletionsOneWinner(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
-			_, err := e.svc.Complete(context.Background(), reset.Completion{Token: token(iss.Link), Password: fmt.Sprintf("password %d", i)})
+			_, err := e.svc.Complete(context.Background(), reset.Completion{Token: token(iss.Link), Password: fmt.Sprintf("concurrent passphrase %d", i)})
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -670,19 +670,19 @@ func TestCustomTemplatesAndPolicy(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.Product = "Acme"
 		c.Templates = &reset.Templates{ResetSubject: "{{.Product}}: new password"}
-		c.PasswordPolicy = func(pw string) error {
-			if strings.Contains(pw, "acme") {
-				return &reset.PasswordError{Reason: "must not contain the product name"}
+		c.PasswordPolicy = func(ctx context.Context, pc reset.PasswordCheck) error {
+			if strings.Contains(pc.Password, "love") {
+				return &reset.PasswordError{Reason: "must not be sentimental"}
 			}
-			return reset.DefaultPasswordPolicy(pw)
+			return reset.DefaultPasswordPolicy(ctx, pc)
 		}
 	})
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, Wait: true})
 	if s := e.mailer.Messages()[0].Subject; s != "Acme: new password" {
 		t.Errorf("subject %q", s)
 	}
-	_, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "i love acme"})
-	if !errors.Is(err, reset.ErrPasswordRejected) || !strings.Contains(err.Error(), "product name") {
+	_, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "i love my long passphrase"})
+	if !errors.Is(err, reset.ErrPasswordRejected) || !strings.Contains(err.Error(), "sentimental") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -705,7 +705,7 @@ func TestStoreFailuresAreWrapped(t *testing.T) {
 	tok := strings.Repeat("A", reset.TokenLen)
 	_, err1 := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	_, err2 := e.svc.Inspect(t.Context(), tok)
-	_, err3 := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough"})
+	_, err3 := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: "long enough passphrase"})
 	err4 := e.svc.RevokeAll(t.Context(), userID)
 	for i, err := range []error{err1, err2, err3, err4} {
 		if !errors.Is(err, down) || errors.Is(err, reset.ErrInvalidToken) {

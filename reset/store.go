@@ -17,6 +17,11 @@ type Record struct {
 	Email     string    // the address the link was sent to
 	CreatedAt time.Time // when the token was issued (UTC)
 	ExpiresAt time.Time // when the token stops working (UTC)
+	// Stamp is a keyed hash of the account's credential stamp
+	// ([User.Stamp]) when the token was issued, or the zero Hash when the
+	// application gave none. It is keyed with the token itself, so that
+	// whoever reads the store cannot test a guessed stamp against it.
+	Stamp Hash
 }
 
 // Store keeps token records. Implementations must be safe for concurrent
@@ -50,7 +55,8 @@ type Store interface {
 type Pruner interface {
 	// Prune removes up to limit token records whose ExpiresAt is not after
 	// now and, if the Store implements [Cooldowner], up to limit cooldowns
-	// that ended by now. Each kind goes in statements of its own that hold
+	// that ended by now and, if it implements [Quota], up to limit
+	// budgets whose last use is a whole window old by now. Each kind goes in statements of its own that hold
 	// locks only for the rows they remove, so that requests never queue
 	// behind a prune for long. It reports how many of each kind it
 	// removed; a count equal to limit means there may be more.
@@ -61,6 +67,7 @@ type Pruner interface {
 type Pruned struct {
 	Tokens    int // expired token records
 	Cooldowns int // ended cooldowns
+	Quotas    int // budgets with no use left in their window ([Quota])
 }
 
 // Cooldowner is an optional Store capability: a per-address cooldown
@@ -89,6 +96,40 @@ type Cooldowner interface {
 	CooldownSecret(ctx context.Context) ([]byte, error)
 }
 
+// Quota is an optional Store capability: a budget of reset emails per
+// address over a rolling window, shared by every Service that uses the
+// same store, on top of the cooldown. A Service uses it only when the
+// Store implements [Cooldowner] too (its keys are made with the
+// cooldown secret); otherwise it keeps budgets in process memory.
+//
+// Like a cooldown's, a budget's key is HMAC-SHA-256 of the normalised
+// address under the store's secret, never the address.
+type Quota interface {
+	// Spend records one use of key's budget at now, owned by owner,
+	// unless limit uses later than now-window are recorded already. It
+	// reports whether the caller may proceed: true when it recorded one,
+	// or when a recorded use later than now-window has the same non-empty
+	// owner (the same queued request asking again; nothing more is
+	// recorded then); false otherwise, recording nothing. An empty owner
+	// never matches. It must be atomic: of any number of concurrent calls
+	// for one key, through any number of instances, at most limit report
+	// true within one window. limit is at least 1 and at most 1,000. Uses
+	// at or before now-window may be forgotten at will.
+	Spend(ctx context.Context, key Hash, owner string, now time.Time, window time.Duration, limit int) (bool, error)
+}
+
+// UsersByID is an optional capability of [Users]: finding an account by
+// its ID. When the account has a credential stamp, [Service.Inspect] and
+// [Service.Complete] look the account up again to compare it; with
+// UsersByID they ask by ID, otherwise by the address the token was sent
+// to (LookupEmail), refusing the token when that address no longer
+// belongs to the account.
+type UsersByID interface {
+	// LookupID finds the account whose ID is id. It must return
+	// ErrUnknownUser (possibly wrapped) when there is none.
+	LookupID(ctx context.Context, id string) (User, error)
+}
+
 // User is an account as the application knows it.
 type User struct {
 	ID    string // stable account identifier; never empty
@@ -97,6 +138,14 @@ type User struct {
 	// "de" or "pt-BR". It chooses the language of the emails when the
 	// Service has templates for it. Optional.
 	Locale string
+	// Stamp, when set, is an opaque value that changes whenever the
+	// account's credentials change: a hash of the password hash, an update
+	// counter, the time of the last password change. A token issued under
+	// one stamp is refused as invalid once the account shows another, with
+	// no call from the application; only a keyed hash of it is stored.
+	// Without a stamp, a token stays valid until it is used, replaced,
+	// revoked ([Service.RevokeAll]) or expires. Optional.
+	Stamp string
 }
 
 // Users is implemented by the application. Implementations must be safe for

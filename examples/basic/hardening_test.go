@@ -59,7 +59,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	}
 }
 
-// /login is rate limited: each attempt is a bcrypt comparison.
+// /login is rate limited: each attempt is an argon2id comparison.
 func TestLoginIsRateLimited(t *testing.T) {
 	h := limitLogins(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), rate.Limit(1e-9), 2)
 	var codes []int

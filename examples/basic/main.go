@@ -1,5 +1,5 @@
 // Command basic is the one-command passreset demo: an HTTP server with the
-// password reset API and hosted page, an in-memory user with a bcrypt
+// password reset API and hosted page, an in-memory user with an argon2id
 // password, and emails printed to standard output instead of sent.
 //
 //	go run ./examples/basic
@@ -46,11 +46,11 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/logmailer"
+	"github.com/passreset/passreset/passhash"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -140,10 +140,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		ResetURL:     base + mount + httpadapter.PagePath,
 		AllowedLinks: []string{"https://anywhere.com/", base + "/"},
 		Product:      "passreset demo",
-		// bcrypt hashes at most 72 bytes: the form refuses longer passwords
-		// with a clear message instead of failing when storing them.
-		PasswordPolicy: reset.BcryptPasswordPolicy,
-		Logger:         logger,
+		Logger:       logger,
 		// A completed reset signs the user out everywhere, unless the
 		// person chooses otherwise on the form.
 		EndSessions: users.EndSessions,
@@ -161,7 +158,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(mount+"/", http.StripPrefix(mount, h))
-	// Each login costs a bcrypt comparison: limit them.
+	// Each login costs an argon2id comparison: limit them.
 	mux.Handle("POST /login", limitLogins(loginHandler(users), rate.Limit(5), 10))
 	mux.Handle("GET /me", meHandler(users))
 	srv := newServer(mux, logger)
@@ -255,7 +252,7 @@ func randomPassword() (string, error) {
 	return string(b), nil
 }
 
-// users is an in-memory user table with bcrypt password hashes, as a real
+// users is an in-memory user table with argon2id password hashes, as a real
 // application would keep them. It implements [reset.Users].
 type users struct {
 	mu       sync.RWMutex
@@ -266,7 +263,7 @@ type users struct {
 
 type account struct {
 	id, email string
-	hash      []byte
+	hash      string // passhash: argon2id
 	totp      string // TOTP secret, base32; empty without a second factor
 	lastCode  string // the last TOTP code used, refused a second time
 }
@@ -312,7 +309,7 @@ func (u *users) EndSessions(_ context.Context, id string) error {
 }
 
 func (u *users) add(id, email, password string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := passhash.Hash(password)
 	if err != nil {
 		return err
 	}
@@ -337,14 +334,10 @@ func (u *users) LookupEmail(_ context.Context, email string) (reset.User, error)
 	return reset.User{ID: a.id, Email: a.email}, nil
 }
 
-// SetPassword implements [reset.Users]: it stores a bcrypt hash. A
-// password bcrypt cannot hash is refused with a *reset.PasswordError, which
-// the person sees (the policy above already refuses it first).
+// SetPassword implements [reset.Users]: it stores an argon2id hash
+// (package passhash), which takes passwords of any length and script.
 func (u *users) SetPassword(_ context.Context, id, password string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if errors.Is(err, bcrypt.ErrPasswordTooLong) {
-		return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
-	}
+	hash, err := passhash.Hash(password)
 	if err != nil {
 		return fmt.Errorf("hashing password: %w", err)
 	}
@@ -360,7 +353,7 @@ func (u *users) SetPassword(_ context.Context, id, password string) error {
 
 // dummyHash is compared against for unknown addresses, so that a login
 // takes as long whether or not the address has an account.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+var dummyHash, _ = passhash.Hash("not a password")
 
 // check reports whether password is the password of email's account.
 func (u *users) check(email, password string) bool {
@@ -371,7 +364,8 @@ func (u *users) check(email, password string) bool {
 		hash = a.hash
 	}
 	u.mu.RUnlock()
-	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && ok
+	match, err := passhash.Verify(password, hash)
+	return match && err == nil && ok
 }
 
 // session starts a session for email's account and returns its ID.
@@ -435,7 +429,7 @@ func loginHandler(u *users) http.Handler {
 }
 
 // limitLogins lets through at most r logins per second with bursts of
-// burst, process-wide, and answers 429 beyond: each login is a bcrypt
+// burst, process-wide, and answers 429 beyond: each login is an argon2id
 // comparison, and an unlimited endpoint lets anyone keep the CPU busy. A
 // real application would also limit per client and per account.
 func limitLogins(next http.Handler, r rate.Limit, burst int) http.Handler {

@@ -303,13 +303,38 @@ func TestDemo(t *testing.T) {
 	if code != 400 || !strings.Contains(page, "not the same") {
 		t.Fatalf("mismatch: %d\n%s", code, page)
 	}
-	code, page = postForm(t, formURL, url.Values{"token": {token}, "newPassword": {"brand new passphrase"}, "confirmPassword": {"brand new passphrase"}})
+	// A common password, or one containing the address's local part, is
+	// refused with 400 naming newPassword, by the API and by the page,
+	// and the link keeps working.
+	for pw, why := range map[string]string{
+		"password1234567":          "too common",
+		"jborder loves long walks": "must not contain your email address",
+	} {
+		r := mustRequest(t, http.MethodPost, d.base+mount+"/users/password-reset")
+		r.Body = io.NopCloser(strings.NewReader(`{"confirmationToken":"` + token + `","newPassword":"` + pw + `"}`))
+		r.Header.Set("Content-Type", "application/json")
+		code, body := do(t, r)
+		if code != 400 || !strings.Contains(body, `"newPassword"`) {
+			t.Errorf("API, %q: %d %s", pw, code, body)
+		}
+		code, page = postForm(t, formURL, url.Values{"token": {token}, "newPassword": {pw}, "confirmPassword": {pw}})
+		if code != 400 || !strings.Contains(page, why) {
+			t.Errorf("page, %q: %d, want 400 saying %q\n%s", pw, code, why, page)
+		}
+	}
+	// A 64-character Cyrillic passphrase (128 bytes, beyond bcrypt's 72)
+	// is accepted and hashed whole.
+	newPassword := strings.Repeat("новый ключ ", 6) // 66 characters
+	code, page = postForm(t, formURL, url.Values{"token": {token}, "newPassword": {newPassword}, "confirmPassword": {newPassword}})
 	if code != 200 || !strings.Contains(page, "Your password has been changed") {
 		t.Fatalf("submit: %d\n%s", code, page)
 	}
 
-	if got := login(t, d.base, seedEmail, "brand new passphrase"); got != 200 {
+	if got := login(t, d.base, seedEmail, newPassword); got != 200 {
 		t.Errorf("login with the new password: %d", got)
+	}
+	if got := login(t, d.base, seedEmail, strings.TrimSuffix(newPassword, "ключ ")+"ключи"); got != 401 {
+		t.Errorf("login with the password changed after byte 72: %d", got)
 	}
 	if got := login(t, d.base, seedEmail, oldPassword); got != 401 {
 		t.Errorf("login with the old password: %d", got)
@@ -327,7 +352,7 @@ func TestDemo(t *testing.T) {
 	if code != 400 {
 		t.Fatalf("used link, POST: %d", code)
 	}
-	if got := login(t, d.base, seedEmail, "brand new passphrase"); got != 200 {
+	if got := login(t, d.base, seedEmail, newPassword); got != 200 {
 		t.Errorf("the password changed after the link was used: %d", got)
 	}
 

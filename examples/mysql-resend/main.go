@@ -2,7 +2,7 @@
 // shared cooldown and the durable outbox in MySQL or MariaDB (package
 // mysqlstore) or PostgreSQL (package pgstore), mail through Resend
 // (package resendmailer) or any SMTP provider (package smtpmailer), the
-// application's own users table with bcrypt hashes, and the HTTP API and
+// application's own users table with argon2id hashes, and the HTTP API and
 // hosted page (package httpadapter) mounted under /api/directory.
 //
 // It is configured from the environment:
@@ -66,12 +66,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/smtpmailer"
+	"github.com/passreset/passreset/passhash"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/store/mysqlstore"
@@ -293,10 +293,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		ResetURL:     cfg.publicURL + mount + httpadapter.PagePath,
 		AllowedLinks: append(cfg.allowed, cfg.publicURL+"/"),
 		TokenKey:     cfg.tokenKey,
-		// bcrypt hashes at most 72 bytes: refuse longer passwords clearly.
-		PasswordPolicy: reset.BcryptPasswordPolicy,
-		Logger:         logger,
-		OnEvent:        o.metrics.OnEvent,
+		Logger:       logger,
+		OnEvent:      o.metrics.OnEvent,
 		// This example signs nobody in, so it has no sessions to end; an
 		// application with sessions sets EndSessions instead (README,
 		// "Sessions").
@@ -376,7 +374,7 @@ type appUser struct {
 	bun.BaseModel `bun:"table:app_users"`
 	ID            int64  `bun:"id,pk,autoincrement"`
 	Email         string `bun:"email,notnull,unique"`
-	PasswordHash  []byte `bun:"password_hash,notnull,type:varbinary(60)"`
+	PasswordHash  []byte `bun:"password_hash,notnull,type:varbinary(255)"`
 }
 
 var _ reset.Users = (*userTable)(nil)
@@ -397,17 +395,23 @@ func (u *userTable) migrate(ctx context.Context) error {
 	_, err := u.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS app_users (
 		id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
 		email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL UNIQUE,
-		password_hash VARBINARY(60) NOT NULL
+		password_hash VARBINARY(255) NOT NULL
 	) ENGINE=InnoDB`)
+	if err != nil {
+		return err
+	}
+	// Tables created when the example stored bcrypt hashes (60 bytes) are
+	// widened for argon2id's; their bcrypt hashes keep verifying.
+	_, err = u.db.ExecContext(ctx, `ALTER TABLE app_users MODIFY password_hash VARBINARY(255) NOT NULL`)
 	return err
 }
 
 func (u *userTable) create(ctx context.Context, email, password string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := passhash.Hash(password)
 	if err != nil {
 		return err
 	}
-	q := u.db.NewInsert().Model(&appUser{Email: email, PasswordHash: hash})
+	q := u.db.NewInsert().Model(&appUser{Email: email, PasswordHash: []byte(hash)})
 	if u.pg {
 		q = q.On("CONFLICT DO NOTHING")
 	} else {
@@ -438,13 +442,14 @@ func (u *userTable) LookupEmail(ctx context.Context, email string) (reset.User, 
 	return reset.User{ID: strconv.FormatInt(a.ID, 10), Email: a.Email}, nil
 }
 
-// SetPassword implements [reset.Users].
+// SetPassword implements [reset.Users]: it stores an argon2id hash
+// (package passhash), which takes passwords of any length and script.
 func (u *userTable) SetPassword(ctx context.Context, userID, password string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := passhash.Hash(password)
 	if err != nil {
 		return err
 	}
-	res, err := u.db.NewUpdate().Model((*appUser)(nil)).Set("password_hash = ?", hash).Where("id = ?", userID).Exec(ctx)
+	res, err := u.db.NewUpdate().Model((*appUser)(nil)).Set("password_hash = ?", []byte(hash)).Where("id = ?", userID).Exec(ctx)
 	if err != nil {
 		return err
 	}
@@ -456,7 +461,7 @@ func (u *userTable) SetPassword(ctx context.Context, userID, password string) er
 
 // dummyHash is compared against for unknown addresses, so that a login
 // takes as long whether or not the address has an account.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+var dummyHash, _ = passhash.Hash("not a password")
 
 // loginHandler serves POST /login {"email", "password"} with 200 or 401.
 // A real application would start a session here.
@@ -465,7 +470,7 @@ func (u *userTable) loginHandler() http.Handler {
 		var in struct{ Email, Password string }
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if !logins.Allow() { // each login is a bcrypt comparison
+		if !logins.Allow() { // each login is an argon2id comparison
 			w.Header().Set("Retry-After", "1")
 			writeJSON(w, http.StatusTooManyRequests, "too many sign-in attempts; try again in a second")
 			return
@@ -478,12 +483,12 @@ func (u *userTable) loginHandler() http.Handler {
 		err := u.db.NewSelect().Model(&a).Where(u.byEmail(), in.Email).Scan(r.Context())
 		hash := dummyHash
 		if err == nil {
-			hash = a.PasswordHash
+			hash = string(a.PasswordHash) // argon2id, or bcrypt from before: both verify
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			writeJSON(w, http.StatusServiceUnavailable, "try again later")
 			return
 		}
-		if bcrypt.CompareHashAndPassword(hash, []byte(in.Password)) != nil || err != nil {
+		if ok, herr := passhash.Verify(in.Password, hash); !ok || herr != nil || err != nil {
 			writeJSON(w, http.StatusUnauthorized, "wrong email or password")
 			return
 		}
@@ -491,7 +496,7 @@ func (u *userTable) loginHandler() http.Handler {
 	})
 }
 
-// logins bounds the bcrypt comparisons of /login, process-wide. A real
+// logins bounds the password comparisons of /login, process-wide. A real
 // application would also limit per client and per account.
 var logins = rate.NewLimiter(5, 10)
 

@@ -36,7 +36,7 @@ func Env(t testing.TB, name string) string {
 }
 
 // tables are the stores' tables, dropped after each test.
-var tables = [...]string{"tokens", "cooldowns", "outbox", "budget", "schema_version", "secrets"}
+var tables = [...]string{"tokens", "cooldowns", "outbox", "budget", "schema_version", "secrets", "quotas"}
 
 // prefix is a table prefix of one test's own.
 func prefix() string { return "ops" + strings.ToLower(rand.Text()[:10]) + "_" }

@@ -71,7 +71,7 @@ var stores = []struct {
 		},
 		func(db bun.IDB, p string) error {
 			_, err := db.ExecContext(context.Background(), fmt.Sprintf(
-				"DROP TABLE IF EXISTS `%[1]stokens`, `%[1]scooldowns`, `%[1]soutbox`, `%[1]sbudget`, `%[1]ssecrets`, `%[1]sschema_version`", p))
+				"DROP TABLE IF EXISTS `%[1]stokens`, `%[1]scooldowns`, `%[1]soutbox`, `%[1]sbudget`, `%[1]ssecrets`, `%[1]squotas`, `%[1]sschema_version`", p))
 			return err
 		}},
 	{"pg", pgEnv, "postgres.sh", "pgstore", openPG,
@@ -79,7 +79,7 @@ var stores = []struct {
 			return pgstore.New(db, pgstore.Options{TablePrefix: prefix})
 		},
 		func(db bun.IDB, p string) error {
-			for _, t := range []string{"tokens", "cooldowns", "outbox", "budget", "secrets", "schema_version"} {
+			for _, t := range []string{"tokens", "cooldowns", "outbox", "budget", "secrets", "quotas", "schema_version"} {
 				if _, err := db.ExecContext(context.Background(), `DROP TABLE IF EXISTS "`+p+t+`"`); err != nil {
 					return err
 				}

@@ -299,7 +299,7 @@ func TestTrustedRequestAndNotice(t *testing.T) {
 	if len(got) != 1 || resettest.Token(got[0].Text) != resettest.Token(iss.Link) || got[0].ID != iss.MessageID {
 		t.Fatalf("delivered %+v", got)
 	}
-	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: resettest.Token(iss.Link), Password: "long enough"}); err != nil {
+	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: resettest.Token(iss.Link), Password: "long enough passphrase"}); err != nil {
 		t.Fatal(err)
 	}
 	e.drain(t)

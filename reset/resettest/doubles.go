@@ -125,6 +125,7 @@ type Users struct {
 
 var (
 	_ reset.Users        = (*Users)(nil)
+	_ reset.UsersByID    = (*Users)(nil)
 	_ reset.SecondFactor = factor{}
 )
 
@@ -215,6 +216,33 @@ func (u *Users) SetLocale(email, locale string) {
 		usr.Locale = locale
 		u.byEmail[strings.ToLower(email)] = usr
 	}
+}
+
+// SetStamp sets the credential stamp of the account with email, which
+// LookupEmail and LookupID then return as User.Stamp: what an application
+// does when the password changes by other means.
+func (u *Users) SetStamp(email, stamp string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if usr, ok := u.byEmail[strings.ToLower(email)]; ok {
+		usr.Stamp = stamp
+		u.byEmail[strings.ToLower(email)] = usr
+	}
+}
+
+// LookupID implements [reset.UsersByID].
+func (u *Users) LookupID(ctx context.Context, id string) (reset.User, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.Err != nil {
+		return reset.User{}, u.Err
+	}
+	for _, usr := range u.byEmail {
+		if usr.ID == id {
+			return usr, nil
+		}
+	}
+	return reset.User{}, reset.ErrUnknownUser
 }
 
 // SetErr sets the error every method returns, safely while calls run.

@@ -16,7 +16,7 @@ import (
 
 // newUserService returns a Service on store with one known user, id,
 // whose address is id@example.com, and shuts it down when t ends.
-func newUserService(t *testing.T, store reset.Store, id string, clock *Clock) (*reset.Service, *Users) {
+func newUserService(t *testing.T, store reset.Store, id string, clock *Clock, edit ...func(*reset.Config)) (*reset.Service, *Users) {
 	t.Helper()
 	users := &Users{}
 	users.Add(id, id+"@example.com", "old password")
@@ -28,6 +28,9 @@ func newUserService(t *testing.T, store reset.Store, id string, clock *Clock) (*
 	}
 	if clock != nil {
 		cfg.Now = clock.Now
+	}
+	for _, f := range edit {
+		f(&cfg)
 	}
 	svc, err := reset.New(cfg)
 	if err != nil {
@@ -86,7 +89,7 @@ func TestConcurrentService(t *testing.T, s reset.Store, id string, rows func(tab
 	winner := make(chan string, n)
 	for i := range n {
 		wg.Go(func() {
-			pw := fmt.Sprintf("new password %d", i)
+			pw := fmt.Sprintf("zebra kettle lamp %d", i)
 			_, err := svc.Complete(ctx(t), reset.Completion{Token: valid[0], Password: pw})
 			switch {
 			case err == nil:
@@ -120,13 +123,21 @@ func TestConcurrentService(t *testing.T, s reset.Store, id string, rows func(tab
 // [reset.Cooldowner]; as for [TestConcurrentService], rows may count the
 // store's records of table ("cooldowns"): one is left.
 func TestConcurrentCooldownService(t *testing.T, s reset.Store, id string, rows func(table string) int) {
-	const n = Concurrency
 	svc, _ := newUserService(t, s, id, nil)
+	burst(t, svc, id+"@example.com", 1, rows, "cooldowns")
+}
+
+// burst sends [Concurrency] concurrent throttled requests for email
+// through svc and checks that want of them issued a token and the rest
+// were throttled, and, when rows is not nil, that table holds one row.
+func burst(t *testing.T, svc *reset.Service, email string, want int64, rows func(table string) int, table string) {
+	t.Helper()
+	const n = Concurrency
 	var issued, throttled atomic.Int64
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			_, err := svc.RequestTrusted(ctx(t), reset.TrustedRequest{Email: id + "@example.com", SkipSend: true, Throttle: true})
+			_, err := svc.RequestTrusted(ctx(t), reset.TrustedRequest{Email: email, SkipSend: true, Throttle: true})
 			switch {
 			case err == nil:
 				issued.Add(1)
@@ -138,12 +149,12 @@ func TestConcurrentCooldownService(t *testing.T, s reset.Store, id string, rows 
 		})
 	}
 	wg.Wait()
-	if issued.Load() != 1 || throttled.Load() != n-1 {
-		t.Fatalf("%d concurrent throttled requests: %d issued, %d throttled; want 1 and %d", n, issued.Load(), throttled.Load(), n-1)
+	if issued.Load() != want || throttled.Load() != n-want {
+		t.Fatalf("%d concurrent throttled requests: %d issued, %d throttled; want %d and %d", n, issued.Load(), throttled.Load(), want, n-want)
 	}
 	if rows != nil {
-		if r := rows("cooldowns"); r != 1 {
-			t.Fatalf("%d cooldown rows, want 1", r)
+		if r := rows(table); r != 1 {
+			t.Fatalf("%d %s rows, want 1", r, table)
 		}
 	}
 }
@@ -218,7 +229,7 @@ func testExpiryBoundary(t *testing.T, s reset.Store, u func(string) string) {
 		t.Fatalf("Inspect 1µs before expiry: %v", err)
 	}
 	clock.Advance(time.Microsecond)
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new password"}); !errors.Is(err, reset.ErrExpiredToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new passphrase for tests"}); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Complete at expiry: %v, want ErrExpiredToken", err)
 	}
 }

@@ -21,8 +21,9 @@ var suiteSeq atomic.Int64
 // TestStore runs the conformance suite against the Store that newStore
 // returns. newStore is called once per subtest; it may return the same
 // store every time, since every subtest uses user IDs and keys of its own.
-// Optional capabilities ([reset.Pruner], [reset.Cooldowner]) are tested
-// when the store implements them.
+// Optional capabilities ([reset.Pruner], [reset.Cooldowner], and
+// [reset.Quota] with a Cooldowner) are tested when the store implements
+// them.
 func TestStore(t *testing.T, newStore func(t *testing.T) reset.Store) {
 	t.Helper()
 	run := func(name string, f func(t *testing.T, s reset.Store, u func(string) string)) {
@@ -43,6 +44,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) reset.Store) {
 	run("ServiceExpiryBoundary", testServiceExpiry)
 	run("ConsumeRacesRotate", testConsumeRacesRotate)
 	run("SecondFactor", testSecondFactor)
+	run("StampRoundTrips", testStampRoundTrips)
+	run("StampService", func(t *testing.T, s reset.Store, u func(string) string) {
+		TestStampService(t, s, u("stamp"))
+	})
 	run("ConcurrentService", func(t *testing.T, s reset.Store, u func(string) string) {
 		TestConcurrentService(t, s, u("concurrent"), nil)
 	})
@@ -58,6 +63,16 @@ func TestStore(t *testing.T, newStore func(t *testing.T) reset.Store) {
 		run("ConcurrentCooldownService", func(t *testing.T, s reset.Store, u func(string) string) {
 			TestConcurrentCooldownService(t, s, u("cool"), nil)
 		})
+		if _, ok := newStore(t).(reset.Quota); ok {
+			run("Quota", testQuota)
+			run("ConcurrentQuota", testConcurrentQuota)
+			run("QuotaService", func(t *testing.T, s reset.Store, u func(string) string) {
+				TestQuotaService(t, s, u("quota"), nil)
+			})
+			if _, ok := newStore(t).(reset.Pruner); ok {
+				run("QuotaPrune", testQuotaPrune)
+			}
+		}
 	}
 }
 
@@ -75,7 +90,7 @@ func newHash(t *testing.T) reset.Hash {
 }
 
 func record(t *testing.T, user string, created time.Time, ttl time.Duration) reset.Record {
-	return reset.Record{Hash: newHash(t), UserID: user, Email: user + "@example.com", CreatedAt: created, ExpiresAt: created.Add(ttl)}
+	return reset.Record{Hash: newHash(t), UserID: user, Email: user + "@example.com", CreatedAt: created, ExpiresAt: created.Add(ttl), Stamp: newHash(t)}
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
@@ -92,7 +107,7 @@ func wantRecord(t *testing.T, got reset.Record, err error, want reset.Record) {
 	if err != nil {
 		t.Fatalf("got error %v, want the record", err)
 	}
-	if got.Hash != want.Hash || got.UserID != want.UserID || got.Email != want.Email ||
+	if got.Hash != want.Hash || got.UserID != want.UserID || got.Email != want.Email || got.Stamp != want.Stamp ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
 		t.Fatalf("got record %+v, want %+v", got, want)
 	}
@@ -359,13 +374,13 @@ func testService(t *testing.T, s reset.Store, u func(string) string) {
 	if _, err := svc.Inspect(ctx(t), Token(first.Link)); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("Inspect of a replaced token: %v, want ErrInvalidToken", err)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new password 1"}); err != nil {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new passphrase for tests 1"}); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	if got := users.Password(u("a")); got != "new password 1" {
+	if got := users.Password(u("a")); got != "new passphrase for tests 1" {
 		t.Fatalf("password = %q after Complete", got)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new password 2"}); !errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(second.Link), Password: "new passphrase for tests 2"}); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("second Complete: %v, want ErrInvalidToken", err)
 	}
 }
@@ -384,7 +399,7 @@ func testServiceExpiry(t *testing.T, s reset.Store, u func(string) string) {
 	if _, err := svc.Inspect(ctx(t), Token(iss.Link)); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Inspect at expiry: %v, want ErrExpiredToken", err)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new password"}); !errors.Is(err, reset.ErrExpiredToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: Token(iss.Link), Password: "new passphrase for tests"}); !errors.Is(err, reset.ErrExpiredToken) {
 		t.Fatalf("Complete at expiry: %v, want ErrExpiredToken", err)
 	}
 }

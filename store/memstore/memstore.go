@@ -2,20 +2,22 @@
 // development, tests and single-process programs. Records live in process
 // memory and are lost when the process ends.
 //
-// It implements [reset.Pruner], [reset.Cooldowner] and [outbox.Store] (an
-// outbox that is not durable, with a budget shared within the process
-// only: see [Store.Enqueue]), and removes expired records and cooldowns by
-// itself as it goes, so that memory stays bounded by the number of live
+// It implements [reset.Pruner], [reset.Cooldowner], [reset.Quota] and
+// [outbox.Store] (an outbox that is not durable, with a budget shared
+// within the process only: see [Store.Enqueue]), and removes expired
+// records, cooldowns and daily budgets by itself as it goes, so that memory stays bounded by the number of live
 // tokens without a background goroutine.
 package memstore
 
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 )
@@ -31,6 +33,7 @@ type Store struct {
 	byHash map[reset.Hash]reset.Record
 	byUser map[string]reset.Hash
 	cool   map[reset.Hash]cooling
+	quota  map[reset.Hash]budget
 	sweep  time.Time // next sweep at or after this time
 
 	secret []byte               // the cooldown secret, made on first use
@@ -42,6 +45,7 @@ var (
 	_ reset.Store         = (*Store)(nil)
 	_ reset.Pruner        = (*Store)(nil)
 	_ reset.Cooldowner    = (*Store)(nil)
+	_ reset.Quota         = (*Store)(nil)
 	_ outbox.Store        = (*Store)(nil)
 	_ outbox.BudgetReader = (*Store)(nil)
 )
@@ -57,6 +61,7 @@ func (s *Store) lock() {
 		s.byHash = make(map[reset.Hash]reset.Record)
 		s.byUser = make(map[string]reset.Hash)
 		s.cool = make(map[reset.Hash]cooling)
+		s.quota = make(map[reset.Hash]budget)
 		s.outbox = make(map[string]*leased)
 		s.budget = make(map[string]time.Time)
 	}
@@ -146,6 +151,15 @@ func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Prun
 			n.Cooldowns++
 		}
 	}
+	for k, b := range s.quota {
+		if n.Quotas == limit {
+			break
+		}
+		if !now.Before(b.ends) {
+			delete(s.quota, k)
+			n.Quotas++
+		}
+	}
 	return n, nil
 }
 
@@ -177,6 +191,31 @@ func (s *Store) CooldownSecret(ctx context.Context) ([]byte, error) {
 		rand.Read(s.secret) // never fails
 	}
 	return slices.Clone(s.secret), nil
+}
+
+// Spend implements [reset.Quota].
+func (s *Store) Spend(ctx context.Context, key reset.Hash, owner string, now time.Time, window time.Duration, limit int) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := quota.CheckLimit(limit); err != nil {
+		return false, fmt.Errorf("memstore: spend: %w", err)
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	s.maybeSweep(now)
+	next, ok := quota.Spend(s.quota[key].uses, quota.OwnerOf(owner), now, window, limit)
+	if next != nil {
+		s.quota[key] = budget{next, quota.Last(next).Add(window)}
+	}
+	return ok, nil
+}
+
+// budget is the recorded uses of one key's budget, which no longer count
+// from ends on.
+type budget struct {
+	uses []quota.Use
+	ends time.Time
 }
 
 // cooling is one running cooldown.
@@ -214,6 +253,11 @@ func (s *Store) maybeSweep(now time.Time) {
 	for k, c := range s.cool {
 		if !now.Before(c.until) {
 			delete(s.cool, k)
+		}
+	}
+	for k, b := range s.quota {
+		if !now.Before(b.ends) {
+			delete(s.quota, k)
 		}
 	}
 	s.sweep = now.Add(sweepEvery)

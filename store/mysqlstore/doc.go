@@ -103,11 +103,27 @@
 //	  PRIMARY KEY (name)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (5);
+//	SET @passreset_v6 = (SELECT IF(COUNT(*) > 0, 'DO 0',
+//	  'ALTER TABLE `passreset_tokens` ADD COLUMN stamp BINARY(32) NULL')
+//	  FROM information_schema.columns
+//	  WHERE table_schema = DATABASE() AND table_name = 'passreset_tokens' AND column_name = 'stamp');
+//	PREPARE passreset_v6 FROM @passreset_v6;
+//	EXECUTE passreset_v6;
+//	DEALLOCATE PREPARE passreset_v6;
+//	CREATE TABLE IF NOT EXISTS `passreset_quotas` (
+//	  quota_key BINARY(32)  NOT NULL,
+//	  uses      BLOB        NOT NULL,
+//	  ends_at   DATETIME(6) NOT NULL,
+//	  PRIMARY KEY (quota_key),
+//	  KEY ends_at (ends_at)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (6);
 //
 // Run the statements in order on one connection, as the mariadb and mysql
 // command-line clients do with a script: the upgrade to version 3 passes a
 // session variable from one statement to the next, since MySQL has no
-// DROP COLUMN IF EXISTS.
+// DROP COLUMN IF EXISTS (and the upgrade to version 6 likewise, since it
+// has no ADD COLUMN IF NOT EXISTS).
 //
 // Version 2 added <prefix>outbox; Migrate creates it in a version 1
 // schema and leaves the other tables as they are. Version 3 seals
@@ -122,7 +138,12 @@
 // <prefix>budget, the provider budget (outbox.Options.Rate) that every
 // instance shares; nothing else changes. Version 5 adds <prefix>secrets,
 // which holds the secret that keys the cooldowns; it only adds a table, so
-// queued mail stays where it is.
+// queued mail stays where it is. Version 6 only expands: it adds the
+// nullable column <prefix>tokens.stamp and the table <prefix>quotas. A
+// program of version 5 keeps running on it (its Check accepts a newer
+// version, its statements name their columns, and the tokens it issues
+// have no stamp), so instances can be upgraded one at a time after
+// Migrate; only its Migrate refuses the newer schema.
 //
 // # What is stored, and for how long
 //
@@ -130,12 +151,19 @@
 //
 //   - <prefix>tokens: per user, the hash of the one valid token, the user
 //     ID, the address the link went to (for the "password changed"
-//     notice), and when it was issued and expires. The row goes when the
+//     notice), when it was issued and expires, and, when the application
+//     gives a credential stamp, an HMAC of the stamp keyed with the token
+//     itself (NULL without one). The row goes when the
 //     token is used (Consume), replaced (Rotate), revoked (RevokeAll), or
 //     by the first prune after it expires.
 //   - <prefix>cooldowns: a keyed hash of an address (not the address),
 //     when its cooldown ends, and a random nonce. The row goes with the
 //     first prune after the cooldown ends.
+//   - <prefix>quotas: a keyed hash of an address (not the address), the
+//     uses of its daily budget in the last 24 hours (per use, its time
+//     and an owner derived from the request's ID, 24 bytes), and when the
+//     last use stops counting. The row goes with the first prune after
+//     that.
 //   - <prefix>outbox: the sealed content (AES-256-GCM under the
 //     application's key: the typed address, the caller's link, the
 //     rendered email), the ID of the key, and bookkeeping (kind, attempts,
@@ -146,8 +174,8 @@
 //   - <prefix>budget: per budget key (default "mail"), one time: when the
 //     provider budget's next call is due. One row per key, never pruned.
 //   - <prefix>secrets: one random 32-byte secret, made by the first
-//     instance that needs it ([Store.CooldownSecret]); the cooldowns are
-//     keyed with it. Never pruned.
+//     instance that needs it ([Store.CooldownSecret]); the cooldowns and
+//     the daily budgets are keyed with it. Never pruned.
 //
 // An outbox's Run prunes periodically; without the outbox, call
 // [reset.Service.Prune] periodically.
@@ -170,17 +198,25 @@
 //   - Cooldown is one INSERT ... ON DUPLICATE KEY UPDATE that replaces the
 //     row only if its cooldown has ended, and decides from the rows
 //     affected.
+//   - Spend (the daily budget) reads the key's uses, decides, and writes
+//     the new uses with an UPDATE conditional on the uses it read (an
+//     INSERT ... ON DUPLICATE KEY UPDATE for a new key); an UPDATE that
+//     changes no row lost a race, and the call reads again. No lock is
+//     held between round trips; on Galera, certification refuses the
+//     loser of two writes through different nodes, and it is retried.
 //
 // Round trips per operation, without retries (TestRoundTrips and
 // TestOutboxRoundTrips count them):
 //
 //	Rotate, Lookup, RevokeAll, Cooldown           1 each
 //	Consume                                       1 on MariaDB, 2 on MySQL and Galera
-//	Prune                                         2 (one DELETE per kind, at most limit rows each)
+//	Prune                                         3 (one DELETE per kind, at most limit rows each)
+//	Spend                                         2 (SELECT, then UPDATE or INSERT); 1 when refused
 //	CooldownSecret                                2 (INSERT IGNORE, SELECT), once per Service
-//	trusted request (Cooldown if throttled, Rotate) 1 or 2
+//	trusted request (Cooldown, Spend if throttled, Rotate) 1 or 4
 //	Complete (Consume, RevokeAll)                 2 on MariaDB (3 on MySQL, Galera), plus one
-//	                                              Enqueue of the notice with the outbox
+//	                                              Enqueue of the notice with the outbox, plus one
+//	                                              Users lookup (not the store's) for a token with a stamp
 //	public request with the outbox                1 (Enqueue)
 //
 // Every statement is formatted by bun on the client, so none needs a
@@ -309,8 +345,8 @@
 // crashes. The per-client rate limit of package httpadapter lives in each
 // instance's memory: it is a courtesy limit per instance (n instances
 // allow n times the rate), not a security invariant; the per-address
-// cooldown, which decides how much mail an address gets, holds across the
-// cluster.
+// cooldown and daily budget, which decide how much mail an address gets,
+// hold across the cluster.
 //
 // A node that is not ready (joining, or cut off from the majority) refuses
 // statements with 1047 before running them; the store retries those too.
@@ -322,8 +358,8 @@
 //
 // # Pruning
 //
-// [Store.Prune] removes at most limit expired tokens and ended cooldowns,
-// and [Store.PruneDead] at most limit dead envelopes, each kind with one
+// [Store.Prune] removes at most limit expired tokens, ended cooldowns and
+// budgets with no use left in their window, and [Store.PruneDead] at most limit dead envelopes, each kind with one
 // autocommit DELETE ... ORDER BY <indexed column> LIMIT, so that a prune
 // holds the locks of one small batch at a time and Rotate, Consume and the
 // outbox wait for one batch at most. [reset.Service.Prune] repeats Prune

@@ -296,7 +296,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	svc, _, mailer := newService(t, s, "trips", nil)
 	// The public password-lost request: cooldown, then rotation.
-	measure("first Request (cooldown secret: INSERT IGNORE + SELECT, once per Service; cooldown + rotate)", 4, func() error {
+	measure("first Request (cooldown secret: INSERT IGNORE + SELECT, once per Service; cooldown, spend: SELECT + INSERT, rotate)", 6, func() error {
 		if err := svc.Request(ctx, "trips@example.com", ""); err != nil {
 			return err
 		}
@@ -320,11 +320,13 @@ func TestRoundTrips(t *testing.T) {
 		_, err := svc.Inspect(ctx, resettest.Token(link))
 		return err
 	})
-	// Complete's floor is one conditional DELETE that returns the row;
-	// the core then revokes every token of the user (one issued while the
+	// Complete first reads the token's row (the password policy checks
+	// the password for its account before anything changes); its floor
+	// then is one conditional DELETE that returns the row; the core then
+	// revokes every token of the user (one issued while the
 	// password changed, too).
-	measure("Complete (consume = delete returning, then revoke all)", 2, func() error {
-		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new password"})
+	measure("Complete (lookup for the password check, consume = delete returning, then revoke all)", 3, func() error {
+		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(link), Password: "new passphrase for tests"})
 		return err
 	})
 	// Without RETURNING (MySQL), Consume reads, then deletes.
@@ -333,11 +335,11 @@ func TestRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	measure("Complete without RETURNING (select + delete, then revoke all)", 3, func() error {
-		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(iss.Link), Password: "newer password"})
+	measure("Complete without RETURNING (lookup for the password check, select + delete, then revoke all)", 4, func() error {
+		_, err := svc.Complete(ctx, reset.Completion{Token: resettest.Token(iss.Link), Password: "newer passphrase for tests"})
 		return err
 	})
-	measure("Prune (one DELETE per kind)", 2, func() error {
+	measure("Prune (one DELETE per kind)", 3, func() error {
 		_, err := s.Prune(ctx, time.Now(), 100)
 		return err
 	})

@@ -122,6 +122,31 @@ var migrations = [...][]string{
 			"  PRIMARY KEY (name)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
+	{
+		// Expand only, so that a binary of version 5 keeps running on
+		// this schema. stamp is the keyed hash of the account's
+		// credential stamp (reset.Record.Stamp), NULL for none. MySQL has
+		// no ADD COLUMN IF NOT EXISTS: the ALTER is prepared only while
+		// the column is missing, as in version 3.
+		"SET @%[1]sv6 = (SELECT IF(COUNT(*) > 0, 'DO 0',\n" +
+			"  'ALTER TABLE `%[1]stokens` ADD COLUMN stamp BINARY(32) NULL')\n" +
+			"  FROM information_schema.columns\n" +
+			"  WHERE table_schema = DATABASE() AND table_name = '%[1]stokens' AND column_name = 'stamp')",
+		"PREPARE %[1]sv6 FROM @%[1]sv6",
+		"EXECUTE %[1]sv6",
+		"DEALLOCATE PREPARE %[1]sv6",
+		// The daily per-address budget (reset.Quota): one row per key
+		// (HMAC of the address under the cooldown secret), holding its
+		// uses in the last window (24 bytes each: time and owner) and
+		// when the last of them stops counting.
+		"CREATE TABLE IF NOT EXISTS `%[1]squotas` (\n" +
+			"  quota_key BINARY(32)  NOT NULL,\n" +
+			"  uses      BLOB        NOT NULL,\n" +
+			"  ends_at   DATETIME(6) NOT NULL,\n" +
+			"  PRIMARY KEY (quota_key),\n" +
+			"  KEY ends_at (ends_at)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n" +
@@ -204,9 +229,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		for _, stmt := range migrations[v] {
 			_, err := conn.ExecContext(ctx, fmt.Sprintf(stmt, s.prefix))
 			var me *mysql.MySQLError
-			if errors.As(err, &me) && me.Number == errCantDropField {
-				// A concurrent Migrate dropped the columns between this
-				// one's check and its ALTER.
+			if errors.As(err, &me) && (me.Number == errCantDropField || me.Number == errDupFieldName) {
+				// A concurrent Migrate dropped or added the columns
+				// between this one's check and its ALTER.
 				err = nil
 			}
 			if err != nil {
@@ -222,6 +247,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // errCantDropField is ER_CANT_DROP_FIELD_OR_KEY.
 const errCantDropField = 1091
+
+// errDupFieldName is ER_DUP_FIELDNAME.
+const errDupFieldName = 1060
 
 // version returns the highest applied schema version, 0 for none.
 func version(ctx context.Context, db bun.IConn, prefix string) (int, error) {

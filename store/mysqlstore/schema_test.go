@@ -33,8 +33,10 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version 1, want %d: run Migrate", mysqlstore.SchemaVersion)) {
 		t.Fatalf("Check of a version 1 schema: %v, want an error asking for Migrate", err)
 	}
+	// A token written by a version 1 program (no stamp column).
 	rec := reset.Record{Hash: reset.Hash{1, 2, 3}, UserID: "kept", Email: "kept@example.com", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
-	if err := s.Rotate(ctx, rec); err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT INTO `"+prefix+"tokens` (user_id, token_hash, email, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		[]byte(rec.UserID), rec.Hash[:], []byte(rec.Email), base.Format("2006-01-02 15:04:05.000000"), base.Add(time.Hour).Format("2006-01-02 15:04:05.000000")); err != nil {
 		t.Fatal(err)
 	}
 	errs := make(chan error, 4)
@@ -58,7 +60,7 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 	if n := countRows(t, db, s, "schema_version"); n != mysqlstore.SchemaVersion {
 		t.Fatalf("schema_version has %d rows, want %d", n, mysqlstore.SchemaVersion)
 	}
-	if got, err := s.Lookup(ctx, rec.Hash); err != nil || got.UserID != "kept" {
+	if got, err := s.Lookup(ctx, rec.Hash); err != nil || got.UserID != "kept" || got.Stamp != (reset.Hash{}) {
 		t.Fatalf("token after the upgrade: %+v, %v", got, err)
 	}
 	e := outbox.Envelope{ID: "after-upgrade", Kind: outbox.KindRequest, Sealed: []byte("sealed"), KeyID: "k", CreatedAt: base, NotBefore: base}

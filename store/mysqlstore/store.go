@@ -97,6 +97,7 @@ var (
 	_ reset.Store         = (*Store)(nil)
 	_ reset.Pruner        = (*Store)(nil)
 	_ reset.Cooldowner    = (*Store)(nil)
+	_ reset.Quota         = (*Store)(nil)
 	_ outbox.Store        = (*Store)(nil)
 	_ outbox.BudgetReader = (*Store)(nil)
 )
@@ -106,7 +107,8 @@ var (
 // itself, so each statement is one round trip.
 type queries struct {
 	lookup, consume, consumeReturning, rotate, revoke, pruneTokens, pruneCooldowns, cooldown, cooldownNonce string
-	secretInsert, secretSelect                                                                              string
+	secretInsert, secretSelect, pruneQuotas                                                                 string
+	quota                                                                                                   sqlstore.QuotaQueries
 }
 
 // timeFormat is how the store writes and reads DATETIME(6) values: UTC
@@ -119,9 +121,19 @@ const (
 
 func newQueries(p string) queries {
 	tokens, cooldowns := "`"+p+"tokens`", "`"+p+"cooldowns`"
-	recordColumns := "user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at")
-	secrets := "`" + p + "secrets`"
+	recordColumns := "user_id, email, " + fmt.Sprintf(sqlTime, "created_at") + ", " + fmt.Sprintf(sqlTime, "expires_at") + ", stamp"
+	secrets, quotas := "`"+p+"secrets`", "`"+p+"quotas`"
 	return queries{
+		quota: sqlstore.QuotaQueries{
+			Select: "SELECT uses FROM " + quotas + " WHERE quota_key = ?",
+			// Rows affected: 1 inserted, 0 the key has a row (the no-op
+			// update changes nothing).
+			Insert: "INSERT INTO " + quotas + " (quota_key, uses, ends_at) VALUES (?, ?, ?)" +
+				" ON DUPLICATE KEY UPDATE quota_key = quota_key",
+			Update: "UPDATE " + quotas + " SET uses = ?, ends_at = ? WHERE quota_key = ? AND uses = ?",
+		},
+		pruneQuotas: "DELETE FROM " + quotas + " WHERE ends_at <= CAST(? AS DATETIME(6))" +
+			" ORDER BY ends_at, quota_key LIMIT ?",
 		secretInsert:     "INSERT IGNORE INTO " + secrets + " (name, secret) VALUES ('cooldown', ?)",
 		secretSelect:     "SELECT secret FROM " + secrets + " WHERE name = 'cooldown'",
 		lookup:           "SELECT " + recordColumns + " FROM " + tokens + " WHERE token_hash = ?",
@@ -129,8 +141,8 @@ func newQueries(p string) queries {
 		// Conditional on the exact hash: a row that a concurrent Rotate
 		// replaced between the SELECT and this DELETE is left alone.
 		consume: "DELETE FROM " + tokens + " WHERE user_id = ? AND token_hash = ?",
-		rotate: "INSERT INTO " + tokens + " (user_id, token_hash, email, created_at, expires_at) VALUES (?, ?, ?, ?, ?)" +
-			" ON DUPLICATE KEY UPDATE token_hash = ?, email = ?, created_at = ?, expires_at = ?",
+		rotate: "INSERT INTO " + tokens + " (user_id, token_hash, email, created_at, expires_at, stamp) VALUES (?, ?, ?, ?, ?, ?)" +
+			" ON DUPLICATE KEY UPDATE token_hash = ?, email = ?, created_at = ?, expires_at = ?, stamp = ?",
 		revoke: "DELETE FROM " + tokens + " WHERE user_id = ?",
 		pruneTokens: "DELETE FROM " + tokens + " WHERE expires_at <= CAST(? AS DATETIME(6))" +
 			" ORDER BY expires_at, user_id LIMIT ?",
@@ -234,11 +246,11 @@ func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
 	// Strings go in as bytes: bun writes them as hex literals, which no
 	// sql_mode (NO_BACKSLASH_ESCAPES) can reinterpret and which keep NUL
 	// bytes that bun's string quoting would drop.
-	user, email := []byte(rec.UserID), []byte(rec.Email)
+	user, email, stamp := []byte(rec.UserID), []byte(rec.Email), sqlstore.StampArg(rec.Stamp)
 	return s.retry(ctx, "rotate", func() error {
 		_, err := s.db.ExecContext(ctx, s.q.rotate,
-			user, rec.Hash[:], email, created, expires,
-			rec.Hash[:], email, created, expires)
+			user, rec.Hash[:], email, created, expires, stamp,
+			rec.Hash[:], email, created, expires, stamp)
 		return err
 	})
 }
@@ -259,8 +271,8 @@ func (s *Store) lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 
 // scanRecord reads the record with hash h from a row of recordColumns.
 func (s *Store) scanRecord(h reset.Hash, row *sql.Row) (reset.Record, error) {
-	var user, email, created, expires []byte
-	err := row.Scan(&user, &email, &created, &expires)
+	var user, email, created, expires, stamp []byte
+	err := row.Scan(&user, &email, &created, &expires, &stamp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return reset.Record{}, reset.ErrNotFound
 	}
@@ -268,6 +280,9 @@ func (s *Store) scanRecord(h reset.Hash, row *sql.Row) (reset.Record, error) {
 		return reset.Record{}, err
 	}
 	rec := reset.Record{Hash: h, UserID: string(user), Email: string(email)}
+	if err := sqlstore.ReadStamp(&rec.Stamp, stamp); err != nil {
+		return reset.Record{}, sqlretry.Permanent{Err: err}
+	}
 	if rec.CreatedAt, err = parseTime(created); err != nil {
 		return reset.Record{}, sqlretry.Permanent{Err: fmt.Errorf("reading created_at: %w", err)}
 	}
@@ -359,12 +374,13 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 	})
 }
 
-// Prune implements [reset.Pruner] with two autocommit DELETE statements,
+// Prune implements [reset.Pruner] with three autocommit DELETE statements,
 // one per kind, each removing at most limit rows in index order and
 // holding locks only on the rows it removes and the index range it reads:
 //
 //	DELETE FROM <prefix>tokens WHERE expires_at <= now ORDER BY expires_at, user_id LIMIT limit
 //	DELETE FROM <prefix>cooldowns WHERE ends_at <= now ORDER BY ends_at, cooldown_key LIMIT limit
+//	DELETE FROM <prefix>quotas WHERE ends_at <= now ORDER BY ends_at, quota_key LIMIT limit
 //
 // [reset.Service.Prune] calls it again while a count reaches limit. After
 // a lost connection a statement is retried, and the rows its first attempt
@@ -381,8 +397,25 @@ func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Prun
 	if n.Tokens, err = s.ob.Count(ctx, "prune", s.q.pruneTokens, at, limit); err != nil {
 		return n, err
 	}
-	n.Cooldowns, err = s.ob.Count(ctx, "prune", s.q.pruneCooldowns, at, limit)
+	if n.Cooldowns, err = s.ob.Count(ctx, "prune", s.q.pruneCooldowns, at, limit); err != nil {
+		return n, err
+	}
+	n.Quotas, err = s.ob.Count(ctx, "prune", s.q.pruneQuotas, at, limit)
 	return n, err
+}
+
+// Spend implements [reset.Quota] with compare-and-swap rounds of single
+// statements, usually two round trips:
+//
+//	SELECT uses FROM <prefix>quotas WHERE quota_key = key
+//	UPDATE <prefix>quotas SET uses = uses', ends_at = ends WHERE quota_key = key AND uses = uses
+//
+// (an INSERT ... ON DUPLICATE KEY UPDATE for a key without a row). An
+// UPDATE that changes no row lost a race and starts a new round; on a
+// Galera cluster the loser of two writes through different nodes fails
+// certification and is retried. A refused request writes nothing.
+func (s *Store) Spend(ctx context.Context, key reset.Hash, owner string, now time.Time, window time.Duration, limit int) (bool, error) {
+	return s.ob.Spend(ctx, s.q.quota, key[:], owner, now, window, limit)
 }
 
 // CooldownSecret implements [reset.Cooldowner] with two statements:

@@ -87,6 +87,14 @@
 //	  secret bytea NOT NULL
 //	);
 //	INSERT INTO "passreset_schema_version" (version) VALUES (3) ON CONFLICT DO NOTHING;
+//	ALTER TABLE "passreset_tokens" ADD COLUMN IF NOT EXISTS stamp bytea;
+//	CREATE TABLE IF NOT EXISTS "passreset_quotas" (
+//	  quota_key bytea       NOT NULL PRIMARY KEY,
+//	  uses      bytea       NOT NULL,
+//	  ends_at   timestamptz NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS "passreset_quotas_ends" ON "passreset_quotas" (ends_at);
+//	INSERT INTO "passreset_schema_version" (version) VALUES (4) ON CONFLICT DO NOTHING;
 //
 // # What each table holds, and for how long
 //
@@ -99,10 +107,21 @@
 //     token was issued and expires. A row goes when the token is used
 //     (Consume), when a new request replaces it (Rotate), when the
 //     password is reset (RevokeAll), or, once expired (1 hour by default),
-//     at the next prune.
+//     at the next prune. When the application gives a credential stamp,
+//     stamp holds an HMAC of it keyed with the token itself (NULL
+//     without one; added by schema version 4).
 //   - <prefix>cooldowns: one row per address that asked recently: a keyed
 //     hash of the address (never the address), when its cooldown ends, and
 //     a random nonce. Pruned once the cooldown has ended (60 s by default).
+//   - <prefix>quotas: one row per address that asked in the last 24
+//     hours: a keyed hash of the address (never the address), the uses of
+//     its daily budget in that window (per use, its time and an owner
+//     derived from the request's ID, 24 bytes), and when the last use
+//     stops counting. Pruned after that. Added by schema version 4, which
+//     only expands (this table and the nullable tokens.stamp): a program
+//     of version 3 keeps running on it (its Check accepts a newer schema,
+//     its statements name their columns, its tokens have no stamp), so
+//     instances can be upgraded one at a time after Migrate.
 //   - <prefix>outbox: one row per queued public request or email: the
 //     core's AES-256-GCM sealed content as opaque bytes (sealed, key_id),
 //     and bookkeeping (id, kind, attempts, claims, not_before, created_at,
@@ -116,8 +135,8 @@
 //     provider budget's next call is due (outbox.Options.Rate). One row
 //     per key, never pruned. Added by schema version 2.
 //   - <prefix>secrets: one random 32-byte secret, made by the first
-//     instance that needs it ([Store.CooldownSecret]); the cooldowns are
-//     keyed with it. Never pruned. Added by schema version 3, which only
+//     instance that needs it ([Store.CooldownSecret]); the cooldowns and
+//     daily budgets are keyed with it. Never pruned. Added by schema version 3, which only
 //     adds this table: queued mail stays where it is.
 //   - <prefix>schema_version: the applied schema versions.
 //
@@ -131,13 +150,18 @@
 //   - Cooldown is one INSERT ... ON CONFLICT DO UPDATE ... WHERE ends_at
 //     <= now RETURNING 1: of concurrent calls for one key while none runs
 //     exactly one starts it.
+//   - Spend (the daily budget) reads the key's uses, decides, and writes
+//     the new uses with an UPDATE conditional on the uses it read (an
+//     INSERT ... ON CONFLICT DO NOTHING for a new key); a write that
+//     changes no row lost a race, and the call reads again. No lock is
+//     held between round trips.
 //   - Prune deletes up to a batch of each kind by key, chosen with FOR
 //     UPDATE SKIP LOCKED and checked again on the row it deletes: it never
 //     waits for a request's row, and a token rotated meanwhile survives.
 //
-// Without retries, a password-lost request costs the store at most two
-// round trips: one for Cooldown (public and throttled requests only) and
-// one for Rotate. Lookup costs one, Consume one, RevokeAll one, so a
+// Without retries, a password-lost request costs the store at most four
+// round trips: one for Cooldown and two for Spend (public and throttled
+// requests only), and one for Rotate. Lookup costs one, Consume one, RevokeAll one, so a
 // completed reset costs two. Every statement is formatted by bun on the
 // client and sent by pgx without arguments, with the simple query
 // protocol: none needs a prepare round trip. TestRoundTrips and

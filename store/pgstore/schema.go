@@ -36,7 +36,7 @@ const maxPrefixLen = maxIdentLen - len(longestSuffix)
 type names struct {
 	schema, prefix                     string
 	tokens, cooldowns, outbox, version string
-	budget, secrets                    string
+	budget, secrets, quotas            string
 }
 
 // quote quotes an identifier for PostgreSQL. The store validates its
@@ -64,7 +64,7 @@ func newNames(schema, prefix string) (names, error) {
 		return quote(schema) + "." + quote(prefix+table)
 	}
 	n.tokens, n.cooldowns, n.outbox, n.version = qual("tokens"), qual("cooldowns"), qual("outbox"), qual("schema_version")
-	n.budget, n.secrets = qual("budget"), qual("secrets")
+	n.budget, n.secrets, n.quotas = qual("budget"), qual("secrets"), qual("quotas")
 	return n, nil
 }
 
@@ -149,6 +149,22 @@ var migrations = [...][]string{
 			"  secret bytea NOT NULL\n" +
 			")",
 	},
+	{
+		// Expand only, so that a program of version 3 keeps running on
+		// this schema. stamp is the keyed hash of the account's
+		// credential stamp (reset.Record.Stamp), NULL for none.
+		"ALTER TABLE {tokens} ADD COLUMN IF NOT EXISTS stamp bytea",
+		// The daily per-address budget (reset.Quota): one row per key
+		// (HMAC of the address under the cooldown secret), holding its
+		// uses in the last window (24 bytes each: time and owner) and
+		// when the last of them stops counting.
+		"CREATE TABLE IF NOT EXISTS {quotas} (\n" +
+			"  quota_key bytea       NOT NULL PRIMARY KEY,\n" +
+			"  uses      bytea       NOT NULL,\n" +
+			"  ends_at   timestamptz NOT NULL\n" +
+			")",
+		"CREATE INDEX IF NOT EXISTS \"{p}quotas_ends\" ON {quotas} (ends_at)",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS {version} (\n" +
@@ -160,7 +176,7 @@ const recordVersion = "INSERT INTO {version} (version) VALUES (%d) ON CONFLICT D
 // fill puts the table and index names into a statement.
 func (n names) fill(stmt string) string {
 	return strings.NewReplacer("{tokens}", n.tokens, "{cooldowns}", n.cooldowns, "{outbox}", n.outbox,
-		"{version}", n.version, "{budget}", n.budget, "{secrets}", n.secrets, "{p}", n.prefix).Replace(stmt)
+		"{version}", n.version, "{budget}", n.budget, "{secrets}", n.secrets, "{quotas}", n.quotas, "{p}", n.prefix).Replace(stmt)
 }
 
 // script returns the statements that create the schema at SchemaVersion,

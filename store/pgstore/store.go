@@ -90,6 +90,7 @@ var (
 	_ reset.Store         = (*Store)(nil)
 	_ reset.Pruner        = (*Store)(nil)
 	_ reset.Cooldowner    = (*Store)(nil)
+	_ reset.Quota         = (*Store)(nil)
 	_ outbox.Store        = (*Store)(nil)
 	_ outbox.BudgetReader = (*Store)(nil)
 )
@@ -100,7 +101,8 @@ var (
 // query protocol, so each statement is one round trip.
 type queries struct {
 	lookup, consume, rotate, revoke, pruneTokens, pruneCooldowns, cooldown string
-	secretInsert, secretSelect                                             string
+	secretInsert, secretSelect, pruneQuotas                                string
+	quota                                                                  sqlstore.QuotaQueries
 }
 
 // ts is how the store writes a time: a text literal cast to timestamptz,
@@ -111,14 +113,22 @@ func newQueries(n names) queries {
 	return queries{
 		secretInsert: "INSERT INTO " + n.secrets + " (name, secret) VALUES ('cooldown', ?) ON CONFLICT DO NOTHING",
 		secretSelect: "SELECT secret FROM " + n.secrets + " WHERE name = 'cooldown'",
-		lookup:       "SELECT user_id, email, created_at, expires_at FROM " + n.tokens + " WHERE token_hash = ?",
+		lookup:       "SELECT user_id, email, created_at, expires_at, stamp FROM " + n.tokens + " WHERE token_hash = ?",
 		// One statement: of concurrent deletes of one row exactly one
 		// returns it.
-		consume: "DELETE FROM " + n.tokens + " WHERE token_hash = ? RETURNING user_id, email, created_at, expires_at",
-		rotate: "INSERT INTO " + n.tokens + " AS t (user_id, token_hash, email, created_at, expires_at)" +
-			" VALUES (?, ?, ?, " + ts + ", " + ts + ")" +
+		consume: "DELETE FROM " + n.tokens + " WHERE token_hash = ? RETURNING user_id, email, created_at, expires_at, stamp",
+		rotate: "INSERT INTO " + n.tokens + " AS t (user_id, token_hash, email, created_at, expires_at, stamp)" +
+			" VALUES (?, ?, ?, " + ts + ", " + ts + ", ?)" +
 			" ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, email = EXCLUDED.email," +
-			" created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
+			" created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, stamp = EXCLUDED.stamp",
+		quota: sqlstore.QuotaQueries{
+			Select: "SELECT uses FROM " + n.quotas + " WHERE quota_key = ?",
+			Insert: "INSERT INTO " + n.quotas + " (quota_key, uses, ends_at) VALUES (?, ?, " + ts + ") ON CONFLICT DO NOTHING",
+			Update: "UPDATE " + n.quotas + " SET uses = ?, ends_at = " + ts + " WHERE quota_key = ? AND uses = ?",
+		},
+		pruneQuotas: "DELETE FROM " + n.quotas + " WHERE quota_key IN (SELECT quota_key FROM " + n.quotas +
+			" WHERE ends_at <= " + ts + " ORDER BY ends_at LIMIT ? FOR UPDATE SKIP LOCKED)" +
+			" AND ends_at <= " + ts,
 		revoke: "DELETE FROM " + n.tokens + " WHERE user_id = ?",
 		// A batch by key: rows that a request holds locked right now are
 		// skipped, not waited for, and the condition is checked again on
@@ -252,7 +262,7 @@ func (s *Store) Rotate(ctx context.Context, rec reset.Record) error {
 		return fmt.Errorf("pgstore: rotate: ExpiresAt: %w", err)
 	}
 	return s.retry(ctx, "rotate", func() error {
-		_, err := s.db.ExecContext(ctx, s.q.rotate, rec.UserID, rec.Hash[:], rec.Email, created, expires)
+		_, err := s.db.ExecContext(ctx, s.q.rotate, rec.UserID, rec.Hash[:], rec.Email, created, expires, sqlstore.StampArg(rec.Stamp))
 		return err
 	})
 }
@@ -269,12 +279,16 @@ func (s *Store) Lookup(ctx context.Context, h reset.Hash) (reset.Record, error) 
 
 func (s *Store) scanRecord(row *sql.Row, h reset.Hash) (reset.Record, error) {
 	rec := reset.Record{Hash: h}
-	err := row.Scan(&rec.UserID, &rec.Email, &rec.CreatedAt, &rec.ExpiresAt)
+	var stamp []byte
+	err := row.Scan(&rec.UserID, &rec.Email, &rec.CreatedAt, &rec.ExpiresAt, &stamp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return reset.Record{}, reset.ErrNotFound
 	}
 	if err != nil {
 		return reset.Record{}, err
+	}
+	if err := sqlstore.ReadStamp(&rec.Stamp, stamp); err != nil {
+		return reset.Record{}, sqlretry.Permanent{Err: err}
 	}
 	rec.CreatedAt, rec.ExpiresAt = rec.CreatedAt.UTC(), rec.ExpiresAt.UTC()
 	return rec, nil
@@ -323,8 +337,9 @@ func (s *Store) RevokeAll(ctx context.Context, userID string) error {
 // Prune implements [reset.Pruner] with one DELETE per kind, each removing
 // up to limit rows chosen by key with FOR UPDATE SKIP LOCKED, so that a
 // prune neither waits for nor blocks a request for longer than its own
-// rows take: the token records that expired at or before now, and the
-// cooldowns that ended at or before now. After a lost connection a batch
+// rows take: the token records that expired at or before now, the
+// cooldowns that ended at or before now, and the budgets whose last use
+// stopped counting at or before now. After a lost connection a batch
 // is retried and its count may be missed.
 func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Pruned, error) {
 	var p reset.Pruned
@@ -338,8 +353,24 @@ func (s *Store) Prune(ctx context.Context, now time.Time, limit int) (reset.Prun
 	if p.Tokens, err = s.ob.Count(ctx, "prune", s.q.pruneTokens, at, limit, at); err != nil {
 		return p, err
 	}
-	p.Cooldowns, err = s.ob.Count(ctx, "prune", s.q.pruneCooldowns, at, limit, at)
+	if p.Cooldowns, err = s.ob.Count(ctx, "prune", s.q.pruneCooldowns, at, limit, at); err != nil {
+		return p, err
+	}
+	p.Quotas, err = s.ob.Count(ctx, "prune", s.q.pruneQuotas, at, limit, at)
 	return p, err
+}
+
+// Spend implements [reset.Quota] with compare-and-swap rounds of single
+// statements, usually two round trips:
+//
+//	SELECT uses FROM <prefix>quotas WHERE quota_key = key
+//	UPDATE <prefix>quotas SET uses = uses', ends_at = ends WHERE quota_key = key AND uses = uses
+//
+// (an INSERT ... ON CONFLICT DO NOTHING for a key without a row). A write
+// that changes no row lost a race and starts a new round. A refused
+// request writes nothing.
+func (s *Store) Spend(ctx context.Context, key reset.Hash, owner string, now time.Time, window time.Duration, limit int) (bool, error) {
+	return s.ob.Spend(ctx, s.q.quota, key[:], owner, now, window, limit)
 }
 
 // CooldownSecret implements [reset.Cooldowner] with two statements:

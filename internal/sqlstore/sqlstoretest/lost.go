@@ -93,6 +93,23 @@ func testLostConnection(t *testing.T, h Harness) {
 		}
 	}
 
+	// Spend whose INSERT or UPDATE was applied but its answer lost: the
+	// retry finds its own use and counts it once.
+	for _, applied := range []bool{true, false} {
+		key := sha256.Sum256([]byte(time.Now().String()))
+		f.Arm("INSERT INTO", applied)
+		if ok, err := s.Spend(ctx, key, "", Base, time.Hour, 2); err != nil || !ok {
+			t.Fatalf("Spend after a lost INSERT (applied %v) = %v, %v; want true", applied, ok, err)
+		}
+		f.Arm("UPDATE", applied)
+		if ok, err := s.Spend(ctx, key, "", Base.Add(time.Second), time.Hour, 2); err != nil || !ok {
+			t.Fatalf("Spend after a lost UPDATE (applied %v) = %v, %v; want true", applied, ok, err)
+		}
+		if ok, err := s.Spend(ctx, key, "", Base.Add(2*time.Second), time.Hour, 2); err != nil || ok {
+			t.Fatalf("third Spend of a budget of 2 = %v, %v; want false (each use counted once)", ok, err)
+		}
+	}
+
 	// CooldownSecret: both statements are safe to repeat.
 	f.Arm("INSERT", true)
 	first, err := s.CooldownSecret(ctx)

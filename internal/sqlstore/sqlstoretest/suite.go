@@ -33,6 +33,7 @@ type Store interface {
 	reset.Store
 	reset.Pruner
 	reset.Cooldowner
+	reset.Quota
 	outbox.Store
 	Migrate(ctx context.Context) error
 	Check(ctx context.Context) error
@@ -113,6 +114,7 @@ func Run(t *testing.T, h Harness) {
 		{"OutboxLostConnection", testOutboxLostConnection},
 		{"ContextCancelled", testContextCancelled},
 		{"Version", testVersion},
+		{"PasswordScreening", testPasswordScreening},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, h) })
 	}
@@ -422,7 +424,7 @@ func testOutboxRoundTrips(t *testing.T, h Harness) {
 	measure("Reserve", 1, func() error { _, err := s.Reserve(ctx, "trips", now, time.Second, 1); return err })
 	measure("Pause", 1, func() error { return s.Pause(ctx, "trips", now.Add(time.Minute)) })
 	measure("CooldownSecret", 2, func() error { _, err := s.CooldownSecret(ctx); return err })
-	measure("Prune (one statement per kind)", 2, func() error { _, err := s.Prune(ctx, now, 100); return err })
+	measure("Prune (one statement per kind)", 3, func() error { _, err := s.Prune(ctx, now, 100); return err })
 }
 
 // NewService returns a Service on store with one known user, id, whose

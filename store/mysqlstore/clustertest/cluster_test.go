@@ -242,6 +242,54 @@ func TestCooldownRace(t *testing.T) {
 	t.Logf("%d rounds of %d cooldowns over 3 nodes: one started each; retried: %v", rounds, races, &cnt)
 }
 
+// TestQuotaRace: concurrent spends of one address's daily budget through
+// the three nodes never exceed it, and a spent budget holds on every node
+// until its first use is a day old.
+func TestQuotaRace(t *testing.T) {
+	c := getCluster(t)
+	var cnt counters
+	stores := c.stores(t, newTables(t, c), &cnt, mysqlstore.Options{})
+	ctx := t.Context()
+	const rounds, limit, day = 5, 5, 24 * time.Hour
+	for round := range rounds {
+		k := newHash(t)
+		now := base.Add(time.Duration(round) * 48 * time.Hour)
+		var spent atomic.Int64
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range races {
+			wg.Go(func() {
+				<-start
+				owner := "" // half without an owner, half each with its own
+				if i%2 == 1 {
+					owner = fmt.Sprintf("req-%d-%d", round, i)
+				}
+				ok, err := stores[i%3].Spend(ctx, k, owner, now.Add(time.Duration(i)*time.Microsecond), day, limit)
+				if err != nil {
+					t.Errorf("Spend on node %d: %v", i%3+1, err)
+				}
+				if ok {
+					spent.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if spent.Load() != limit {
+			t.Fatalf("round %d: %d concurrent spends of a budget of %d over 3 nodes allowed %d", round, races, limit, spent.Load())
+		}
+		for n, s := range stores {
+			if ok, err := s.Spend(ctx, k, "", now.Add(time.Hour), day, limit); ok || err != nil {
+				t.Fatalf("round %d: node %d allowed a spend past the budget (%v, %v)", round, n+1, ok, err)
+			}
+		}
+		if ok, err := stores[round%3].Spend(ctx, k, "", now.Add(day+time.Second), day, limit); !ok || err != nil {
+			t.Fatalf("round %d: node %d refused a spend a day later (%v, %v)", round, round%3+1, ok, err)
+		}
+	}
+	t.Logf("%d rounds of %d spends over 3 nodes: %d allowed each; retried: %v", rounds, races, limit, &cnt)
+}
+
 // readYourWrites issues tries tokens, each through node i%3 and inspected
 // at once through node (i+1)%3, with four clients at a time, and returns
 // how many inspections failed, with the first error.

@@ -275,6 +275,7 @@ var (
 	_ reset.Store      = (*spread)(nil)
 	_ reset.Pruner     = (*spread)(nil)
 	_ reset.Cooldowner = (*spread)(nil)
+	_ reset.Quota      = (*spread)(nil)
 	_ outbox.Store     = (*spread)(nil)
 )
 
@@ -302,6 +303,9 @@ func (s *spread) CooldownSecret(ctx context.Context) ([]byte, error) {
 }
 func (s *spread) Cooldown(ctx context.Context, key reset.Hash, owner string, now, until time.Time) (bool, error) {
 	return s.pick().Cooldown(ctx, key, owner, now, until)
+}
+func (s *spread) Spend(ctx context.Context, key reset.Hash, owner string, now time.Time, window time.Duration, limit int) (bool, error) {
+	return s.pick().Spend(ctx, key, owner, now, window, limit)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
