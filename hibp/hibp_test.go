@@ -159,7 +159,7 @@ func TestWithService(t *testing.T) {
 	users.Add("u1", "jborder@anywhere.com", "an old passphrase")
 	svc, err := reset.New(reset.Config{
 		Store: memstore.New(), Users: users, Mailer: &resettest.Mailer{},
-		ResetURL: "https://app.example.com/reset", BreachedPasswords: c,
+		ResetURL: "https://app.example.com/reset", BreachedPasswords: c, KeepSessions: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ func TestRecipes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := svc.Complete(t.Context(), reset.Completion{Token: resettest.Token(iss.Link), Password: "new password", KeepSessions: keep}); err != nil {
+				if _, err := svc.Complete(t.Context(), reset.Completion{Token: resettest.Token(iss.Link), Password: "violet harbour lantern 1", KeepSessions: keep}); err != nil {
 					t.Fatal(err)
 				}
 			}

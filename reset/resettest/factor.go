@@ -44,12 +44,12 @@ func testSecondFactor(t *testing.T, s reset.Store, u func(string) string) {
 	if err != nil || !info.SecondFactor {
 		t.Fatalf("Inspect = %+v, %v; want SecondFactor", info, err)
 	}
-	_, err = svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password"})
+	_, err = svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet harbour lantern 1"})
 	if ie, ok := errors.AsType[*reset.InputError](err); !ok || ie.Field != "secondFactorCode" || !ie.Missing || !errors.Is(err, reset.ErrSecondFactorRequired) {
 		t.Fatalf("Complete without a code: %v, want an InputError for secondFactorCode wrapping ErrSecondFactorRequired", err)
 	}
 	for i := 1; i < reset.MaxSecondFactorFailures; i++ {
-		_, err = svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password", SecondFactorCode: "654321"})
+		_, err = svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet harbour lantern 1", SecondFactorCode: "654321"})
 		if ie, ok := errors.AsType[*reset.InputError](err); !ok || ie.Field != "secondFactorCode" || !errors.Is(err, reset.ErrSecondFactorInvalid) {
 			t.Fatalf("wrong code %d: %v, want an InputError wrapping ErrSecondFactorInvalid", i, err)
 		}
@@ -60,11 +60,11 @@ func testSecondFactor(t *testing.T, s reset.Store, u func(string) string) {
 	if got := users.Password(id); got != "old password" || users.Ended(id) != 0 {
 		t.Fatalf("after refused completions: password %q, %d session ends; want nothing changed", got, users.Ended(id))
 	}
-	_, err = svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password", SecondFactorCode: "654321"})
+	_, err = svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet harbour lantern 1", SecondFactorCode: "654321"})
 	if !errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("wrong code %d: %v, want ErrInvalidToken (used up)", reset.MaxSecondFactorFailures, err)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password", SecondFactorCode: "123456"}); !errors.Is(err, reset.ErrInvalidToken) {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet harbour lantern 1", SecondFactorCode: "123456"}); !errors.Is(err, reset.ErrInvalidToken) {
 		t.Fatalf("right code on a used-up token: %v, want ErrInvalidToken", err)
 	}
 	if got := users.Password(id); got != "old password" {
@@ -72,14 +72,14 @@ func testSecondFactor(t *testing.T, s reset.Store, u func(string) string) {
 	}
 
 	tok = issue()
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "new password", SecondFactorCode: "123456"}); err != nil {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "violet harbour lantern 1", SecondFactorCode: "123456"}); err != nil {
 		t.Fatalf("Complete with the right code: %v", err)
 	}
-	if got := users.Password(id); got != "new password" || users.Ended(id) != 1 {
+	if got := users.Password(id); got != "violet harbour lantern 1" || users.Ended(id) != 1 {
 		t.Fatalf("after completion: password %q, %d session ends; want the new one and 1", got, users.Ended(id))
 	}
 	tok = issue()
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "newer password", SecondFactorCode: "123456", KeepSessions: true}); err != nil {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "amber meadow compass 22", SecondFactorCode: "123456", KeepSessions: true}); err != nil {
 		t.Fatalf("Complete keeping sessions: %v", err)
 	}
 	if users.Ended(id) != 1 {
@@ -92,7 +92,7 @@ func testSecondFactor(t *testing.T, s reset.Store, u func(string) string) {
 	if info, err := svc.Inspect(ctx(t), tok); err != nil || info.SecondFactor {
 		t.Fatalf("Inspect without a second factor = %+v, %v", info, err)
 	}
-	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "newest password"}); err != nil {
+	if _, err := svc.Complete(ctx(t), reset.Completion{Token: tok, Password: "cobalt river thistle 333"}); err != nil {
 		t.Fatalf("Complete without a second factor: %v", err)
 	}
 	if users.Ended(id) != 2 {

@@ -53,7 +53,7 @@ func TestStampService(t *testing.T, s reset.Store, id string) {
 				u = reset.UsersFuncs{Lookup: users.LookupEmail, Set: users.SetPassword}
 			}
 			svc, err := reset.New(reset.Config{Store: s, Users: u, Mailer: &Mailer{},
-				ResetURL: "https://app.example.com/reset", Logger: discardLogger})
+				ResetURL: "https://app.example.com/reset", Logger: discardLogger, KeepSessions: true})
 			if err != nil {
 				t.Fatal(err)
 			}
