@@ -15,10 +15,14 @@ import (
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/memstore"
 )
 
 // workers is how many requests the client has in flight at once.
 const workers = 8
+
+// nodeFailureUnits is how many journeys TestNodeFailure runs at most.
+const nodeFailureUnits = 5000
 
 // The journey of one person, unit u with the account u<u>, as steps of
 // requests. Step s goes to instance (u+s)%3, so every step after the first
@@ -41,6 +45,31 @@ var steps = []struct {
 	{"reset-again", httpadapter.PasswordResetPath, false, http.StatusBadRequest, "INVALID_TOKEN"},
 	{"lost-public", httpadapter.PasswordLostPath, false, http.StatusAccepted, ""},   // mails a link
 	{"lost-public-2", httpadapter.PasswordLostPath, false, http.StatusAccepted, ""}, // in the cooldown: mails nothing
+}
+
+// journeyPassword is the new password of unit n. It must not contain the
+// address's local part u<n>: the default policy refuses a password that
+// contains a context word of 4 characters or more (u100 on).
+func journeyPassword(n int) string {
+	return fmt.Sprintf("the new passphrase of journey %d", n)
+}
+
+// TestJourneyPasswords: the app instances' password policy (the default)
+// accepts the new password of every journey TestNodeFailure can run, for
+// the journey's account.
+func TestJourneyPasswords(t *testing.T) {
+	users := &resettest.Users{}
+	svc, err := reset.New(reset.Config{Store: &memstore.Store{}, Users: users, Mailer: &resettest.Mailer{}, ResetURL: resetURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Shutdown(context.Background()) })
+	for n := range nodeFailureUnits {
+		pc := reset.PasswordCheck{Password: journeyPassword(n), UserID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n)}
+		if err := svc.CheckPassword(t.Context(), pc); err != nil {
+			t.Fatalf("unit %d: the password %q for %s: %v", n, pc.Password, pc.Email, err)
+		}
+	}
 }
 
 // unit is what became of one journey.
@@ -98,10 +127,7 @@ func (l *load) journey(n int) *unit {
 		case "check":
 			body = map[string]string{"confirmationToken": token2}
 		case "reset", "reset-again":
-			// Not "... u<n>": the default policy refuses a password
-			// containing the address's local part once it has 4
-			// characters (u100 on).
-			body = map[string]string{"confirmationToken": token2, "newPassword": fmt.Sprintf("the new passphrase of journey %d", n)}
+			body = map[string]string{"confirmationToken": token2, "newPassword": journeyPassword(n)}
 		}
 		r, out := l.c.post(l.insts[idx], idx, st.name, st.path, st.trusted, body)
 		l.requests.Add(1)
@@ -294,7 +320,7 @@ func TestNodeFailure(t *testing.T) {
 	prefix := newTables(t, c)
 	fake := resendtest.NewServer()
 	t.Cleanup(fake.Close) // after the instances have stopped
-	const maxUnits = 5000
+	const maxUnits = nodeFailureUnits
 	insts := startInstances(t, c, prefix, fake, maxUnits)
 	const dead = 2 // instance (and node) index: node 3
 
