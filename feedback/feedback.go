@@ -16,6 +16,11 @@ import (
 // nothing. Checked with errors.Is; may be wrapped.
 var ErrReplayed = errors.New("feedback: event already recorded")
 
+// ErrInvalidEvent is returned by [Feedback.Record] for an event it
+// refuses before the Store sees it (an ID, type, bounce kind, time or
+// field length out of bounds). Checked with errors.Is; may be wrapped.
+var ErrInvalidEvent = errors.New("feedback: invalid event")
+
 // MaxEvents is the most events [Feedback.Last] returns.
 const MaxEvents = 100
 
@@ -180,11 +185,11 @@ func (f *Feedback) Address(email string) Address {
 // Record stores e, reported for the recipient email: it sets e.Address
 // and e.Received, and rounds the times to the microsecond in UTC. It
 // returns an error wrapping [ErrReplayed] when an event with e.ID is
-// stored already (nothing changes), an error saying what is wrong with e,
-// or the Store's error.
+// stored already (nothing changes), one wrapping [ErrInvalidEvent] that
+// says what is wrong with e, or the Store's error.
 func (f *Feedback) Record(ctx context.Context, email string, e Event) error {
 	if err := check(e); err != nil {
-		return fmt.Errorf("feedback: record: %w", err)
+		return fmt.Errorf("%w: %s", ErrInvalidEvent, err)
 	}
 	e.Address = f.Address(email)
 	e.Time = micro(e.Time)
@@ -208,8 +213,8 @@ func check(e Event) error {
 		return errors.New("only a bounce has a bounce kind")
 	case len(e.Detail) > 64 || strings.Contains(e.Detail, "@"):
 		return errors.New("the detail must be at most 64 bytes, with no address")
-	case e.Time.IsZero():
-		return errors.New("the time is missing")
+	case e.Time.Year() < 2000 || e.Time.Year() > 9999:
+		return errors.New("the time is missing or outside the years 2000 to 9999")
 	case len(e.MessageID) > 64:
 		return errors.New("the message ID is longer than 64 bytes")
 	case len(e.ProviderID) > 255:

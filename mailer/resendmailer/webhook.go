@@ -66,7 +66,8 @@ type WebhookOptions struct {
 //
 //	204  the event was recorded, or is of a type it does not record
 //	     (email.opened, contact.created, ...), which changes nothing
-//	400  unsigned, wrongly signed, stale, or not an event: nothing changes
+//	400  unsigned, wrongly signed, stale, or not an event it can read:
+//	     nothing changes
 //	405  not a POST
 //	409  replayed: an event with this svix-id was recorded already, and
 //	     nothing changes (the feedback Store remembers the IDs until
@@ -197,6 +198,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, feedback.ErrReplayed):
 			// A retry after a failure part-way through an event with
 			// several recipients: the earlier ones are stored.
+		case errors.Is(err, feedback.ErrInvalidEvent) && i == 0:
+			w.refuse(rw, r, http.StatusBadRequest, err.Error())
+			return
 		case err != nil:
 			w.log.WarnContext(ctx, "resend webhook: recording the event failed", "svix_id", id, "type", ev.Type, "err", err)
 			http.Error(rw, "recording the event failed", http.StatusInternalServerError)
@@ -226,7 +230,10 @@ func toEvents(id string, typ feedback.Type, ev *webhookEvent) ([]feedback.Event,
 		Type:       typ,
 		Time:       at,
 		ProviderID: ev.Data.EmailID,
-		MessageID:  ev.Data.Tags[MessageTag],
+	}
+	// A message_id tag that no passreset message ID can be is not ours.
+	if id := ev.Data.Tags[MessageTag]; validTag(id) && len(id) <= 64 {
+		e.MessageID = id
 	}
 	if typ == feedback.Bounced {
 		if ev.Data.Bounce == nil {
