@@ -166,16 +166,8 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error
 	}
 	var total int64
 	for {
-		var n int64
-		err := s.retry(ctx, "prune events", func() error {
-			res, err := s.db.ExecContext(ctx, q.prune, t, pruneBatch)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		total += n
+		n, err := s.ob.Count(ctx, "prune events", q.prune, t, pruneBatch)
+		total += int64(n)
 		if err != nil || n < pruneBatch {
 			return total, err
 		}
