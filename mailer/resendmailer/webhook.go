@@ -56,8 +56,9 @@ type WebhookOptions struct {
 
 // Webhook is the http.Handler for Resend's webhook posts: give its URL to
 // Resend for the events email.sent, email.delivered,
-// email.delivery_delayed, email.bounced and email.complained. Create one
-// with [NewWebhook]. It is safe for concurrent use.
+// email.delivery_delayed, email.bounced, email.complained and
+// email.suppressed. Create one with [NewWebhook]. It is safe for
+// concurrent use.
 //
 // It checks each post with resend-go's verification (the Svix headers
 // svix-id, svix-timestamp and svix-signature: the HMAC-SHA-256 signature
@@ -81,6 +82,10 @@ type WebhookOptions struct {
 // Mailer did not tag), Resend's email_id and the event's created_at. A
 // bounce of type Permanent is [feedback.Hard], any other bounce
 // [feedback.Soft]; a hard bounce and a complaint suppress the address.
+// email.suppressed (Resend kept the email back: the address is on its
+// own suppression list) is recorded as a complaint for the reason
+// previous_complaint and as a hard bounce otherwise, with the reason as
+// Detail.
 type Webhook struct {
 	secret string
 	fb     *feedback.Feedback
@@ -131,6 +136,9 @@ type webhookEvent struct {
 			Type    string `json:"type"`
 			SubType string `json:"subType"`
 		} `json:"bounce"`
+		Suppressed *struct {
+			Reason string `json:"reason"`
+		} `json:"suppressed"`
 	} `json:"data"`
 }
 
@@ -141,6 +149,9 @@ var eventTypes = map[string]feedback.Type{
 	"email.delivery_delayed": feedback.Delayed,
 	"email.bounced":          feedback.Bounced,
 	"email.complained":       feedback.Complained,
+	// Resend did not send: the address is on its suppression list. The
+	// type depends on the reason (see toEvents).
+	"email.suppressed": feedback.Bounced,
 }
 
 // ServeHTTP implements http.Handler.
@@ -235,7 +246,19 @@ func toEvents(id string, typ feedback.Type, ev *webhookEvent) ([]feedback.Event,
 	if id := ev.Data.Tags[MessageTag]; validTag(id) && len(id) <= 64 {
 		e.MessageID = id
 	}
-	if typ == feedback.Bounced {
+	if ev.Type == "email.suppressed" {
+		switch {
+		case ev.Data.Suppressed == nil:
+			return nil, errors.New("email.suppressed without data.suppressed")
+		case ev.Data.Suppressed.Reason == "previous_complaint":
+			e.Type = feedback.Complained
+		default:
+			e.Bounce = feedback.Hard
+		}
+		if validTag(ev.Data.Suppressed.Reason) && len(ev.Data.Suppressed.Reason) <= 64 {
+			e.Detail = ev.Data.Suppressed.Reason
+		}
+	} else if typ == feedback.Bounced {
 		if ev.Data.Bounce == nil {
 			return nil, errors.New("a bounce without data.bounce")
 		}
