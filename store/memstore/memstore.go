@@ -6,7 +6,8 @@
 // [feedback.Store] and [outbox.Store] (an outbox that is not durable, with a budget shared
 // within the process only: see [Store.Enqueue]), and removes expired
 // records, cooldowns and daily budgets by itself as it goes, so that memory stays bounded by the number of live
-// tokens without a background goroutine.
+// tokens without a background goroutine. Delivery feedback events stay
+// until [Store.PruneEvents], and suppressions for good.
 package memstore
 
 import (
