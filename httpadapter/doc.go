@@ -94,7 +94,9 @@
 //	                               email, control characters (CR, LF, ...) in any field,
 //	                               unknown or repeated field, data after the object,
 //	                               link not allowed, new password refused by the policy
-//	                               or by the application's SetPassword (target newPassword)
+//	                               or by the application's SetPassword (target newPassword),
+//	                               reset emails to the address suppressed (trusted callers
+//	                               only: [reset.ErrSuppressed], target email)
 //	400 INVALID_TOKEN              token malformed, unknown, used, replaced, or of another id
 //	400 EXPIRED_TOKEN              token expired
 //	400 SECOND_FACTOR_REQUIRED     the account has a second factor and no secondFactorCode came

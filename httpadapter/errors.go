@@ -165,6 +165,8 @@ func fromCore(err error) *apiError {
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound,
 			message: "No account has this email address.",
 			details: []ErrorDetail{{Code: DetailInvalidValue, Target: "email", Message: "No account has this email address."}}}
+	case errors.Is(err, reset.ErrSuppressed):
+		return invalid(DetailInvalidValue, "email", "Reset emails to this address are suppressed: it bounced or its owner reported one as spam.")
 	case errors.Is(err, reset.ErrQueueFull):
 		e := unavailable(err)
 		e.retryAfter = QueueRetryAfter

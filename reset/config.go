@@ -65,6 +65,19 @@ type Config struct {
 	// Default 5; at most 1,000; negative disables it.
 	DailyLimit int
 
+	// Suppressed, when set, is asked before a reset email is sent to an
+	// account's address whether that address is to get none (it bounced
+	// for good, or its owner marked a reset email as spam):
+	// feedback.Feedback.Suppressed answers from the provider's webhooks.
+	// For a public request the answer is checked when the queue carries
+	// the request out, after the public answer, so the caller cannot tell;
+	// nothing is issued and nothing sent. A trusted request that would
+	// send mail gets an error wrapping [ErrSuppressed] instead, before
+	// anything changes. "Password changed" notices are not suppressed.
+	// An error from it fails the request like a Store's. Default: nothing
+	// is suppressed. It must be safe for concurrent use.
+	Suppressed func(ctx context.Context, email string) (bool, error)
+
 	// TokenKey, when set, makes stored token hashes HMAC-SHA-256 keyed with
 	// it instead of plain SHA-256, so a stolen table cannot be checked
 	// against guessed tokens without the key. Changing it invalidates every

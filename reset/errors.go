@@ -56,6 +56,12 @@ var (
 	// is set; public requests never report it to the caller.
 	ErrThrottled = errors.New("reset: throttled")
 
+	// ErrSuppressed means that [Config.Suppressed] holds reset emails to
+	// the account's address back. [Service.RequestTrusted] returns it
+	// (wrapped) unless the request skips sending; for public requests,
+	// [Service.CarryOut] returns it and the queue drops the request.
+	ErrSuppressed = errors.New("reset: address suppressed")
+
 	// ErrPermanent marks a delivery failure that retrying cannot fix, such
 	// as a rejected address or a revoked API key. A Mailer returns errors
 	// for which errors.Is(err, ErrPermanent) holds; the queue then gives

@@ -153,7 +153,7 @@ func (q *memQueue) run(ctx context.Context, j Job) {
 	if j.Message == nil {
 		msg, err := q.d.Service.CarryOut(ctx, *j.Request)
 		switch {
-		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled):
+		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrThrottled), errors.Is(err, ErrSuppressed):
 			return
 		case err != nil && ctx.Err() != nil:
 			// Shutdown gave up waiting: not a failure of the request.

@@ -341,7 +341,8 @@ type Issued struct {
 // (or, with r.Wait, sends) the reset email to the account's own address.
 // It returns an [*InputError] for bad input, an error wrapping
 // [ErrUnknownUser] when no account has the address, [ErrThrottled] (with
-// r.Throttle), [ErrQueueFull], [ErrClosed] or a back end's error; in each
+// r.Throttle), [ErrSuppressed] (unless r.SkipSend: see
+// [Config.Suppressed]), [ErrQueueFull], [ErrClosed] or a back end's error; in each
 // of those cases no token was issued and the user's older link still
 // works.
 //
@@ -412,6 +413,16 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 	}
 	if u.ID == "" || (u.Email != email && checkEmail(u.Email) != nil) {
 		return Issued{}, Message{}, fmt.Errorf("reset: Users returned an account without an ID or a valid email address")
+	}
+	if mail && s.cfg.Suppressed != nil {
+		held, err := s.cfg.Suppressed(ctx, u.Email)
+		if err != nil {
+			return Issued{}, Message{}, fmt.Errorf("reset: suppression check: %w", err)
+		}
+		if held {
+			s.log.InfoContext(ctx, "reset email suppressed: the address bounced or complained", "user_id", u.ID)
+			return Issued{}, Message{}, fmt.Errorf("reset: request: %w", ErrSuppressed)
+		}
 	}
 	now := s.now()
 	if throttle && s.cfg.Cooldown > 0 {
@@ -553,7 +564,8 @@ func (s *Service) deliver(ctx context.Context, msg Message) error {
 //
 // Nothing is to be sent, and the queue drops the request, when the error
 // wraps [ErrUnknownUser] (no account), [ErrThrottled] (the cooldown runs,
-// or the daily limit is spent) or [ErrInvalidInput] (the caller's link is
+// or the daily limit is spent), [ErrSuppressed] (the address bounced or
+// complained: [Config.Suppressed]) or [ErrInvalidInput] (the caller's link is
 // no longer allowed). Any other error is a back end's: the queue may carry
 // the request out again later, and it then meets the cooldown and the
 // daily limit again, which let it through if it owns them.

@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/feedback"
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer"
 	"github.com/passreset/passreset/mailer/smtpmailer"
@@ -34,6 +35,7 @@ const exampleMount = "/api/directory"
 type store struct {
 	db      *bun.DB
 	outbox  outbox.Store
+	fb      feedback.Store
 	check   func(context.Context) error // the store's Check: reachable, usable, schema current
 	migrate func(context.Context) error
 	version func(context.Context) (int, error) // the installed schema version, 0 for none; read-only
@@ -74,7 +76,7 @@ func openStore(getenv func(string) string) (*store, error) {
 			db.Close()
 			return nil, usageError{err}
 		}
-		return &store{db: db, outbox: s, check: s.Check, migrate: s.Migrate, version: s.Version, want: pgstore.SchemaVersion}, nil
+		return &store{db: db, outbox: s, fb: s, check: s.Check, migrate: s.Migrate, version: s.Version, want: pgstore.SchemaVersion}, nil
 	}
 	mcfg, err := mysql.ParseDSN(getenv("PASSRESET_MYSQL_DSN"))
 	if err != nil {
@@ -91,7 +93,7 @@ func openStore(getenv func(string) string) (*store, error) {
 		db.Close()
 		return nil, usageError{err}
 	}
-	return &store{db: db, outbox: s, check: s.Check, migrate: s.Migrate, version: s.Version, want: mysqlstore.SchemaVersion}, nil
+	return &store{db: db, outbox: s, fb: s, check: s.Check, migrate: s.Migrate, version: s.Version, want: mysqlstore.SchemaVersion}, nil
 }
 
 // schemaSQL returns the schema for the configured (or named) dialect.

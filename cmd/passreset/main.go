@@ -1,7 +1,8 @@
 // Command passreset answers an operator's questions about a passreset
 // deployment, one command each: make a sealing key, show or apply the
 // schema, how deep the outbox is and what failed, revive or purge what
-// failed, send a test email, check a configuration.
+// failed, send a test email, check a configuration, show what the mail
+// provider reported about an address and lift its suppression.
 //
 // It reads the environment of examples/mysql-resend:
 //
@@ -11,6 +12,8 @@
 //	OUTBOX_KEY            base64 of the 32-byte sealing key; needed only to
 //	                      show the addresses of dead messages (--reveal)
 //	OUTBOX_KEY_ID         the key's name (default k1)
+//	FEEDBACK_KEY          base64 of the delivery feedback's key
+//	                      (feedback.Options.Key); needed only by feedback
 //	RESEND_API_KEY        the Resend API key, or
 //	SMTP_URL              an SMTP server, as smtpmailer.NewFromURL reads it
 //	RESEND_BASE_URL       another Resend endpoint (optional)
@@ -70,6 +73,8 @@ type cli struct {
 	Outbox outboxCmd `cmd:"" help:"Outbox status, dead messages, revive, purge (no sealing key needed)."`
 	Send   sendCmd   `cmd:"" name:"send-test" help:"Send a test email through the configured mailer."`
 	Check  checkCmd  `cmd:"" help:"Check the configuration: store, schema, mailer, reset link base."`
+
+	Feedback feedbackCmd `cmd:"" help:"What the mail provider reported about an address's reset emails; lift its suppression (FEEDBACK_KEY)."`
 }
 
 // env is what every command gets.

@@ -73,7 +73,7 @@ func TestSendBatchSendsEveryMessage(t *testing.T) {
 		if e.To[0] != msgs[i].To || e.Subject != msgs[i].Subject || e.Text != msgs[i].Text || e.HTML != msgs[i].HTML {
 			t.Errorf("email %d = %+v, want message %d", i, e, i)
 		}
-		if len(e.Tags) != 2 || e.Tags[1] != (resendtest.Tag{Name: "kind", Value: reset.KindReset}) {
+		if len(e.Tags) != 3 || e.Tags[1] != (resendtest.Tag{Name: "kind", Value: reset.KindReset}) || e.Tags[2] != (resendtest.Tag{Name: "message_id", Value: msgs[i].ID}) {
 			t.Errorf("email %d tags = %v", i, e.Tags)
 		}
 	}

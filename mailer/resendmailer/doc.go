@@ -104,6 +104,16 @@
 // of letters, a short number or an enhanced status code, so an address,
 // a key or any token-like string becomes "[redacted]".
 //
+// # Webhooks: delivery feedback
+//
+// Every email carries the tags [KindTag] (the message's kind) and
+// [MessageTag] (its ID), which Resend hands back in its webhook events.
+// [Webhook] is the http.Handler for those events: it verifies each post
+// with resend-go's verification (Svix signature and [WebhookTolerance]),
+// refuses unsigned, wrongly signed, stale and replayed posts, and records
+// the rest with a feedback.Feedback, which suppresses further reset emails
+// to an address that bounced for good or complained.
+//
 // # Tests
 //
 // Package resendtest is a local fake of the Resend API (POST /emails and
@@ -111,5 +121,7 @@
 // idempotency keys, can enforce Resend's rate limit per API key in fixed
 // or sliding windows, injects faults switched at run time (500, hang,
 // drop before the work, accept then drop) and counts calls, 429 answers,
-// faults and emails; set Options.BaseURL to its URL.
+// faults and emails; set Options.BaseURL to its URL. With SetWebhook it
+// also signs and posts the webhook events Resend would send about each
+// email it accepted.
 package resendmailer

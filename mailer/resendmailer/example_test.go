@@ -48,7 +48,7 @@ func Example() {
 	// Acme <security@acme.example> [ada@example.com] [support@acme.example]
 	// Reset your Acme password
 	// password_reset/5e1f0c2a
-	// [{category password_reset} {kind password_reset}]
+	// [{category password_reset} {kind password_reset} {message_id 5e1f0c2a}]
 }
 
 func ExampleError() {

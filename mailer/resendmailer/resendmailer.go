@@ -62,8 +62,9 @@ type Options struct {
 
 	// Tags are attached to every email. Nil means one tag,
 	// category=password_reset; an empty non-nil slice means none. Send
-	// adds the tag [KindTag] with the message's Kind, so no tag may be
-	// named "kind".
+	// adds the tag [KindTag] with the message's Kind and the tag
+	// [MessageTag] with its ID, so no tag may be named "kind" or
+	// "message_id".
 	Tags []Tag
 
 	// BaseURL is the address of the Resend API. Default [DefaultBaseURL].
@@ -140,6 +141,8 @@ func New(opts Options) (*Mailer, error) {
 			bad("Tags[%d]: the value must be 1 to 256 ASCII letters, digits, '_' or '-'", i)
 		case t.Name == KindTag:
 			bad("Tags[%d]: the name %q is reserved for the message kind", i, KindTag)
+		case t.Name == MessageTag:
+			bad("Tags[%d]: the name %q is reserved for the message ID", i, MessageTag)
 		case seen[t.Name]:
 			bad("Tags[%d]: name %q appears twice", i, t.Name)
 		}
@@ -299,9 +302,12 @@ func (m *Mailer) classify(ctx context.Context, oc *outcome, err error) error {
 // request builds the body of msg's request. It is the same for every
 // attempt, as the idempotency key requires.
 func (m *Mailer) request(msg reset.Message) *resend.SendEmailRequest {
-	tags := make([]resend.Tag, 0, len(m.tags)+1)
+	tags := make([]resend.Tag, 0, len(m.tags)+2)
 	tags = append(tags, m.tags...)
 	tags = append(tags, resend.Tag{Name: KindTag, Value: msg.Kind})
+	if validTag(msg.ID) {
+		tags = append(tags, resend.Tag{Name: MessageTag, Value: msg.ID})
+	}
 	return &resend.SendEmailRequest{
 		From:    m.from,
 		To:      []string{msg.To},

@@ -143,7 +143,7 @@ func TestSendDeliversEveryField(t *testing.T) {
 	check("Text", e.Text, msg.Text)
 	check("HTML", e.HTML, msg.HTML)
 	check("ReplyTo", e.ReplyTo, []string{"Support <support@acme.example>"})
-	check("Tags", e.Tags, []resendtest.Tag{{Name: "category", Value: "password_reset"}, {Name: "app", Value: "web-1"}, {Name: "kind", Value: "password_reset"}})
+	check("Tags", e.Tags, []resendtest.Tag{{Name: "category", Value: "password_reset"}, {Name: "app", Value: "web-1"}, {Name: "kind", Value: "password_reset"}, {Name: "message_id", Value: "7f3a"}})
 	check("IdempotencyKey", e.IdempotencyKey, "password_reset/7f3a")
 	check("Cc", e.Cc, []string(nil))
 	check("Bcc", e.Bcc, []string(nil))
@@ -163,7 +163,7 @@ func TestDefaultTags(t *testing.T) {
 	if err := m.Send(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
-	want := []resendtest.Tag{{Name: "category", Value: "password_reset"}, {Name: "kind", Value: "password_changed"}}
+	want := []resendtest.Tag{{Name: "category", Value: "password_reset"}, {Name: "kind", Value: "password_changed"}, {Name: "message_id", Value: "c0ffee"}}
 	if got := srv.Emails()[0].Tags; !reflect.DeepEqual(got, want) {
 		t.Errorf("tags = %v, want %v", got, want)
 	}
@@ -171,7 +171,7 @@ func TestDefaultTags(t *testing.T) {
 	if err := m.Send(context.Background(), message("c0ffee2")); err != nil {
 		t.Fatal(err)
 	}
-	want = []resendtest.Tag{{Name: "kind", Value: "password_reset"}}
+	want = []resendtest.Tag{{Name: "kind", Value: "password_reset"}, {Name: "message_id", Value: "c0ffee2"}}
 	if got := srv.Emails()[1].Tags; !reflect.DeepEqual(got, want) {
 		t.Errorf("tags with Tags: []Tag{} = %v, want %v", got, want)
 	}

@@ -104,7 +104,7 @@ func (o *Outbox) ready(ctx context.Context, worker string, l *leases, e Envelope
 	// the envelope next finds the cooldown its own and carries on.
 	msg, err := o.d.Service.CarryOut(o.d.Trace.Context(ctx, c.Trace), reset.PublicRequest{ID: e.ID, Email: c.Email, Link: c.Link, SkipCooldown: c.Passed})
 	switch {
-	case errors.Is(err, reset.ErrUnknownUser), errors.Is(err, reset.ErrThrottled), errors.Is(err, reset.ErrInvalidInput):
+	case errors.Is(err, reset.ErrUnknownUser), errors.Is(err, reset.ErrThrottled), errors.Is(err, reset.ErrSuppressed), errors.Is(err, reset.ErrInvalidInput):
 		o.remove(ctx, worker, l, e.ID)
 		return item{}, false
 	case err != nil:

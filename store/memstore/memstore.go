@@ -2,11 +2,12 @@
 // development, tests and single-process programs. Records live in process
 // memory and are lost when the process ends.
 //
-// It implements [reset.Pruner], [reset.Cooldowner], [reset.Quota] and
-// [outbox.Store] (an outbox that is not durable, with a budget shared
+// It implements [reset.Pruner], [reset.Cooldowner], [reset.Quota],
+// [feedback.Store] and [outbox.Store] (an outbox that is not durable, with a budget shared
 // within the process only: see [Store.Enqueue]), and removes expired
 // records, cooldowns and daily budgets by itself as it goes, so that memory stays bounded by the number of live
-// tokens without a background goroutine.
+// tokens without a background goroutine. Delivery feedback events stay
+// until [Store.PruneEvents], and suppressions for good.
 package memstore
 
 import (
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/passreset/passreset/feedback"
 	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
@@ -39,6 +41,8 @@ type Store struct {
 	secret []byte               // the cooldown secret, made on first use
 	outbox map[string]*leased   // see outbox.go
 	budget map[string]time.Time // see outbox.go
+
+	fb feedbackState // see feedback.go
 }
 
 var (
@@ -48,6 +52,7 @@ var (
 	_ reset.Quota         = (*Store)(nil)
 	_ outbox.Store        = (*Store)(nil)
 	_ outbox.BudgetReader = (*Store)(nil)
+	_ feedback.Store      = (*Store)(nil)
 )
 
 // New returns an empty Store.

@@ -118,6 +118,28 @@
 //	  KEY ends_at (ends_at)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (6);
+//	CREATE TABLE IF NOT EXISTS `passreset_fb_events` (
+//	  event_id    VARBINARY(255) NOT NULL,
+//	  address     BINARY(32)     NOT NULL,
+//	  type        VARBINARY(16)  NOT NULL,
+//	  bounce      VARBINARY(8)   NOT NULL,
+//	  detail      VARBINARY(64)  NOT NULL,
+//	  happened_at DATETIME(6)    NOT NULL,
+//	  received_at DATETIME(6)    NOT NULL,
+//	  message_id  VARBINARY(64)  NOT NULL,
+//	  provider_id VARBINARY(255) NOT NULL,
+//	  nonce       BINARY(16)     NOT NULL,
+//	  PRIMARY KEY (event_id),
+//	  KEY address_time (address, happened_at, received_at, event_id),
+//	  KEY received_at (received_at)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	CREATE TABLE IF NOT EXISTS `passreset_suppressions` (
+//	  address       BINARY(32)  NOT NULL,
+//	  suppressed_at DATETIME(6) NULL,
+//	  cleared_at    DATETIME(6) NULL,
+//	  PRIMARY KEY (address)
+//	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (7);
 //
 // Run the statements in order on one connection, as the mariadb and mysql
 // command-line clients do with a script: the upgrade to version 3 passes a
@@ -176,6 +198,17 @@
 //   - <prefix>secrets: one random 32-byte secret, made by the first
 //     instance that needs it ([Store.CooldownSecret]); the cooldowns and
 //     the daily budgets are keyed with it. Never pruned.
+//   - <prefix>fb_events: what the mail provider reported about each
+//     email (feedback.Store): the keyed hash of the recipient (HMAC under
+//     the application's feedback key, never the address), the event's
+//     type, bounce kind and short reason, its time and when it was
+//     received, passreset's message ID, the provider's email ID, the
+//     provider's delivery ID (unique: it refuses replays) and a nonce.
+//     Rows go when the application prunes them (feedback.Feedback.Prune).
+//   - <prefix>suppressions: per keyed hash of an address that bounced
+//     hard, complained or was cleared, the time of its latest hard bounce
+//     or complaint and of its latest clear. Never pruned. Both added by
+//     schema version 7, which only adds these tables.
 //
 // An outbox's Run prunes periodically; without the outbox, call
 // [reset.Service.Prune] periodically.

@@ -92,7 +92,7 @@ func newStore(tb testing.TB, db *bun.DB, opts mysqlstore.Options) *mysqlstore.St
 
 func dropTables(tb testing.TB, db bun.IDB, prefix string) {
 	tb.Cleanup(func() {
-		q := fmt.Sprintf("DROP TABLE IF EXISTS `%[1]stokens`, `%[1]scooldowns`, `%[1]soutbox`, `%[1]sbudget`, `%[1]ssecrets`, `%[1]squotas`, `%[1]sschema_version`", prefix)
+		q := fmt.Sprintf("DROP TABLE IF EXISTS `%[1]stokens`, `%[1]scooldowns`, `%[1]soutbox`, `%[1]sbudget`, `%[1]ssecrets`, `%[1]squotas`, `%[1]sfb_events`, `%[1]ssuppressions`, `%[1]sschema_version`", prefix)
 		if _, err := db.ExecContext(context.Background(), q); err != nil {
 			tb.Errorf("dropping test tables: %v", err)
 		}

@@ -147,6 +147,35 @@ var migrations = [...][]string{
 			"  KEY ends_at (ends_at)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	},
+	{
+		// Expand only: delivery feedback (feedback.Store). address is the
+		// keyed hash of the recipient, never the address. event_id is the
+		// provider's delivery ID, whose uniqueness refuses replays; nonce
+		// lets a retry after a lost answer recognise its own insert.
+		"CREATE TABLE IF NOT EXISTS `%[1]sfb_events` (\n" +
+			"  event_id    VARBINARY(255) NOT NULL,\n" +
+			"  address     BINARY(32)     NOT NULL,\n" +
+			"  type        VARBINARY(16)  NOT NULL,\n" +
+			"  bounce      VARBINARY(8)   NOT NULL,\n" +
+			"  detail      VARBINARY(64)  NOT NULL,\n" +
+			"  happened_at DATETIME(6)    NOT NULL,\n" +
+			"  received_at DATETIME(6)    NOT NULL,\n" +
+			"  message_id  VARBINARY(64)  NOT NULL,\n" +
+			"  provider_id VARBINARY(255) NOT NULL,\n" +
+			"  nonce       BINARY(16)     NOT NULL,\n" +
+			"  PRIMARY KEY (event_id),\n" +
+			"  KEY address_time (address, happened_at, received_at, event_id),\n" +
+			"  KEY received_at (received_at)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		// One row per address that was suppressed or cleared: the Time of
+		// its latest hard bounce or complaint, and of its latest clear.
+		"CREATE TABLE IF NOT EXISTS `%[1]ssuppressions` (\n" +
+			"  address       BINARY(32)  NOT NULL,\n" +
+			"  suppressed_at DATETIME(6) NULL,\n" +
+			"  cleared_at    DATETIME(6) NULL,\n" +
+			"  PRIMARY KEY (address)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n" +

@@ -95,6 +95,26 @@
 //	);
 //	CREATE INDEX IF NOT EXISTS "passreset_quotas_ends" ON "passreset_quotas" (ends_at);
 //	INSERT INTO "passreset_schema_version" (version) VALUES (4) ON CONFLICT DO NOTHING;
+//	CREATE TABLE IF NOT EXISTS "passreset_fb_events" (
+//	  event_id    text COLLATE "C" NOT NULL PRIMARY KEY,
+//	  address     bytea       NOT NULL,
+//	  type        text        NOT NULL,
+//	  bounce      text        NOT NULL,
+//	  detail      text        NOT NULL,
+//	  happened_at timestamptz NOT NULL,
+//	  received_at timestamptz NOT NULL,
+//	  message_id  text        NOT NULL,
+//	  provider_id text        NOT NULL,
+//	  nonce       bytea       NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS "passreset_fb_events_addr" ON "passreset_fb_events" (address, happened_at, received_at, event_id);
+//	CREATE INDEX IF NOT EXISTS "passreset_fb_events_recv" ON "passreset_fb_events" (received_at);
+//	CREATE TABLE IF NOT EXISTS "passreset_suppressions" (
+//	  address       bytea       NOT NULL PRIMARY KEY,
+//	  suppressed_at timestamptz NULL,
+//	  cleared_at    timestamptz NULL
+//	);
+//	INSERT INTO "passreset_schema_version" (version) VALUES (5) ON CONFLICT DO NOTHING;
 //
 // # What each table holds, and for how long
 //
@@ -138,6 +158,17 @@
 //     instance that needs it ([Store.CooldownSecret]); the cooldowns and
 //     daily budgets are keyed with it. Never pruned. Added by schema version 3, which only
 //     adds this table: queued mail stays where it is.
+//   - <prefix>fb_events: what the mail provider reported about each
+//     email (feedback.Store): the keyed hash of the recipient (HMAC under
+//     the application's feedback key, never the address), the event's
+//     type, bounce kind and short reason, its time and when it was
+//     received, passreset's message ID, the provider's email ID, the
+//     provider's delivery ID (unique: it refuses replays) and a nonce.
+//     Rows go when the application prunes them (feedback.Feedback.Prune).
+//   - <prefix>suppressions: per keyed hash of an address that bounced
+//     hard, complained or was cleared, the time of its latest hard bounce
+//     or complaint and of its latest clear. Never pruned. Both added by
+//     schema version 5, which only adds these tables.
 //   - <prefix>schema_version: the applied schema versions.
 //
 // # Atomicity and round trips

@@ -92,7 +92,7 @@ func dropTables(tb testing.TB, db bun.IDB, schema, prefix string) {
 		if schema != "" {
 			q = `"` + schema + `".` + q
 		}
-		for _, name := range []string{"tokens", "cooldowns", "outbox", "budget", "secrets", "quotas", "schema_version"} {
+		for _, name := range []string{"tokens", "cooldowns", "outbox", "budget", "secrets", "quotas", "fb_events", "suppressions", "schema_version"} {
 			if _, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+fmt.Sprintf(q, name)); err != nil {
 				tb.Errorf("dropping test tables: %v", err)
 			}

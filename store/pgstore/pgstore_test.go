@@ -17,6 +17,8 @@ import (
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/passreset/passreset/feedback"
+	"github.com/passreset/passreset/feedback/feedbacktest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
@@ -30,9 +32,10 @@ func TestConformanceSchema(t *testing.T) {
 	t.Cleanup(func() { db.ExecContext(context.Background(), `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`) })
 	s := newStore(t, db, pgstore.Options{Schema: schema, TablePrefix: "Mixed_Case_"})
 	resettest.TestStore(t, func(*testing.T) reset.Store { return s })
+	feedbacktest.Run(t, func(*testing.T) feedback.Store { return s })
 	var n int
-	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_tables WHERE schemaname = ?", schema).Scan(&n); err != nil || n != 7 {
-		t.Fatalf("%d tables in schema %s (%v), want 7", n, schema, err)
+	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_tables WHERE schemaname = ?", schema).Scan(&n); err != nil || n != 9 {
+		t.Fatalf("%d tables in schema %s (%v), want 9", n, schema, err)
 	}
 }
 

@@ -37,6 +37,7 @@ type names struct {
 	schema, prefix                     string
 	tokens, cooldowns, outbox, version string
 	budget, secrets, quotas            string
+	fbEvents, suppressions             string
 }
 
 // quote quotes an identifier for PostgreSQL. The store validates its
@@ -65,6 +66,7 @@ func newNames(schema, prefix string) (names, error) {
 	}
 	n.tokens, n.cooldowns, n.outbox, n.version = qual("tokens"), qual("cooldowns"), qual("outbox"), qual("schema_version")
 	n.budget, n.secrets, n.quotas = qual("budget"), qual("secrets"), qual("quotas")
+	n.fbEvents, n.suppressions = qual("fb_events"), qual("suppressions")
 	return n, nil
 }
 
@@ -165,6 +167,33 @@ var migrations = [...][]string{
 			")",
 		"CREATE INDEX IF NOT EXISTS \"{p}quotas_ends\" ON {quotas} (ends_at)",
 	},
+	{
+		// Expand only: delivery feedback (feedback.Store). address is the
+		// keyed hash of the recipient, never the address. event_id is the
+		// provider's delivery ID, whose uniqueness refuses replays; nonce
+		// lets a retry after a lost answer recognise its own insert.
+		"CREATE TABLE IF NOT EXISTS {fb_events} (\n" +
+			"  event_id    text COLLATE \"C\" NOT NULL PRIMARY KEY,\n" +
+			"  address     bytea       NOT NULL,\n" +
+			"  type        text        NOT NULL,\n" +
+			"  bounce      text        NOT NULL,\n" +
+			"  detail      text        NOT NULL,\n" +
+			"  happened_at timestamptz NOT NULL,\n" +
+			"  received_at timestamptz NOT NULL,\n" +
+			"  message_id  text        NOT NULL,\n" +
+			"  provider_id text        NOT NULL,\n" +
+			"  nonce       bytea       NOT NULL\n" +
+			")",
+		"CREATE INDEX IF NOT EXISTS \"{p}fb_events_addr\" ON {fb_events} (address, happened_at, received_at, event_id)",
+		"CREATE INDEX IF NOT EXISTS \"{p}fb_events_recv\" ON {fb_events} (received_at)",
+		// One row per address that was suppressed or cleared: the Time of
+		// its latest hard bounce or complaint, and of its latest clear.
+		"CREATE TABLE IF NOT EXISTS {suppressions} (\n" +
+			"  address       bytea       NOT NULL PRIMARY KEY,\n" +
+			"  suppressed_at timestamptz NULL,\n" +
+			"  cleared_at    timestamptz NULL\n" +
+			")",
+	},
 }
 
 const createVersionTable = "CREATE TABLE IF NOT EXISTS {version} (\n" +
@@ -176,7 +205,8 @@ const recordVersion = "INSERT INTO {version} (version) VALUES (%d) ON CONFLICT D
 // fill puts the table and index names into a statement.
 func (n names) fill(stmt string) string {
 	return strings.NewReplacer("{tokens}", n.tokens, "{cooldowns}", n.cooldowns, "{outbox}", n.outbox,
-		"{version}", n.version, "{budget}", n.budget, "{secrets}", n.secrets, "{quotas}", n.quotas, "{p}", n.prefix).Replace(stmt)
+		"{version}", n.version, "{budget}", n.budget, "{secrets}", n.secrets, "{quotas}", n.quotas,
+		"{fb_events}", n.fbEvents, "{suppressions}", n.suppressions, "{p}", n.prefix).Replace(stmt)
 }
 
 // script returns the statements that create the schema at SchemaVersion,

@@ -53,6 +53,11 @@
 // refused requests too), with Resend's ratelimit-* and retry-after
 // headers; [Server.SetClock] makes them deterministic in tests.
 //
+// Webhooks: with [Server.SetWebhook], every accepted email queues the
+// events Resend would post about it, signed as Resend signs them (Svix),
+// and [Server.DeliverWebhooks] posts them; see webhook.go's
+// [Server.SetWebhook] for which events.
+//
 // [NewServer] starts one on a loopback port. A [Server] is also an
 // [http.Handler], so a program can serve it on an address of its choice:
 //
@@ -316,6 +321,7 @@ type Server struct {
 	emails   []Email
 	recorded chan struct{} // closed and replaced whenever emails are recorded
 	keys     map[string]*keyState
+	hooks    webhooks // see webhook.go
 }
 
 // counter is the rate-limit window and the counts of one API key.
@@ -810,6 +816,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.emails = append(s.emails, emails...)
+	s.queueWebhooks(emails)
 	c.Emails += len(emails)
 	if s.recorded != nil {
 		close(s.recorded)

@@ -1,0 +1,15 @@
+package pgstore_test
+
+import (
+	"testing"
+
+	"github.com/passreset/passreset/feedback"
+	"github.com/passreset/passreset/feedback/feedbacktest"
+	"github.com/passreset/passreset/store/pgstore"
+)
+
+func TestFeedbackStore(t *testing.T) {
+	db := openDB(t, testDSN(t))
+	s := newStore(t, db, pgstore.Options{})
+	feedbacktest.Run(t, func(*testing.T) feedback.Store { return s })
+}
