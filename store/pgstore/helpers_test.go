@@ -144,6 +144,8 @@ func faultyDB(tb testing.TB) (*bun.DB, *sqlstoretest.Faults) {
 var harness = sqlstoretest.Harness{
 	Name:          "pgstore",
 	SchemaVersion: pgstore.SchemaVersion,
+	Migrations:    pgstore.Migrations(),
+	VersionTable:  func(prefix string) string { return `"` + prefix + `schema_version"` },
 	DB:            func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
 	Faulty:        faultyDB,
 	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {
