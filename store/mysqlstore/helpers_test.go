@@ -120,7 +120,8 @@ var harness = sqlstoretest.Harness{
 	SchemaVersion: mysqlstore.SchemaVersion,
 	Migrations:    mysqlstore.Migrations(),
 	Contracting:   []int{3}, // the outbox's plaintext columns went; it deleted unsealed requests
-	VersionTable:  func(prefix string) string { return "`" + prefix + "schema_version`" },
+	Quote:         func(name string) string { return "`" + name + "`" },
+	Files:         files,
 	DB:            func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
 	Faulty:        faultyDB,
 	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {

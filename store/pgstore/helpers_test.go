@@ -145,7 +145,8 @@ var harness = sqlstoretest.Harness{
 	Name:          "pgstore",
 	SchemaVersion: pgstore.SchemaVersion,
 	Migrations:    pgstore.Migrations(),
-	VersionTable:  func(prefix string) string { return `"` + prefix + `schema_version"` },
+	Quote:         func(name string) string { return `"` + name + `"` },
+	Files:         files,
 	DB:            func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
 	Faulty:        faultyDB,
 	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {

@@ -70,9 +70,10 @@ type Harness struct {
 	// versions of those among them that are not expand-only.
 	Migrations  []sqlstore.Migration
 	Contracting []int
-	// VersionTable returns the quoted name of the version table of the
-	// tables named with prefix.
-	VersionTable func(prefix string) string
+	// Quote quotes a table name.
+	Quote func(name string) string
+	// Files describes the store's migration files.
+	Files Files
 	// Trips holds the number of statements of the outbox operations that
 	// take more than one in this dialect, by the name the suite measures
 	// them under ("Claim of two", "Claim of none", "Renew", "Reserve").
@@ -125,6 +126,7 @@ func Run(t *testing.T, h Harness) {
 		{"Version", testVersion},
 		{"ExpandOnly", testExpandOnly},
 		{"NewerSchema", testNewerSchema},
+		{"MigrationFiles", testMigrationFiles},
 		{"PasswordScreening", testPasswordScreening},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, h) })
@@ -182,7 +184,7 @@ func testNewerSchema(t *testing.T, h Harness) {
 	s := h.NewStore(t, db, 0)
 	ctx := t.Context()
 	v := h.SchemaVersion
-	table := h.VersionTable(s.TablePrefix())
+	table := h.Quote(s.TablePrefix() + "schema_version")
 	insert := func(version int, oldest any) {
 		t.Helper()
 		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" (version, oldest) VALUES (?, ?)", version, oldest); err != nil {

@@ -1,0 +1,85 @@
+package mysqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	migratedb "github.com/golang-migrate/migrate/v4/database"
+	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
+	"github.com/pressly/goose/v3"
+	"github.com/uptrace/bun"
+
+	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
+	"github.com/passreset/passreset/store/mysqlstore"
+)
+
+// files describes the store's migration files to the shared suite.
+var files = sqlstoretest.Files{
+	Render: mysqlstore.MigrationFiles,
+	Goose:  goose.DialectMySQL,
+	SQLDB: func(tb testing.TB) *sql.DB {
+		cfg, err := mysql.ParseDSN(testDSN(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cfg.MultiStatements = true // golang-migrate sends a file as one query
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		db := sql.OpenDB(conn)
+		tb.Cleanup(func() { db.Close() })
+		return db
+	},
+	Migrate: func(db *sql.DB, table string) (migratedb.Driver, error) {
+		return migratemysql.WithInstance(db, &migratemysql.Config{MigrationsTable: table})
+	},
+	Snapshot: snapshot,
+}
+
+// snapshot describes the tables named with prefix: columns, indexes,
+// table options and the version rows, the prefix replaced by "P_".
+func snapshot(tb testing.TB, db bun.IDB, prefix string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	var out []string
+	query := func(kind, q string, args ...any) {
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				tb.Fatal(err)
+			}
+			line := kind
+			for _, v := range vals {
+				line += fmt.Sprintf(" %q", strings.ReplaceAll(v.String, prefix, "P_"))
+			}
+			out = append(out, line)
+		}
+		if err := rows.Err(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	mine := "table_schema = DATABASE() AND LEFT(table_name, ?) = ? AND table_name NOT IN (?, ?)"
+	args := []any{len(prefix), prefix, prefix + "goose", prefix + "migrate"}
+	query("table", "SELECT table_name, engine, table_collation FROM information_schema.tables WHERE "+mine+" ORDER BY table_name", args...)
+	query("column", "SELECT table_name, ordinal_position, column_name, column_type, is_nullable, column_default,"+
+		" character_set_name, collation_name FROM information_schema.columns WHERE "+mine+" ORDER BY table_name, ordinal_position", args...)
+	query("index", "SELECT table_name, index_name, seq_in_index, column_name, non_unique FROM information_schema.statistics WHERE "+
+		mine+" ORDER BY table_name, index_name, seq_in_index", args...)
+	query("version", fmt.Sprintf("SELECT version, oldest FROM `%sschema_version` ORDER BY version", prefix))
+	return out
+}
