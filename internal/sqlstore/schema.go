@@ -120,6 +120,9 @@ type Script struct {
 // contracting one leaves a schema the previous program runs on; a
 // contracting migration has no down file.
 func (s Script) Files(tool string) (map[string]string, error) {
+	if tool != Goose && tool != GolangMigrate {
+		return nil, fmt.Errorf("unknown migration tool %q: want %q or %q", tool, Goose, GolangMigrate)
+	}
 	files := map[string]string{}
 	for i, m := range s.Migrations {
 		v := i + 1
@@ -141,13 +144,11 @@ func (s Script) Files(tool string) (map[string]string, error) {
 				b += "\n-- +goose Down\n" + down
 			}
 			files[fmt.Sprintf("%05d_%s.sql", v, m.Name)] = b
-		case GolangMigrate:
+		default: // GolangMigrate
 			files[fmt.Sprintf("%06d_%s.up.sql", v, m.Name)] = head + statements(up)
 			if down != "" {
 				files[fmt.Sprintf("%06d_%s.down.sql", v, m.Name)] = head + down
 			}
-		default:
-			return nil, fmt.Errorf("unknown migration tool %q: want %q or %q", tool, Goose, GolangMigrate)
 		}
 	}
 	return files, nil

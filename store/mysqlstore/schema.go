@@ -391,8 +391,10 @@ const errNoSuchTable = 1146
 var errClientFoundRows = errors.New("the connection reports found rows instead of changed rows " +
 	"(clientFoundRows=true in the DSN): Cooldown needs the default, clientFoundRows=false")
 
-// Check verifies that the tables exist at [SchemaVersion] and that the
-// connection behaves as the store needs: it must report changed rows, not
+// Check verifies that the tables exist at [SchemaVersion], or at a newer
+// version whose later migrations were all expand-only (see "Schema" in
+// the package documentation), and that the connection behaves as the
+// store needs: it must report changed rows, not
 // found rows (clientFoundRows must be off, the driver's default), and on
 // a Galera cluster node it must see writes made through other nodes
 // (wsrep_sync_wait=3 in the DSN, see "Galera clusters" in the package

@@ -411,9 +411,11 @@ func (s *Store) checkServer(ctx context.Context) error {
 }
 
 // Check verifies that the connection can be used (see [Store.Migrate] for
-// what it refuses) and that the tables exist at [SchemaVersion].
-// [Store.Migrate] calls it; call it at startup if you apply [SchemaSQL]
-// yourself.
+// what it refuses) and that the tables exist at [SchemaVersion], or at a
+// newer version whose later migrations were all expand-only (see "Schema"
+// in the package documentation). It changes nothing. [Store.Migrate] and
+// [Open] call it; call it at startup if you apply [SchemaSQL] or
+// [MigrationFiles] yourself.
 func (s *Store) Check(ctx context.Context) error {
 	if err := s.checkServer(ctx); err != nil {
 		return fmt.Errorf("pgstore: check: %w", err)
