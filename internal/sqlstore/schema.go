@@ -154,6 +154,19 @@ func (s Script) Files(tool string) (map[string]string, error) {
 	return files, nil
 }
 
+// SQL returns every statement, semicolon-terminated, one after another:
+// the bootstrap, then each migration followed by the row that records its
+// version.
+func (s Script) SQL() string {
+	var b strings.Builder
+	b.WriteString(statements(s.Bootstrap))
+	for i, m := range s.Migrations {
+		b.WriteString(statements(m.SQL))
+		b.WriteString(s.Record(i+1) + ";\n")
+	}
+	return b.String()
+}
+
 // versionTable is the quoted version table.
 func (s Script) versionTable() string {
 	if s.Dialect == "mysql" {

@@ -1,10 +1,8 @@
 package mysqlstore_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
@@ -45,33 +43,9 @@ var files = sqlstoretest.Files{
 // table options and the version rows, the prefix replaced by "P_".
 func snapshot(tb testing.TB, db bun.IDB, prefix string) []string {
 	tb.Helper()
-	ctx := context.Background()
 	var out []string
 	query := func(kind, q string, args ...any) {
-		rows, err := db.QueryContext(ctx, q, args...)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]sql.NullString, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			line := kind
-			for _, v := range vals {
-				line += fmt.Sprintf(" %q", strings.ReplaceAll(v.String, prefix, "P_"))
-			}
-			out = append(out, line)
-		}
-		if err := rows.Err(); err != nil {
-			tb.Fatal(err)
-		}
+		out = append(out, sqlstoretest.Dump(tb, db, prefix, kind, q, args...)...)
 	}
 	mine := "table_schema = DATABASE() AND LEFT(table_name, ?) = ? AND table_name NOT IN (?, ?)"
 	args := []any{len(prefix), prefix, prefix + "goose", prefix + "migrate"}

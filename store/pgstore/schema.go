@@ -238,18 +238,7 @@ func SchemaSQL(schema, tablePrefix string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sc := n.script()
-	var b strings.Builder
-	for _, stmt := range sc.Bootstrap {
-		b.WriteString(stmt + ";\n")
-	}
-	for i, m := range sc.Migrations {
-		for _, stmt := range m.SQL {
-			b.WriteString(stmt + ";\n")
-		}
-		b.WriteString(sc.Record(i+1) + ";\n")
-	}
-	return b.String(), nil
+	return n.script().SQL(), nil
 }
 
 // MigrationFiles returns the migration files for tool, "goose" or

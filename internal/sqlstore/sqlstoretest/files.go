@@ -3,6 +3,7 @@ package sqlstoretest
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -147,6 +148,41 @@ func testMigrationFiles(t *testing.T, h Harness) {
 			}
 		})
 	}
+}
+
+// Dump returns the rows of query q as lines that start with kind, each
+// value quoted, with prefix replaced by "P_": the pieces of a Snapshot.
+func Dump(tb testing.TB, db bun.IDB, prefix, kind, q string, args ...any) []string {
+	tb.Helper()
+	rows, err := db.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			tb.Fatal(err)
+		}
+		line := kind
+		for _, v := range vals {
+			line += fmt.Sprintf(" %q", strings.ReplaceAll(v.String, prefix, "P_"))
+		}
+		out = append(out, line)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 // dropExtra drops table when tb ends.
