@@ -47,12 +47,43 @@ func decode(t *testing.T, vars map[string]string, want int, v any, args ...strin
 
 func TestMariaDB(t *testing.T) {
 	s, dsn, prefix := opstest.MariaDB(t)
-	operate(t, map[string]string{"PASSRESET_MYSQL_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}, s, mysqlstore.SchemaVersion)
+	vars := map[string]string{"PASSRESET_MYSQL_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}
+	operate(t, vars, s, mysqlstore.SchemaVersion)
+	newerSchema(t, vars, "`"+prefix+"schema_version`", mysqlstore.SchemaVersion)
 }
 
 func TestPostgreSQL(t *testing.T) {
 	s, dsn, prefix := opstest.PostgreSQL(t)
-	operate(t, map[string]string{"PASSRESET_PG_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}, s, pgstore.SchemaVersion)
+	vars := map[string]string{"PASSRESET_PG_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}
+	operate(t, vars, s, pgstore.SchemaVersion)
+	newerSchema(t, vars, `"`+prefix+`schema_version"`, pgstore.SchemaVersion)
+}
+
+// newerSchema records a newer migration in the migrated tables: schema
+// version says this build runs on it while the migration is expand-only,
+// and exits 3 once a contracting one follows.
+func newerSchema(t *testing.T, vars map[string]string, table string, want int) {
+	st, err := openStore(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.db.Close()
+	ctx := t.Context()
+	if _, err := st.db.ExecContext(ctx, "INSERT INTO "+table+" (version, oldest) VALUES (?, ?)", want+1, want); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := cmd(t, vars, "schema", "version")
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("schema version %d, this build needs %d", want+1, want)) || !strings.Contains(out, "current (newer, every later migration expand-only)") {
+		t.Fatalf("schema version on a newer expand-only schema: exit %d, %q", code, out)
+	}
+	if _, err := st.db.ExecContext(ctx, "INSERT INTO "+table+" (version, oldest) VALUES (?, ?)", want+2, want+2); err != nil {
+		t.Fatal(err)
+	}
+	var sv schemaState
+	decode(t, vars, exitProblem, &sv, "schema", "version")
+	if sv.Installed != want+2 || sv.Want != want || sv.Current || !strings.Contains(sv.Problem, "contracting migration") {
+		t.Fatalf("schema version after a contracting migration: %+v", sv)
+	}
 }
 
 // operate is what an operator does, against a database of the test's own:

@@ -89,6 +89,25 @@ func testMigrationFiles(t *testing.T, h Harness) {
 			if v, err := p.GetDBVersion(ctx); err != nil || v != int64(h.SchemaVersion) {
 				t.Fatalf("goose's version %d, %v; want %d", v, err, h.SchemaVersion)
 			}
+			// Down (the newest migration is expand-only) removes only the
+			// version row; the tables stay for the previous program.
+			tables := func() []string {
+				return slices.DeleteFunc(h.Files.Snapshot(t, db, prefix), func(l string) bool { return strings.HasPrefix(l, "version ") })
+			}
+			before := tables()
+			if _, err := p.Down(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s, err := h.New(db, prefix, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := s.Version(ctx); err != nil || v != h.SchemaVersion-1 || !slices.Equal(tables(), before) {
+				t.Fatalf("after goose down: version %d, %v; tables changed: %v", v, err, !slices.Equal(tables(), before))
+			}
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatal(err)
+			}
 		},
 		sqlstore.GolangMigrate: func(t *testing.T, fsys fstest.MapFS, prefix string) {
 			sqldb := h.Files.SQLDB(t)
