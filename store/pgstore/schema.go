@@ -97,8 +97,8 @@ func checkIdent(field, id string, maxLen int) error {
 //
 // Append only, and expand only: a new migration adds tables, nullable
 // columns or indexes, and never drops, renames or changes what the
-// previous version's programs use, nor deletes rows (TestExpandOnly
-// enforces it), so that the previous version keeps running on the result
+// previous version's programs use, nor deletes rows (the ExpandOnly test
+// of the stores' shared suite enforces it), so that the previous version keeps running on the result
 // during a rolling upgrade and after a rollback. Taking something away is
 // a later, separate migration whose Oldest names the first version that no
 // longer uses it.

@@ -1,6 +1,14 @@
 // Package upgradetest runs the previous and the current program of
 // passreset's SQL stores side by side on one database, as a fleet does
 // during a rolling upgrade and a rollback.
+//
+// The previous program is this source built with the passreset_oldschema
+// tag, which withholds the newest migration of each store: it believes
+// its schema is one version older. So it proves what the schema and the
+// version rules allow (an expand-only migration keeps the older schema
+// version's program running; queued envelopes survive), on the code of
+// today. The old program's steps on the old schema (migrate, request)
+// touch only what the newest migration does not change.
 package upgradetest
 
 import (
