@@ -65,18 +65,27 @@ type schemaCmd struct {
 	Files   schemaFilesCmd   `cmd:"" help:"Write the migration files for goose or golang-migrate (any table prefix)."`
 }
 
+// dialect returns flag, or the dialect whose DSN is set.
+func (e *env) dialect(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	d, err := dialect(e.getenv)
+	if err != nil {
+		return "", usageError{fmt.Errorf("%w, or --dialect", err)}
+	}
+	return d, nil
+}
+
 type schemaShowCmd struct {
 	Dialect string `enum:",mysql,postgres" default:"" help:"mysql or postgres (default: the one whose DSN is set)."`
 }
 
 // Run prints the schema.
 func (c schemaShowCmd) Run(e *env) error {
-	d := c.Dialect
-	if d == "" {
-		var err error
-		if d, err = dialect(e.getenv); err != nil {
-			return usageError{fmt.Errorf("%w, or --dialect", err)}
-		}
+	d, err := e.dialect(c.Dialect)
+	if err != nil {
+		return err
 	}
 	sql, v, err := schemaSQL(d, e.getenv("PASSRESET_TABLE_PREFIX"))
 	if err != nil {
@@ -167,12 +176,9 @@ type schemaFilesCmd struct {
 
 // Run writes the migration files.
 func (c schemaFilesCmd) Run(e *env) error {
-	d := c.Dialect
-	if d == "" {
-		var err error
-		if d, err = dialect(e.getenv); err != nil {
-			return usageError{fmt.Errorf("%w, or --dialect", err)}
-		}
+	d, err := e.dialect(c.Dialect)
+	if err != nil {
+		return err
 	}
 	prefix := c.Prefix
 	if prefix == "" {

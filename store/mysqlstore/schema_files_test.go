@@ -43,17 +43,17 @@ var files = sqlstoretest.Files{
 // table options and the version rows, the prefix replaced by "P_".
 func snapshot(tb testing.TB, db bun.IDB, prefix string) []string {
 	tb.Helper()
-	var out []string
-	query := func(kind, q string, args ...any) {
-		out = append(out, sqlstoretest.Dump(tb, db, prefix, kind, q, args...)...)
-	}
 	mine := "table_schema = DATABASE() AND LEFT(table_name, ?) = ? AND table_name NOT IN (?, ?)"
 	args := []any{len(prefix), prefix, prefix + "goose", prefix + "migrate"}
-	query("table", "SELECT table_name, engine, table_collation FROM information_schema.tables WHERE "+mine+" ORDER BY table_name", args...)
-	query("column", "SELECT table_name, ordinal_position, column_name, column_type, is_nullable, column_default,"+
-		" character_set_name, collation_name FROM information_schema.columns WHERE "+mine+" ORDER BY table_name, ordinal_position", args...)
-	query("index", "SELECT table_name, index_name, seq_in_index, column_name, non_unique FROM information_schema.statistics WHERE "+
-		mine+" ORDER BY table_name, index_name, seq_in_index", args...)
-	query("version", fmt.Sprintf("SELECT version, oldest FROM `%sschema_version` ORDER BY version", prefix))
-	return out
+	return sqlstoretest.Dump(tb, db, prefix,
+		sqlstoretest.Query{Kind: "table", Args: args,
+			SQL: "SELECT table_name, engine, table_collation FROM information_schema.tables WHERE " + mine + " ORDER BY table_name"},
+		sqlstoretest.Query{Kind: "column", Args: args,
+			SQL: "SELECT table_name, ordinal_position, column_name, column_type, is_nullable, column_default, character_set_name," +
+				" collation_name FROM information_schema.columns WHERE " + mine + " ORDER BY table_name, ordinal_position"},
+		sqlstoretest.Query{Kind: "index", Args: args,
+			SQL: "SELECT table_name, index_name, seq_in_index, column_name, non_unique FROM information_schema.statistics WHERE " +
+				mine + " ORDER BY table_name, index_name, seq_in_index"},
+		sqlstoretest.Query{Kind: "version", SQL: fmt.Sprintf("SELECT version, oldest FROM `%sschema_version` ORDER BY version", prefix)},
+	)
 }

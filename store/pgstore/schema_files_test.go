@@ -39,16 +39,16 @@ var files = sqlstoretest.Files{
 // columns, indexes and the version rows, the prefix replaced by "P_".
 func snapshot(tb testing.TB, db bun.IDB, prefix string) []string {
 	tb.Helper()
-	var out []string
-	query := func(kind, q string, args ...any) {
-		out = append(out, sqlstoretest.Dump(tb, db, prefix, kind, q, args...)...)
-	}
+	mine := " AND left(%[1]s, ?) = ? AND %[1]s NOT IN (?, ?)"
 	args := []any{len(prefix), prefix, prefix + "goose", prefix + "migrate"}
-	query("column", "SELECT table_name, ordinal_position, column_name, data_type, is_nullable, column_default, collation_name"+
-		" FROM information_schema.columns WHERE table_schema = current_schema() AND left(table_name, ?) = ? AND table_name NOT IN (?, ?)"+
-		" ORDER BY table_name, ordinal_position", args...)
-	query("index", "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"+
-		" AND left(tablename, ?) = ? AND tablename NOT IN (?, ?) ORDER BY tablename, indexname", args...)
-	query("version", fmt.Sprintf(`SELECT version, oldest FROM "%sschema_version" ORDER BY version`, prefix))
-	return out
+	return sqlstoretest.Dump(tb, db, prefix,
+		sqlstoretest.Query{Kind: "column", Args: args,
+			SQL: "SELECT table_name, ordinal_position, column_name, data_type, is_nullable, column_default, collation_name" +
+				" FROM information_schema.columns WHERE table_schema = current_schema()" + fmt.Sprintf(mine, "table_name") +
+				" ORDER BY table_name, ordinal_position"},
+		sqlstoretest.Query{Kind: "index", Args: args,
+			SQL: "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()" +
+				fmt.Sprintf(mine, "tablename") + " ORDER BY tablename, indexname"},
+		sqlstoretest.Query{Kind: "version", SQL: fmt.Sprintf(`SELECT version, oldest FROM "%sschema_version" ORDER BY version`, prefix)},
+	)
 }

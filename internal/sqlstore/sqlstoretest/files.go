@@ -169,9 +169,25 @@ func testMigrationFiles(t *testing.T, h Harness) {
 	}
 }
 
-// Dump returns the rows of query q as lines that start with kind, each
-// value quoted, with prefix replaced by "P_": the pieces of a Snapshot.
-func Dump(tb testing.TB, db bun.IDB, prefix, kind, q string, args ...any) []string {
+// Query is one query of a snapshot: its rows become lines that start
+// with Kind.
+type Query struct {
+	Kind, SQL string
+	Args      []any
+}
+
+// Dump returns the rows of the queries as lines that start with their
+// kind, each value quoted, with prefix replaced by "P_": a Snapshot.
+func Dump(tb testing.TB, db bun.IDB, prefix string, queries ...Query) []string {
+	tb.Helper()
+	var out []string
+	for _, q := range queries {
+		out = append(out, dump(tb, db, prefix, q.Kind, q.SQL, q.Args...)...)
+	}
+	return out
+}
+
+func dump(tb testing.TB, db bun.IDB, prefix, kind, q string, args ...any) []string {
 	tb.Helper()
 	rows, err := db.QueryContext(context.Background(), q, args...)
 	if err != nil {
