@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,6 +62,19 @@ type schemaCmd struct {
 	Show    schemaShowCmd    `cmd:"" help:"Print the SQL schema this build applies."`
 	Version schemaVersionCmd `cmd:"" help:"Show the schema version in the database and the one this build needs (exit 3 if they differ)."`
 	Migrate schemaMigrateCmd `cmd:"" help:"Create or upgrade the tables to this build's version."`
+	Files   schemaFilesCmd   `cmd:"" help:"Write the migration files for goose or golang-migrate (any table prefix)."`
+}
+
+// dialect returns flag, or the dialect whose DSN is set.
+func (e *env) dialect(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	d, err := dialect(e.getenv)
+	if err != nil {
+		return "", usageError{fmt.Errorf("%w, or --dialect", err)}
+	}
+	return d, nil
 }
 
 type schemaShowCmd struct {
@@ -66,12 +83,9 @@ type schemaShowCmd struct {
 
 // Run prints the schema.
 func (c schemaShowCmd) Run(e *env) error {
-	d := c.Dialect
-	if d == "" {
-		var err error
-		if d, err = dialect(e.getenv); err != nil {
-			return usageError{fmt.Errorf("%w, or --dialect", err)}
-		}
+	d, err := e.dialect(c.Dialect)
+	if err != nil {
+		return err
 	}
 	sql, v, err := schemaSQL(d, e.getenv("PASSRESET_TABLE_PREFIX"))
 	if err != nil {
@@ -88,18 +102,23 @@ type schemaVersionCmd struct{}
 
 // schemaState is what schema version and migrate print.
 type schemaState struct {
-	Installed int    `json:"installed"`
-	Want      int    `json:"want"`
-	Current   bool   `json:"current"`
-	Problem   string `json:"problem,omitempty"`
+	Installed int `json:"installed"`
+	Want      int `json:"want"`
+	// Current says that this build runs on the installed schema: it is
+	// at Want, or newer with only expand-only migrations after Want.
+	Current bool   `json:"current"`
+	Problem string `json:"problem,omitempty"`
 }
 
 func (s schemaState) human(w io.Writer) {
-	fmt.Fprintf(w, "schema version %d, this build needs %d", s.Installed, s.Want)
-	if s.Current {
-		fmt.Fprintln(w, ": current")
-	} else {
+	fmt.Fprintf(w, "schema version %d, this build needs %d (and runs on newer ones until a contracting migration)", s.Installed, s.Want)
+	switch {
+	case !s.Current:
 		fmt.Fprintf(w, ": NOT current: %s\n", s.Problem)
+	case s.Installed > s.Want:
+		fmt.Fprintln(w, ": current (newer, every later migration expand-only)")
+	default:
+		fmt.Fprintln(w, ": current")
 	}
 }
 
@@ -145,6 +164,48 @@ func (schemaMigrateCmd) Run(e *env) error {
 			return err
 		}
 		return e.print(st, st.human)
+	})
+}
+
+type schemaFilesCmd struct {
+	Tool    string `required:"" enum:"goose,golang-migrate" help:"goose or golang-migrate."`
+	Dir     string `required:"" type:"path" help:"The directory to write the files into (made if missing)."`
+	Prefix  string `help:"The table prefix (default: PASSRESET_TABLE_PREFIX, else passreset_)."`
+	Dialect string `enum:",mysql,postgres" default:"" help:"mysql or postgres (default: the one whose DSN is set)."`
+}
+
+// Run writes the migration files.
+func (c schemaFilesCmd) Run(e *env) error {
+	d, err := e.dialect(c.Dialect)
+	if err != nil {
+		return err
+	}
+	prefix := c.Prefix
+	if prefix == "" {
+		prefix = e.getenv("PASSRESET_TABLE_PREFIX")
+	}
+	files, err := migrationFiles(d, c.Tool, prefix)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return err
+	}
+	names := slices.Sorted(maps.Keys(files))
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(c.Dir, name), []byte(files[name]), 0o644); err != nil {
+			return err
+		}
+	}
+	return e.print(struct {
+		Dialect string   `json:"dialect"`
+		Tool    string   `json:"tool"`
+		Dir     string   `json:"dir"`
+		Files   []string `json:"files"`
+	}{d, c.Tool, c.Dir, names}, func(w io.Writer) {
+		for _, name := range names {
+			fmt.Fprintln(w, filepath.Join(c.Dir, name))
+		}
 	})
 }
 

@@ -106,6 +106,14 @@ func schemaSQL(d, prefix string) (string, int, error) {
 	return s, mysqlstore.SchemaVersion, err
 }
 
+// migrationFiles returns the migration files of tool for dialect d.
+func migrationFiles(d, tool, prefix string) (map[string]string, error) {
+	if d == "postgres" {
+		return pgstore.MigrationFiles(tool, "", prefix)
+	}
+	return mysqlstore.MigrationFiles(tool, prefix)
+}
+
 // sealKeys reads OUTBOX_KEY and OUTBOX_KEY_ID as the example does.
 func sealKeys(getenv func(string) string) ([]outbox.SealKey, error) {
 	raw := getenv("OUTBOX_KEY")

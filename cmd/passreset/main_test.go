@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,12 +47,43 @@ func decode(t *testing.T, vars map[string]string, want int, v any, args ...strin
 
 func TestMariaDB(t *testing.T) {
 	s, dsn, prefix := opstest.MariaDB(t)
-	operate(t, map[string]string{"PASSRESET_MYSQL_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}, s, mysqlstore.SchemaVersion)
+	vars := map[string]string{"PASSRESET_MYSQL_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}
+	operate(t, vars, s, mysqlstore.SchemaVersion)
+	newerSchema(t, vars, "`"+prefix+"schema_version`", mysqlstore.SchemaVersion)
 }
 
 func TestPostgreSQL(t *testing.T) {
 	s, dsn, prefix := opstest.PostgreSQL(t)
-	operate(t, map[string]string{"PASSRESET_PG_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}, s, pgstore.SchemaVersion)
+	vars := map[string]string{"PASSRESET_PG_DSN": dsn, "PASSRESET_TABLE_PREFIX": prefix}
+	operate(t, vars, s, pgstore.SchemaVersion)
+	newerSchema(t, vars, `"`+prefix+`schema_version"`, pgstore.SchemaVersion)
+}
+
+// newerSchema records a newer migration in the migrated tables: schema
+// version says this build runs on it while the migration is expand-only,
+// and exits 3 once a contracting one follows.
+func newerSchema(t *testing.T, vars map[string]string, table string, want int) {
+	st, err := openStore(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.db.Close()
+	ctx := t.Context()
+	if _, err := st.db.ExecContext(ctx, "INSERT INTO "+table+" (version, oldest) VALUES (?, ?)", want+1, want); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := cmd(t, vars, "schema", "version")
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("schema version %d, this build needs %d", want+1, want)) || !strings.Contains(out, "current (newer, every later migration expand-only)") {
+		t.Fatalf("schema version on a newer expand-only schema: exit %d, %q", code, out)
+	}
+	if _, err := st.db.ExecContext(ctx, "INSERT INTO "+table+" (version, oldest) VALUES (?, ?)", want+2, want+2); err != nil {
+		t.Fatal(err)
+	}
+	var sv schemaState
+	decode(t, vars, exitProblem, &sv, "schema", "version")
+	if sv.Installed != want+2 || sv.Want != want || sv.Current || !strings.Contains(sv.Problem, "contracting migration") {
+		t.Fatalf("schema version after a contracting migration: %+v", sv)
+	}
 }
 
 // operate is what an operator does, against a database of the test's own:
@@ -70,7 +103,7 @@ func operate(t *testing.T, vars map[string]string, s interface {
 	if sv.Installed != want || !sv.Current {
 		t.Fatalf("schema migrate: %+v", sv)
 	}
-	if code, out, _ := cmd(t, vars, "schema", "version"); code != exitOK || !strings.Contains(out, fmt.Sprintf("schema version %d, this build needs %d: current", want, want)) {
+	if code, out, _ := cmd(t, vars, "schema", "version"); code != exitOK || !strings.Contains(out, fmt.Sprintf("schema version %d, this build needs %d (and runs on newer ones until a contracting migration): current", want, want)) {
 		t.Fatalf("schema version: exit %d, %q", code, out)
 	}
 
@@ -313,5 +346,60 @@ func TestKeyAndUsage(t *testing.T) {
 	var unreachable = map[string]string{"PASSRESET_PG_DSN": "postgres://u:p@127.0.0.1:1/db?connect_timeout=2"}
 	if code, _, _ := cmd(t, unreachable, "outbox", "status"); code != exitFailed {
 		t.Fatalf("unreachable database: exit %d, want %d", code, exitFailed)
+	}
+}
+
+// TestSchemaFiles writes the migration files for another table prefix:
+// they are what the store renders, for either tool and dialect.
+func TestSchemaFiles(t *testing.T) {
+	for _, c := range []struct {
+		dialect, tool string
+		render        func(tool, prefix string) (map[string]string, error)
+	}{
+		{"mysql", "goose", mysqlstore.MigrationFiles},
+		{"mysql", "golang-migrate", mysqlstore.MigrationFiles},
+		{"postgres", "goose", func(tool, prefix string) (map[string]string, error) { return pgstore.MigrationFiles(tool, "", prefix) }},
+		{"postgres", "golang-migrate", func(tool, prefix string) (map[string]string, error) { return pgstore.MigrationFiles(tool, "", prefix) }},
+	} {
+		dir := filepath.Join(t.TempDir(), "migrations")
+		var res struct{ Files []string }
+		decode(t, nil, exitOK, &res, "schema", "files", "--dialect", c.dialect, "--tool", c.tool, "--dir", dir, "--prefix", "acme_")
+		want, err := c.render(c.tool, "acme_")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != len(want) || len(res.Files) != len(want) {
+			t.Fatalf("%s %s: %d files written, %d listed, want %d", c.dialect, c.tool, len(entries), len(res.Files), len(want))
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != want[e.Name()] || !strings.Contains(string(b), "acme_schema_version") {
+				t.Errorf("%s %s: %s differs from the store's rendering", c.dialect, c.tool, e.Name())
+			}
+		}
+	}
+	// The prefix from the environment, as the other commands read it.
+	dir := t.TempDir()
+	if code, out, errOut := cmd(t, map[string]string{"PASSRESET_TABLE_PREFIX": "env_"}, "schema", "files", "--dialect", "mysql", "--tool", "goose", "--dir", dir); code != exitOK || !strings.Contains(out, "00001_") {
+		t.Fatalf("schema files: exit %d, %q, %q", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "00001_tokens_cooldowns.sql")); err != nil || !strings.Contains(string(b), "`env_tokens`") {
+		t.Fatalf("schema files with PASSRESET_TABLE_PREFIX: %v\n%s", err, b)
+	}
+	for _, bad := range [][]string{
+		{"--dialect", "mysql", "--tool", "flyway", "--dir", dir},
+		{"--dialect", "mysql", "--tool", "goose", "--dir", dir, "--prefix", "bad-prefix"},
+		{"--tool", "goose", "--dir", dir},
+	} {
+		if code, _, _ := cmd(t, nil, append([]string{"schema", "files"}, bad...)...); code != exitUsage {
+			t.Errorf("schema files %v: exit %d, want %d", bad, code, exitUsage)
+		}
 	}
 }

@@ -219,7 +219,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		outbox.Store
 	}
 	if cfg.pgDSN != "" {
-		pg, pgdb, err := pgstore.Open(ctx, cfg.pgDSN, pgstore.Options{}) // migrates too
+		pg, pgdb, err := pgstore.Open(ctx, cfg.pgDSN, pgstore.Options{Migrate: true})
 		if err != nil {
 			return fmt.Errorf("PASSRESET_PG_DSN: %w", err)
 		}

@@ -34,15 +34,40 @@
 //
 // [Store.Migrate] creates the tables, or upgrades them to [SchemaVersion],
 // and records the version in <prefix>schema_version. It is idempotent and
-// safe to run from several instances at once. Teams that run their own
-// migrations apply [SchemaSQL] instead and call [Store.Check] at startup.
+// safe to run from several instances at once. [New] and [Store.Check]
+// never change the schema: run Migrate, or `passreset schema migrate`,
+// from a deployment step, or at startup if that suits. Teams that run
+// their own migrations apply [SchemaSQL], or the goose or golang-migrate
+// files of the module's store/mysqlstore/migrations directory (see
+// [MigrationFiles]), and call [Store.Check] at startup.
+//
+// Migrations are expand-only: each adds tables, nullable columns or
+// indexes and takes nothing away that the previous version uses, and none
+// deletes queued mail. Each version row also records the oldest program
+// version that runs on the schema it leaves, so [Store.Check] accepts a
+// newer schema as long as every migration after [SchemaVersion] was
+// expand-only, and refuses one only after a contracting migration (which
+// names the first version that no longer needs what it removes; the only
+// one is version 3, which dropped the outbox's plaintext columns). So a
+// running fleet upgrades with no stop: migrate first, then roll the
+// instances; the old and the new version run side by side, and rolling
+// the program back needs no change to the schema.
+//
 // With the default prefix ("passreset_", see [Options.TablePrefix]) the SQL
 // is:
 //
 //	CREATE TABLE IF NOT EXISTS `passreset_schema_version` (
 //	  version INT UNSIGNED NOT NULL,
+//	  oldest  INT UNSIGNED NULL,
 //	  PRIMARY KEY (version)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+//	SET @passreset_v0 = (SELECT IF(COUNT(*) > 0, 'DO 0',
+//	  'ALTER TABLE `passreset_schema_version` ADD COLUMN oldest INT UNSIGNED NULL')
+//	  FROM information_schema.columns
+//	  WHERE table_schema = DATABASE() AND table_name = 'passreset_schema_version' AND column_name = 'oldest');
+//	PREPARE passreset_v0 FROM @passreset_v0;
+//	EXECUTE passreset_v0;
+//	DEALLOCATE PREPARE passreset_v0;
 //	CREATE TABLE IF NOT EXISTS `passreset_tokens` (
 //	  user_id    VARBINARY(255) NOT NULL,
 //	  token_hash BINARY(32)     NOT NULL,
@@ -60,7 +85,7 @@
 //	  PRIMARY KEY (cooldown_key),
 //	  KEY ends_at (ends_at)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (1);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (1, 1);
 //	CREATE TABLE IF NOT EXISTS `passreset_outbox` (
 //	  id          VARBINARY(64)   NOT NULL,
 //	  kind        VARBINARY(32)   NOT NULL,
@@ -81,7 +106,7 @@
 //	  KEY claim_order (dead, not_before, created_at, id),
 //	  KEY dead_created (dead, created_at, id)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (2);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (2, 1);
 //	DELETE FROM `passreset_outbox` WHERE sealed IS NULL;
 //	SET @passreset_v3 = (SELECT IF(COUNT(*) = 0, 'DO 0',
 //	  'ALTER TABLE `passreset_outbox` DROP COLUMN email, DROP COLUMN link, MODIFY sealed MEDIUMBLOB NOT NULL')
@@ -90,19 +115,19 @@
 //	PREPARE passreset_v3 FROM @passreset_v3;
 //	EXECUTE passreset_v3;
 //	DEALLOCATE PREPARE passreset_v3;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (3);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (3, 3);
 //	CREATE TABLE IF NOT EXISTS `passreset_budget` (
 //	  budget_key VARBINARY(255) NOT NULL,
 //	  tat        DATETIME(6)    NOT NULL,
 //	  PRIMARY KEY (budget_key)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (4);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (4, 3);
 //	CREATE TABLE IF NOT EXISTS `passreset_secrets` (
 //	  name   VARBINARY(64) NOT NULL,
 //	  secret VARBINARY(64) NOT NULL,
 //	  PRIMARY KEY (name)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (5);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (5, 3);
 //	SET @passreset_v6 = (SELECT IF(COUNT(*) > 0, 'DO 0',
 //	  'ALTER TABLE `passreset_tokens` ADD COLUMN stamp BINARY(32) NULL')
 //	  FROM information_schema.columns
@@ -117,7 +142,7 @@
 //	  PRIMARY KEY (quota_key),
 //	  KEY ends_at (ends_at)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (6);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (6, 3);
 //	CREATE TABLE IF NOT EXISTS `passreset_fb_events` (
 //	  event_id    VARBINARY(255) NOT NULL,
 //	  address     BINARY(32)     NOT NULL,
@@ -139,7 +164,7 @@
 //	  cleared_at    DATETIME(6) NULL,
 //	  PRIMARY KEY (address)
 //	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-//	INSERT IGNORE INTO `passreset_schema_version` (version) VALUES (7);
+//	INSERT IGNORE INTO `passreset_schema_version` (version, oldest) VALUES (7, 3);
 //
 // Run the statements in order on one connection, as the mariadb and mysql
 // command-line clients do with a script: the upgrade to version 3 passes a

@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/internal/sqlstore/sqlstoretest"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/resettest"
@@ -74,8 +75,8 @@ func TestCheckWithoutTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.Check(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "run Migrate") {
-		t.Fatalf("Check without tables: %v, want an error telling to run Migrate", err)
+	if err == nil || !errors.Is(err, sqlstore.ErrNoTables) || !strings.Contains(err.Error(), "run `passreset schema migrate` or Store.Migrate") {
+		t.Fatalf("Check without tables: %v, want an error telling to run passreset schema migrate", err)
 	}
 	_, err = s.Lookup(t.Context(), reset.Hash{})
 	if err == nil || errors.Is(err, reset.ErrNotFound) || !strings.HasPrefix(err.Error(), "mysqlstore: lookup: ") {

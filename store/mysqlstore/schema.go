@@ -1,5 +1,8 @@
 package mysqlstore
 
+//go:generate go run ../../cmd/passreset schema files --dialect mysql --prefix passreset_ --tool goose --dir migrations/goose
+//go:generate go run ../../cmd/passreset schema files --dialect mysql --prefix passreset_ --tool golang-migrate --dir migrations/golang-migrate
+
 import (
 	"context"
 	"database/sql"
@@ -9,12 +12,19 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
+
+	"github.com/passreset/passreset/internal/sqlstore"
 )
 
 // SchemaVersion is the version of the schema this package needs. [Store.Migrate]
-// brings the tables up to it; [Store.Check] refuses an older schema.
+// brings the tables up to it; [Store.Check] refuses an older schema, and a
+// newer one only when a contracting migration after this version has run
+// (see "Schema" in the package documentation).
 // It is the number of migrations, so the two cannot disagree.
-const SchemaVersion = len(migrations)
+const SchemaVersion = len(allMigrations) - withheld
+
+// migrations are the migrations this build knows.
+var migrations = allMigrations[:SchemaVersion]
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -24,12 +34,20 @@ const DefaultTablePrefix = "passreset_"
 // within MySQL's 64-character limit.
 const maxPrefixLen = 64 - len("schema_version")
 
-// migrations[i] holds the statements that take the schema from version i
+// allMigrations[i] holds the statements that take the schema from version i
 // to version i+1. "%[1]s" stands for the table prefix. Every statement must
 // be safe to run again, since two processes may migrate at the same time,
 // and the statements of one migration run on one connection, in order.
-var migrations = [...][]string{
-	{
+//
+// Append only, and expand only: a new migration adds tables, nullable
+// columns or indexes, and never drops, renames or changes what the
+// previous version's programs use, nor deletes rows (the ExpandOnly test
+// of the stores' shared suite enforces it), so that the previous version keeps running on the result
+// during a rolling upgrade and after a rollback. Taking something away is
+// a later, separate migration whose Oldest names the first version that no
+// longer uses it.
+var allMigrations = [...]sqlstore.Migration{
+	{Name: "tokens_cooldowns", SQL: []string{
 		// One row per user: Rotate replaces it with an upsert on the primary
 		// key. user_id is VARBINARY so that IDs compare byte for byte (no
 		// collation folding case or trailing spaces).
@@ -53,8 +71,8 @@ var migrations = [...][]string{
 			"  PRIMARY KEY (cooldown_key),\n" +
 			"  KEY ends_at (ends_at)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	},
-	{
+	}},
+	{Name: "outbox", SQL: []string{
 		// The durable outbox (outbox.Store). Times are UTC. sealed
 		// holds an AES-GCM sealed message, never a token in the clear.
 		// nonce is rewritten by every Save and Revive, so that such an
@@ -83,8 +101,9 @@ var migrations = [...][]string{
 			"  KEY claim_order (dead, not_before, created_at, id),\n" +
 			"  KEY dead_created (dead, created_at, id)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	},
-	{
+	}},
+	// Contracting: programs of version 2 read the columns it drops.
+	{Name: "outbox_sealed_only", Oldest: 3, SQL: []string{
 		// The outbox keeps nothing in the clear: sealed holds the typed
 		// address, the link and the rendered email together, so email and
 		// link go and sealed is required. Version 2 kept public requests
@@ -102,8 +121,8 @@ var migrations = [...][]string{
 		"PREPARE %[1]sv3 FROM @%[1]sv3",
 		"EXECUTE %[1]sv3",
 		"DEALLOCATE PREPARE %[1]sv3",
-	},
-	{
+	}},
+	{Name: "budget", SQL: []string{
 		// The provider budget shared by every instance (outbox.Store.Reserve):
 		// one row per budget key, holding the budget's theoretical arrival
 		// time (UTC).
@@ -112,8 +131,8 @@ var migrations = [...][]string{
 			"  tat        DATETIME(6)    NOT NULL,\n" +
 			"  PRIMARY KEY (budget_key)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	},
-	{
+	}},
+	{Name: "secrets", SQL: []string{
 		// The store's secrets, one row each, made at random by the first
 		// instance that needs one: 'cooldown' keys the cooldowns.
 		"CREATE TABLE IF NOT EXISTS `%[1]ssecrets` (\n" +
@@ -121,8 +140,8 @@ var migrations = [...][]string{
 			"  secret VARBINARY(64) NOT NULL,\n" +
 			"  PRIMARY KEY (name)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	},
-	{
+	}},
+	{Name: "stamp_quotas", SQL: []string{
 		// Expand only, so that a binary of version 5 keeps running on
 		// this schema. stamp is the keyed hash of the account's
 		// credential stamp (reset.Record.Stamp), NULL for none. MySQL has
@@ -146,8 +165,8 @@ var migrations = [...][]string{
 			"  PRIMARY KEY (quota_key),\n" +
 			"  KEY ends_at (ends_at)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	},
-	{
+	}},
+	{Name: "feedback", SQL: []string{
 		// Expand only: delivery feedback (feedback.Store). address is the
 		// keyed hash of the recipient, never the address. event_id is the
 		// provider's delivery ID, whose uniqueness refuses replays; nonce
@@ -175,15 +194,48 @@ var migrations = [...][]string{
 			"  cleared_at    DATETIME(6) NULL,\n" +
 			"  PRIMARY KEY (address)\n" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	},
+	}},
 }
 
-const createVersionTable = "CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n" +
-	"  version INT UNSIGNED NOT NULL,\n" +
-	"  PRIMARY KEY (version)\n" +
-	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+// versionTable holds one row per applied migration: its version and the
+// oldest program version that runs on the schema it leaves (NULL in rows
+// written before the column existed). The statements after the CREATE add
+// the oldest column to a table made without it; they run on one
+// connection, like a migration's.
+var versionTable = []string{
+	"CREATE TABLE IF NOT EXISTS `%[1]sschema_version` (\n" +
+		"  version INT UNSIGNED NOT NULL,\n" +
+		"  oldest  INT UNSIGNED NULL,\n" +
+		"  PRIMARY KEY (version)\n" +
+		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+	"SET @%[1]sv0 = (SELECT IF(COUNT(*) > 0, 'DO 0',\n" +
+		"  'ALTER TABLE `%[1]sschema_version` ADD COLUMN oldest INT UNSIGNED NULL')\n" +
+		"  FROM information_schema.columns\n" +
+		"  WHERE table_schema = DATABASE() AND table_name = '%[1]sschema_version' AND column_name = 'oldest')",
+	"PREPARE %[1]sv0 FROM @%[1]sv0",
+	"EXECUTE %[1]sv0",
+	"DEALLOCATE PREPARE %[1]sv0",
+}
 
-const recordVersion = "INSERT IGNORE INTO `%[1]sschema_version` (version) VALUES (%[2]d)"
+const recordVersion = "INSERT IGNORE INTO `%[1]sschema_version` (version, oldest) VALUES (%[2]d, %[3]d)"
+
+// script renders the migrations for prefix p.
+func script(p string) sqlstore.Script {
+	fill := func(stmts []string) []string {
+		out := make([]string, len(stmts))
+		for i, stmt := range stmts {
+			out[i] = fmt.Sprintf(stmt, p)
+		}
+		return out
+	}
+	sc := sqlstore.Script{Store: "mysqlstore", Dialect: "mysql", Prefix: p, Bootstrap: fill(versionTable),
+		Record: func(v int) string { return fmt.Sprintf(recordVersion, p, v, sqlstore.OldestAt(migrations, v)) }}
+	for _, m := range migrations {
+		m.SQL = fill(m.SQL)
+		sc.Migrations = append(sc.Migrations, m)
+	}
+	return sc
+}
 
 // checkPrefix validates a table prefix and applies the default.
 func checkPrefix(prefix string) (string, error) {
@@ -204,32 +256,51 @@ func checkPrefix(prefix string) (string, error) {
 // SchemaSQL returns the SQL that creates the schema at [SchemaVersion] for
 // tablePrefix ("" means [DefaultTablePrefix]), for teams that run their own
 // migrations: semicolon-terminated statements, the same ones
-// [Store.Migrate] runs, ending with the row that records the version. Every
-// statement is idempotent; run them in order on one connection (the
-// upgrade to version 3 passes a session variable from one statement to the
-// next), as the mariadb and mysql clients do with a script. After applying
-// it, call [Store.Check] at startup.
+// [Store.Migrate] runs, each migration followed by the row that records
+// its version. Every statement is idempotent; run them in order on one
+// connection (some pass a session variable from one statement to the
+// next), as the mariadb and mysql clients do with a script. The same
+// statements, one migration a file, are in [MigrationFiles] for goose and
+// golang-migrate. After applying them, call [Store.Check] at startup.
 func SchemaSQL(tablePrefix string) (string, error) {
 	p, err := checkPrefix(tablePrefix)
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	b.WriteString(fmt.Sprintf(createVersionTable, p) + ";\n")
-	for i, m := range migrations {
-		for _, stmt := range m {
-			b.WriteString(fmt.Sprintf(stmt, p) + ";\n")
-		}
-		b.WriteString(fmt.Sprintf(recordVersion, p, i+1) + ";\n")
+	return script(p).SQL(), nil
+}
+
+// MigrationFiles returns the migration files for tool, "goose" or
+// "golang-migrate", with tablePrefix ("" means [DefaultTablePrefix]): file
+// name to content, one file (golang-migrate: one up file and one down
+// file) per migration, made from the same statements as [Store.Migrate]
+// and [SchemaSQL]. Each up file also records its version in
+// <prefix>schema_version, so that [Store.Check] accepts the result. Down
+// files only delete that row and leave the tables, on which the previous
+// program version runs; a contracting migration has none. The files for
+// the default prefix are in the module's store/mysqlstore/migrations
+// directory; `passreset schema files` writes them for another prefix.
+// golang-migrate runs a file as one query: put multiStatements=true in
+// its DSN.
+func MigrationFiles(tool, tablePrefix string) (map[string]string, error) {
+	p, err := checkPrefix(tablePrefix)
+	if err != nil {
+		return nil, err
 	}
-	return b.String(), nil
+	files, err := script(p).Files(tool)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: %w", err)
+	}
+	return files, nil
 }
 
 // Migrate creates or upgrades the store's tables to [SchemaVersion] and then
 // runs [Store.Check]. It is idempotent and safe to run from several
-// processes at once; call it at startup, or apply [SchemaSQL] with your own
-// migration tool instead. It fails if the database holds a newer schema
-// than this package knows.
+// processes at once; call it from a deployment step (`passreset schema
+// migrate`) or at startup, or apply [SchemaSQL] or [MigrationFiles] with
+// your own migration tool instead. On a newer schema that this version
+// runs on (every later migration expand-only) it changes nothing; on one
+// it does not run on it fails.
 func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := s.checkCluster(ctx); err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
@@ -244,34 +315,42 @@ func (s *Store) Migrate(ctx context.Context) error {
 		defer c.Close()
 		conn = c
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(createVersionTable, s.prefix)); err != nil {
+	sc := script(s.prefix)
+	if err := execAll(ctx, conn, sc.Bootstrap); err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
 	}
-	cur, err := version(ctx, conn, s.prefix)
+	cur, oldest, err := version(ctx, conn, s.prefix)
 	if err != nil {
 		return fmt.Errorf("mysqlstore: migrate: %w", err)
 	}
 	if cur > SchemaVersion {
-		return fmt.Errorf("mysqlstore: migrate: the tables with prefix %q are at schema version %d, newer than this package's %d", s.prefix, cur, SchemaVersion)
+		if err := sqlstore.Compatible(s.prefix, SchemaVersion, cur, oldest); err != nil {
+			return fmt.Errorf("mysqlstore: migrate: %w", err)
+		}
 	}
 	for v := cur; v < SchemaVersion; v++ {
-		for _, stmt := range migrations[v] {
-			_, err := conn.ExecContext(ctx, fmt.Sprintf(stmt, s.prefix))
-			var me *mysql.MySQLError
-			if errors.As(err, &me) && (me.Number == errCantDropField || me.Number == errDupFieldName) {
-				// A concurrent Migrate dropped or added the columns
-				// between this one's check and its ALTER.
-				err = nil
-			}
-			if err != nil {
-				return fmt.Errorf("mysqlstore: migrate to version %d: %w", v+1, err)
-			}
-		}
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf(recordVersion, s.prefix, v+1)); err != nil {
+		if err := execAll(ctx, conn, append(sc.Migrations[v].SQL, sc.Record(v+1))); err != nil {
 			return fmt.Errorf("mysqlstore: migrate to version %d: %w", v+1, err)
 		}
 	}
 	return s.Check(ctx)
+}
+
+// execAll runs stmts in order on conn.
+func execAll(ctx context.Context, conn bun.IConn, stmts []string) error {
+	for _, stmt := range stmts {
+		_, err := conn.ExecContext(ctx, stmt)
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && (me.Number == errCantDropField || me.Number == errDupFieldName) {
+			// A concurrent Migrate dropped or added the columns
+			// between this one's check and its ALTER.
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errCantDropField is ER_CANT_DROP_FIELD_OR_KEY.
@@ -280,14 +359,29 @@ const errCantDropField = 1091
 // errDupFieldName is ER_DUP_FIELDNAME.
 const errDupFieldName = 1060
 
-// version returns the highest applied schema version, 0 for none.
-func version(ctx context.Context, db bun.IConn, prefix string) (int, error) {
-	var v sql.NullInt64
+// version returns the highest applied schema version (0 for none) and,
+// when it is newer than SchemaVersion, the oldest program version that
+// runs on it (-1 when the rows do not say).
+func version(ctx context.Context, db bun.IConn, prefix string) (v, oldest int, err error) {
+	var n sql.NullInt64
 	q := fmt.Sprintf("SELECT MAX(version) FROM `%sschema_version`", prefix)
-	if err := db.QueryRowContext(ctx, q).Scan(&v); err != nil {
-		return 0, err
+	if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return 0, 0, err
 	}
-	return int(v.Int64), nil
+	v = int(n.Int64)
+	if v <= SchemaVersion {
+		return v, sqlstore.OldestAt(migrations, v), nil
+	}
+	// A row without oldest (unknown) makes the whole answer unknown.
+	var unknown int
+	q = fmt.Sprintf("SELECT MAX(oldest), COUNT(*) - COUNT(oldest) FROM `%sschema_version` WHERE version > %d", prefix, SchemaVersion)
+	if err := db.QueryRowContext(ctx, q).Scan(&n, &unknown); err != nil {
+		return 0, 0, err
+	}
+	if !n.Valid || unknown > 0 {
+		return v, -1, nil
+	}
+	return v, int(n.Int64), nil
 }
 
 // Version reads the schema version installed in the database: the
@@ -296,7 +390,7 @@ func version(ctx context.Context, db bun.IConn, prefix string) (int, error) {
 // compare it with [SchemaVersion], or call [Store.Check] for everything
 // the store needs.
 func (s *Store) Version(ctx context.Context) (int, error) {
-	v, err := version(ctx, s.db, s.prefix)
+	v, _, err := version(ctx, s.db, s.prefix)
 	var me *mysql.MySQLError
 	switch {
 	case errors.As(err, &me) && me.Number == errNoSuchTable:
@@ -315,8 +409,10 @@ const errNoSuchTable = 1146
 var errClientFoundRows = errors.New("the connection reports found rows instead of changed rows " +
 	"(clientFoundRows=true in the DSN): Cooldown needs the default, clientFoundRows=false")
 
-// Check verifies that the tables exist at [SchemaVersion] and that the
-// connection behaves as the store needs: it must report changed rows, not
+// Check verifies that the tables exist at [SchemaVersion], or at a newer
+// version whose later migrations were all expand-only (see "Schema" in
+// the package documentation), and that the connection behaves as the
+// store needs: it must report changed rows, not
 // found rows (clientFoundRows must be off, the driver's default), and on
 // a Galera cluster node it must see writes made through other nodes
 // (wsrep_sync_wait=3 in the DSN, see "Galera clusters" in the package
@@ -332,15 +428,16 @@ func (s *Store) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mysqlstore: check: %w", err)
 	}
-	v, err := version(ctx, s.db, s.prefix)
+	v, oldest, err := version(ctx, s.db, s.prefix)
 	var me *mysql.MySQLError
 	switch {
 	case errors.As(err, &me) && me.Number == errNoSuchTable:
-		return fmt.Errorf("mysqlstore: check: no tables with prefix %q: run Migrate or apply SchemaSQL: %w", s.prefix, err)
+		return fmt.Errorf("mysqlstore: check: %w", sqlstore.Compatible(s.prefix, SchemaVersion, 0, 0))
 	case err != nil:
 		return fmt.Errorf("mysqlstore: check: %w", err)
-	case v < SchemaVersion:
-		return fmt.Errorf("mysqlstore: check: the tables with prefix %q are at schema version %d, want %d: run Migrate", s.prefix, v, SchemaVersion)
+	}
+	if err := sqlstore.Compatible(s.prefix, SchemaVersion, v, oldest); err != nil {
+		return fmt.Errorf("mysqlstore: check: %w", err)
 	}
 	// An UPDATE that matches one row and changes nothing reports 0 rows
 	// affected by default, 1 with CLIENT_FOUND_ROWS.

@@ -30,7 +30,7 @@ func TestOutboxMigrateFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version 1, want %d: run Migrate", mysqlstore.SchemaVersion)) {
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version 1, this program needs %d: run `passreset schema migrate`", mysqlstore.SchemaVersion)) {
 		t.Fatalf("Check of a version 1 schema: %v, want an error asking for Migrate", err)
 	}
 	// A token written by a version 1 program (no stamp column).

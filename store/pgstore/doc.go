@@ -21,7 +21,7 @@
 //
 // or, in one line that does all of the above but the Service:
 //
-//	store, db, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"), pgstore.Options{})
+//	store, db, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"), pgstore.Options{Migrate: true})
 //
 // Times are stored as timestamptz, written as UTC literals and read back
 // in UTC, whatever the session's TimeZone; they keep microseconds
@@ -35,15 +35,33 @@
 // [Store.Migrate] creates the tables, or upgrades them to [SchemaVersion],
 // and records the version in <prefix>schema_version. It runs in one
 // transaction under an advisory lock, so it is idempotent and safe to run
-// from several instances at once. Teams that run their own migrations
-// (goose, atlas, golang-migrate) apply [SchemaSQL] instead and call
-// [Store.Check] at startup. [Options.Schema] puts the tables in a schema
-// of their own, [Options.TablePrefix] changes the prefix; every name is
-// validated and quoted. With the defaults the SQL is:
+// from several instances at once. [New], [Store.Check] and [Open] (unless
+// [Options.Migrate] is set) never change the schema: run Migrate, or
+// `passreset schema migrate`, from a deployment step, or at startup if
+// that suits. Teams that run their own migrations apply [SchemaSQL], or
+// the goose or golang-migrate files of the module's store/pgstore/migrations
+// directory (see [MigrationFiles]), and call [Store.Check] at startup.
+// [Options.Schema] puts the tables in a schema of their own,
+// [Options.TablePrefix] changes the prefix; every name is validated and
+// quoted.
+//
+// Migrations are expand-only: each adds tables, nullable columns or
+// indexes and takes nothing away that the previous version uses, and none
+// deletes queued mail. Each version row also records the oldest program
+// version that runs on the schema it leaves, so [Store.Check] accepts a
+// newer schema as long as every migration after [SchemaVersion] was
+// expand-only, and refuses one only after a contracting migration (there
+// is none so far). So a running fleet upgrades with no stop: migrate
+// first, then roll the instances; the old and the new version run side by
+// side, and rolling the program back needs no change to the schema.
+//
+// With the defaults the SQL is:
 //
 //	CREATE TABLE IF NOT EXISTS "passreset_schema_version" (
-//	  version integer NOT NULL PRIMARY KEY
+//	  version integer NOT NULL PRIMARY KEY,
+//	  oldest  integer
 //	);
+//	ALTER TABLE "passreset_schema_version" ADD COLUMN IF NOT EXISTS oldest integer;
 //	CREATE TABLE IF NOT EXISTS "passreset_tokens" (
 //	  user_id    text COLLATE "C" NOT NULL PRIMARY KEY,
 //	  token_hash bytea       NOT NULL UNIQUE,
@@ -76,17 +94,17 @@
 //	CREATE INDEX IF NOT EXISTS "passreset_outbox_claim" ON "passreset_outbox" (not_before, created_at, id) WHERE NOT dead;
 //	CREATE INDEX IF NOT EXISTS "passreset_outbox_pending" ON "passreset_outbox" (created_at) WHERE NOT dead;
 //	CREATE INDEX IF NOT EXISTS "passreset_outbox_dead" ON "passreset_outbox" (created_at, id) WHERE dead;
-//	INSERT INTO "passreset_schema_version" (version) VALUES (1) ON CONFLICT DO NOTHING;
+//	INSERT INTO "passreset_schema_version" (version, oldest) VALUES (1, 1) ON CONFLICT DO NOTHING;
 //	CREATE TABLE IF NOT EXISTS "passreset_budget" (
 //	  budget_key text COLLATE "C" NOT NULL PRIMARY KEY,
 //	  tat        timestamptz NOT NULL
 //	);
-//	INSERT INTO "passreset_schema_version" (version) VALUES (2) ON CONFLICT DO NOTHING;
+//	INSERT INTO "passreset_schema_version" (version, oldest) VALUES (2, 1) ON CONFLICT DO NOTHING;
 //	CREATE TABLE IF NOT EXISTS "passreset_secrets" (
 //	  name   text COLLATE "C" NOT NULL PRIMARY KEY,
 //	  secret bytea NOT NULL
 //	);
-//	INSERT INTO "passreset_schema_version" (version) VALUES (3) ON CONFLICT DO NOTHING;
+//	INSERT INTO "passreset_schema_version" (version, oldest) VALUES (3, 1) ON CONFLICT DO NOTHING;
 //	ALTER TABLE "passreset_tokens" ADD COLUMN IF NOT EXISTS stamp bytea;
 //	CREATE TABLE IF NOT EXISTS "passreset_quotas" (
 //	  quota_key bytea       NOT NULL PRIMARY KEY,
@@ -94,7 +112,7 @@
 //	  ends_at   timestamptz NOT NULL
 //	);
 //	CREATE INDEX IF NOT EXISTS "passreset_quotas_ends" ON "passreset_quotas" (ends_at);
-//	INSERT INTO "passreset_schema_version" (version) VALUES (4) ON CONFLICT DO NOTHING;
+//	INSERT INTO "passreset_schema_version" (version, oldest) VALUES (4, 1) ON CONFLICT DO NOTHING;
 //	CREATE TABLE IF NOT EXISTS "passreset_fb_events" (
 //	  event_id    text COLLATE "C" NOT NULL PRIMARY KEY,
 //	  address     bytea       NOT NULL,
@@ -114,7 +132,7 @@
 //	  suppressed_at timestamptz NULL,
 //	  cleared_at    timestamptz NULL
 //	);
-//	INSERT INTO "passreset_schema_version" (version) VALUES (5) ON CONFLICT DO NOTHING;
+//	INSERT INTO "passreset_schema_version" (version, oldest) VALUES (5, 1) ON CONFLICT DO NOTHING;
 //
 // # What each table holds, and for how long
 //

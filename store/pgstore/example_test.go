@@ -16,10 +16,11 @@ func Example() {
 	ctx := context.Background()
 
 	// Connect with pgx, build bun with pgdialect and migrate the tables
-	// (passreset_* in the current schema). To use your own *bun.DB, call
-	// pgstore.New(db, pgstore.Options{}) and store.Migrate(ctx); or apply
-	// pgstore.SchemaSQL with your migration tool and call store.Check(ctx).
-	store, db, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"), pgstore.Options{}) // e.g. "postgres://app:secret@db:5432/app"
+	// (passreset_* in the current schema). Without Migrate, Open only
+	// checks the schema: migrate from a deployment step (passreset schema
+	// migrate, or the goose or golang-migrate files). To use your own
+	// *bun.DB, call pgstore.New(db, pgstore.Options{}) and store.Migrate(ctx).
+	store, db, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"), pgstore.Options{Migrate: true}) // e.g. "postgres://app:secret@db:5432/app"
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -144,6 +144,9 @@ func faultyDB(tb testing.TB) (*bun.DB, *sqlstoretest.Faults) {
 var harness = sqlstoretest.Harness{
 	Name:          "pgstore",
 	SchemaVersion: pgstore.SchemaVersion,
+	Migrations:    pgstore.Migrations(),
+	Quote:         func(name string) string { return `"` + name + `"` },
+	Files:         files,
 	DB:            func(tb testing.TB) *bun.DB { return openDB(tb, testDSN(tb)) },
 	Faulty:        faultyDB,
 	New: func(db bun.IDB, prefix string, maxAttempts int) (sqlstoretest.Store, error) {

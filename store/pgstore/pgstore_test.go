@@ -19,6 +19,7 @@ import (
 
 	"github.com/passreset/passreset/feedback"
 	"github.com/passreset/passreset/feedback/feedbacktest"
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
@@ -82,8 +83,8 @@ func TestCheckWithoutTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.Check(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "run Migrate") {
-		t.Fatalf("Check without tables: %v, want an error telling to run Migrate", err)
+	if err == nil || !errors.Is(err, sqlstore.ErrNoTables) || !strings.Contains(err.Error(), "run `passreset schema migrate` or Store.Migrate") {
+		t.Fatalf("Check without tables: %v, want an error telling to run passreset schema migrate", err)
 	}
 	_, err = s.Lookup(t.Context(), reset.Hash{})
 	if err == nil || errors.Is(err, reset.ErrNotFound) || !strings.HasPrefix(err.Error(), "pgstore: lookup: ") {
@@ -174,16 +175,32 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// TestOpen opens a store from a DSN, as the examples do.
+// TestOpen opens a store from a DSN, as the examples do: without
+// Options.Migrate it changes nothing and refuses missing tables, naming
+// the command to run; with it, it migrates.
 func TestOpen(t *testing.T) {
 	dsn := testDSN(t)
 	prefix := newPrefix(t)
+	check := openDB(t, dsn)
+	dropTables(t, check, "", prefix)
+	if _, _, err := pgstore.Open(t.Context(), dsn, pgstore.Options{TablePrefix: prefix}); err == nil ||
+		!errors.Is(err, sqlstore.ErrNoTables) || !strings.Contains(err.Error(), "passreset schema migrate") {
+		t.Fatalf("Open of a database without the tables: %v, want an error naming passreset schema migrate", err)
+	}
+	var n int
+	if err := check.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_tables WHERE tablename LIKE ?", prefix+"%").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("Open without Migrate made %d tables (%v)", n, err)
+	}
+	if _, db, err := pgstore.Open(t.Context(), dsn, pgstore.Options{TablePrefix: prefix, Migrate: true}); err != nil {
+		t.Fatal(err)
+	} else {
+		db.Close()
+	}
 	s, db, err := pgstore.Open(t.Context(), dsn, pgstore.Options{TablePrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	dropTables(t, db, "", prefix)
 	svc, _, _ := newService(t, s, "open", nil)
 	if _, err := svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: "open@example.com", SkipSend: true}); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,8 @@
 package pgstore
 
+//go:generate go run ../../cmd/passreset schema files --dialect postgres --prefix passreset_ --tool goose --dir migrations/goose
+//go:generate go run ../../cmd/passreset schema files --dialect postgres --prefix passreset_ --tool golang-migrate --dir migrations/golang-migrate
+
 import (
 	"context"
 	"database/sql"
@@ -9,13 +12,19 @@ import (
 	"strings"
 
 	"github.com/uptrace/bun"
+
+	"github.com/passreset/passreset/internal/sqlstore"
 )
 
 // SchemaVersion is the version of the schema this package needs.
 // [Store.Migrate] brings the tables up to it; [Store.Check] refuses an
-// older schema.
+// older schema, and a newer one only when a contracting migration after
+// this version has run (see "Schema" in the package documentation).
 // It is the number of migrations, so the two cannot disagree.
-const SchemaVersion = len(migrations)
+const SchemaVersion = len(allMigrations) - withheld
+
+// migrations are the migrations this build knows.
+var migrations = allMigrations[:SchemaVersion]
 
 // DefaultTablePrefix is the table-name prefix used when
 // [Options.TablePrefix] is empty.
@@ -83,13 +92,20 @@ func checkIdent(field, id string, maxLen int) error {
 	return nil
 }
 
-// migrations[i] holds the statements that take the schema from version i
-// to version i+1. {tokens}, {cooldowns}, {outbox} stand for the qualified
-// table names and {p} for the table prefix, which also starts the (quoted)
-// index names. Every statement must
-// be safe to run again.
-var migrations = [...][]string{
-	{
+// allMigrations[i] holds the statements that take the schema from version
+// i to version i+1. {tokens}, {cooldowns}, {outbox} stand for the
+// qualified table names and {p} for the table prefix, which also starts
+// the (quoted) index names. Every statement must be safe to run again.
+//
+// Append only, and expand only: a new migration adds tables, nullable
+// columns or indexes, and never drops, renames or changes what the
+// previous version's programs use, nor deletes rows (the ExpandOnly test
+// of the stores' shared suite enforces it), so that the previous version keeps running on the result
+// during a rolling upgrade and after a rollback. Taking something away is
+// a later, separate migration whose Oldest names the first version that no
+// longer uses it.
+var allMigrations = [...]sqlstore.Migration{
+	{Name: "tokens_cooldowns_outbox", SQL: []string{
 		// One row per user: Rotate replaces it with an upsert on the
 		// primary key. COLLATE "C" compares user IDs byte for byte.
 		"CREATE TABLE IF NOT EXISTS {tokens} (\n" +
@@ -134,24 +150,24 @@ var migrations = [...][]string{
 		"CREATE INDEX IF NOT EXISTS \"{p}outbox_claim\" ON {outbox} (not_before, created_at, id) WHERE NOT dead",
 		"CREATE INDEX IF NOT EXISTS \"{p}outbox_pending\" ON {outbox} (created_at) WHERE NOT dead",
 		"CREATE INDEX IF NOT EXISTS \"{p}outbox_dead\" ON {outbox} (created_at, id) WHERE dead",
-	},
-	{
+	}},
+	{Name: "budget", SQL: []string{
 		// The provider budget shared by every instance (outbox.Store.Reserve):
 		// one row per budget key, holding its theoretical arrival time.
 		"CREATE TABLE IF NOT EXISTS {budget} (\n" +
 			"  budget_key text COLLATE \"C\" NOT NULL PRIMARY KEY,\n" +
 			"  tat        timestamptz NOT NULL\n" +
 			")",
-	},
-	{
+	}},
+	{Name: "secrets", SQL: []string{
 		// The store's secrets, one row each, made at random by the first
 		// instance that needs one: 'cooldown' keys the cooldowns.
 		"CREATE TABLE IF NOT EXISTS {secrets} (\n" +
 			"  name   text COLLATE \"C\" NOT NULL PRIMARY KEY,\n" +
 			"  secret bytea NOT NULL\n" +
 			")",
-	},
-	{
+	}},
+	{Name: "stamp_quotas", SQL: []string{
 		// Expand only, so that a program of version 3 keeps running on
 		// this schema. stamp is the keyed hash of the account's
 		// credential stamp (reset.Record.Stamp), NULL for none.
@@ -166,8 +182,8 @@ var migrations = [...][]string{
 			"  ends_at   timestamptz NOT NULL\n" +
 			")",
 		"CREATE INDEX IF NOT EXISTS \"{p}quotas_ends\" ON {quotas} (ends_at)",
-	},
-	{
+	}},
+	{Name: "feedback", SQL: []string{
 		// Expand only: delivery feedback (feedback.Store). address is the
 		// keyed hash of the recipient, never the address. event_id is the
 		// provider's delivery ID, whose uniqueness refuses replays; nonce
@@ -193,14 +209,22 @@ var migrations = [...][]string{
 			"  suppressed_at timestamptz NULL,\n" +
 			"  cleared_at    timestamptz NULL\n" +
 			")",
-	},
+	}},
 }
 
-const createVersionTable = "CREATE TABLE IF NOT EXISTS {version} (\n" +
-	"  version integer NOT NULL PRIMARY KEY\n" +
-	")"
+// versionTable holds one row per applied migration: its version and the
+// oldest program version that runs on the schema it leaves (NULL in rows
+// written before the column existed). The ALTER adds the column to a
+// table made without it.
+var versionTable = []string{
+	"CREATE TABLE IF NOT EXISTS {version} (\n" +
+		"  version integer NOT NULL PRIMARY KEY,\n" +
+		"  oldest  integer\n" +
+		")",
+	"ALTER TABLE {version} ADD COLUMN IF NOT EXISTS oldest integer",
+}
 
-const recordVersion = "INSERT INTO {version} (version) VALUES (%d) ON CONFLICT DO NOTHING"
+const recordVersion = "INSERT INTO {version} (version, oldest) VALUES (%d, %d) ON CONFLICT DO NOTHING"
 
 // fill puts the table and index names into a statement.
 func (n names) fill(stmt string) string {
@@ -209,36 +233,64 @@ func (n names) fill(stmt string) string {
 		"{fb_events}", n.fbEvents, "{suppressions}", n.suppressions, "{p}", n.prefix).Replace(stmt)
 }
 
-// script returns the statements that create the schema at SchemaVersion,
-// ending with the row that records each version.
-func (n names) script() []string {
-	var out []string
-	if n.schema != "" {
-		out = append(out, "CREATE SCHEMA IF NOT EXISTS "+quote(n.schema))
-	}
-	out = append(out, n.fill(createVersionTable))
-	for i, m := range migrations {
-		for _, stmt := range m {
-			out = append(out, n.fill(stmt))
+// script renders the migrations with the names filled in.
+func (n names) script() sqlstore.Script {
+	fill := func(stmts []string) []string {
+		out := make([]string, len(stmts))
+		for i, stmt := range stmts {
+			out[i] = n.fill(stmt)
 		}
-		out = append(out, n.fill(fmt.Sprintf(recordVersion, i+1)))
+		return out
 	}
-	return out
+	sc := sqlstore.Script{Store: "pgstore", Dialect: "postgres", Prefix: n.prefix, Schema: n.schema,
+		Record: func(v int) string { return n.fill(fmt.Sprintf(recordVersion, v, sqlstore.OldestAt(migrations, v))) }}
+	if n.schema != "" {
+		sc.Bootstrap = append(sc.Bootstrap, "CREATE SCHEMA IF NOT EXISTS "+quote(n.schema))
+	}
+	sc.Bootstrap = append(sc.Bootstrap, fill(versionTable)...)
+	for _, m := range migrations {
+		m.SQL = fill(m.SQL)
+		sc.Migrations = append(sc.Migrations, m)
+	}
+	return sc
 }
 
 // SchemaSQL returns the SQL that creates the schema at [SchemaVersion] in
 // schema ("" for the connection's current schema) with tablePrefix (""
-// means [DefaultTablePrefix]), for teams that run their own migrations
-// (goose, atlas, golang-migrate): semicolon-terminated statements, the
-// same ones [Store.Migrate] runs, ending with the row that records the
-// version. Every statement is idempotent. After applying it, call
-// [Store.Check] at startup.
+// means [DefaultTablePrefix]), for teams that run their own migrations:
+// semicolon-terminated statements, the same ones [Store.Migrate] runs,
+// each migration followed by the row that records its version. Every
+// statement is idempotent. The same statements, one migration a file, are
+// in [MigrationFiles] for goose and golang-migrate. After applying them,
+// call [Store.Check] at startup.
 func SchemaSQL(schema, tablePrefix string) (string, error) {
 	n, err := newNames(schema, tablePrefix)
 	if err != nil {
 		return "", err
 	}
-	return strings.Join(n.script(), ";\n") + ";\n", nil
+	return n.script().SQL(), nil
+}
+
+// MigrationFiles returns the migration files for tool, "goose" or
+// "golang-migrate", in schema ("" for the connection's current one) with
+// tablePrefix ("" means [DefaultTablePrefix]): file name to content, one
+// file (golang-migrate: one up file and one down file) per migration, made
+// from the same statements as [Store.Migrate] and [SchemaSQL]. Each up
+// file also records its version in <prefix>schema_version, so that
+// [Store.Check] accepts the result. Down files only delete that row and
+// leave the tables, on which the previous program version runs. The files
+// for the defaults are in the module's store/pgstore/migrations directory;
+// `passreset schema files` writes them for another prefix.
+func MigrationFiles(tool, schema, tablePrefix string) (map[string]string, error) {
+	n, err := newNames(schema, tablePrefix)
+	if err != nil {
+		return nil, err
+	}
+	files, err := n.script().Files(tool)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return files, nil
 }
 
 // names returns the store's names.
@@ -251,42 +303,39 @@ func (s *Store) names() names {
 // the schema of [Options.Schema] if it is missing), then runs
 // [Store.Check]. It runs in one transaction that holds a transaction-level
 // advisory lock, so it is idempotent and safe to run from several
-// processes at once; call it at startup, or apply [SchemaSQL] with your own
-// migration tool instead. It refuses a read-only server (a standby) with
-// [ErrReadOnly], and fails if the database holds a newer schema than this
-// package knows.
+// processes at once; call it from a deployment step (`passreset schema
+// migrate`) or at startup, or apply [SchemaSQL] or [MigrationFiles] with
+// your own migration tool instead. It refuses a read-only server (a
+// standby) with [ErrReadOnly]. On a newer schema that this version runs on
+// (every later migration expand-only) it changes nothing; on one it does
+// not run on it fails.
 func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.checkServer(ctx); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
 	n := s.names()
+	sc := n.script()
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", lockKey(n.schema))); err != nil {
 			return err
 		}
-		if n.schema != "" {
-			if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(n.schema)); err != nil {
+		for _, stmt := range sc.Bootstrap {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, n.fill(createVersionTable)); err != nil {
-			return err
-		}
-		cur, err := version(ctx, tx, n)
+		cur, oldest, err := version(ctx, tx, n)
 		if err != nil {
 			return err
 		}
 		if cur > SchemaVersion {
-			return fmt.Errorf("the tables with prefix %q are at schema version %d, newer than this package's %d", n.prefix, cur, SchemaVersion)
+			return sqlstore.Compatible(n.prefix, SchemaVersion, cur, oldest)
 		}
 		for v := cur; v < SchemaVersion; v++ {
-			for _, stmt := range migrations[v] {
-				if _, err := tx.ExecContext(ctx, n.fill(stmt)); err != nil {
+			for _, stmt := range append(sc.Migrations[v].SQL, sc.Record(v+1)) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("to version %d: %w", v+1, err)
 				}
-			}
-			if _, err := tx.ExecContext(ctx, n.fill(fmt.Sprintf(recordVersion, v+1))); err != nil {
-				return fmt.Errorf("to version %d: %w", v+1, err)
 			}
 		}
 		return nil
@@ -304,13 +353,27 @@ func lockKey(schema string) int64 {
 	return int64(h.Sum64())
 }
 
-// version returns the highest applied schema version, 0 for none.
-func version(ctx context.Context, db bun.IConn, n names) (int, error) {
-	var v sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT max(version) FROM "+n.version).Scan(&v); err != nil {
-		return 0, err
+// version returns the highest applied schema version (0 for none) and,
+// when it is newer than SchemaVersion, the oldest program version that
+// runs on it (-1 when the rows do not say).
+func version(ctx context.Context, db bun.IConn, n names) (v, oldest int, err error) {
+	var x sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT max(version) FROM "+n.version).Scan(&x); err != nil {
+		return 0, 0, err
 	}
-	return int(v.Int64), nil
+	v = int(x.Int64)
+	if v <= SchemaVersion {
+		return v, sqlstore.OldestAt(migrations, v), nil
+	}
+	// A row without oldest (unknown) makes the whole answer unknown.
+	var unknown int
+	if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT max(oldest), count(*) - count(oldest) FROM %s WHERE version > %d", n.version, SchemaVersion)).Scan(&x, &unknown); err != nil {
+		return 0, 0, err
+	}
+	if !x.Valid || unknown > 0 {
+		return v, -1, nil
+	}
+	return v, int(x.Int64), nil
 }
 
 // Version reads the schema version installed in the database: the
@@ -319,7 +382,7 @@ func version(ctx context.Context, db bun.IConn, n names) (int, error) {
 // reads, with one SELECT; compare it with [SchemaVersion], or call
 // [Store.Check] for everything the store needs.
 func (s *Store) Version(ctx context.Context) (int, error) {
-	v, err := version(ctx, s.db, s.names())
+	v, _, err := version(ctx, s.db, s.names())
 	switch {
 	case missing(err):
 		return 0, nil
@@ -367,24 +430,25 @@ func (s *Store) checkServer(ctx context.Context) error {
 }
 
 // Check verifies that the connection can be used (see [Store.Migrate] for
-// what it refuses) and that the tables exist at [SchemaVersion].
-// [Store.Migrate] calls it; call it at startup if you apply [SchemaSQL]
-// yourself.
+// what it refuses) and that the tables exist at [SchemaVersion], or at a
+// newer version whose later migrations were all expand-only (see "Schema"
+// in the package documentation). It changes nothing. [Store.Migrate] and
+// [Open] call it; call it at startup if you apply [SchemaSQL] or
+// [MigrationFiles] yourself.
 func (s *Store) Check(ctx context.Context) error {
 	if err := s.checkServer(ctx); err != nil {
 		return fmt.Errorf("pgstore: check: %w", err)
 	}
 	n := s.names()
-	v, err := version(ctx, s.db, n)
+	v, oldest, err := version(ctx, s.db, n)
 	switch {
 	case missing(err):
-		return fmt.Errorf("pgstore: check: no tables with prefix %q: run Migrate or apply SchemaSQL: %w", n.prefix, err)
+		return fmt.Errorf("pgstore: check: %w", sqlstore.Compatible(n.prefix, SchemaVersion, 0, 0))
 	case err != nil:
 		return fmt.Errorf("pgstore: check: %w", err)
-	case v < SchemaVersion:
-		return fmt.Errorf("pgstore: check: the tables with prefix %q are at schema version %d, want %d: run Migrate", n.prefix, v, SchemaVersion)
-	case v > SchemaVersion:
-		return fmt.Errorf("pgstore: check: the tables with prefix %q are at schema version %d, newer than this package's %d", n.prefix, v, SchemaVersion)
+	}
+	if err := sqlstore.Compatible(n.prefix, SchemaVersion, v, oldest); err != nil {
+		return fmt.Errorf("pgstore: check: %w", err)
 	}
 	return nil
 }

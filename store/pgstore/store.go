@@ -67,6 +67,12 @@ type Options struct {
 	// duration between half of that and all of it. Waits end early when
 	// the context does. Default 10ms.
 	RetryDelay time.Duration
+
+	// Migrate makes [Open] run [Store.Migrate], which creates or upgrades
+	// the tables. Default false: Open only runs [Store.Check], which reads
+	// the schema version and changes nothing, so that a tool that opens
+	// the store never changes the schema. New ignores it.
+	Migrate bool
 }
 
 // Store is a [reset.Store] on PostgreSQL through bun. It also implements
@@ -155,7 +161,7 @@ func newQueries(n names) queries {
 // (github.com/jackc/pgx/v5/stdlib). Pass the application's *bun.DB; the
 // Store never closes it. New does no I/O: call [Store.Migrate] (or
 // [Store.Check] when you apply [SchemaSQL] yourself) before use, or use
-// [Open], which does both.
+// [Open].
 func New(db bun.IDB, opts Options) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("pgstore: New: db is nil")
@@ -201,11 +207,14 @@ func New(db bun.IDB, opts Options) (*Store, error) {
 // Open connects to the PostgreSQL server at dsn (a URL such as
 // postgres://app:secret@db:5432/app or a key=value string, as pgx parses
 // it) through pgx's database/sql adapter, builds a *bun.DB with pgdialect,
-// makes a Store on it and runs [Store.Migrate]. The caller owns the
-// returned *bun.DB (use it for its own tables too) and closes it when done;
-// on error nothing is left open.
+// makes a Store on it and runs [Store.Check], which changes nothing and
+// fails when the tables are missing or older than [SchemaVersion] (run
+// `passreset schema migrate` then); with [Options.Migrate] it runs
+// [Store.Migrate] instead. The caller owns the returned *bun.DB (use it
+// for its own tables too) and closes it when done; on error nothing is
+// left open.
 //
-//	store, db, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"), pgstore.Options{})
+//	store, db, err := pgstore.Open(ctx, os.Getenv("DATABASE_URL"), pgstore.Options{Migrate: true})
 func Open(ctx context.Context, dsn string, opts Options) (*Store, *bun.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -213,8 +222,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, *bun.DB, error
 	}
 	db := bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New())
 	s, err := New(db, opts)
-	if err == nil {
+	switch {
+	case err == nil && opts.Migrate:
 		err = s.Migrate(ctx)
+	case err == nil:
+		err = s.Check(ctx)
 	}
 	if err != nil {
 		db.Close()

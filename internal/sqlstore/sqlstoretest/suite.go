@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/passreset/passreset/internal/sqlstore"
 	"github.com/passreset/passreset/reset"
 	"github.com/passreset/passreset/reset/outbox"
 	"github.com/passreset/passreset/reset/resettest"
@@ -64,6 +66,14 @@ type Harness struct {
 	Portable func(s Store)
 	// SchemaVersion is the schema version the store's Migrate installs.
 	SchemaVersion int
+	// Migrations are the store's migrations, and Contracting the
+	// versions of those among them that are not expand-only.
+	Migrations  []sqlstore.Migration
+	Contracting []int
+	// Quote quotes a table name.
+	Quote func(name string) string
+	// Files describes the store's migration files.
+	Files Files
 	// Trips holds the number of statements of the outbox operations that
 	// take more than one in this dialect, by the name the suite measures
 	// them under ("Claim of two", "Claim of none", "Renew", "Reserve").
@@ -114,6 +124,9 @@ func Run(t *testing.T, h Harness) {
 		{"OutboxLostConnection", testOutboxLostConnection},
 		{"ContextCancelled", testContextCancelled},
 		{"Version", testVersion},
+		{"ExpandOnly", testExpandOnly},
+		{"NewerSchema", testNewerSchema},
+		{"MigrationFiles", testMigrationFiles},
 		{"PasswordScreening", testPasswordScreening},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, h) })
@@ -143,6 +156,74 @@ func testVersion(t *testing.T, h Harness) {
 	}
 	if v, err := s.Version(t.Context()); err != nil || v != h.SchemaVersion {
 		t.Fatalf("Version after Migrate = %d, %v; want %d", v, err, h.SchemaVersion)
+	}
+}
+
+// Every migration is expand-only but the historical contracting ones the
+// harness names, so that the previous program keeps running on the result
+// and no migration deletes queued mail.
+func testExpandOnly(t *testing.T, h Harness) {
+	if len(h.Migrations) != h.SchemaVersion {
+		t.Fatalf("%d migrations, SchemaVersion %d", len(h.Migrations), h.SchemaVersion)
+	}
+	if err := sqlstore.CheckExpandOnly(h.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range h.Migrations {
+		if m.Oldest != 0 && !slices.Contains(h.Contracting, i+1) {
+			t.Errorf("migration %d (%s) is contracting (Oldest %d): migrations are expand-only; take things away in a later release", i+1, m.Name, m.Oldest)
+		}
+	}
+}
+
+// A program runs on a newer schema whose rows say it may, and refuses
+// one after a contracting migration, or one whose rows do not say;
+// Migrate over a newer schema changes nothing.
+func testNewerSchema(t *testing.T, h Harness) {
+	db := h.DB(t)
+	s := h.NewStore(t, db, 0)
+	ctx := t.Context()
+	v := h.SchemaVersion
+	table := h.Quote(s.TablePrefix() + "schema_version")
+	insert := func(version int, oldest any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" (version, oldest) VALUES (?, ?)", version, oldest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(v+1, v) // an expand-only migration of the next version
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check of a schema one expand-only migration ahead: %v", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate over a schema one expand-only migration ahead: %v", err)
+	}
+	if got, err := s.Version(ctx); err != nil || got != v+1 {
+		t.Fatalf("Version = %d, %v; want %d", got, err, v+1)
+	}
+	if n := h.Rows(t, db, s, "schema_version"); n != v+1 {
+		t.Fatalf("Migrate over a newer schema left %d version rows, want %d", n, v+1)
+	}
+	// The service runs on it.
+	svc, _, mailer := NewService(t, s, "fleet", nil)
+	if err := svc.Request(ctx, "fleet@example.com", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mailer.Wait(ctx, 1); err != nil {
+		t.Fatalf("no email sent on the newer schema: %v", err)
+	}
+	insert(v+2, v+2) // a contracting one
+	for name, err := range map[string]error{"Check": s.Check(ctx), "Migrate": s.Migrate(ctx)} {
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("needs a program of schema version %d or newer", v+2)) {
+			t.Errorf("%s after a contracting migration: %v", name, err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE version = %d", table, v+2)); err != nil {
+		t.Fatal(err)
+	}
+	insert(v+2, nil) // a row that does not say
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "do not say") {
+		t.Errorf("Check of a newer schema without oldest: %v", err)
 	}
 }
 
