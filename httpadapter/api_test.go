@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -519,14 +520,14 @@ func TestQueueFull(t *testing.T) {
 
 // refusingUsers is an application's Users whose SetPassword hashes with
 // bcrypt, which refuses passwords over 72 bytes: it says so with a
-// *reset.PasswordError.
+// *password.Error.
 type refusingUsers struct{ *resettest.Users }
 
-func (u refusingUsers) SetPassword(ctx context.Context, id, password string) error {
-	if len(password) > 72 {
-		return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
+func (u refusingUsers) SetPassword(ctx context.Context, id, pw string) error {
+	if len(pw) > 72 {
+		return &password.Error{Reason: "must be at most 72 bytes long"}
 	}
-	return u.Users.SetPassword(ctx, id, password)
+	return u.Users.SetPassword(ctx, id, pw)
 }
 
 // TestSetPasswordRefusesPassword: a password the policy allows but the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // Top-level error codes, the "code" of an [ErrorResponse]. They follow
@@ -130,7 +131,7 @@ const QueueRetryAfter = 10 * time.Second
 // Anything it does not recognise is a back end failure: 503, logged.
 func fromCore(err error) *apiError {
 	var inErr *reset.InputError
-	var pwErr *reset.PasswordError
+	var pwErr *password.Error
 	switch {
 	case errors.Is(err, reset.ErrSecondFactorRequired):
 		return &apiError{status: http.StatusBadRequest, code: CodeSecondFactorRequired,
@@ -150,7 +151,7 @@ func fromCore(err error) *apiError {
 		return invalid(DetailInvalidValue, inErr.Field, "Invalid "+inErr.Field+": "+inErr.Reason+".")
 	case errors.As(err, &pwErr):
 		return invalid(DetailInvalidValue, "newPassword", "The new password "+pwErr.Reason+".")
-	case errors.Is(err, reset.ErrPasswordRejected):
+	case errors.Is(err, password.ErrRejected):
 		return invalid(DetailInvalidValue, "newPassword", "The new password does not meet the password policy.")
 	case errors.Is(err, reset.ErrExpiredToken):
 		return tokenError(true)

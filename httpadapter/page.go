@@ -20,6 +20,7 @@ import (
 
 	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // Names of the hosted page templates; see [Options.Pages].
@@ -69,7 +70,7 @@ type PageData struct {
 	// policy's reason.
 	Error string
 	// Reason is the policy's reason for refusing the password, as the
-	// policy gave it ([reset.PasswordError]), for the "form.refused" text.
+	// policy gave it ([password.Error]), for the "form.refused" text.
 	Reason string
 	// CodeError says that Error is about the second-factor code rather
 	// than the new password (form page).
@@ -87,7 +88,7 @@ type PageData struct {
 	// stay signed in elsewhere.
 	KeepSessions bool
 	// Limit is the length limit a refused password broke
-	// ([reset.PasswordError]), for the "form.long" text.
+	// ([password.Error]), for the "form.long" text.
 	Limit int
 
 	// Expired tells an expired link from an invalid one (invalid page).
@@ -233,7 +234,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason,
 				SecondFactor: info.SecondFactor, KeepSessions: keep, CodeError: strings.HasPrefix(key, "form.code")})
 	}
-	refused := func(pe *reset.PasswordError) {
+	refused := func(pe *password.Error) {
 		key, ok := refusedTexts[pe.Code]
 		if !ok {
 			key = "form.refused"
@@ -255,7 +256,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw,
 		SecondFactorCode: form.Get(fieldCode), KeepSessions: keep})
-	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // by the policy, or by Users.SetPassword
+	if pe, ok := errors.AsType[*password.Error](err); ok { // by the policy, or by Users.SetPassword
 		refused(pe)
 		return
 	}
@@ -276,15 +277,15 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // refusedTexts are the form's texts for a password the policy refused,
-// by [reset.PasswordError] code; another code gets "form.refused", which
+// by [password.Error] code; another code gets "form.refused", which
 // shows the policy's own reason.
 var refusedTexts = map[string]string{
-	reset.PasswordTooShort:    "form.short",
-	reset.PasswordTooLong:     "form.long",
-	reset.PasswordCommon:      "form.common",
-	reset.PasswordContext:     "form.context",
-	reset.PasswordBreached:    "form.breached",
-	reset.PasswordInvalidText: "form.invalidText",
+	password.TooShort:    "form.short",
+	password.TooLong:     "form.long",
+	password.Common:      "form.common",
+	password.Context:     "form.context",
+	password.Breached:    "form.breached",
+	password.InvalidText: "form.invalidText",
 }
 
 // tokenPage answers for a token that does not work, or a failure.

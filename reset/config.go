@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/passreset/passreset/reset/password"
 )
 
 // DefaultTokenTTL is how long a link works unless [Config.TokenTTL] says
@@ -72,23 +74,23 @@ type Config struct {
 	TokenKey []byte
 
 	// PasswordPolicy checks a new password for the account it is for and
-	// returns nil or an error, ideally a [*PasswordError]. It must be safe
-	// for concurrent use. Default: [DefaultPasswordPolicy] (length, a list
-	// of common and breached passwords, context words); a custom policy
-	// that wants those too calls it.
-	PasswordPolicy func(ctx context.Context, c PasswordCheck) error
+	// returns nil or an error, ideally a [*password.Error]. It must be
+	// safe for concurrent use. Default: [password.DefaultPolicy] (length,
+	// a list of common and breached passwords, context words); a custom
+	// policy that wants those too calls it.
+	PasswordPolicy func(ctx context.Context, c password.Check) error
 
 	// MultiFactor declares that the application's passwords are used
 	// together with a second factor, so that the default policy accepts
-	// passwords of [MinPasswordMultiFactor] characters. Default false:
-	// at least [MinPassword].
+	// passwords of [password.MinMultiFactor] characters. Default false:
+	// at least [password.Min].
 	MultiFactor bool
 
 	// BreachedPasswords, when set, is asked about every new password that
 	// the policy accepts; a password it knows is refused with a
-	// [*PasswordError] of Code [PasswordBreached]. Default: none (the
+	// [*password.Error] of Code [password.Breached]. Default: none (the
 	// default policy's embedded list still applies).
-	BreachedPasswords BreachChecker
+	BreachedPasswords password.BreachChecker
 
 	// DisableChangedNotice turns off the "your password was changed" email.
 	// Default false: the notice is sent.

@@ -19,6 +19,7 @@ import (
 	"github.com/passreset/passreset/internal/backoff"
 	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/internal/redact"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // Service runs the reset flow. It is safe for concurrent use. Create one
@@ -138,7 +139,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	defaultPolicy := cfg.PasswordPolicy == nil
 	if defaultPolicy {
-		cfg.PasswordPolicy = DefaultPasswordPolicy
+		cfg.PasswordPolicy = password.DefaultPolicy
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -224,9 +225,9 @@ func (s *Service) EndsSessions() bool { return s.cfg.EndSessions != nil }
 // (UserID and Email, from [Service.Inspect]), so that a form can refuse a
 // password before the token is used; it sets c's Product, Host and
 // MultiFactor from the Config. It returns nil, the policy's error (a
-// [*PasswordError] for the default policy), a [*PasswordError] of Code
-// [PasswordBreached], or the BreachChecker's error wrapped.
-func (s *Service) CheckPassword(ctx context.Context, c PasswordCheck) error {
+// [*password.Error] for the default policy), a [*password.Error] of Code
+// [password.Breached], or the BreachChecker's error wrapped.
+func (s *Service) CheckPassword(ctx context.Context, c password.Check) error {
 	c.Product, c.Host, c.MultiFactor = s.cfg.Product, s.host, s.cfg.MultiFactor
 	if err := s.cfg.PasswordPolicy(ctx, c); err != nil {
 		return err
@@ -239,32 +240,23 @@ func (s *Service) CheckPassword(ctx context.Context, c PasswordCheck) error {
 		return fmt.Errorf("reset: checking for a breached password: %w", err)
 	}
 	if breached {
-		return &PasswordError{Code: PasswordBreached, Reason: "has appeared in a data breach, so attackers try it: choose another"}
+		return &password.Error{Code: password.Breached, Reason: "has appeared in a data breach, so attackers try it: choose another"}
 	}
 	return nil
 }
 
 // MinPasswordLength returns the shortest password, in characters, that
-// the policy can accept, for a form's hint: [MinPassword] or
-// [MinPasswordMultiFactor] under the default policy; for a custom policy
-// the length of the shortest of a series of random-looking passwords it
-// accepts, or 0 if it accepts none up to 128 characters.
+// the policy can accept, for a form's hint: [password.Min] or
+// [password.MinMultiFactor] under the default policy; for a custom
+// policy what [password.MinLength] finds.
 func (s *Service) MinPasswordLength() int {
-	if s.defaultPolicy {
-		if s.cfg.MultiFactor {
-			return MinPasswordMultiFactor
-		}
-		return MinPassword
+	switch {
+	case !s.defaultPolicy:
+		return password.MinLength(s.cfg.PasswordPolicy, password.Check{Product: s.cfg.Product, Host: s.host, MultiFactor: s.cfg.MultiFactor})
+	case s.cfg.MultiFactor:
+		return password.MinMultiFactor
 	}
-	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
-	c := PasswordCheck{Product: s.cfg.Product, Host: s.host, MultiFactor: s.cfg.MultiFactor}
-	for n := 1; n <= 128; n++ {
-		c.Password = strings.Repeat(sample, n/len(sample)+1)[:n]
-		if s.cfg.PasswordPolicy(context.Background(), c) == nil {
-			return n
-		}
-	}
-	return 0
+	return password.Min
 }
 
 // Request is PingOne's password-lost for a request from the public, and
@@ -660,7 +652,7 @@ type Completion struct {
 
 // Complete sets a new password with a token. It looks the token up and
 // checks the password for the token's account with [Service.CheckPassword]
-// first (a [*PasswordError], token untouched), then, for an account with a
+// first (a [*password.Error], token untouched), then, for an account with a
 // second factor, the code: without one it returns an [*InputError]
 // wrapping [ErrSecondFactorRequired], with a wrong one an [*InputError]
 // wrapping [ErrSecondFactorInvalid], changing nothing but the count of
@@ -671,7 +663,7 @@ type Completion struct {
 // succeeds, and sets the password through Users. It never creates a
 // session: the caller must not log the user in. It returns the user's ID.
 //
-// When Users.SetPassword refuses the password with a [*PasswordError]
+// When Users.SetPassword refuses the password with a [*password.Error]
 // (say bcrypt's 72-byte limit), Complete returns that error and puts the
 // token back, so that the person can choose another password with the
 // same link; any other SetPassword error is returned wrapped, the token put
@@ -684,7 +676,7 @@ type Completion struct {
 // Config.AfterResetTimeout: a client that disconnects cannot cut them
 // short. Their failures are logged and reported as events, not returned.
 //
-// Errors: a [*PasswordError], an error wrapping [ErrInvalidToken] or
+// Errors: a [*password.Error], an error wrapping [ErrInvalidToken] or
 // [ErrExpiredToken], or a back end's error.
 func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if c.Token == "" {
@@ -702,7 +694,7 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		s.emit(Event{Kind: EventInvalid})
 		return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
 	}
-	if err := s.CheckPassword(ctx, PasswordCheck{Password: c.Password, UserID: looked.UserID, Email: looked.Email}); err != nil {
+	if err := s.CheckPassword(ctx, password.Check{Password: c.Password, UserID: looked.UserID, Email: looked.Email}); err != nil {
 		return "", err
 	}
 	if err := s.checkFactor(ctx, looked, c.SecondFactorCode); err != nil {
@@ -729,7 +721,7 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		if rerr := s.cfg.Store.Rotate(context.WithoutCancel(ctx), rec); rerr != nil {
 			s.log.ErrorContext(ctx, "restoring token after failed password change", "user_id", rec.UserID, "err", rerr)
 		}
-		if pe, ok := errors.AsType[*PasswordError](err); ok {
+		if pe, ok := errors.AsType[*password.Error](err); ok {
 			return "", pe
 		}
 		return "", fmt.Errorf("reset: setting password: %w", err)

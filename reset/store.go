@@ -160,7 +160,7 @@ type Users interface {
 
 	// SetPassword hashes password and stores it for userID. When the
 	// application refuses the password itself (bcrypt's 72-byte limit, a
-	// breached-password list), it returns a [*PasswordError]: the person is
+	// breached-password list), it returns a [*password.Error]: the person is
 	// then told its Reason, and the token stays usable. Any other error is
 	// taken for a failing back end. The library never stores or logs the
 	// password.
