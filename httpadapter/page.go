@@ -35,7 +35,7 @@ const (
 
 // PageData is what a hosted page template receives.
 type PageData struct {
-	Product string // the Service's product name ([reset.Service.Product])
+	Product string // the Service's product name ([reset.Config.Product])
 	// Lang is the page's language, negotiated from the request's
 	// Accept-Language among those of [PageMessages] and the Service's
 	// [reset.Templates.Messages]; Dir is its direction, "ltr" or "rtl".
@@ -79,7 +79,7 @@ type PageData struct {
 	// asks for its code in a "secondFactorCode" field.
 	SecondFactor bool
 	// EndsSessions says that the Service ends the account's other
-	// sessions ([reset.Service.EndsSessions]): the form offers a
+	// sessions ([reset.Config.EndSessions] is set): the form offers a
 	// "sign out of all devices" checkbox, "endSessions", checked unless
 	// KeepSessions. A form that offers it also posts a hidden "sessions"
 	// field, so that an unchecked box is told from a form without one.
@@ -383,13 +383,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	_, _ = rand.Read(nb[:])
 	ps := h.pageSet()
 	d.Nonce = base64.RawURLEncoding.EncodeToString(nb[:])
-	d.Product = h.svc.Product()
+	d.Product = h.cfg.Product
 	d.MinLength = h.minLength
 	d.Action = path.Base(PagePath)
 	d.ForgotAction = path.Base(ForgotPath)
 	d.ForgotURL = h.opts.ForgotURL
 	d.SignInURL = h.opts.SignInURL
-	d.EndsSessions = h.svc.EndsSessions()
+	d.EndsSessions = h.cfg.EndSessions != nil
 	if d.Token != "" {
 		d.Binding = formBinding(d.Token)
 	}
@@ -413,7 +413,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		err = t.Execute(&buf, d)
 	}
 	if err != nil {
-		h.svc.Logger().ErrorContext(r.Context(), "rendering page", "component", "passreset/httpadapter", "page", name, "err", err)
+		h.cfg.Logger.ErrorContext(r.Context(), "rendering page", "component", "passreset/httpadapter", "page", name, "err", err)
 		buf.Reset()
 		status = http.StatusInternalServerError
 		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong on our side.</p>\n")
@@ -450,9 +450,9 @@ type pages struct {
 func (h *Handler) pageSet() *pages {
 	p := &h.pages
 	p.once.Do(func() {
-		texts, err := i18n.NewCatalog(pageMessages, h.svc.Messages())
+		texts, err := i18n.NewCatalog(pageMessages, h.cfg.Templates.Messages)
 		if err != nil { // only the shipped texts are left to fail, and a test parses them
-			h.svc.Logger().Error("hosted page texts", "component", "passreset/httpadapter", "err", err)
+			h.cfg.Logger.Error("hosted page texts", "component", "passreset/httpadapter", "err", err)
 			texts, _ = i18n.NewCatalog(pageMessages, nil)
 		}
 		p.texts = texts

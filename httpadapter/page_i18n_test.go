@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/reset"
@@ -68,7 +69,7 @@ func pageStates(e *env) map[string]func(lang string) *httptest.ResponseRecorder 
 		"invalid": func(l string) *httptest.ResponseRecorder { return get(PagePath, l, cookie("nope")) },
 		"expired": func(l string) *httptest.ResponseRecorder {
 			tok := e.issue()
-			e.clock.Advance(reset.DefaultTokenTTL)
+			e.clock.Advance(time.Hour)
 			return get(PagePath, l, cookie(tok))
 		},
 		"done": func(l string) *httptest.ResponseRecorder {

@@ -9,12 +9,9 @@ import (
 	"github.com/passreset/passreset/reset/password"
 )
 
-// DefaultTokenTTL is how long a link works unless [Config.TokenTTL] says
-// otherwise.
-const DefaultTokenTTL = time.Hour
-
-// Defaults of the other settings.
+// Defaults of the settings.
 const (
+	defaultTokenTTL   = time.Hour
 	defaultCooldown   = time.Minute
 	defaultDailyLimit = 5
 	defaultQueueSize  = 1024
@@ -43,7 +40,13 @@ type Config struct {
 	// each an absolute URL prefix such as "https://app.example.com/reset/":
 	// a link must have the same scheme and host (with port) and a path under
 	// that path. https is required except for loopback hosts. Default: none,
-	// so every caller-supplied link is refused.
+	// so every caller-supplied link is refused. The reset link made from an
+	// accepted link means the same to an application that reads it with
+	// net/url, but is written so that no linkifier can end it early: every
+	// character of its path and query outside RFC 3986's unreserved set,
+	// "/", "=" and "&" is percent-encoded, and so is each dot of a run of
+	// two or more; a "token" parameter of the link is dropped, and the
+	// token is the last parameter.
 	AllowedLinks []string
 
 	// Product names the application in emails. Default: the host of ResetURL.

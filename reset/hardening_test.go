@@ -48,7 +48,7 @@ func TestLinkAllowlistHardening(t *testing.T) {
 		"https://[::1%25eth0]/reset/",
 	}
 	for _, link := range refused {
-		err := e.svc.CheckLink(link)
+		err := reset.CheckLink(e.svc, link)
 		if !errors.Is(err, reset.ErrLinkNotAllowed) {
 			t.Errorf("CheckLink(%q) = %v, want ErrLinkNotAllowed", link, err)
 		}
@@ -63,7 +63,7 @@ func TestLinkAllowlistHardening(t *testing.T) {
 		"https://app.example.com/reset/a/b?x=1;y=2",
 	}
 	for _, link := range accepted {
-		if err := e.svc.CheckLink(link); err != nil {
+		if err := reset.CheckLink(e.svc, link); err != nil {
 			t.Errorf("CheckLink(%q) = %v, want nil", link, err)
 		}
 	}

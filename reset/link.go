@@ -172,22 +172,9 @@ func (r linkRule) allows(u *url.URL) bool {
 	return p+"/" == r.path || strings.HasPrefix(p, r.path)
 }
 
-// CheckLink reports whether link may be used as the base of a reset link,
-// without issuing anything. It returns nil or an [*InputError] for field
-// "link" wrapping [ErrLinkNotAllowed].
-//
-// The reset link made from an accepted link means the same to an
-// application that reads it with net/url, but is written so that no
-// linkifier can end it early: every character of its path and query
-// outside RFC 3986's unreserved set, "/", "=" and "&" is percent-encoded,
-// and so is each dot of a run of two or more; a "token" parameter of the
-// link is dropped, and the token is the last parameter.
-func (s *Service) CheckLink(link string) error {
-	_, err := s.parseLink(link)
-	return err
-}
-
-// parseLink validates a caller-supplied link against the allowlist.
+// parseLink validates a caller-supplied link against the allowlist. It
+// returns the link or an [*InputError] for field "link" wrapping
+// [ErrLinkNotAllowed].
 func (s *Service) parseLink(link string) (*url.URL, error) {
 	bad := func(reason string) error {
 		return &InputError{Field: "link", Reason: reason, Err: ErrLinkNotAllowed}

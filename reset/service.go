@@ -11,12 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset/password"
@@ -97,7 +99,7 @@ func New(cfg Config) (*Service, error) {
 	case cfg.TokenTTL < 0:
 		problems = append(problems, "TokenTTL must not be negative")
 	case cfg.TokenTTL == 0:
-		cfg.TokenTTL = DefaultTokenTTL
+		cfg.TokenTTL = defaultTokenTTL
 	}
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = defaultCooldown
@@ -197,28 +199,23 @@ func (s *Service) emit(e Event) {
 	s.cfg.OnEvent(e)
 }
 
-// TokenTTL returns the lifetime of new tokens.
-func (s *Service) TokenTTL() time.Duration { return s.cfg.TokenTTL }
-
-// Product returns the application's name as the emails show it
-// ([Config.Product], or the host of ResetURL).
-func (s *Service) Product() string { return s.cfg.Product }
-
-// ResetURL returns [Config.ResetURL], the page default links point to.
-func (s *Service) ResetURL() string { return s.cfg.ResetURL }
-
-// Logger returns the logger the Service writes to, for adapters that log
-// beside it.
-func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
-
-// Now returns the current time from [Config.Now], in UTC, for adapters
-// whose clocks must agree with the Service's.
-func (s *Service) Now() time.Time { return s.now() }
-
-// EndsSessions reports whether a completed reset ends the user's other
-// sessions ([Config.EndSessions] is set), so that a form can offer the
-// choice to keep them.
-func (s *Service) EndsSessions() bool { return s.cfg.EndSessions != nil }
+// Config returns the configuration the Service runs with, for adapters
+// that work beside it (the product name, the logger, the token lifetime,
+// the texts of [Templates.Messages], whether EndSessions is set): the
+// Config given to [New] with every default filled in. It is a copy:
+// changing it changes nothing in the Service.
+func (s *Service) Config() Config {
+	c := s.cfg
+	c.AllowedLinks = slices.Clone(c.AllowedLinks)
+	c.TokenKey = slices.Clone(c.TokenKey)
+	var t Templates
+	if c.Templates != nil {
+		t = *c.Templates
+	}
+	t.Messages = i18n.Clone(s.render.changes)
+	c.Templates = &t
+	return c
+}
 
 // CheckPassword applies [Config.PasswordPolicy] and then
 // [Config.BreachedPasswords] to c.Password for the account c names
@@ -285,7 +282,7 @@ func (s *Service) Request(ctx context.Context, email, link string) error {
 	}
 	// The request's ID is no secret and comes from crypto/rand whatever
 	// Config.Rand is: it names the queued work, not a token.
-	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}, Trace: s.cfg.Trace.Fields(ctx)})
+	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}, Trace: s.cfg.Trace.fields(ctx)})
 }
 
 // drop1 counts and reports a public request dropped for lack of room.
@@ -365,7 +362,7 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 		}
 	default:
 		req := &PublicRequest{ID: msg.ID, Email: r.Email, Link: r.Link, SkipCooldown: true}
-		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg, Trace: s.cfg.Trace.Fields(ctx)}); err != nil {
+		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg, Trace: s.cfg.Trace.fields(ctx)}); err != nil {
 			return iss, fmt.Errorf("reset: queueing the email: %w", err)
 		}
 	}
@@ -804,7 +801,7 @@ func (s *Service) notifyChanged(ctx context.Context, rec Record) {
 		s.log.ErrorContext(ctx, "rendering password-changed notice", "user_id", rec.UserID, "err", err)
 		return
 	}
-	if err := s.queue.Put(ctx, Job{Message: &msg, Trace: s.cfg.Trace.Fields(ctx)}); err != nil {
+	if err := s.queue.Put(ctx, Job{Message: &msg, Trace: s.cfg.Trace.fields(ctx)}); err != nil {
 		s.log.WarnContext(ctx, "queueing password-changed notice failed; sending it now", "user_id", rec.UserID, "err", err)
 		s.deliver(ctx, msg)
 	}
