@@ -19,6 +19,7 @@ import (
 
 	"github.com/passreset/passreset/internal/backoff"
 	"github.com/passreset/passreset/internal/i18n"
+	"github.com/passreset/passreset/internal/link"
 	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/internal/redact"
 	"github.com/passreset/passreset/reset/password"
@@ -28,8 +29,8 @@ import (
 // with [New] and stop it with [Service.Shutdown].
 type Service struct {
 	cfg       Config
-	resetBase linkBase
-	rules     []linkRule
+	resetBase link.Base
+	rules     []link.Rule
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
@@ -81,14 +82,14 @@ func New(cfg Config) (*Service, error) {
 		problems = append(problems, "ResetURL is required")
 	} else if u, err := url.Parse(cfg.ResetURL); err != nil {
 		problems = append(problems, fmt.Sprintf("ResetURL: %v", err))
-	} else if err := checkLinkShape(u); err != nil {
+	} else if err := link.CheckShape(u); err != nil {
 		problems = append(problems, fmt.Sprintf("ResetURL %q: %v", cfg.ResetURL, err))
 	} else {
 		resetURL = u
 	}
-	var rules []linkRule
+	var rules []link.Rule
 	for _, s := range cfg.AllowedLinks {
-		r, err := parseLinkRule(s)
+		r, err := link.ParseRule(s)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -151,7 +152,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:       cfg,
-		resetBase: newLinkBase(resetURL),
+		resetBase: link.NewBase(resetURL),
 		rules:     rules,
 		render:    rend,
 		rand:      userRand,
@@ -370,24 +371,24 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 }
 
 // checkRequest validates the input of a request and returns the link base.
-func (s *Service) checkRequest(email, link string) (linkBase, error) {
+func (s *Service) checkRequest(email, raw string) (link.Base, error) {
 	if err := checkEmail(email); err != nil {
-		return linkBase{}, err
+		return link.Base{}, err
 	}
-	if link == "" {
+	if raw == "" {
 		return s.resetBase, nil
 	}
-	u, err := s.parseLink(link)
+	u, err := s.parseLink(raw)
 	if err != nil {
-		return linkBase{}, err
+		return link.Base{}, err
 	}
-	return newLinkBase(u), nil
+	return link.NewBase(u), nil
 }
 
 // issue looks the account up, applies the cooldown if asked (owned by
 // owner: see [Cooldowner]), renders the email with a new message ID if mail
 // is true, and rotates the token.
-func (s *Service) issue(ctx context.Context, email, owner string, base linkBase, mail, throttle bool) (Issued, Message, error) {
+func (s *Service) issue(ctx context.Context, email, owner string, base link.Base, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
@@ -441,7 +442,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 		ExpiresAt: now.Add(s.cfg.TokenTTL),
 		Stamp:     stampHash(raw, u.Stamp),
 	}
-	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
+	iss := Issued{UserID: u.ID, Link: base.With(tok[:]), ExpiresAt: rec.ExpiresAt}
 	var msg Message
 	if mail {
 		msg, err = s.message(KindReset, u.Email, u.Locale, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
