@@ -469,7 +469,7 @@ func TestQueueFull(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config, _ *Options) {
 		c.QueueSize, c.Workers = 1, 1
 		c.Cooldown = -1
-		c.Mailer = reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+		c.Mailer = resettest.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 			select {
 			case started <- struct{}{}:
 			default:

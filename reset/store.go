@@ -222,12 +222,6 @@ type Mailer interface {
 	Send(ctx context.Context, msg Message) error
 }
 
-// MailerFunc adapts an ordinary function to the Mailer interface.
-type MailerFunc func(ctx context.Context, msg Message) error
-
-// Send calls f(ctx, msg).
-func (f MailerFunc) Send(ctx context.Context, msg Message) error { return f(ctx, msg) }
-
 // UsersFuncs adapts two ordinary functions to the Users interface. Both
 // are required: [New] refuses a UsersFuncs with a nil function. It has
 // no [SecondFactor]; an application with second factors implements Users
