@@ -1,9 +1,9 @@
 // Package password screens the new passwords of a reset: the policy
 // that package reset applies unless reset.Config.PasswordPolicy
 // replaces it ([DefaultPolicy]), the error a policy returns ([*Error],
-// with a [Code] an adapter can say in the person's language), and the
-// interface of a breached-password source ([BreachChecker]). It imports
-// only the standard library.
+// with a code such as [Common] that an adapter can say in the person's
+// language), and the interface of a breached-password source
+// ([BreachChecker]). It imports only the standard library.
 //
 // The embedded list of common and breached passwords, its origin and
 // its licence are in the list directory (list/SOURCE.md).
