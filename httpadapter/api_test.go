@@ -639,3 +639,36 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("RateLimit -1: %v, limiter %v", err, h.lim)
 	}
 }
+
+// TestRefusedPasswordInRequestLanguage: the API's reason for a refused
+// new password is the hosted form's text for its code, in the language
+// of Accept-Language (English without one), and the link keeps working.
+func TestRefusedPasswordInRequestLanguage(t *testing.T) {
+	e := newEnv(t)
+	tok := e.issue()
+	for _, tc := range []struct {
+		lang, password, want string
+	}{
+		{"", "password1234567", "This password is too common"},
+		{"de-DE,de;q=0.9", "password1234567", "Dieses Passwort ist zu verbreitet"},
+		{"ja", "short", "新しいパスワードは15文字以上にしてください。"},
+		{"fr-CA,en;q=0.5", "jborder likes long walks", "adresse e-mail"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, PasswordResetPath,
+			strings.NewReader(`{"confirmationToken":"`+tok+`","newPassword":"`+tc.password+`"}`))
+		r.Header.Set("Content-Type", "application/json")
+		if tc.lang != "" {
+			r.Header.Set("Accept-Language", tc.lang)
+		}
+		er := wantError(t, e.do(public, r), 400, CodeInvalidData, "newPassword")
+		if !strings.Contains(er.Details[0].Message, tc.want) {
+			t.Errorf("Accept-Language %q, password %q: message %q, want it to contain %q", tc.lang, tc.password, er.Details[0].Message, tc.want)
+		}
+	}
+	if got := e.users.Password("u1"); got != oldPassword {
+		t.Fatalf("password changed to %q", got)
+	}
+	if w := e.post(public, PasswordResetPath, `{"confirmationToken":"`+tok+`","newPassword":"a new long password"}`); w.Code != 200 {
+		t.Fatalf("the link did not survive the refusals: %d %s", w.Code, w.Body)
+	}
+}

@@ -128,8 +128,10 @@
 //
 // A password the policy refuses ([password.DefaultPolicy]: length,
 // common and breached passwords, context words) is refused before the
-// token is touched: 400 INVALID_DATA naming newPassword in the API; on the
-// hosted form, the text of its [password.Error] Code in the page's
+// token is touched: 400 INVALID_DATA naming newPassword in the API, whose
+// detail message is the hosted form's text for the refusal in the
+// language of the request's Accept-Language (with Content-Language); on
+// the hosted form, the text of its [password.Error] Code in the page's
 // language ("form.short", "form.long", "form.common", "form.context",
 // "form.breached", "form.invalidText"; "form.refused" with the policy's
 // Reason for any other).

@@ -78,6 +78,9 @@ type apiError struct {
 	retryAfter time.Duration // sets Retry-After when positive
 	allow      string        // sets Allow for 405
 	cause      error         // logged, never sent
+	// password is the refusal of a new password, whose detail message
+	// writeError gives in the request's language.
+	password *password.Error
 }
 
 func (e *apiError) Error() string {
@@ -150,7 +153,9 @@ func fromCore(err error) *apiError {
 		}
 		return invalid(DetailInvalidValue, inErr.Field, "Invalid "+inErr.Field+": "+inErr.Reason+".")
 	case errors.As(err, &pwErr):
-		return invalid(DetailInvalidValue, "newPassword", "The new password "+pwErr.Reason+".")
+		e := invalid(DetailInvalidValue, "newPassword", "The new password "+pwErr.Reason+".")
+		e.password = pwErr
+		return e
 	case errors.Is(err, password.ErrRejected):
 		return invalid(DetailInvalidValue, "newPassword", "The new password does not meet the password policy.")
 	case errors.Is(err, reset.ErrExpiredToken):
@@ -203,7 +208,30 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", h.opts.AuthChallenge)
 	}
+	if e.password != nil {
+		h.localizePassword(w, r, e)
+	}
 	h.writeJSON(w, e.status, ErrorResponse{ID: id, Code: e.code, Message: e.message, Details: e.details})
+}
+
+// localizePassword gives the detail message of a refused new password
+// in the language the request's Accept-Language asks for, with the
+// hosted form's text for the refusal's code: the API's reason reads the
+// same as the page's, in all the page's languages.
+func (h *Handler) localizePassword(w http.ResponseWriter, r *http.Request, e *apiError) {
+	key, ok := refusedTexts[e.password.Code]
+	if !ok {
+		key = "form.refused"
+	}
+	p := h.pageSet()
+	d := PageData{Lang: p.lang(r), MinLength: e.password.Limit, Limit: e.password.Limit, Reason: e.password.Reason, texts: p.texts}
+	msg, err := d.T(key)
+	if err != nil || len(e.details) == 0 {
+		return // the English detail stays
+	}
+	e.details[0].Message = msg
+	w.Header().Set("Content-Language", d.Lang)
+	w.Header().Add("Vary", "Accept-Language")
 }
 
 func (h *Handler) logError(r *http.Request, id string, e *apiError) {

@@ -7,7 +7,9 @@
 //	PASSRESET_GALERA_DSNS    the three nodes' DSNs, separated by spaces
 //	PASSRESET_GALERA_SCRIPT  the path of scripts/galera.sh (kill and rejoin a node)
 //
-// and skip without them (with CI=true a missing variable fails them):
+// and skip without them (with CI=true a missing variable fails them);
+// TestJourneyPasswords needs neither (it checks that the app instances'
+// password policy accepts the new password of every load journey):
 //
 //	export PASSRESET_GALERA_DSNS="$(scripts/galera.sh start | tail -n 3 | tr '\n' ' ')"
 //	export PASSRESET_GALERA_SCRIPT=$PWD/scripts/galera.sh

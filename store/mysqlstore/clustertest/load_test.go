@@ -14,11 +14,16 @@ import (
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
+	"github.com/passreset/passreset/store/memstore"
 )
 
 // workers is how many requests the client has in flight at once.
 const workers = 8
+
+// nodeFailureUnits is how many journeys TestNodeFailure runs at most.
+const nodeFailureUnits = 5000
 
 // The journey of one person, unit u with the account u<u>, as steps of
 // requests. Step s goes to instance (u+s)%3, so every step after the first
@@ -41,6 +46,31 @@ var steps = []struct {
 	{"reset-again", httpadapter.PasswordResetPath, false, http.StatusBadRequest, "INVALID_TOKEN"},
 	{"lost-public", httpadapter.PasswordLostPath, false, http.StatusAccepted, ""},   // mails a link
 	{"lost-public-2", httpadapter.PasswordLostPath, false, http.StatusAccepted, ""}, // in the cooldown: mails nothing
+}
+
+// journeyPassword is the new password of unit n. It must not contain the
+// address's local part u<n>: the default policy refuses a password that
+// contains a context word of 4 characters or more (u100 on).
+func journeyPassword(n int) string {
+	return fmt.Sprintf("the new passphrase of journey %d", n)
+}
+
+// TestJourneyPasswords: the app instances' password policy (the default)
+// accepts the new password of every journey TestNodeFailure can run, for
+// the journey's account.
+func TestJourneyPasswords(t *testing.T) {
+	users := &resettest.Users{}
+	svc, err := reset.New(reset.Config{Store: &memstore.Store{}, Users: users, Mailer: &resettest.Mailer{}, ResetURL: resetURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Shutdown(context.Background()) })
+	for n := range nodeFailureUnits {
+		pc := password.Check{Password: journeyPassword(n), UserID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n)}
+		if err := svc.CheckPassword(t.Context(), pc); err != nil {
+			t.Fatalf("unit %d: the password %q for %s: %v", n, pc.Password, pc.Email, err)
+		}
+	}
 }
 
 // unit is what became of one journey.
@@ -98,7 +128,7 @@ func (l *load) journey(n int) *unit {
 		case "check":
 			body = map[string]string{"confirmationToken": token2}
 		case "reset", "reset-again":
-			body = map[string]string{"confirmationToken": token2, "newPassword": fmt.Sprintf("new password for u%d", n)}
+			body = map[string]string{"confirmationToken": token2, "newPassword": journeyPassword(n)}
 		}
 		r, out := l.c.post(l.insts[idx], idx, st.name, st.path, st.trusted, body)
 		l.requests.Add(1)
@@ -122,6 +152,27 @@ func (l *load) journey(n int) *unit {
 	}
 	u.complete = true
 	return u
+}
+
+// mismatchesSince describes the first n unexpected answers to requests
+// begun after since, and how many there were.
+func (l *load) mismatchesSince(since time.Time, n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first []string
+	all := 0
+	for _, m := range l.mismatches {
+		if m.start.After(since) {
+			all++
+			if len(first) < n {
+				first = append(first, m.String())
+			}
+		}
+	}
+	if all == 0 {
+		return "no unexpected answers since"
+	}
+	return fmt.Sprintf("%d unexpected answers since, the first: %s", all, strings.Join(first, "; "))
 }
 
 // run runs journeys on workers goroutines until more returns false.
@@ -270,7 +321,7 @@ func TestNodeFailure(t *testing.T) {
 	prefix := newTables(t, c)
 	fake := resendtest.NewServer()
 	t.Cleanup(fake.Close) // after the instances have stopped
-	const maxUnits = 5000
+	const maxUnits = nodeFailureUnits
 	insts := startInstances(t, c, prefix, fake, maxUnits)
 	const dead = 2 // instance (and node) index: node 3
 
@@ -394,7 +445,15 @@ func TestNodeFailure(t *testing.T) {
 	mu.Unlock()
 	// Go on until app3 has given 30 answers and 40 journeys have been
 	// completed since it recovered.
-	wait(tail, 2*time.Minute, "30 answers from app3 and 40 whole journeys after it recovered")
+	select {
+	case <-tail:
+	case <-time.After(2 * time.Minute):
+		mu.Lock()
+		gotAfter, gotUnits := okAfter, unitsAfter
+		mu.Unlock()
+		t.Fatalf("30 answers from app3 and 40 whole journeys after it recovered did not happen within 2m0s: %d and %d; %s",
+			gotAfter, gotUnits, l.mismatchesSince(recoveredAt, 5))
+	}
 	close(stop)
 	<-loadDone
 
