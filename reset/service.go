@@ -1,6 +1,7 @@
 package reset
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -96,33 +97,18 @@ func New(cfg Config) (*Service, error) {
 		}
 		rules = append(rules, r)
 	}
-	switch {
-	case cfg.TokenTTL < 0:
-		problems = append(problems, "TokenTTL must not be negative")
-	case cfg.TokenTTL == 0:
-		cfg.TokenTTL = defaultTokenTTL
+	if cfg.TokenTTL < 0 || cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
+		problems = append(problems, "TokenTTL, QueueSize, Workers and AfterResetTimeout must not be negative")
 	}
-	if cfg.Cooldown == 0 {
-		cfg.Cooldown = defaultCooldown
-	}
-	switch {
-	case cfg.DailyLimit == 0:
-		cfg.DailyLimit = defaultDailyLimit
-	case cfg.DailyLimit > quota.MaxLimit:
+	if cfg.DailyLimit > quota.MaxLimit {
 		problems = append(problems, fmt.Sprintf("DailyLimit must be at most %d", quota.MaxLimit))
 	}
-	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
-		problems = append(problems, "QueueSize, Workers and AfterResetTimeout must not be negative")
-	}
-	if cfg.AfterResetTimeout == 0 {
-		cfg.AfterResetTimeout = defaultAfterReset
-	}
-	if cfg.QueueSize == 0 {
-		cfg.QueueSize = defaultQueueSize
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = defaultWorkers
-	}
+	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, defaultTokenTTL)
+	cfg.Cooldown = cmp.Or(cfg.Cooldown, defaultCooldown)
+	cfg.DailyLimit = cmp.Or(cfg.DailyLimit, defaultDailyLimit)
+	cfg.AfterResetTimeout = cmp.Or(cfg.AfterResetTimeout, defaultAfterReset)
+	cfg.QueueSize = cmp.Or(cfg.QueueSize, defaultQueueSize)
+	cfg.Workers = cmp.Or(cfg.Workers, defaultWorkers)
 	if cfg.Product == "" && resetURL != nil {
 		cfg.Product = resetURL.Hostname()
 	}
@@ -147,9 +133,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	s := &Service{
 		cfg:       cfg,
 		resetBase: link.NewBase(resetURL),

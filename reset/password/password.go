@@ -1,12 +1,7 @@
-// Package password screens the new passwords of a reset: the policy
-// that package reset applies unless reset.Config.PasswordPolicy
-// replaces it ([DefaultPolicy]), the error a policy returns ([*Error],
-// with a code such as [Common] that an adapter can say in the person's
-// language), and the interface of a breached-password source
-// ([BreachChecker]). It imports only the standard library.
-//
-// The embedded list of common and breached passwords, its origin and
-// its licence are in the list directory (list/SOURCE.md).
+// Package password screens the new passwords of a reset: the default
+// policy ([DefaultPolicy], with its embedded list of common passwords:
+// see list/SOURCE.md), the error a policy returns ([*Error], with a code
+// such as [Common]) and a breached-password source ([BreachChecker]).
 package password
 
 import (
