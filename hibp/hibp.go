@@ -3,9 +3,9 @@
 // characters of the password's SHA-1 leave the process, and the answer
 // (every breached suffix under that prefix, padded with decoys by the
 // Add-Padding header) is searched locally. A [*Checker] is a
-// [reset.BreachChecker] for [reset.Config.BreachedPasswords].
+// [password.BreachChecker] for [reset.Config.BreachedPasswords].
 //
-// [reset.BreachChecker]: https://pkg.go.dev/github.com/passreset/passreset/reset#BreachChecker
+// [password.BreachChecker]: https://pkg.go.dev/github.com/passreset/passreset/reset/password#BreachChecker
 // [reset.Config.BreachedPasswords]: https://pkg.go.dev/github.com/passreset/passreset/reset#Config
 package hibp
 
@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // DefaultURL is the range API's base; the prefix is appended.
@@ -60,7 +60,7 @@ type Checker struct {
 	OnError func(error)
 }
 
-var _ reset.BreachChecker = (*Checker)(nil)
+var _ password.BreachChecker = (*Checker)(nil)
 
 // ErrUnavailable reports that the API could not be asked or answered
 // unexpectedly. Checked with errors.Is; may be wrapped.

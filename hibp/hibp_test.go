@@ -14,6 +14,7 @@ import (
 
 	"github.com/passreset/passreset/hibp"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -171,7 +172,7 @@ func TestWithService(t *testing.T) {
 	}
 	tok := resettest.Token(iss.Link)
 	_, err = svc.Complete(context.Background(), reset.Completion{Token: tok, Password: "a breached passphrase"})
-	if pe, ok := errors.AsType[*reset.PasswordError](err); !ok || pe.Code != reset.PasswordBreached {
+	if pe, ok := errors.AsType[*password.Error](err); !ok || pe.Code != password.Breached {
 		t.Fatalf("Complete = %v, want a breached PasswordError", err)
 	}
 	if _, err := svc.Complete(context.Background(), reset.Completion{Token: tok, Password: "a fresh unleaked passphrase"}); err != nil {

@@ -119,6 +119,6 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ bool) *apiErro
 		return fromCore(err)
 	}
 	h.writeJSON(w, http.StatusOK, CheckResult{Valid: true, ExpiresAt: info.ExpiresAt.UTC(),
-		SecondFactorRequired: info.SecondFactor, EndsSessions: h.svc.EndsSessions()})
+		SecondFactorRequired: info.SecondFactor, EndsSessions: h.cfg.EndSessions != nil})
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -240,7 +241,7 @@ func TestReplacedAndExpiredTokens(t *testing.T) {
 		}
 		wantError(t, e.post(public, path, body), 400, CodeInvalidToken, "confirmationToken")
 	}
-	e.clock.Advance(reset.DefaultTokenTTL)
+	e.clock.Advance(time.Hour)
 	wantError(t, e.post(public, CheckPath, `{"confirmationToken":"`+second+`"}`), 400, CodeExpiredToken, "confirmationToken")
 	wantError(t, e.post(public, PasswordResetPath, `{"confirmationToken":"`+second+`","newPassword":"a new long password"}`),
 		400, CodeExpiredToken, "confirmationToken")
@@ -258,7 +259,7 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
 		res := decodeJSON[CheckResult](t, w)
-		if !res.Valid || !res.ExpiresAt.Equal(e.clock.Now().Add(reset.DefaultTokenTTL)) {
+		if !res.Valid || !res.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
 			t.Fatalf("result %+v", res)
 		}
 	}
@@ -468,7 +469,7 @@ func TestQueueFull(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config, _ *Options) {
 		c.QueueSize, c.Workers = 1, 1
 		c.Cooldown = -1
-		c.Mailer = reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+		c.Mailer = resettest.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 			select {
 			case started <- struct{}{}:
 			default:
@@ -519,14 +520,14 @@ func TestQueueFull(t *testing.T) {
 
 // refusingUsers is an application's Users whose SetPassword hashes with
 // bcrypt, which refuses passwords over 72 bytes: it says so with a
-// *reset.PasswordError.
+// *password.Error.
 type refusingUsers struct{ *resettest.Users }
 
-func (u refusingUsers) SetPassword(ctx context.Context, id, password string) error {
-	if len(password) > 72 {
-		return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
+func (u refusingUsers) SetPassword(ctx context.Context, id, pw string) error {
+	if len(pw) > 72 {
+		return &password.Error{Reason: "must be at most 72 bytes long"}
 	}
-	return u.Users.SetPassword(ctx, id, password)
+	return u.Users.SetPassword(ctx, id, pw)
 }
 
 // TestSetPasswordRefusesPassword: a password the policy allows but the

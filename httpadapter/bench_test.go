@@ -102,7 +102,7 @@ func BenchmarkHandler(b *testing.B) {
 }
 
 // slowMailer takes 20 ms per message, like a remote provider.
-var slowMailer = reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+var slowMailer = resettest.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 	select {
 	case <-time.After(20 * time.Millisecond):
 		return nil

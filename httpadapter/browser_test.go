@@ -384,7 +384,7 @@ func TestBrowserReset(t *testing.T) {
 			}
 			// An expired link.
 			exp := b.issue()
-			b.clock.Advance(reset.DefaultTokenTTL)
+			b.clock.Advance(time.Hour)
 			b.run(chromedp.Navigate(b.app+PagePath+"?token="+exp), chromedp.WaitVisible("h1", chromedp.ByQuery))
 			if got := b.text("h1"); got != PageMessages()[lang]["expired.title"] {
 				t.Errorf("expired link: %q", got)

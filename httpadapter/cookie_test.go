@@ -9,8 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/passreset/passreset/reset"
+	"time"
 )
 
 var bindingField = regexp.MustCompile(`<input type="hidden" name="binding" value="([^"]+)">`)
@@ -78,7 +77,7 @@ func TestTokenCookieAttributes(t *testing.T) {
 		}
 		ck := cs[0]
 		if ck.Value != tok || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Domain != "" ||
-			strings.Contains(strings.ToLower(raw[0]), "domain=") || ck.MaxAge <= 0 || ck.MaxAge > int(reset.DefaultTokenTTL.Seconds()) {
+			strings.Contains(strings.ToLower(raw[0]), "domain=") || ck.MaxAge <= 0 || ck.MaxAge > int(time.Hour.Seconds()) {
 			t.Errorf("%s: cookie %q", c.name, raw[0])
 		}
 		want := http.Cookie{Name: "passreset_token", Path: "/auth" + PagePath}

@@ -122,18 +122,18 @@
 //
 // Completing a reset (the JSON operation or the hosted form) calls the
 // application's [reset.Users] SetPassword. When it refuses the password
-// itself, it should return a [*reset.PasswordError] whose Reason completes
+// itself, it should return a [*password.Error] whose Reason completes
 // "The new password ...": the core puts the token back, and the person
 // gets 400 INVALID_DATA naming newPassword with that reason (the hosted
 // form shows it), never a 503, and can try again with the same link. Any
 // other error is a 503 and also leaves the token working.
 //
-// A password the policy refuses ([reset.DefaultPasswordPolicy]: length,
+// A password the policy refuses ([password.DefaultPolicy]: length,
 // common and breached passwords, context words) is refused before the
 // token is touched: 400 INVALID_DATA naming newPassword in the API, whose
 // detail message is the hosted form's text for the refusal in the
 // language of the request's Accept-Language (with Content-Language); on
-// the hosted form, the text of its [reset.PasswordError] Code in the page's
+// the hosted form, the text of its [password.Error] Code in the page's
 // language ("form.short", "form.long", "form.common", "form.context",
 // "form.breached", "form.invalidText"; "form.refused" with the policy's
 // Reason for any other).

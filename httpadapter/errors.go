@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // Top-level error codes, the "code" of an [ErrorResponse]. They follow
@@ -79,7 +80,7 @@ type apiError struct {
 	cause      error         // logged, never sent
 	// password is the refusal of a new password, whose detail message
 	// writeError gives in the request's language.
-	password *reset.PasswordError
+	password *password.Error
 }
 
 func (e *apiError) Error() string {
@@ -133,7 +134,7 @@ const QueueRetryAfter = 10 * time.Second
 // Anything it does not recognise is a back end failure: 503, logged.
 func fromCore(err error) *apiError {
 	var inErr *reset.InputError
-	var pwErr *reset.PasswordError
+	var pwErr *password.Error
 	switch {
 	case errors.Is(err, reset.ErrSecondFactorRequired):
 		return &apiError{status: http.StatusBadRequest, code: CodeSecondFactorRequired,
@@ -155,7 +156,7 @@ func fromCore(err error) *apiError {
 		e := invalid(DetailInvalidValue, "newPassword", "The new password "+pwErr.Reason+".")
 		e.password = pwErr
 		return e
-	case errors.Is(err, reset.ErrPasswordRejected):
+	case errors.Is(err, password.ErrRejected):
 		return invalid(DetailInvalidValue, "newPassword", "The new password does not meet the password policy.")
 	case errors.Is(err, reset.ErrExpiredToken):
 		return tokenError(true)

@@ -120,6 +120,7 @@ type Options struct {
 // [http.Handler], safe for concurrent use; create it with [New].
 type Handler struct {
 	svc       *reset.Service
+	cfg       reset.Config // svc.Config(), read once
 	opts      Options
 	log       *slog.Logger
 	lim       Limiter     // nil when limiting is off
@@ -166,13 +167,15 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	if opts.MaxClients == 0 {
 		opts.MaxClients = DefaultMaxClients
 	}
+	cfg := svc.Config()
 	h := &Handler{
 		svc:       svc,
-		log:       svc.Logger().With("component", "passreset/httpadapter"),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "passreset/httpadapter"),
 		cop:       opts.CrossOrigin,
 		minLength: svc.MinPasswordLength(),
 	}
-	if u, err := url.Parse(svc.ResetURL()); err == nil && strings.HasSuffix(u.Path, PagePath) {
+	if u, err := url.Parse(cfg.ResetURL); err == nil && strings.HasSuffix(u.Path, PagePath) {
 		h.resetPath = u.Path
 	}
 	if h.cop == nil {
@@ -183,7 +186,7 @@ func New(svc *reset.Service, opts Options) (*Handler, error) {
 	case opts.Limiter != nil:
 		h.lim = opts.Limiter
 	default:
-		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, svc.Now)
+		h.lim = newMemLimiter(opts.RateLimit, opts.RateBurst, opts.MaxClients, cfg.Now)
 	}
 	if opts.ClientKey == nil {
 		opts.ClientKey = ClientIP

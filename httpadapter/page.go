@@ -20,6 +20,7 @@ import (
 
 	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // Names of the hosted page templates; see [Options.Pages].
@@ -34,7 +35,7 @@ const (
 
 // PageData is what a hosted page template receives.
 type PageData struct {
-	Product string // the Service's product name ([reset.Service.Product])
+	Product string // the Service's product name ([reset.Config.Product])
 	// Lang is the page's language, negotiated from the request's
 	// Accept-Language among those of [PageMessages] and the Service's
 	// [reset.Templates.Messages]; Dir is its direction, "ltr" or "rtl".
@@ -69,7 +70,7 @@ type PageData struct {
 	// policy's reason.
 	Error string
 	// Reason is the policy's reason for refusing the password, as the
-	// policy gave it ([reset.PasswordError]), for the "form.refused" text.
+	// policy gave it ([password.Error]), for the "form.refused" text.
 	Reason string
 	// CodeError says that Error is about the second-factor code rather
 	// than the new password (form page).
@@ -78,7 +79,7 @@ type PageData struct {
 	// asks for its code in a "secondFactorCode" field.
 	SecondFactor bool
 	// EndsSessions says that the Service ends the account's other
-	// sessions ([reset.Service.EndsSessions]): the form offers a
+	// sessions ([reset.Config.EndSessions] is set): the form offers a
 	// "sign out of all devices" checkbox, "endSessions", checked unless
 	// KeepSessions. A form that offers it also posts a hidden "sessions"
 	// field, so that an unchecked box is told from a form without one.
@@ -87,7 +88,7 @@ type PageData struct {
 	// stay signed in elsewhere.
 	KeepSessions bool
 	// Limit is the length limit a refused password broke
-	// ([reset.PasswordError]), for the "form.long" text.
+	// ([password.Error]), for the "form.long" text.
 	Limit int
 
 	// Expired tells an expired link from an invalid one (invalid page).
@@ -233,7 +234,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason,
 				SecondFactor: info.SecondFactor, KeepSessions: keep, CodeError: strings.HasPrefix(key, "form.code")})
 	}
-	refused := func(pe *reset.PasswordError) {
+	refused := func(pe *password.Error) {
 		key, ok := refusedTexts[pe.Code]
 		if !ok {
 			key = "form.refused"
@@ -255,7 +256,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = h.svc.Complete(r.Context(), reset.Completion{Token: token, Password: pw,
 		SecondFactorCode: form.Get(fieldCode), KeepSessions: keep})
-	if pe, ok := errors.AsType[*reset.PasswordError](err); ok { // by the policy, or by Users.SetPassword
+	if pe, ok := errors.AsType[*password.Error](err); ok { // by the policy, or by Users.SetPassword
 		refused(pe)
 		return
 	}
@@ -276,15 +277,15 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // refusedTexts are the form's texts for a password the policy refused,
-// by [reset.PasswordError] code; another code gets "form.refused", which
+// by [password.Error] code; another code gets "form.refused", which
 // shows the policy's own reason.
 var refusedTexts = map[string]string{
-	reset.PasswordTooShort:    "form.short",
-	reset.PasswordTooLong:     "form.long",
-	reset.PasswordCommon:      "form.common",
-	reset.PasswordContext:     "form.context",
-	reset.PasswordBreached:    "form.breached",
-	reset.PasswordInvalidText: "form.invalidText",
+	password.TooShort:    "form.short",
+	password.TooLong:     "form.long",
+	password.Common:      "form.common",
+	password.Context:     "form.context",
+	password.Breached:    "form.breached",
+	password.InvalidText: "form.invalidText",
 }
 
 // tokenPage answers for a token that does not work, or a failure.
@@ -382,13 +383,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	_, _ = rand.Read(nb[:])
 	ps := h.pageSet()
 	d.Nonce = base64.RawURLEncoding.EncodeToString(nb[:])
-	d.Product = h.svc.Product()
+	d.Product = h.cfg.Product
 	d.MinLength = h.minLength
 	d.Action = path.Base(PagePath)
 	d.ForgotAction = path.Base(ForgotPath)
 	d.ForgotURL = h.opts.ForgotURL
 	d.SignInURL = h.opts.SignInURL
-	d.EndsSessions = h.svc.EndsSessions()
+	d.EndsSessions = h.cfg.EndSessions != nil
 	if d.Token != "" {
 		d.Binding = formBinding(d.Token)
 	}
@@ -412,7 +413,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		err = t.Execute(&buf, d)
 	}
 	if err != nil {
-		h.svc.Logger().ErrorContext(r.Context(), "rendering page", "component", "passreset/httpadapter", "page", name, "err", err)
+		h.cfg.Logger.ErrorContext(r.Context(), "rendering page", "component", "passreset/httpadapter", "page", name, "err", err)
 		buf.Reset()
 		status = http.StatusInternalServerError
 		buf.WriteString("<!doctype html><title>Error</title><p>Something went wrong on our side.</p>\n")
@@ -449,9 +450,9 @@ type pages struct {
 func (h *Handler) pageSet() *pages {
 	p := &h.pages
 	p.once.Do(func() {
-		texts, err := i18n.NewCatalog(pageMessages, h.svc.Messages())
+		texts, err := i18n.NewCatalog(pageMessages, h.cfg.Templates.Messages)
 		if err != nil { // only the shipped texts are left to fail, and a test parses them
-			h.svc.Logger().Error("hosted page texts", "component", "passreset/httpadapter", "err", err)
+			h.cfg.Logger.Error("hosted page texts", "component", "passreset/httpadapter", "err", err)
 			texts, _ = i18n.NewCatalog(pageMessages, nil)
 		}
 		p.texts = texts

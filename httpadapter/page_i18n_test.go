@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passreset/passreset/internal/i18n"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 )
 
 var shippedLangs = []string{"ar", "de", "en", "es", "fr", "ja", "pt-BR", "zh-Hans"}
@@ -61,13 +63,13 @@ func pageStates(e *env) map[string]func(lang string) *httptest.ResponseRecorder 
 		},
 		"short": func(l string) *httptest.ResponseRecorder { return post(PagePath, l, form(e.issue(), "short", "short")) },
 		"refused": func(l string) *httptest.ResponseRecorder {
-			long := strings.Repeat("x", reset.DefaultMaxPassword+1)
+			long := strings.Repeat("x", password.Max+1)
 			return post(PagePath, l, form(e.issue(), long, long))
 		},
 		"invalid": func(l string) *httptest.ResponseRecorder { return get(PagePath, l, cookie("nope")) },
 		"expired": func(l string) *httptest.ResponseRecorder {
 			tok := e.issue()
-			e.clock.Advance(reset.DefaultTokenTTL)
+			e.clock.Advance(time.Hour)
 			return get(PagePath, l, cookie(tok))
 		},
 		"done": func(l string) *httptest.ResponseRecorder {

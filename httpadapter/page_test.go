@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passreset/passreset/reset"
 )
@@ -224,7 +225,7 @@ func TestPageInvalidAndExpired(t *testing.T) {
 		}
 	}
 	tok := e.issue()
-	e.clock.Advance(reset.DefaultTokenTTL)
+	e.clock.Advance(time.Hour)
 	w := e.linkPage(tok)
 	if w.Code != 400 || !strings.Contains(w.Body.String(), "This link has expired") {
 		t.Errorf("expired: %d\n%s", w.Code, w.Body)
@@ -358,7 +359,7 @@ func TestPageLinkMovesTokenToCookie(t *testing.T) {
 		t.Fatalf("clean page: %d, holds the token: %v", w.Code, strings.Contains(w.Body.String(), tok))
 	}
 	if c.Value != tok || !c.HttpOnly || c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != PagePath ||
-		c.MaxAge <= 0 || c.MaxAge > int(reset.DefaultTokenTTL.Seconds()) {
+		c.MaxAge <= 0 || c.MaxAge > int(time.Hour.Seconds()) {
 		t.Errorf("cookie %+v", c)
 	}
 	// The form posts no token: the cookie carries it, and the form's

@@ -41,7 +41,7 @@ func BenchmarkEnumeration(b *testing.B) {
 
 func benchEnumeration(b *testing.B, durable bool) {
 	users := &resettest.Users{}
-	mailer := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+	mailer := resettest.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 		select {
 		case <-time.After(20 * time.Millisecond):
 			return nil

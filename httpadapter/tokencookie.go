@@ -75,7 +75,7 @@ func (h *Handler) stashToken(w http.ResponseWriter, r *http.Request, token strin
 		token = "" // not a token; the page will say the link does not work
 	}
 	c := cookieFor(r)
-	c.set(w, url.QueryEscape(token), int(h.svc.TokenTTL().Seconds()), "", c.path)
+	c.set(w, url.QueryEscape(token), int(h.cfg.TokenTTL.Seconds()), "", c.path)
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Referrer-Policy", "same-origin")

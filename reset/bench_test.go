@@ -28,7 +28,7 @@ func BenchmarkTokenPrimitive(b *testing.B) {
 }
 
 // discard is a Mailer that drops every message.
-var discard = reset.MailerFunc(func(context.Context, reset.Message) error { return nil })
+var discard = resettest.MailerFunc(func(context.Context, reset.Message) error { return nil })
 
 func benchService(b *testing.B, users int) *reset.Service {
 	u := &resettest.Users{}

@@ -5,14 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/passreset/passreset/reset/password"
 )
 
-// DefaultTokenTTL is how long a link works unless [Config.TokenTTL] says
-// otherwise.
-const DefaultTokenTTL = time.Hour
-
-// Defaults of the other settings.
+// Defaults of the settings.
 const (
+	defaultTokenTTL   = time.Hour
 	defaultCooldown   = time.Minute
 	defaultDailyLimit = 5
 	defaultQueueSize  = 1024
@@ -41,7 +40,13 @@ type Config struct {
 	// each an absolute URL prefix such as "https://app.example.com/reset/":
 	// a link must have the same scheme and host (with port) and a path under
 	// that path. https is required except for loopback hosts. Default: none,
-	// so every caller-supplied link is refused.
+	// so every caller-supplied link is refused. The reset link made from an
+	// accepted link means the same to an application that reads it with
+	// net/url, but is written so that no linkifier can end it early: every
+	// character of its path and query outside RFC 3986's unreserved set,
+	// "/", "=" and "&" is percent-encoded, and so is each dot of a run of
+	// two or more; a "token" parameter of the link is dropped, and the
+	// token is the last parameter.
 	AllowedLinks []string
 
 	// Product names the application in emails. Default: the host of ResetURL.
@@ -85,23 +90,23 @@ type Config struct {
 	TokenKey []byte
 
 	// PasswordPolicy checks a new password for the account it is for and
-	// returns nil or an error, ideally a [*PasswordError]. It must be safe
-	// for concurrent use. Default: [DefaultPasswordPolicy] (length, a list
-	// of common and breached passwords, context words); a custom policy
-	// that wants those too calls it.
-	PasswordPolicy func(ctx context.Context, c PasswordCheck) error
+	// returns nil or an error, ideally a [*password.Error]. It must be
+	// safe for concurrent use. Default: [password.DefaultPolicy] (length,
+	// a list of common and breached passwords, context words); a custom
+	// policy that wants those too calls it.
+	PasswordPolicy func(ctx context.Context, c password.Check) error
 
 	// MultiFactor declares that the application's passwords are used
 	// together with a second factor, so that the default policy accepts
-	// passwords of [MinPasswordMultiFactor] characters. Default false:
-	// at least [MinPassword].
+	// passwords of [password.MinMultiFactor] characters. Default false:
+	// at least [password.Min].
 	MultiFactor bool
 
 	// BreachedPasswords, when set, is asked about every new password that
 	// the policy accepts; a password it knows is refused with a
-	// [*PasswordError] of Code [PasswordBreached]. Default: none (the
+	// [*password.Error] of Code [password.Breached]. Default: none (the
 	// default policy's embedded list still applies).
-	BreachedPasswords BreachChecker
+	BreachedPasswords password.BreachChecker
 
 	// DisableChangedNotice turns off the "your password was changed" email.
 	// Default false: the notice is sent.

@@ -66,8 +66,8 @@ type Propagation struct {
 	Extract func(ctx context.Context, traces []map[string]string) context.Context
 }
 
-// Fields returns Inject(ctx), or nil without Inject.
-func (p Propagation) Fields(ctx context.Context) map[string]string {
+// fields returns Inject(ctx), or nil without Inject.
+func (p Propagation) fields(ctx context.Context) map[string]string {
 	if p.Inject == nil {
 		return nil
 	}

@@ -35,7 +35,7 @@
 //     issued under a credential stamp ([User.Stamp]) the account no
 //     longer shows.
 //   - [Service.Complete] checks the new password for the token's account
-//     ([DefaultPasswordPolicy] unless [Config.PasswordPolicy] replaces it:
+//     ([password.DefaultPolicy] unless [Config.PasswordPolicy] replaces it:
 //     at least 15 characters, not a common or breached password, no
 //     context words; and [Config.BreachedPasswords] if set) and, for an
 //     account with a second factor ([SecondFactor]), its code, consumes

@@ -28,9 +28,6 @@ var (
 	// ErrInvalidInput is the sentinel behind every [*InputError].
 	ErrInvalidInput = errors.New("reset: invalid input")
 
-	// ErrPasswordRejected is the sentinel behind every [*PasswordError].
-	ErrPasswordRejected = errors.New("reset: password rejected")
-
 	// ErrSecondFactorRequired means that the account has a second factor
 	// and no code was given. It is wrapped in an [*InputError] for field
 	// "secondFactorCode"; nothing changed.
@@ -105,20 +102,3 @@ func (e *InputError) Unwrap() []error {
 	}
 	return []error{ErrInvalidInput, e.Err}
 }
-
-// PasswordError reports that a new password does not meet the policy.
-// Reason is safe to show to the person choosing the password; Code, when
-// set, is one of the Password* codes (such as [PasswordCommon]) so that an
-// adapter can say it in the person's language, and Limit is the length
-// limit a [PasswordTooShort] or [PasswordTooLong] refers to.
-type PasswordError struct {
-	Reason string
-	Code   string
-	Limit  int
-}
-
-// Error returns "reset: password rejected: <reason>".
-func (e *PasswordError) Error() string { return "reset: password rejected: " + e.Reason }
-
-// Unwrap returns ErrPasswordRejected, so that errors.Is finds it.
-func (e *PasswordError) Unwrap() error { return ErrPasswordRejected }

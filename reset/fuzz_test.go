@@ -29,7 +29,7 @@ func FuzzCheckLink(f *testing.F) {
 	}
 	f.Cleanup(func() { svc.Shutdown(f.Context()) })
 	f.Fuzz(func(t *testing.T, s string) {
-		if svc.CheckLink(s) != nil {
+		if reset.CheckLink(svc, s) != nil {
 			return
 		}
 		u, err := url.Parse(s)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -47,7 +48,7 @@ func TestLinkAllowlistHardening(t *testing.T) {
 		"https://[::1%25eth0]/reset/",
 	}
 	for _, link := range refused {
-		err := e.svc.CheckLink(link)
+		err := reset.CheckLink(e.svc, link)
 		if !errors.Is(err, reset.ErrLinkNotAllowed) {
 			t.Errorf("CheckLink(%q) = %v, want ErrLinkNotAllowed", link, err)
 		}
@@ -62,7 +63,7 @@ func TestLinkAllowlistHardening(t *testing.T) {
 		"https://app.example.com/reset/a/b?x=1;y=2",
 	}
 	for _, link := range accepted {
-		if err := e.svc.CheckLink(link); err != nil {
+		if err := reset.CheckLink(e.svc, link); err != nil {
 			t.Errorf("CheckLink(%q) = %v, want nil", link, err)
 		}
 	}
@@ -277,7 +278,7 @@ func TestSetPasswordRefusalIsAPasswordError(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.Users = reset.UsersFuncs{Lookup: users.LookupEmail, Set: func(ctx context.Context, id, pw string) error {
 			if len(pw) > 72 {
-				return &reset.PasswordError{Reason: "must be at most 72 bytes long"}
+				return &password.Error{Reason: "must be at most 72 bytes long"}
 			}
 			return users.SetPassword(ctx, id, pw)
 		}}
@@ -285,8 +286,8 @@ func TestSetPasswordRefusalIsAPasswordError(t *testing.T) {
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, SkipSend: true})
 	long := strings.Repeat("é", 40) // 40 characters, 80 bytes
 	_, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: long})
-	var pe *reset.PasswordError
-	if !errors.As(err, &pe) || !errors.Is(err, reset.ErrPasswordRejected) || !strings.Contains(pe.Reason, "72") {
+	var pe *password.Error
+	if !errors.As(err, &pe) || !errors.Is(err, password.ErrRejected) || !strings.Contains(pe.Reason, "72") {
 		t.Fatalf("Complete = %v, want the application's *PasswordError", err)
 	}
 	if _, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "short enough passphrase"}); err != nil {

@@ -38,8 +38,3 @@ var (
 // "duration.hours.other" = "{{.N}} hours"; Arabic has "zero", "one",
 // "two", "few", "many" and "other", Japanese and Chinese "other" only).
 func DefaultMessages() Messages { return i18n.Clone(emailMessages) }
-
-// Messages returns a copy of the application's texts,
-// [Templates.Messages], for adapters that render pages in the same
-// languages.
-func (s *Service) Messages() Messages { return i18n.Clone(s.render.changes) }

@@ -10,7 +10,7 @@ import (
 // TestTemplatesMessagesChangeOneTextAndAddALanguage is the documented way
 // to change the emails' texts, through the public API: one German text
 // changes, Italian is added with two texts, and everything else stays as
-// shipped. The copies DefaultMessages and Service.Messages return change
+// shipped. The copies DefaultMessages and Service.Config return change
 // nothing when changed.
 func TestTemplatesMessagesChangeOneTextAndAddALanguage(t *testing.T) {
 	changes := reset.Messages{
@@ -20,11 +20,11 @@ func TestTemplatesMessagesChangeOneTextAndAddALanguage(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) { c.Product = "Acme"; c.Templates = &reset.Templates{Messages: changes} })
 	changes["de"]["reset.button"] = "changed after New"
 
-	got := e.svc.Messages()
+	got := e.svc.Config().Templates.Messages
 	if got["de"]["reset.button"] != "Los geht's" || len(got) != 2 {
-		t.Fatalf("Service.Messages() = %v", got)
+		t.Fatalf("Service.Config().Templates.Messages = %v", got)
 	}
-	got["de"]["reset.button"] = "changed through Messages"
+	got["de"]["reset.button"] = "changed through Config"
 	shipped := reset.DefaultMessages()
 	shipped["de"]["greeting"] = "changed through DefaultMessages"
 	delete(shipped, "en")

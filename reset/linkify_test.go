@@ -318,7 +318,7 @@ func FuzzTextEmailLink(f *testing.F) {
 		if query != "" {
 			link += "?" + query
 		}
-		if svc.CheckLink(link) != nil {
+		if reset.CheckLink(svc, link) != nil {
 			return
 		}
 		n := len(mailer.Messages())

@@ -216,7 +216,7 @@ func TestQueuedTrustedEmailCarriesTheReturnedLink(t *testing.T) {
 func TestQueueShutdownCancelIsNotAnError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs safeBuffer
-		m := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+		m := resettest.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 			<-ctx.Done() // a provider that does not answer before shutdown
 			return fmt.Errorf("post: %w", ctx.Err())
 		})
@@ -254,7 +254,7 @@ func TestQueueCarriesTrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var seen []string
-		m := reset.MailerFunc(func(ctx context.Context, _ reset.Message) error {
+		m := resettest.MailerFunc(func(ctx context.Context, _ reset.Message) error {
 			v, _ := ctx.Value(traceKey{}).(string)
 			mu.Lock()
 			seen = append(seen, v)

@@ -1,6 +1,7 @@
 package reset
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -11,22 +12,26 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/passreset/passreset/internal/backoff"
+	"github.com/passreset/passreset/internal/i18n"
+	"github.com/passreset/passreset/internal/link"
 	"github.com/passreset/passreset/internal/quota"
 	"github.com/passreset/passreset/internal/redact"
+	"github.com/passreset/passreset/reset/password"
 )
 
 // Service runs the reset flow. It is safe for concurrent use. Create one
 // with [New] and stop it with [Service.Shutdown].
 type Service struct {
 	cfg       Config
-	resetBase linkBase
-	rules     []linkRule
+	resetBase link.Base
+	rules     []link.Rule
 	render    *renderer
 	log       *slog.Logger
 	cool      Cooldowner
@@ -78,47 +83,32 @@ func New(cfg Config) (*Service, error) {
 		problems = append(problems, "ResetURL is required")
 	} else if u, err := url.Parse(cfg.ResetURL); err != nil {
 		problems = append(problems, fmt.Sprintf("ResetURL: %v", err))
-	} else if err := checkLinkShape(u); err != nil {
+	} else if err := link.CheckShape(u); err != nil {
 		problems = append(problems, fmt.Sprintf("ResetURL %q: %v", cfg.ResetURL, err))
 	} else {
 		resetURL = u
 	}
-	var rules []linkRule
+	var rules []link.Rule
 	for _, s := range cfg.AllowedLinks {
-		r, err := parseLinkRule(s)
+		r, err := link.ParseRule(s)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
 		}
 		rules = append(rules, r)
 	}
-	switch {
-	case cfg.TokenTTL < 0:
-		problems = append(problems, "TokenTTL must not be negative")
-	case cfg.TokenTTL == 0:
-		cfg.TokenTTL = DefaultTokenTTL
+	if cfg.TokenTTL < 0 || cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
+		problems = append(problems, "TokenTTL, QueueSize, Workers and AfterResetTimeout must not be negative")
 	}
-	if cfg.Cooldown == 0 {
-		cfg.Cooldown = defaultCooldown
-	}
-	switch {
-	case cfg.DailyLimit == 0:
-		cfg.DailyLimit = defaultDailyLimit
-	case cfg.DailyLimit > quota.MaxLimit:
+	if cfg.DailyLimit > quota.MaxLimit {
 		problems = append(problems, fmt.Sprintf("DailyLimit must be at most %d", quota.MaxLimit))
 	}
-	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
-		problems = append(problems, "QueueSize, Workers and AfterResetTimeout must not be negative")
-	}
-	if cfg.AfterResetTimeout == 0 {
-		cfg.AfterResetTimeout = defaultAfterReset
-	}
-	if cfg.QueueSize == 0 {
-		cfg.QueueSize = defaultQueueSize
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = defaultWorkers
-	}
+	cfg.TokenTTL = cmp.Or(cfg.TokenTTL, defaultTokenTTL)
+	cfg.Cooldown = cmp.Or(cfg.Cooldown, defaultCooldown)
+	cfg.DailyLimit = cmp.Or(cfg.DailyLimit, defaultDailyLimit)
+	cfg.AfterResetTimeout = cmp.Or(cfg.AfterResetTimeout, defaultAfterReset)
+	cfg.QueueSize = cmp.Or(cfg.QueueSize, defaultQueueSize)
+	cfg.Workers = cmp.Or(cfg.Workers, defaultWorkers)
 	if cfg.Product == "" && resetURL != nil {
 		cfg.Product = resetURL.Hostname()
 	}
@@ -138,17 +128,15 @@ func New(cfg Config) (*Service, error) {
 	}
 	defaultPolicy := cfg.PasswordPolicy == nil
 	if defaultPolicy {
-		cfg.PasswordPolicy = DefaultPasswordPolicy
+		cfg.PasswordPolicy = password.DefaultPolicy
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	s := &Service{
 		cfg:       cfg,
-		resetBase: newLinkBase(resetURL),
+		resetBase: link.NewBase(resetURL),
 		rules:     rules,
 		render:    rend,
 		rand:      userRand,
@@ -196,37 +184,32 @@ func (s *Service) emit(e Event) {
 	s.cfg.OnEvent(e)
 }
 
-// TokenTTL returns the lifetime of new tokens.
-func (s *Service) TokenTTL() time.Duration { return s.cfg.TokenTTL }
-
-// Product returns the application's name as the emails show it
-// ([Config.Product], or the host of ResetURL).
-func (s *Service) Product() string { return s.cfg.Product }
-
-// ResetURL returns [Config.ResetURL], the page default links point to.
-func (s *Service) ResetURL() string { return s.cfg.ResetURL }
-
-// Logger returns the logger the Service writes to, for adapters that log
-// beside it.
-func (s *Service) Logger() *slog.Logger { return s.cfg.Logger }
-
-// Now returns the current time from [Config.Now], in UTC, for adapters
-// whose clocks must agree with the Service's.
-func (s *Service) Now() time.Time { return s.now() }
-
-// EndsSessions reports whether a completed reset ends the user's other
-// sessions ([Config.EndSessions] is set), so that a form can offer the
-// choice to keep them.
-func (s *Service) EndsSessions() bool { return s.cfg.EndSessions != nil }
+// Config returns the configuration the Service runs with, for adapters
+// that work beside it (the product name, the logger, the token lifetime,
+// the texts of [Templates.Messages], whether EndSessions is set): the
+// Config given to [New] with every default filled in. It is a copy:
+// changing it changes nothing in the Service.
+func (s *Service) Config() Config {
+	c := s.cfg
+	c.AllowedLinks = slices.Clone(c.AllowedLinks)
+	c.TokenKey = slices.Clone(c.TokenKey)
+	var t Templates
+	if c.Templates != nil {
+		t = *c.Templates
+	}
+	t.Messages = i18n.Clone(s.render.changes)
+	c.Templates = &t
+	return c
+}
 
 // CheckPassword applies [Config.PasswordPolicy] and then
 // [Config.BreachedPasswords] to c.Password for the account c names
 // (UserID and Email, from [Service.Inspect]), so that a form can refuse a
 // password before the token is used; it sets c's Product, Host and
 // MultiFactor from the Config. It returns nil, the policy's error (a
-// [*PasswordError] for the default policy), a [*PasswordError] of Code
-// [PasswordBreached], or the BreachChecker's error wrapped.
-func (s *Service) CheckPassword(ctx context.Context, c PasswordCheck) error {
+// [*password.Error] for the default policy), a [*password.Error] of Code
+// [password.Breached], or the BreachChecker's error wrapped.
+func (s *Service) CheckPassword(ctx context.Context, c password.Check) error {
 	c.Product, c.Host, c.MultiFactor = s.cfg.Product, s.host, s.cfg.MultiFactor
 	if err := s.cfg.PasswordPolicy(ctx, c); err != nil {
 		return err
@@ -239,32 +222,23 @@ func (s *Service) CheckPassword(ctx context.Context, c PasswordCheck) error {
 		return fmt.Errorf("reset: checking for a breached password: %w", err)
 	}
 	if breached {
-		return &PasswordError{Code: PasswordBreached, Reason: "has appeared in a data breach, so attackers try it: choose another"}
+		return &password.Error{Code: password.Breached, Reason: "has appeared in a data breach, so attackers try it: choose another"}
 	}
 	return nil
 }
 
 // MinPasswordLength returns the shortest password, in characters, that
-// the policy can accept, for a form's hint: [MinPassword] or
-// [MinPasswordMultiFactor] under the default policy; for a custom policy
-// the length of the shortest of a series of random-looking passwords it
-// accepts, or 0 if it accepts none up to 128 characters.
+// the policy can accept, for a form's hint: [password.Min] or
+// [password.MinMultiFactor] under the default policy; for a custom
+// policy what [password.MinLength] finds.
 func (s *Service) MinPasswordLength() int {
-	if s.defaultPolicy {
-		if s.cfg.MultiFactor {
-			return MinPasswordMultiFactor
-		}
-		return MinPassword
+	switch {
+	case !s.defaultPolicy:
+		return password.MinLength(s.cfg.PasswordPolicy, password.Check{Product: s.cfg.Product, Host: s.host, MultiFactor: s.cfg.MultiFactor})
+	case s.cfg.MultiFactor:
+		return password.MinMultiFactor
 	}
-	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
-	c := PasswordCheck{Product: s.cfg.Product, Host: s.host, MultiFactor: s.cfg.MultiFactor}
-	for n := 1; n <= 128; n++ {
-		c.Password = strings.Repeat(sample, n/len(sample)+1)[:n]
-		if s.cfg.PasswordPolicy(context.Background(), c) == nil {
-			return n
-		}
-	}
-	return 0
+	return password.Min
 }
 
 // Request is PingOne's password-lost for a request from the public, and
@@ -293,7 +267,7 @@ func (s *Service) Request(ctx context.Context, email, link string) error {
 	}
 	// The request's ID is no secret and comes from crypto/rand whatever
 	// Config.Rand is: it names the queued work, not a token.
-	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}, Trace: s.cfg.Trace.Fields(ctx)})
+	return s.queue.Put(ctx, Job{Request: &PublicRequest{ID: rand.Text(), Email: email, Link: link}, Trace: s.cfg.Trace.fields(ctx)})
 }
 
 // drop1 counts and reports a public request dropped for lack of room.
@@ -374,7 +348,7 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 		}
 	default:
 		req := &PublicRequest{ID: msg.ID, Email: r.Email, Link: r.Link, SkipCooldown: true}
-		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg, Trace: s.cfg.Trace.Fields(ctx)}); err != nil {
+		if err := s.queue.Put(ctx, Job{Request: req, Message: &msg, Trace: s.cfg.Trace.fields(ctx)}); err != nil {
 			return iss, fmt.Errorf("reset: queueing the email: %w", err)
 		}
 	}
@@ -382,24 +356,24 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 }
 
 // checkRequest validates the input of a request and returns the link base.
-func (s *Service) checkRequest(email, link string) (linkBase, error) {
+func (s *Service) checkRequest(email, raw string) (link.Base, error) {
 	if err := checkEmail(email); err != nil {
-		return linkBase{}, err
+		return link.Base{}, err
 	}
-	if link == "" {
+	if raw == "" {
 		return s.resetBase, nil
 	}
-	u, err := s.parseLink(link)
+	u, err := s.parseLink(raw)
 	if err != nil {
-		return linkBase{}, err
+		return link.Base{}, err
 	}
-	return newLinkBase(u), nil
+	return link.NewBase(u), nil
 }
 
 // issue looks the account up, applies the cooldown if asked (owned by
 // owner: see [Cooldowner]), renders the email with a new message ID if mail
 // is true, and rotates the token.
-func (s *Service) issue(ctx context.Context, email, owner string, base linkBase, mail, throttle bool) (Issued, Message, error) {
+func (s *Service) issue(ctx context.Context, email, owner string, base link.Base, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
@@ -463,7 +437,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base linkBase,
 		ExpiresAt: now.Add(s.cfg.TokenTTL),
 		Stamp:     stampHash(raw, u.Stamp),
 	}
-	iss := Issued{UserID: u.ID, Link: base.with(tok), ExpiresAt: rec.ExpiresAt}
+	iss := Issued{UserID: u.ID, Link: base.With(tok[:]), ExpiresAt: rec.ExpiresAt}
 	var msg Message
 	if mail {
 		msg, err = s.message(KindReset, u.Email, u.Locale, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
@@ -672,7 +646,7 @@ type Completion struct {
 
 // Complete sets a new password with a token. It looks the token up and
 // checks the password for the token's account with [Service.CheckPassword]
-// first (a [*PasswordError], token untouched), then, for an account with a
+// first (a [*password.Error], token untouched), then, for an account with a
 // second factor, the code: without one it returns an [*InputError]
 // wrapping [ErrSecondFactorRequired], with a wrong one an [*InputError]
 // wrapping [ErrSecondFactorInvalid], changing nothing but the count of
@@ -683,7 +657,7 @@ type Completion struct {
 // succeeds, and sets the password through Users. It never creates a
 // session: the caller must not log the user in. It returns the user's ID.
 //
-// When Users.SetPassword refuses the password with a [*PasswordError]
+// When Users.SetPassword refuses the password with a [*password.Error]
 // (say bcrypt's 72-byte limit), Complete returns that error and puts the
 // token back, so that the person can choose another password with the
 // same link; any other SetPassword error is returned wrapped, the token put
@@ -696,7 +670,7 @@ type Completion struct {
 // Config.AfterResetTimeout: a client that disconnects cannot cut them
 // short. Their failures are logged and reported as events, not returned.
 //
-// Errors: a [*PasswordError], an error wrapping [ErrInvalidToken] or
+// Errors: a [*password.Error], an error wrapping [ErrInvalidToken] or
 // [ErrExpiredToken], or a back end's error.
 func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if c.Token == "" {
@@ -714,7 +688,7 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		s.emit(Event{Kind: EventInvalid})
 		return "", fmt.Errorf("%w: belongs to another user", ErrInvalidToken)
 	}
-	if err := s.CheckPassword(ctx, PasswordCheck{Password: c.Password, UserID: looked.UserID, Email: looked.Email}); err != nil {
+	if err := s.CheckPassword(ctx, password.Check{Password: c.Password, UserID: looked.UserID, Email: looked.Email}); err != nil {
 		return "", err
 	}
 	if err := s.checkFactor(ctx, looked, c.SecondFactorCode); err != nil {
@@ -741,7 +715,7 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 		if rerr := s.cfg.Store.Rotate(context.WithoutCancel(ctx), rec); rerr != nil {
 			s.log.ErrorContext(ctx, "restoring token after failed password change", "user_id", rec.UserID, "err", rerr)
 		}
-		if pe, ok := errors.AsType[*PasswordError](err); ok {
+		if pe, ok := errors.AsType[*password.Error](err); ok {
 			return "", pe
 		}
 		return "", fmt.Errorf("reset: setting password: %w", err)
@@ -824,7 +798,7 @@ func (s *Service) notifyChanged(ctx context.Context, rec Record) {
 		s.log.ErrorContext(ctx, "rendering password-changed notice", "user_id", rec.UserID, "err", err)
 		return
 	}
-	if err := s.queue.Put(ctx, Job{Message: &msg, Trace: s.cfg.Trace.Fields(ctx)}); err != nil {
+	if err := s.queue.Put(ctx, Job{Message: &msg, Trace: s.cfg.Trace.fields(ctx)}); err != nil {
 		s.log.WarnContext(ctx, "queueing password-changed notice failed; sending it now", "user_id", rec.UserID, "err", err)
 		s.deliver(ctx, msg)
 	}

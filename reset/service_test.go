@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -182,7 +183,7 @@ func TestRequestIssuesLinkAndMails(t *testing.T) {
 	if !strings.HasPrefix(iss.Link, "https://app.example.com/auth/reset?token=") {
 		t.Fatalf("link %q", iss.Link)
 	}
-	if want := e.clock.Now().Add(reset.DefaultTokenTTL); !iss.ExpiresAt.Equal(want) {
+	if want := e.clock.Now().Add(time.Hour); !iss.ExpiresAt.Equal(want) {
 		t.Errorf("ExpiresAt = %v, want %v", iss.ExpiresAt, want)
 	}
 	msgs := e.mailer.Messages()
@@ -295,7 +296,7 @@ func TestRequestCustomLink(t *testing.T) {
 	if strings.Contains(iss.Link, "attacker") || !strings.HasPrefix(iss.Link, "http://127.0.0.1:8080/app/reset/x?token=") {
 		t.Errorf("link %q", iss.Link)
 	}
-	if err := e.svc.CheckLink("https://anywhere.com/"); err != nil {
+	if err := reset.CheckLink(e.svc, "https://anywhere.com/"); err != nil {
 		t.Errorf("CheckLink: %v", err)
 	}
 }
@@ -559,8 +560,8 @@ func TestCompleteRejections(t *testing.T) {
 	tok := token(iss.Link)
 	for _, pw := range []string{"", "short", strings.Repeat("x", 1025), "bad\x00password", "\xff\xfe invalid utf8"} {
 		_, err := e.svc.Complete(t.Context(), reset.Completion{Token: tok, Password: pw})
-		var pe *reset.PasswordError
-		if !errors.As(err, &pe) || !errors.Is(err, reset.ErrPasswordRejected) {
+		var pe *password.Error
+		if !errors.As(err, &pe) || !errors.Is(err, password.ErrRejected) {
 			t.Errorf("password %q: %v, want PasswordError", pw, err)
 		}
 	}
@@ -670,11 +671,11 @@ func TestCustomTemplatesAndPolicy(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.Product = "Acme"
 		c.Templates = &reset.Templates{ResetSubject: "{{.Product}}: new password"}
-		c.PasswordPolicy = func(ctx context.Context, pc reset.PasswordCheck) error {
+		c.PasswordPolicy = func(ctx context.Context, pc password.Check) error {
 			if strings.Contains(pc.Password, "love") {
-				return &reset.PasswordError{Reason: "must not be sentimental"}
+				return &password.Error{Reason: "must not be sentimental"}
 			}
-			return reset.DefaultPasswordPolicy(ctx, pc)
+			return password.DefaultPolicy(ctx, pc)
 		}
 	})
 	iss := e.request(t, reset.TrustedRequest{Email: userEmail, Wait: true})
@@ -682,7 +683,7 @@ func TestCustomTemplatesAndPolicy(t *testing.T) {
 		t.Errorf("subject %q", s)
 	}
 	_, err := e.svc.Complete(t.Context(), reset.Completion{Token: token(iss.Link), Password: "i love my long passphrase"})
-	if !errors.Is(err, reset.ErrPasswordRejected) || !strings.Contains(err.Error(), "sentimental") {
+	if !errors.Is(err, password.ErrRejected) || !strings.Contains(err.Error(), "sentimental") {
 		t.Errorf("err = %v", err)
 	}
 }

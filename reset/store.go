@@ -160,7 +160,7 @@ type Users interface {
 
 	// SetPassword hashes password and stores it for userID. When the
 	// application refuses the password itself (bcrypt's 72-byte limit, a
-	// breached-password list), it returns a [*PasswordError]: the person is
+	// breached-password list), it returns a [*password.Error]: the person is
 	// then told its Reason, and the token stays usable. Any other error is
 	// taken for a failing back end. The library never stores or logs the
 	// password.
@@ -221,12 +221,6 @@ func (m Message) IdempotencyKey() string { return m.Kind + "/" + m.ID }
 type Mailer interface {
 	Send(ctx context.Context, msg Message) error
 }
-
-// MailerFunc adapts an ordinary function to the Mailer interface.
-type MailerFunc func(ctx context.Context, msg Message) error
-
-// Send calls f(ctx, msg).
-func (f MailerFunc) Send(ctx context.Context, msg Message) error { return f(ctx, msg) }
 
 // UsersFuncs adapts two ordinary functions to the Users interface. Both
 // are required: [New] refuses a UsersFuncs with a nil function. It has

@@ -233,10 +233,10 @@ func FuzzAttributes(f *testing.F) {
 				e = errors.Join(cause, wrap)
 			}
 			m.OnEvent(reset.Event{Kind: reset.EventKind(kind), UserID: userID, MessageID: secret, MailKind: kind, Err: e})
-			mailer := m.Mailer(reset.MailerFunc(func(context.Context, reset.Message) error { return e }))
+			mailer := m.Mailer(resettest.MailerFunc(func(context.Context, reset.Message) error { return e }))
 			mailer.Send(t.Context(), reset.Message{ID: secret, Kind: kind, To: address, Subject: secret, Text: secret + address})
 		}
-		m.Mailer(reset.MailerFunc(func(context.Context, reset.Message) error {
+		m.Mailer(resettest.MailerFunc(func(context.Context, reset.Message) error {
 			return &reset.RateLimitError{Err: cause}
 		})).Send(t.Context(), reset.Message{To: address})
 		var rm metricdata.ResourceMetrics

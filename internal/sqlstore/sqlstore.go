@@ -6,6 +6,7 @@ package sqlstore
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -103,6 +104,17 @@ func LastError(s string) string {
 // Nonce returns a random value that identifies one write, so that its
 // retry after a lost answer can recognise the row it wrote.
 func Nonce() []byte { return random(16) }
+
+// OwnerNonce returns the nonce a cooldown of owner writes: derived from
+// owner when there is one, so that the same queued request asking again
+// finds its own running cooldown; random otherwise.
+func OwnerNonce(owner string) []byte {
+	if owner == "" {
+		return Nonce()
+	}
+	h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
+	return h[:16]
+}
 
 // Secret returns a new random 32-byte secret.
 func Secret() []byte { return random(32) }

@@ -57,6 +57,13 @@ type Mailer struct {
 
 var _ reset.Mailer = (*Mailer)(nil)
 
+// MailerFunc adapts an ordinary function to the [reset.Mailer]
+// interface, for a test that decides each send itself.
+type MailerFunc func(ctx context.Context, msg reset.Message) error
+
+// Send calls f(ctx, msg).
+func (f MailerFunc) Send(ctx context.Context, msg reset.Message) error { return f(ctx, msg) }
+
 // Send records msg.
 func (m *Mailer) Send(ctx context.Context, msg reset.Message) error {
 	m.mu.Lock()

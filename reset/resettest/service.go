@@ -224,7 +224,7 @@ func testExpiryBoundary(t *testing.T, s reset.Store, u func(string) string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(svc.TokenTTL() - time.Microsecond)
+	clock.Advance(svc.Config().TokenTTL - time.Microsecond)
 	if _, err := svc.Inspect(ctx(t), Token(iss.Link)); err != nil {
 		t.Fatalf("Inspect 1µs before expiry: %v", err)
 	}

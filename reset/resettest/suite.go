@@ -391,7 +391,7 @@ func testServiceExpiry(t *testing.T, s reset.Store, u func(string) string) {
 	if err != nil {
 		t.Fatalf("Request: %v", err)
 	}
-	clock.Advance(svc.TokenTTL() - time.Microsecond)
+	clock.Advance(svc.Config().TokenTTL - time.Microsecond)
 	if _, err := svc.Inspect(ctx(t), Token(iss.Link)); err != nil {
 		t.Fatalf("Inspect 1µs before expiry: %v", err)
 	}

@@ -3,7 +3,6 @@ package mysqlstore
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -458,7 +457,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	if err != nil {
 		return false, fmt.Errorf("mysqlstore: cooldown: %w", err)
 	}
-	nonce := ownerNonce(owner)
+	nonce := sqlstore.OwnerNonce(owner)
 	var started, unsure bool
 	err = s.retry(ctx, "cooldown", func() error {
 		res, err := s.db.ExecContext(ctx, s.q.cooldown,
@@ -494,15 +493,4 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 		return err
 	})
 	return started, err
-}
-
-// ownerNonce returns the nonce a cooldown of owner writes: derived from
-// owner, so that the same request recognises its own cooldown, or random
-// for an empty owner.
-func ownerNonce(owner string) []byte {
-	if owner == "" {
-		return sqlstore.Nonce()
-	}
-	h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
-	return h[:16]
 }

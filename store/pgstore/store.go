@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -422,13 +421,7 @@ func (s *Store) Cooldown(ctx context.Context, key reset.Hash, owner string, now,
 	if err != nil {
 		return false, fmt.Errorf("pgstore: cooldown: %w", err)
 	}
-	// The nonce of a request with an owner is derived from it, so that the
-	// same request asking again finds its own running cooldown.
-	nonce := sqlstore.Nonce()
-	if owner != "" {
-		h := sha256.Sum256([]byte("passreset/cooldown-owner\x00" + owner))
-		nonce = h[:16]
-	}
+	nonce := sqlstore.OwnerNonce(owner)
 	var started bool
 	err = s.retry(ctx, "cooldown", func() error {
 		var one int

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 )
 
@@ -21,11 +22,11 @@ func testPasswordScreening(t *testing.T, h Harness) {
 	}
 	tok := resettest.Token(iss.Link)
 	for pw, code := range map[string]string{
-		"password1234567":          reset.PasswordCommon,
-		"screened and safe, right": reset.PasswordContext,
+		"password1234567":          password.Common,
+		"screened and safe, right": password.Context,
 	} {
 		_, err := svc.Complete(t.Context(), reset.Completion{Token: tok, Password: pw})
-		if pe, ok := errors.AsType[*reset.PasswordError](err); !ok || pe.Code != code {
+		if pe, ok := errors.AsType[*password.Error](err); !ok || pe.Code != code {
 			t.Errorf("Complete(%q) = %v, want a PasswordError %q", pw, err, code)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/passreset/passreset/httpadapter"
 	"github.com/passreset/passreset/mailer/resendmailer/resendtest"
 	"github.com/passreset/passreset/reset"
+	"github.com/passreset/passreset/reset/password"
 	"github.com/passreset/passreset/reset/resettest"
 	"github.com/passreset/passreset/store/memstore"
 )
@@ -65,7 +66,7 @@ func TestJourneyPasswords(t *testing.T) {
 	}
 	t.Cleanup(func() { svc.Shutdown(context.Background()) })
 	for n := range nodeFailureUnits {
-		pc := reset.PasswordCheck{Password: journeyPassword(n), UserID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n)}
+		pc := password.Check{Password: journeyPassword(n), UserID: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n)}
 		if err := svc.CheckPassword(t.Context(), pc); err != nil {
 			t.Fatalf("unit %d: the password %q for %s: %v", n, pc.Password, pc.Email, err)
 		}

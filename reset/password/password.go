@@ -1,4 +1,8 @@
-package reset
+// Package password screens the new passwords of a reset: the default
+// policy ([DefaultPolicy], with its embedded list of common passwords:
+// see list/SOURCE.md), the error a policy returns ([*Error], with a code
+// such as [Common]) and a breached-password source ([BreachChecker]).
+package password
 
 import (
 	"bufio"
@@ -6,6 +10,7 @@ import (
 	"compress/gzip"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -15,18 +20,18 @@ import (
 	"unicode/utf8"
 )
 
-// Password lengths of [DefaultPasswordPolicy], in characters (Unicode
-// code points).
+// Password lengths of [DefaultPolicy], in characters (Unicode code
+// points).
 const (
-	// MinPassword is the shortest password accepted when a password is
-	// the only factor (NIST SP 800-63B-4).
-	MinPassword = 15
-	// MinPasswordMultiFactor is the shortest password accepted when
-	// [Config.MultiFactor] declares that passwords are used together with
-	// a second factor.
-	MinPasswordMultiFactor = 8
-	// DefaultMaxPassword is the longest password accepted.
-	DefaultMaxPassword = 1024
+	// Min is the shortest password accepted when a password is the only
+	// factor (NIST SP 800-63B-4).
+	Min = 15
+	// MinMultiFactor is the shortest password accepted when
+	// [Check.MultiFactor] says that passwords are used together with a
+	// second factor (reset.Config.MultiFactor).
+	MinMultiFactor = 8
+	// Max is the longest password accepted.
+	Max = 1024
 )
 
 // minContextWord is the shortest context word (email local part, product
@@ -34,34 +39,56 @@ const (
 // refuse too much ("a@b.c").
 const minContextWord = 4
 
-// Codes of a [PasswordError], saying which rule refused a password, so
-// that an adapter can explain it in the person's language.
+// Codes of an [Error], saying which rule refused a password, so that an
+// adapter can explain it in the person's language.
 const (
-	PasswordInvalidText = "invalid_text" // not valid UTF-8, or contains NUL
-	PasswordTooShort    = "too_short"    // fewer characters than Limit
-	PasswordTooLong     = "too_long"     // more characters than Limit
-	PasswordCommon      = "common"       // on the list of common and breached passwords
-	PasswordContext     = "context"      // contains the email, its local part, the product or the host
-	PasswordBreached    = "breached"     // known to the BreachChecker
+	InvalidText = "invalid_text" // not valid UTF-8, or contains NUL
+	TooShort    = "too_short"    // fewer characters than Limit
+	TooLong     = "too_long"     // more characters than Limit
+	Common      = "common"       // on the list of common and breached passwords
+	Context     = "context"      // contains the email, its local part, the product or the host
+	Breached    = "breached"     // known to the BreachChecker
 )
 
-// PasswordCheck is what a password policy sees: the new password and the
-// account it is for. [Service.CheckPassword] fills Product, Host and
-// MultiFactor from the Config.
-type PasswordCheck struct {
+// ErrRejected is the sentinel behind every [*Error]. It is checked with
+// [errors.Is].
+var ErrRejected = errors.New("reset: password rejected")
+
+// Error reports that a new password does not meet the policy. Reason is
+// safe to show to the person choosing the password; Code, when set, is
+// one of the codes above (such as [Common]) so that an adapter can say
+// it in the person's language, and Limit is the length limit a
+// [TooShort] or [TooLong] refers to.
+type Error struct {
+	Reason string
+	Code   string
+	Limit  int
+}
+
+// Error returns "reset: password rejected: <reason>".
+func (e *Error) Error() string { return "reset: password rejected: " + e.Reason }
+
+// Unwrap returns ErrRejected, so that errors.Is finds it.
+func (e *Error) Unwrap() error { return ErrRejected }
+
+// Check is what a password policy sees: the new password and the
+// account it is for. reset.Service.CheckPassword fills Product, Host
+// and MultiFactor from the Config.
+type Check struct {
 	Password string
 	UserID   string // the account's ID; empty when unknown
 	Email    string // the account's address; empty when unknown
-	Product  string // the product name ([Config.Product])
-	Host     string // the host of [Config.ResetURL]
-	// MultiFactor is [Config.MultiFactor]: passwords are used together
-	// with a second factor.
+	Product  string // the product name (reset.Config.Product)
+	Host     string // the host of reset.Config.ResetURL
+	// MultiFactor is reset.Config.MultiFactor: passwords are used
+	// together with a second factor.
 	MultiFactor bool
 }
 
 // BreachChecker tells whether a password is known from a data breach, for
-// [Config.BreachedPasswords]. It must be safe for concurrent use. An
-// error means it could not tell; [Service.CheckPassword] returns it, so
+// reset.Config.BreachedPasswords. It must be safe for concurrent use.
+// An error means it could not tell; reset.Service.CheckPassword
+// returns it, so
 // that nothing changes (a checker that prefers to let passwords through
 // when its source is down returns false and nil instead). Package hibp
 // has one that asks the Have I Been Pwned range API.
@@ -69,11 +96,11 @@ type BreachChecker interface {
 	Breached(ctx context.Context, password string) (bool, error)
 }
 
-// DefaultPasswordPolicy is the policy a [Config] without PasswordPolicy
+// DefaultPolicy is the policy a reset.Config without PasswordPolicy
 // gets. It accepts a password of valid UTF-8 without NUL that
 //
-//   - has at least [MinPassword] characters ([MinPasswordMultiFactor] when
-//     c.MultiFactor) and at most [DefaultMaxPassword], counted in Unicode
+//   - has at least [Min] characters ([MinMultiFactor] when c.MultiFactor)
+//     and at most [Max], counted in Unicode
 //     code points: a letter written with a combining accent counts two,
 //     and any script is allowed;
 //   - is not on the embedded list of over 140,000 common and breached
@@ -84,37 +111,52 @@ type BreachChecker interface {
 //     characters: c.Email, its local part and the parts of the local part
 //     between punctuation, c.Product and its words, c.Host and its labels.
 //
-// It returns nil or a [*PasswordError] whose Code says which rule refused
+// It returns nil or an [*Error] whose Code says which rule refused
 // the password. A custom policy can call it and add rules of its own.
-func DefaultPasswordPolicy(_ context.Context, c PasswordCheck) error {
+func DefaultPolicy(_ context.Context, c Check) error {
 	pw := c.Password
 	if !utf8.ValidString(pw) {
-		return &PasswordError{Code: PasswordInvalidText, Reason: "must be valid UTF-8 text"}
+		return &Error{Code: InvalidText, Reason: "must be valid UTF-8 text"}
 	}
 	if strings.IndexByte(pw, 0) >= 0 {
-		return &PasswordError{Code: PasswordInvalidText, Reason: "must not contain NUL characters"}
+		return &Error{Code: InvalidText, Reason: "must not contain NUL characters"}
 	}
-	minLen := MinPassword
+	minLen := Min
 	if c.MultiFactor {
-		minLen = MinPasswordMultiFactor
+		minLen = MinMultiFactor
 	}
 	n := utf8.RuneCountInString(pw)
 	if n < minLen {
-		return &PasswordError{Code: PasswordTooShort, Limit: minLen, Reason: fmt.Sprintf("must be at least %d characters long", minLen)}
+		return &Error{Code: TooShort, Limit: minLen, Reason: fmt.Sprintf("must be at least %d characters long", minLen)}
 	}
-	if n > DefaultMaxPassword {
-		return &PasswordError{Code: PasswordTooLong, Limit: DefaultMaxPassword, Reason: fmt.Sprintf("must be at most %d characters long", DefaultMaxPassword)}
+	if n > Max {
+		return &Error{Code: TooLong, Limit: Max, Reason: fmt.Sprintf("must be at most %d characters long", Max)}
 	}
 	lower := strings.ToLower(pw)
 	if isCommon(lower) {
-		return &PasswordError{Code: PasswordCommon, Reason: "is too common: it is on a list of passwords that attackers try first"}
+		return &Error{Code: Common, Reason: "is too common: it is on a list of passwords that attackers try first"}
 	}
 	for _, w := range contextWords(c) {
 		if strings.Contains(lower, w) {
-			return &PasswordError{Code: PasswordContext, Reason: "must not contain your email address, your name in it, or the name of this service or site"}
+			return &Error{Code: Context, Reason: "must not contain your email address, your name in it, or the name of this service or site"}
 		}
 	}
 	return nil
+}
+
+// MinLength returns the length, in characters, of the shortest of a
+// series of random-looking passwords that policy accepts for c's account
+// (c.Password is ignored), or 0 if it accepts none up to 128 characters:
+// a form's hint for a policy whose minimum is not known.
+func MinLength(policy func(context.Context, Check) error, c Check) int {
+	const sample = "Tq7#mZ2$vL9&kR4!wX5%bN8*cH3@pJ6?"
+	for n := 1; n <= 128; n++ {
+		c.Password = strings.Repeat(sample, n/len(sample)+1)[:n]
+		if policy(context.Background(), c) == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // isCommon reports whether the lower-cased password is on the list, as
@@ -130,7 +172,7 @@ func isCommon(lower string) bool {
 
 // contextWords returns the lower-cased words of c that a password may not
 // contain.
-func contextWords(c PasswordCheck) []string {
+func contextWords(c Check) []string {
 	var words []string
 	add := func(w string) {
 		w = strings.ToLower(w)
@@ -160,9 +202,9 @@ func contextWords(c PasswordCheck) []string {
 	return words
 }
 
-// The list of common and breached passwords: see passwordlist/SOURCE.md.
+// The list of common and breached passwords: see list/SOURCE.md.
 //
-//go:embed passwordlist/common.txt.gz
+//go:embed list/common.txt.gz
 var commonGz []byte
 
 // wordList is a sorted list of words held as one string and the offsets
@@ -176,7 +218,7 @@ type wordList struct {
 var commonPasswords = sync.OnceValue(func() *wordList {
 	l, err := loadWordList(commonGz)
 	if err != nil {
-		panic("reset: embedded password list: " + err.Error())
+		panic("password: embedded list: " + err.Error())
 	}
 	return l
 })

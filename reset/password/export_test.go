@@ -1,0 +1,4 @@
+package password
+
+// CommonCount returns the number of entries of the embedded list.
+func CommonCount() int { return commonPasswords().len() }
