@@ -291,11 +291,13 @@ func escapeLinkPart(s string) string {
 	return b.String()
 }
 
-// with returns the link carrying token as its last query parameter.
-func (b linkBase) with(token [TokenLen]byte) string {
+// with returns the link carrying token, after its purpose prefix pre
+// (empty for a reset), as its last query parameter.
+func (b linkBase) with(pre string, token [TokenLen]byte) string {
 	var sb strings.Builder // one allocation, where + would make two
-	sb.Grow(len(b.prefix) + TokenLen)
+	sb.Grow(len(b.prefix) + len(pre) + TokenLen)
 	sb.WriteString(b.prefix)
+	sb.WriteString(pre)
 	sb.Write(token[:])
 	return sb.String()
 }
