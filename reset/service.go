@@ -202,7 +202,8 @@ func (s *Service) emit(e Event) {
 	s.cfg.OnEvent(e)
 }
 
-// TokenTTL returns the lifetime of new tokens.
+// TokenTTL returns the lifetime of new reset tokens ([Config.TokenTTL]);
+// an invitation's is its caller's ([TrustedRequest.Lifetime]).
 func (s *Service) TokenTTL() time.Duration { return s.cfg.TokenTTL }
 
 // Product returns the application's name as the emails show it
