@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -46,7 +47,9 @@ func (h *Handler) api(w http.ResponseWriter, r *http.Request, f apiFunc) {
 }
 
 // passwordLost is PingOne's password-lost. A trusted caller gets the link
-// (200) or 404; the public always gets the same 202.
+// (200) or 404, and may choose the link's purpose and lifetime; the public
+// always gets the same 202, or 403 for a field only a trusted caller may
+// send, before anything is looked up.
 func (h *Handler) passwordLost(w http.ResponseWriter, r *http.Request, trusted bool) *apiError {
 	v, e := readJSON(w, r, lostFields)
 	if e != nil {
@@ -55,9 +58,12 @@ func (h *Handler) passwordLost(w http.ResponseWriter, r *http.Request, trusted b
 	skip := v["skipSend"] == "enabled"
 	if !trusted {
 		if skip {
-			return &apiError{status: http.StatusForbidden, code: CodeForbidden,
-				message: `Only a trusted caller may set skipSend to "enabled".`,
-				details: []ErrorDetail{{Code: DetailNotAllowed, Target: "skipSend", Message: `skipSend "enabled" needs client credentials.`}}}
+			return forbidden("skipSend", `Only a trusted caller may set skipSend to "enabled".`, `skipSend "enabled" needs client credentials.`)
+		}
+		for _, f := range []string{"purpose", "lifetime"} {
+			if _, ok := v[f]; ok {
+				return forbidden(f, "Only a trusted caller may set "+f+".", f+" needs client credentials.")
+			}
 		}
 		if err := h.svc.Request(r.Context(), v["email"], v["link"]); err != nil {
 			return fromCore(err)
@@ -67,7 +73,15 @@ func (h *Handler) passwordLost(w http.ResponseWriter, r *http.Request, trusted b
 		}{PublicMessage})
 		return nil
 	}
-	iss, err := h.svc.RequestTrusted(r.Context(), reset.TrustedRequest{Email: v["email"], Link: v["link"], SkipSend: skip})
+	req := reset.TrustedRequest{Email: v["email"], Link: v["link"], SkipSend: skip, Purpose: reset.Purpose(v["purpose"])}
+	if s, ok := v["lifetime"]; ok {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return invalid(DetailInvalidValue, "lifetime", fmt.Sprintf("lifetime must be a positive Go duration such as \"168h\" or \"30m\", not %q.", s))
+		}
+		req.Lifetime = d
+	}
+	iss, err := h.svc.RequestTrusted(r.Context(), req)
 	if err != nil {
 		return fromCore(err)
 	}
@@ -106,6 +120,9 @@ type CheckResult struct {
 	// EndsSessions says that the reset ends the account's other sessions
 	// unless endSessions is "disabled".
 	EndsSessions bool `json:"endsSessions"`
+	// Purpose is what the link was issued for: "reset" or "invite"
+	// ([reset.TokenInfo.Purpose]).
+	Purpose reset.Purpose `json:"purpose"`
 }
 
 // check tells whether a token works, without consuming it.
@@ -119,6 +136,12 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, _ bool) *apiErro
 		return fromCore(err)
 	}
 	h.writeJSON(w, http.StatusOK, CheckResult{Valid: true, ExpiresAt: info.ExpiresAt.UTC(),
-		SecondFactorRequired: info.SecondFactor, EndsSessions: h.cfg.EndSessions != nil})
+		SecondFactorRequired: info.SecondFactor, EndsSessions: h.cfg.EndSessions != nil, Purpose: info.Purpose})
 	return nil
+}
+
+// forbidden is the 403 for a field only a trusted caller may send.
+func forbidden(field, message, detail string) *apiError {
+	return &apiError{status: http.StatusForbidden, code: CodeForbidden, message: message,
+		details: []ErrorDetail{{Code: DetailNotAllowed, Target: field, Message: detail}}}
 }

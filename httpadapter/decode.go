@@ -30,6 +30,10 @@ var (
 		{name: "email", required: true},
 		{name: "link"},
 		{name: "skipSend", enum: []string{"enabled", "disabled"}},
+		// purpose and lifetime are checked by passwordLost, after the
+		// caller: the public gets 403 for either, whatever its value.
+		{name: "purpose"},
+		{name: "lifetime"},
 	}
 	resetFields = []field{
 		{name: "confirmationToken", required: true},

@@ -22,7 +22,8 @@
 //
 // Paths are relative to the mount point:
 //
-//	POST /users/password-lost          {"email", "link"?, "skipSend"?}   start a reset
+//	POST /users/password-lost          {"email", "link"?, "skipSend"?,
+//	                                    "purpose"?, "lifetime"?}   start a reset or an invitation
 //	POST /users/password-reset         {"confirmationToken", "newPassword", "id"?,
 //	                                    "secondFactorCode"?, "endSessions"?}   finish it
 //	POST /users/password-reset/check   {"confirmationToken"}   does the token work? (never consumes)
@@ -32,8 +33,8 @@
 //
 // The check operation is a POST so that the token stays out of access
 // logs; it answers 200 {"valid": true, "expiresAt": "...",
-// "secondFactorRequired": bool, "endsSessions": bool} or the 400 errors
-// INVALID_TOKEN and EXPIRED_TOKEN.
+// "secondFactorRequired": bool, "endsSessions": bool, "purpose": "reset"
+// or "invite"} or the 400 errors INVALID_TOKEN and EXPIRED_TOKEN.
 //
 // For an account with a second factor ([reset.SecondFactor]),
 // password-reset needs "secondFactorCode": without it the answer is 400
@@ -52,12 +53,20 @@
 //
 //   - a trusted caller gets PingOne's behaviour: 200 {"link": "..."} for a
 //     known address (the email is sent unless skipSend is "enabled"), 404
-//     for an unknown one;
+//     for an unknown one. It may also send "purpose": "reset" (the
+//     default) or "invite" ([reset.PurposeInvite]: the invitation email,
+//     and the hosted page's invitation texts), and "lifetime", a Go
+//     duration string such as "168h" or "30m" ([time.ParseDuration]), at
+//     most [reset.Config.MaxInviteLifetime] for an invitation and
+//     [reset.Config.TokenTTL] for a reset; default the maximum. A longer,
+//     unparsable or non-positive lifetime, or another purpose, is a 400
+//     naming the field, and changes nothing;
 //   - a public caller (no credentials) always gets the same answer, byte
 //     for byte, whether the address has an account, has none, or is in its
 //     cooldown: 202 {"message": [PublicMessage]}. The work happens in the
-//     background, so the timing does not tell either. skipSend "enabled"
-//     gets 403;
+//     background, so the timing does not tell either. skipSend "enabled",
+//     and any "purpose" or "lifetime", get 403 before the address is
+//     looked at;
 //   - credentials that are present but wrong get 401 with WWW-Authenticate,
 //     never the public answer.
 //
@@ -102,7 +111,7 @@
 //	400 SECOND_FACTOR_REQUIRED     the account has a second factor and no secondFactorCode came
 //	400 SECOND_FACTOR_INVALID      secondFactorCode is wrong
 //	401 ACCESS_FAILED              credentials present but wrong (WWW-Authenticate)
-//	403 FORBIDDEN                  skipSend "enabled" from a public caller;
+//	403 FORBIDDEN                  skipSend "enabled", purpose or lifetime from a public caller;
 //	                               cross-origin POST to a hosted page
 //	404 NOT_FOUND                  unknown email (trusted callers only); unknown path
 //	405 METHOD_NOT_ALLOWED         with Allow
@@ -182,6 +191,10 @@
 // or that the policy refuses show the form again with the reason; a link
 // that does not work shows a page that says why and offers a new one; a
 // changed password shows a confirmation and does not sign the person in.
+// An invitation's link ([reset.PurposeInvite], told by
+// [reset.Service.Inspect] from the token itself, never from the query)
+// shows the same form and confirmation with the invitation's texts,
+// "Choose your password" ([PageData].Invitation).
 // [Options.Pages] replaces any of the templates.
 //
 // A replacement form page must post, as application/x-www-form-urlencoded

@@ -60,6 +60,11 @@ type PageData struct {
 	Binding string
 	// Email is the address of the account the link resets (form page).
 	Email string
+	// Invitation says that the link is an invitation
+	// ([reset.PurposeInvite]) rather than a reset (form and done pages):
+	// the built-in pages then use the "invitation.*" texts, "Choose your
+	// password" rather than "Choose a new password".
+	Invitation bool
 	// ExpiresAt is when the link stops working (form page).
 	ExpiresAt time.Time
 	// MinLength is the shortest password the Service's policy accepts
@@ -196,7 +201,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 			h.tokenPage(w, r, err)
 			return
 		}
-		h.render(w, r, http.StatusOK, PageForm, PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, SecondFactor: info.SecondFactor})
+		h.render(w, r, http.StatusOK, PageForm, PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, SecondFactor: info.SecondFactor, Invitation: invitation(info)})
 		return
 	}
 	form, e := readForm(w, r)
@@ -232,7 +237,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	again := func(key, reason string) {
 		h.render(w, r, http.StatusBadRequest, PageForm,
 			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: reason,
-				SecondFactor: info.SecondFactor, KeepSessions: keep, CodeError: strings.HasPrefix(key, "form.code")})
+				SecondFactor: info.SecondFactor, KeepSessions: keep, CodeError: strings.HasPrefix(key, "form.code"), Invitation: invitation(info)})
 	}
 	refused := func(pe *password.Error) {
 		key, ok := refusedTexts[pe.Code]
@@ -241,7 +246,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		}
 		h.render(w, r, http.StatusBadRequest, PageForm,
 			PageData{Token: token, Email: info.Email, ExpiresAt: info.ExpiresAt, errKey: key, Reason: pe.Reason, Limit: pe.Limit,
-				SecondFactor: info.SecondFactor, KeepSessions: keep})
+				SecondFactor: info.SecondFactor, KeepSessions: keep, Invitation: invitation(info)})
 	}
 	switch minLen := h.minLength; {
 	case pw == "":
@@ -273,8 +278,11 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clearTokenCookie(w, r)
-	h.render(w, r, http.StatusOK, PageDone, PageData{})
+	h.render(w, r, http.StatusOK, PageDone, PageData{Invitation: invitation(info)})
 }
+
+// invitation reports whether a link is an invitation.
+func invitation(info reset.TokenInfo) bool { return info.Purpose == reset.PurposeInvite }
 
 // refusedTexts are the form's texts for a password the policy refused,
 // by [password.Error] code; another code gets "form.refused", which

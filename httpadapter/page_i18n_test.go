@@ -75,6 +75,13 @@ func pageStates(e *env) map[string]func(lang string) *httptest.ResponseRecorder 
 		"done": func(l string) *httptest.ResponseRecorder {
 			return post(PagePath, l, form(e.issue(), "a new long password", "a new long password"))
 		},
+		"invitation": func(l string) *httptest.ResponseRecorder { return get(PagePath, l, cookie(e.invite(knownEmail))) },
+		"invitation-mismatch": func(l string) *httptest.ResponseRecorder {
+			return post(PagePath, l, form(e.invite(knownEmail), "a long password", "b long password"))
+		},
+		"invitation-done": func(l string) *httptest.ResponseRecorder {
+			return post(PagePath, l, form(e.invite(knownEmail), "a new long password", "a new long password"))
+		},
 		"replaced": func(l string) *httptest.ResponseRecorder {
 			v := url.Values{"binding": {formBinding(e.issue())}, "newPassword": {"a long password"}, "confirmPassword": {"a long password"}}
 			r := httptest.NewRequest(http.MethodPost, PagePath, strings.NewReader(v.Encode()))

@@ -52,8 +52,15 @@ type Config struct {
 	// Product names the application in emails. Default: the host of ResetURL.
 	Product string
 
-	// TokenTTL is how long a token works. Default 1 hour.
+	// TokenTTL is how long a reset token works, and the longest a
+	// trusted caller may ask for ([TrustedRequest.Lifetime]). Default 1
+	// hour.
 	TokenTTL time.Duration
+
+	// MaxInviteLifetime is the longest an invitation's link may work
+	// ([PurposeInvite], [TrustedRequest.Lifetime]), and its lifetime
+	// when the caller asks for none. Default 7 days.
+	MaxInviteLifetime time.Duration
 
 	// Cooldown is the shortest time between two reset emails to one address
 	// for public requests (and trusted requests that ask for it); during it a
@@ -136,6 +143,16 @@ type Config struct {
 	// password stays changed. Default: none.
 	AfterReset func(ctx context.Context, userID string) error
 
+	// EmailVerified, when set, is told that the person who completed a
+	// reset or an invitation proved control of email, the address the
+	// link was sent to, so that the application can mark it verified
+	// (if the account still has it). [Service.Complete] calls it once
+	// the password is saved, before EndSessions, for both purposes, with
+	// AfterReset's ctx. An error is logged and reported as an
+	// EventAfterResetFailed event; the password stays changed. Default:
+	// none.
+	EmailVerified func(ctx context.Context, userID, email string) error
+
 	// AfterResetTimeout bounds everything [Service.Complete] does once the
 	// password is saved: revoking the user's other tokens, AfterReset and
 	// queueing the "password changed" notice. Default 30 seconds.
@@ -214,7 +231,7 @@ type Event struct {
 	Time      time.Time
 	UserID    string // empty when unknown
 	MessageID string // the email's ID (or the queued work's), when there is one
-	MailKind  string // KindReset or KindChanged, with MessageID
+	MailKind  string // KindReset, KindInvite or KindChanged, with MessageID
 	Err       error  // for failures
 	// Wait is how long a call waited for the provider budget (the pace
 	// below the provider's rate, or a rate-limit pause), with

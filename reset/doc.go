@@ -22,15 +22,17 @@
 //     caller: it issues a new token for a known account (every older token
 //     of that user stops working in the same atomic step), queues the email
 //     unless asked not to, and returns the link. An unknown address gives
-//     [ErrUnknownUser].
+//     [ErrUnknownUser]. It may ask for an invitation instead of a reset
+//     ([PurposeInvite]: its own email and page texts) and for a lifetime,
+//     up to [Config.MaxInviteLifetime] or [Config.TokenTTL].
 //   - [Service.Request] is the same operation for anyone on the internet.
 //     It validates the input, puts the request in the queue and returns
 //     before any account is looked up, so neither its answer nor its timing
 //     tells whether the address has an account. The queue later calls
 //     [Service.CarryOut], which looks the address up, applies a per-address
 //     cooldown and daily limit, issues the token and renders the email.
-//   - [Service.Inspect] tells who a token belongs to and when it expires
-//     without consuming it, so that a page a link opens survives mail
+//   - [Service.Inspect] tells who a token belongs to, what it was issued
+//     for and when it expires without consuming it, so that a page a link opens survives mail
 //     scanners that fetch every link. Both it and Complete refuse a token
 //     issued under a credential stamp ([User.Stamp]) the account no
 //     longer shows.
@@ -43,7 +45,8 @@
 //     token exactly one succeeds), sets the password, revokes every other
 //     token of the user, ends the user's other sessions
 //     ([Config.EndSessions], required unless [Config.KeepSessions]), runs
-//     [Config.AfterReset] and queues a "your password was changed" notice.
+//     [Config.AfterReset] and queues a "your password was changed" notice;
+//     [Config.EmailVerified] learns that the person controls the address.
 //     It never logs the user in.
 //   - [Service.RevokeAll] invalidates every token of a user, for programs
 //     whose passwords change elsewhere and give no stamp; [Service.Prune]

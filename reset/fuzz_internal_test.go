@@ -9,16 +9,21 @@ import (
 
 func FuzzParseToken(f *testing.F) {
 	for _, s := range []string{"", strings.Repeat("A", 43), strings.Repeat("_", 43), strings.Repeat("A", 42) + "B",
-		"abc", strings.Repeat("A", 44), strings.Repeat("A", 42) + "=", strings.Repeat("+", 43)} {
+		"abc", strings.Repeat("A", 44), strings.Repeat("A", 42) + "=", strings.Repeat("+", 43),
+		invitePrefix + strings.Repeat("A", 43), "inv" + strings.Repeat("A", 43), invitePrefix + invitePrefix + strings.Repeat("A", 43)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b, err := parseToken(s)
+		b, p, err := parseToken(s)
 		if err != nil {
 			return
 		}
-		// A token has exactly one text form.
-		if got := base64.RawURLEncoding.EncodeToString(b[:]); got != s {
+		// A token has exactly one text form, and its purpose is its prefix.
+		pre := ""
+		if p == PurposeInvite {
+			pre = invitePrefix
+		}
+		if got := pre + base64.RawURLEncoding.EncodeToString(b[:]); got != s {
 			t.Fatalf("parseToken(%q) accepted a non-canonical form of %q", s, got)
 		}
 	})

@@ -39,7 +39,7 @@ func (s *Service) checkStamp(ctx context.Context, token string, rec Record) erro
 	if rec.Stamp == (Hash{}) {
 		return nil
 	}
-	raw, err := parseToken(token)
+	raw, _, err := parseToken(token)
 	if err != nil {
 		return err
 	}

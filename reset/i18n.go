@@ -31,9 +31,10 @@ var (
 // caller may change. Their keys are "dir" ("ltr" or "rtl"), "time.layout"
 // (a [time.Layout] for the date in the password-changed notice),
 // "greeting", "reset.subject", "reset.intro", "reset.action",
-// "reset.button", "reset.ignore", "changed.subject", "changed.intro",
-// "changed.advice", "duration.both" and the counted "duration.hours" and
-// "duration.minutes": a counted key is followed by the CLDR plural
+// "reset.button", "reset.ignore", "invite.subject", "invite.intro",
+// "invite.action", "invite.button", "invite.ignore", "changed.subject",
+// "changed.intro", "changed.advice", "duration.both" and the counted
+// "duration.days", "duration.hours" and "duration.minutes": a counted key is followed by the CLDR plural
 // categories its language uses ("duration.hours.one" = "1 hour",
 // "duration.hours.other" = "{{.N}} hours"; Arabic has "zero", "one",
 // "two", "few", "many" and "other", Japanese and Chinese "other" only).

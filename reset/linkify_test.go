@@ -199,6 +199,7 @@ func TestTextEmailLinkIsOneLinkForEveryLinkifier(t *testing.T) {
 	e := newEnv(t, func(c *reset.Config) {
 		c.Product = "Acme"
 		c.Cooldown = -1
+		c.DailyLimit = -1 // one address asks for every hostile link
 		c.AllowedLinks = append(c.AllowedLinks, hostileBase)
 	})
 	sent, refused := 0, 0
@@ -224,6 +225,38 @@ func TestTextEmailLinkIsOneLinkForEveryLinkifier(t *testing.T) {
 	t.Logf("%d links sent, %d refused; %s", sent, refused, l.versions)
 	if sent < 50 {
 		t.Errorf("only %d of the hostile links were accepted: the test proves little", sent)
+	}
+}
+
+// TestInvitationLinkIsOneLinkForEveryLinkifier: the invitation's link,
+// whose token carries its purpose prefix ("inv."), is found whole, as one
+// link, by the three linkifiers, under the hostile links too.
+func TestInvitationLinkIsOneLinkForEveryLinkifier(t *testing.T) {
+	l := startLinkifiers(t)
+	e := newEnv(t, func(c *reset.Config) {
+		c.Product = "Acme" // not the host, which a linkifier would find in the text too
+		c.AllowedLinks = append(c.AllowedLinks, hostileBase)
+	})
+	sent := 0
+	for _, link := range append([]string{""}, hostileLinks()...) {
+		_, err := e.svc.RequestTrusted(t.Context(), reset.TrustedRequest{Email: userEmail, Link: link, Purpose: reset.PurposeInvite, Wait: true})
+		if errors.Is(err, reset.ErrLinkNotAllowed) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("RequestTrusted with %q: %v", link, err)
+		}
+		sent++
+		msgs := e.mailer.Messages()
+		m := msgs[len(msgs)-1]
+		issued := issuedLink(t, m.Text)
+		if m.Kind != reset.KindInvite || !strings.Contains(issued, "token=inv.") {
+			t.Fatalf("not an invitation's link: %s %q", m.Kind, issued)
+		}
+		l.checkOneLink(t, m.Text, issued)
+	}
+	if sent < 50 {
+		t.Errorf("only %d invitations sent: the test proves little", sent)
 	}
 }
 

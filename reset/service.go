@@ -100,6 +100,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TokenTTL < 0 || cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.AfterResetTimeout < 0 {
 		problems = append(problems, "TokenTTL, QueueSize, Workers and AfterResetTimeout must not be negative")
 	}
+	if cfg.MaxInviteLifetime < 0 {
+		problems = append(problems, "MaxInviteLifetime must not be negative")
+	}
+	cfg.MaxInviteLifetime = cmp.Or(cfg.MaxInviteLifetime, defaultMaxInviteLifetime)
 	if cfg.DailyLimit > quota.MaxLimit {
 		problems = append(problems, fmt.Sprintf("DailyLimit must be at most %d", quota.MaxLimit))
 	}
@@ -295,6 +299,16 @@ type TrustedRequest struct {
 	// Wait sends the email before returning and reports the Mailer's error,
 	// instead of queueing it.
 	Wait bool
+	// Purpose is what the link is for: [PurposeReset] (the reset email
+	// and page) or [PurposeInvite] (the invitation email and page).
+	// Default: PurposeReset.
+	Purpose Purpose
+	// Lifetime is how long the link works, at least one minute and at
+	// most the purpose's maximum: [Config.TokenTTL] for a reset,
+	// [Config.MaxInviteLifetime] for an invitation. A longer one is
+	// refused with an [*InputError] for "lifetime", not cut. Default:
+	// the purpose's maximum.
+	Lifetime time.Duration
 }
 
 // Issued is what a successful [Service.RequestTrusted] returns.
@@ -310,10 +324,12 @@ type Issued struct {
 // an account exists and takes longer when one does: never call it with
 // input from the public; use [Service.Request] for that.
 //
-// For a known account it issues a new token, making every older token of
-// the user invalid in the same atomic step, and unless r.SkipSend queues
-// (or, with r.Wait, sends) the reset email to the account's own address.
-// It returns an [*InputError] for bad input, an error wrapping
+// For a known account it issues a new token for r.Purpose that works for
+// r.Lifetime, making every older token of the user (of either purpose)
+// invalid in the same atomic step, and unless r.SkipSend queues (or, with
+// r.Wait, sends) the reset or invitation email to the account's own
+// address. It returns an [*InputError] for bad input (a lifetime longer
+// than the purpose allows included), an error wrapping
 // [ErrUnknownUser] when no account has the address, [ErrThrottled] (with
 // r.Throttle), [ErrSuppressed] (unless r.SkipSend: see
 // [Config.Suppressed]), [ErrQueueFull], [ErrClosed] or a back end's error; in each
@@ -330,13 +346,17 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 	if err != nil {
 		return Issued{}, err
 	}
+	purpose, ttl, err := s.lifetime(r.Purpose, r.Lifetime)
+	if err != nil {
+		return Issued{}, err
+	}
 	if s.closed.Load() {
 		return Issued{}, ErrClosed
 	}
 	if !r.SkipSend && !r.Wait && s.queue.Full() {
 		return Issued{}, ErrQueueFull
 	}
-	iss, msg, err := s.issue(ctx, r.Email, "", base, !r.SkipSend, r.Throttle)
+	iss, msg, err := s.issue(ctx, r.Email, "", base, grant{purpose, ttl}, !r.SkipSend, r.Throttle)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -345,6 +365,15 @@ func (s *Service) RequestTrusted(ctx context.Context, r TrustedRequest) (Issued,
 	case r.Wait:
 		if err := s.deliver(ctx, msg); err != nil {
 			return iss, err
+		}
+	case purpose == PurposeInvite:
+		// Queued as an email, not as a request: a queue that gives up
+		// on a request and revives it later carries it out again as a
+		// public request, which would mail a reset link instead. The
+		// invitation's own link outlives a revival in most cases; when
+		// it has expired, the application sends a new invitation.
+		if err := s.queue.Put(ctx, Job{Message: &msg, Trace: s.cfg.Trace.fields(ctx)}); err != nil {
+			return iss, fmt.Errorf("reset: queueing the email: %w", err)
 		}
 	default:
 		req := &PublicRequest{ID: msg.ID, Email: r.Email, Link: r.Link, SkipCooldown: true}
@@ -370,10 +399,16 @@ func (s *Service) checkRequest(email, raw string) (link.Base, error) {
 	return link.NewBase(u), nil
 }
 
+// grant is what a token is issued for: its purpose and its lifetime.
+type grant struct {
+	purpose Purpose
+	ttl     time.Duration
+}
+
 // issue looks the account up, applies the cooldown if asked (owned by
-// owner: see [Cooldowner]), renders the email with a new message ID if mail
-// is true, and rotates the token.
-func (s *Service) issue(ctx context.Context, email, owner string, base link.Base, mail, throttle bool) (Issued, Message, error) {
+// owner: see [Cooldowner]), renders the email of g's purpose with a new
+// message ID if mail is true, and rotates the token.
+func (s *Service) issue(ctx context.Context, email, owner string, base link.Base, g grant, mail, throttle bool) (Issued, Message, error) {
 	u, err := s.cfg.Users.LookupEmail(ctx, email)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
@@ -430,17 +465,21 @@ func (s *Service) issue(ctx context.Context, email, owner string, base link.Base
 		return Issued{}, Message{}, err
 	}
 	rec := Record{
-		Hash:      hashToken(s.cfg.TokenKey, raw),
+		Hash:      hashToken(s.cfg.TokenKey, raw, g.purpose),
 		UserID:    u.ID,
 		Email:     u.Email,
 		CreatedAt: now,
-		ExpiresAt: now.Add(s.cfg.TokenTTL),
+		ExpiresAt: now.Add(g.ttl),
 		Stamp:     stampHash(raw, u.Stamp),
 	}
-	iss := Issued{UserID: u.ID, Link: base.With(tok[:]), ExpiresAt: rec.ExpiresAt}
+	pre, kind := "", KindReset
+	if g.purpose == PurposeInvite {
+		pre, kind = invitePrefix, KindInvite
+	}
+	iss := Issued{UserID: u.ID, Link: base.With([]byte(pre + string(tok[:]))), ExpiresAt: rec.ExpiresAt}
 	var msg Message
 	if mail {
-		msg, err = s.message(KindReset, u.Email, u.Locale, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
+		msg, err = s.message(kind, u.Email, u.Locale, MailData{Link: iss.Link, ExpiresAt: rec.ExpiresAt, Time: now})
 		if err != nil {
 			return Issued{}, Message{}, err
 		}
@@ -450,7 +489,7 @@ func (s *Service) issue(ctx context.Context, email, owner string, base link.Base
 		return Issued{}, Message{}, fmt.Errorf("reset: storing token: %w", err)
 	}
 	s.emit(Event{Kind: EventRequested, UserID: u.ID, MessageID: msg.ID, MailKind: msg.Kind})
-	s.log.InfoContext(ctx, "reset token issued", "user_id", u.ID, "expires_at", rec.ExpiresAt)
+	s.log.InfoContext(ctx, "reset token issued", "user_id", u.ID, "purpose", g.purpose, "expires_at", rec.ExpiresAt)
 	return iss, msg, nil
 }
 
@@ -548,7 +587,7 @@ func (s *Service) CarryOut(ctx context.Context, r PublicRequest) (Message, error
 	if err != nil {
 		return Message{}, err
 	}
-	_, msg, err := s.issue(ctx, r.Email, r.ID, base, true, !r.SkipCooldown)
+	_, msg, err := s.issue(ctx, r.Email, r.ID, base, grant{PurposeReset, s.cfg.TokenTTL}, true, !r.SkipCooldown)
 	return msg, err
 }
 
@@ -560,15 +599,19 @@ type TokenInfo struct {
 	// SecondFactor says that completing the reset needs a second-factor
 	// code ([Completion.SecondFactorCode]).
 	SecondFactor bool
+	// Purpose is what the link was issued for: [PurposeReset] or
+	// [PurposeInvite], so that a page can speak of an invitation.
+	Purpose Purpose
 }
 
-// Inspect reports whom token belongs to, when it expires and whether
-// completing it needs a second-factor code, without consuming it. It
+// Inspect reports whom token belongs to, what it was issued for, when it
+// expires and whether completing it needs a second-factor code, without
+// consuming it. It
 // returns an error wrapping [ErrInvalidToken] for a malformed, unknown,
 // used or replaced token, [ErrExpiredToken] for an expired one, or a back
 // end's error.
 func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) {
-	h, err := s.hash(token)
+	h, purpose, err := s.hash(token)
 	if err != nil {
 		return TokenInfo{}, err
 	}
@@ -583,7 +626,7 @@ func (s *Service) Inspect(ctx context.Context, token string) (TokenInfo, error) 
 	if err != nil {
 		return TokenInfo{}, err
 	}
-	return TokenInfo{UserID: rec.UserID, Email: rec.Email, ExpiresAt: rec.ExpiresAt, SecondFactor: need}, nil
+	return TokenInfo{UserID: rec.UserID, Email: rec.Email, ExpiresAt: rec.ExpiresAt, SecondFactor: need, Purpose: purpose}, nil
 }
 
 // needsFactor reports whether userID's reset needs a second-factor code.
@@ -598,13 +641,15 @@ func (s *Service) needsFactor(ctx context.Context, userID string) (bool, error) 
 	return need, nil
 }
 
-func (s *Service) hash(token string) (Hash, error) {
-	raw, err := parseToken(token)
+// hash returns the stored form of token and the purpose it names; the
+// purpose is authentic only once a record with that hash is found.
+func (s *Service) hash(token string) (Hash, Purpose, error) {
+	raw, p, err := parseToken(token)
 	if err != nil {
 		s.emit(Event{Kind: EventInvalid})
-		return Hash{}, err
+		return Hash{}, "", err
 	}
-	return hashToken(s.cfg.TokenKey, raw), nil
+	return hashToken(s.cfg.TokenKey, raw, p), p, nil
 }
 
 // judge turns a store answer for hash h into the token's verdict.
@@ -676,7 +721,7 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	if c.Token == "" {
 		return "", &InputError{Field: "confirmationToken", Reason: "is required", Missing: true, Err: ErrInvalidToken}
 	}
-	h, err := s.hash(c.Token)
+	h, _, err := s.hash(c.Token)
 	if err != nil {
 		return "", err
 	}
@@ -732,6 +777,14 @@ func (s *Service) Complete(ctx context.Context, c Completion) (string, error) {
 	s.strikes.forget(h)
 	s.emit(Event{Kind: EventCompleted, UserID: rec.UserID})
 	s.log.InfoContext(ctx, "password reset completed", "user_id", rec.UserID)
+	if s.cfg.EmailVerified != nil {
+		// Opening the link proved control of the mailbox it was sent to,
+		// whatever the token's purpose.
+		if err := s.cfg.EmailVerified(ctx, rec.UserID, rec.Email); err != nil {
+			s.emit(Event{Kind: EventAfterResetFailed, UserID: rec.UserID, Err: fmt.Errorf("reset: EmailVerified: %w", err)})
+			s.log.ErrorContext(ctx, "email-verified hook failed", "user_id", rec.UserID, "err", err)
+		}
+	}
 	if s.cfg.EndSessions != nil && !c.KeepSessions {
 		if err := s.cfg.EndSessions(ctx, rec.UserID); err != nil {
 			s.emit(Event{Kind: EventEndSessionsFailed, UserID: rec.UserID, Err: err})

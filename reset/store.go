@@ -192,7 +192,7 @@ type Message struct {
 	// ID identifies the message. It is stable across retries and is
 	// derived from neither the token nor the link.
 	ID string
-	// Kind is KindReset or KindChanged.
+	// Kind is KindReset, KindInvite or KindChanged.
 	Kind string
 	// To is the single recipient address.
 	To string
@@ -206,6 +206,7 @@ type Message struct {
 // Message kinds.
 const (
 	KindReset   = "password_reset"
+	KindInvite  = "invitation" // the email of a [PurposeInvite] link
 	KindChanged = "password_changed"
 )
 

@@ -28,6 +28,14 @@ type Templates struct {
 	ResetText    *texttemplate.Template // plain-text body of the reset email
 	ResetHTML    *htmltemplate.Template // HTML body of the reset email
 
+	// InviteSubject, when set, is a text/template for the subject of the
+	// invitation email ([PurposeInvite]) in every language. Default: the
+	// language's "invite.subject" text, "You have been invited to
+	// {{.Product}}: choose your password" in English.
+	InviteSubject string
+	InviteText    *texttemplate.Template // plain-text body of the invitation email
+	InviteHTML    *htmltemplate.Template // HTML body of the invitation email
+
 	// ChangedSubject, when set, is a text/template for the subject of the
 	// "password changed" notice in every language. Default: the
 	// language's "changed.subject" text.
@@ -47,16 +55,16 @@ type Templates struct {
 type MailData struct {
 	Product   string    // Config.Product
 	Email     string    // the recipient
-	Link      string    // the reset link (reset email only)
-	ExpiresAt time.Time // when the link stops working (reset email only)
-	ExpiresIn string    // the link's lifetime in words in Lang, such as "1 hour"
+	Link      string    // the link (reset and invitation emails only)
+	ExpiresAt time.Time // when the link stops working (reset and invitation emails only)
+	ExpiresIn string    // the link's lifetime in words in Lang, such as "1 hour" or "7 days"
 	Time      time.Time // when the email was made, in UTC
 	When      string    // Time in words in Lang, such as "2 May 2026 at 12:00 UTC"
 	Locale    string    // the account's language (User.Locale), or ""
 	Lang      string    // the language the email is written in, such as "pt-BR"
 	Dir       string    // Lang's writing direction: "ltr" or "rtl"
-	// SubjectKey is the key of the subject's text: "reset.subject" or
-	// "changed.subject".
+	// SubjectKey is the key of the subject's text: "reset.subject",
+	// "invite.subject" or "changed.subject".
 	SubjectKey string
 
 	cat *i18n.Catalog
@@ -104,8 +112,10 @@ var (
 	textEmails         = texttemplate.Must(texttemplate.ParseFS(emailFiles, "emails/*.txt"))
 	htmlEmails         = htmltemplate.Must(htmltemplate.ParseFS(emailFiles, "emails/*.html"))
 	defaultResetText   = textEmails.Lookup("reset.txt")
+	defaultInviteText  = textEmails.Lookup("invite.txt")
 	defaultChangedText = textEmails.Lookup("changed.txt")
 	defaultResetHTML   = htmlEmails.Lookup("reset")
+	defaultInviteHTML  = htmlEmails.Lookup("invite")
 	defaultChangedHTML = htmlEmails.Lookup("changed")
 )
 
@@ -118,6 +128,8 @@ type renderer struct {
 	resetSubject, chgSubject *texttemplate.Template // nil: the catalog's
 	resetText, chgText       *texttemplate.Template
 	resetHTML, chgHTML       *htmltemplate.Template
+	invSubject, invText      *texttemplate.Template
+	invHTML                  *htmltemplate.Template
 }
 
 func newRenderer(product string, ttl time.Duration, t *Templates) (*renderer, error) {
@@ -137,12 +149,14 @@ func newRenderer(product string, ttl time.Duration, t *Templates) (*renderer, er
 		chgText:   orT(t.ChangedText, defaultChangedText),
 		resetHTML: orT(t.ResetHTML, defaultResetHTML),
 		chgHTML:   orT(t.ChangedHTML, defaultChangedHTML),
+		invText:   orT(t.InviteText, defaultInviteText),
+		invHTML:   orT(t.InviteHTML, defaultInviteHTML),
 	}
 	for _, s := range []struct {
 		src  string
 		name string
 		dst  **texttemplate.Template
-	}{{t.ResetSubject, "ResetSubject", &r.resetSubject}, {t.ChangedSubject, "ChangedSubject", &r.chgSubject}} {
+	}{{t.ResetSubject, "ResetSubject", &r.resetSubject}, {t.InviteSubject, "InviteSubject", &r.invSubject}, {t.ChangedSubject, "ChangedSubject", &r.chgSubject}} {
 		if s.src == "" {
 			continue
 		}
@@ -156,7 +170,7 @@ func newRenderer(product string, ttl time.Duration, t *Templates) (*renderer, er
 	sample.ExpiresAt = sample.Time.Add(ttl)
 	for _, lang := range cat.Languages() {
 		sample.Locale = lang
-		for _, kind := range []string{KindReset, KindChanged} {
+		for _, kind := range []string{KindReset, KindInvite, KindChanged} {
 			if _, _, _, err := r.render(kind, sample); err != nil {
 				return nil, err
 			}
@@ -177,7 +191,11 @@ func (r *renderer) render(kind string, d MailData) (subject, text, html string, 
 	d.Product, d.cat = r.product, r.cat
 	d.Lang = r.cat.Match(d.Locale)
 	d.Dir = r.cat.Dir(d.Lang)
-	if d.ExpiresIn, err = r.cat.Duration(d.Lang, r.ttl); err != nil {
+	ttl := r.ttl
+	if !d.ExpiresAt.IsZero() {
+		ttl = d.ExpiresAt.Sub(d.Time)
+	}
+	if d.ExpiresIn, err = r.lifetime(d.Lang, ttl); err != nil {
 		return "", "", "", err
 	}
 	layout, err := r.cat.Text(d.Lang, i18n.KeyTimeLayout, nil)
@@ -186,7 +204,10 @@ func (r *renderer) render(kind string, d MailData) (subject, text, html string, 
 	}
 	d.When = d.Time.Format(layout)
 	subj, tt, ht, key := r.resetSubject, r.resetText, r.resetHTML, "reset.subject"
-	if kind != KindReset {
+	switch kind {
+	case KindInvite:
+		subj, tt, ht, key = r.invSubject, r.invText, r.invHTML, "invite.subject"
+	case KindChanged:
 		subj, tt, ht, key = r.chgSubject, r.chgText, r.chgHTML, "changed.subject"
 	}
 	d.SubjectKey = key
@@ -212,4 +233,14 @@ func (r *renderer) render(kind string, d MailData) (subject, text, html string, 
 		return "", "", "", fmt.Errorf("reset: the %s email subject %q contains a line break", kind, subject)
 	}
 	return subject, tb.String(), hb.String(), nil
+}
+
+// lifetime renders a link's lifetime d in words in lang: whole days as
+// days ("7 days"), anything else in hours and minutes.
+func (r *renderer) lifetime(lang string, d time.Duration) (string, error) {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return r.cat.Count(lang, "duration.days", int(d/day))
+	}
+	return r.cat.Duration(lang, d)
 }

@@ -44,7 +44,7 @@ func FuzzTemplatesEscape(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, kind := range []string{KindReset, KindChanged} {
+		for _, kind := range []string{KindReset, KindInvite, KindChanged} {
 			d := MailData{Email: email, Link: link, Time: testTime, Locale: locale}
 			subject, text, h := renderAll(t, r, kind, d)
 			_, _, h0 := renderAll(t, plain, kind, MailData{Email: "x", Link: "https://x", Time: testTime, Locale: locale})
@@ -56,7 +56,7 @@ func FuzzTemplatesEscape(f *testing.F) {
 			if strings.ContainsAny(subject, "\r\n") {
 				t.Fatalf("subject %q", subject)
 			}
-			if !strings.Contains(text, email) || !strings.Contains(text, product) || (kind == KindReset && !strings.Contains(text, link)) {
+			if !strings.Contains(text, email) || !strings.Contains(text, product) || (kind != KindChanged && !strings.Contains(text, link)) {
 				t.Fatalf("%s: text lacks an input:\n%s", kind, text)
 			}
 			if !strings.ContainsRune(email, 0) && !strings.Contains(html.UnescapeString(h), email) {
@@ -112,8 +112,9 @@ func checkComplete(t *testing.T, m Messages) {
 	}
 }
 
-// TestEveryLanguageRendersEveryEmail renders both emails in every shipped
-// language and checks that each is in that language, not English.
+// TestEveryLanguageRendersEveryEmail renders every email in every shipped
+// language and checks that each is in that language, not English, and
+// that the invitation is not the reset email.
 func TestEveryLanguageRendersEveryEmail(t *testing.T) {
 	r, err := newRenderer("Acme", 90*time.Minute, nil)
 	if err != nil {
@@ -124,11 +125,13 @@ func TestEveryLanguageRendersEveryEmail(t *testing.T) {
 		return MailData{Email: "jborder@anywhere.com", Link: link, Time: testTime, ExpiresAt: testTime.Add(90 * time.Minute), Locale: locale}
 	}
 	enSubject := map[string]string{}
-	for _, kind := range []string{KindReset, KindChanged} {
+	kinds := []string{KindReset, KindInvite, KindChanged}
+	for _, kind := range kinds {
 		enSubject[kind], _, _ = renderAll(t, r, kind, d("en"))
 	}
 	for _, lang := range slices.Sorted(maps.Keys(emailMessages)) {
-		for _, kind := range []string{KindReset, KindChanged} {
+		resetSubject, _, _ := renderAll(t, r, KindReset, d(lang))
+		for _, kind := range kinds {
 			subject, text, h := renderAll(t, r, kind, d(lang))
 			dir := "ltr"
 			if lang == "ar" {
@@ -143,14 +146,41 @@ func TestEveryLanguageRendersEveryEmail(t *testing.T) {
 			if !strings.Contains(subject, "Acme") || strings.Contains(text+h, "{{") || strings.Contains(text+h, "<no value>") {
 				t.Errorf("%s %s: %q\n%s", lang, kind, subject, text)
 			}
-			if kind == KindReset && (!strings.Contains(text, link) || !strings.Contains(h, `href="`+link+`"`)) {
+			if kind == KindInvite && (subject == resetSubject || !strings.Contains(h, emailMessages[lang]["invite.button"])) {
+				t.Errorf("%s: the invitation is not its own email: %q\n%s", lang, subject, h)
+			}
+			if kind != KindChanged && (!strings.Contains(text, link) || !strings.Contains(h, `href="`+link+`"`)) {
 				t.Errorf("%s: the link is missing:\n%s\n%s", lang, text, h)
 			}
 			expires, _ := r.cat.Duration(lang, 90*time.Minute)
 			when := testTime.Format(emailMessages[lang][i18n.KeyTimeLayout])
-			if kind == KindReset && !strings.Contains(text, expires) || kind == KindChanged && !strings.Contains(text, when) {
+			if kind != KindChanged && !strings.Contains(text, expires) || kind == KindChanged && !strings.Contains(text, when) {
 				t.Errorf("%s %s: no %q / %q in\n%s", lang, kind, expires, when, text)
 			}
+		}
+	}
+}
+
+// TestInvitationLifetimeInDays: a lifetime of whole days is said in days,
+// in every language, with the plural its grammar needs.
+func TestInvitationLifetimeInDays(t *testing.T) {
+	r, err := newRenderer("Acme", time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		lang string
+		days int
+		want string
+	}{
+		{"en", 7, "7 days"}, {"en", 1, "1 day"}, {"de", 7, "7 Tagen"}, {"fr", 1, "un jour"}, {"fr", 7, "7 jours"},
+		{"es", 7, "7 días"}, {"pt-BR", 7, "7 dias"}, {"ja", 7, "7日"}, {"zh-Hans", 7, "7 天"},
+		{"ar", 1, "يوم واحد"}, {"ar", 2, "يومين"}, {"ar", 7, "7 أيام"}, {"ar", 14, "14 يومًا"},
+	} {
+		d := MailData{Email: "a@b.c", Link: "https://x/?token=t", Time: testTime, ExpiresAt: testTime.Add(time.Duration(tc.days) * 24 * time.Hour), Locale: tc.lang}
+		_, text, _ := renderAll(t, r, KindInvite, d)
+		if !strings.Contains(text, tc.want) {
+			t.Errorf("%s, %d days: no %q in\n%s", tc.lang, tc.days, tc.want, text)
 		}
 	}
 }

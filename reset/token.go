@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // tokenBytes is how many random bytes a token carries (256 bits).
@@ -35,11 +36,33 @@ func newToken(r io.Reader) (raw [tokenBytes]byte, text [TokenLen]byte, err error
 	return raw, text, nil
 }
 
+// invitePrefix starts the text of an invitation's token; a reset token
+// has no prefix.
+//
+// The purpose is bound into the token rather than stored beside it: the
+// stored hash of an invitation's token covers the purpose (hashToken), so
+// that a link whose prefix was added, removed or changed hashes to a
+// record that does not exist and is refused as unknown, and no Store, no
+// schema and no migration has to know about purposes. A link's query
+// cannot choose the purpose: only the issuer of the token can.
+const invitePrefix = "inv."
+
 // parseToken checks that s has the exact form of a token this package
-// issues (TokenLen characters of unpadded, canonical base64url encoding
-// tokenBytes bytes) and returns its bytes. It returns an error wrapping
+// issues (an optional purpose prefix, then TokenLen characters of
+// unpadded, canonical base64url encoding tokenBytes bytes) and returns its
+// bytes and the purpose the prefix names. It returns an error wrapping
 // ErrInvalidToken otherwise.
-func parseToken(s string) ([tokenBytes]byte, error) {
+func parseToken(s string) ([tokenBytes]byte, Purpose, error) {
+	p := PurposeReset
+	if rest, ok := strings.CutPrefix(s, invitePrefix); ok {
+		s, p = rest, PurposeInvite
+	}
+	b, err := parseRaw(s)
+	return b, p, err
+}
+
+// parseRaw parses the base64url part of a token.
+func parseRaw(s string) ([tokenBytes]byte, error) {
 	var b [tokenBytes]byte
 	if len(s) != TokenLen {
 		return b, fmt.Errorf("%w: wrong length", ErrInvalidToken)
@@ -53,19 +76,33 @@ func parseToken(s string) ([tokenBytes]byte, error) {
 	return b, nil
 }
 
-// hashToken returns the stored form of token bytes b.
-func hashToken(key []byte, b [tokenBytes]byte) Hash {
-	if len(key) == 0 {
+// inviteDomain follows an invitation token's bytes in what is hashed, so
+// that the same bytes give another hash as an invitation than as a reset
+// token.
+const inviteDomain = "\x00passreset/invite"
+
+// hashToken returns the stored form of token bytes b issued for purpose
+// p. A reset token's hash covers its bytes alone; an invitation's covers
+// its bytes and inviteDomain.
+func hashToken(key []byte, b [tokenBytes]byte, p Purpose) Hash {
+	if len(key) == 0 && p != PurposeInvite {
 		return sha256.Sum256(b[:])
 	}
-	return hmacToken(key, b)
+	return hmacToken(key, b, p)
 }
 
-// hmacToken is hashToken with a key; apart, so that the unkeyed path keeps
-// b on the stack.
-func hmacToken(key []byte, b [tokenBytes]byte) Hash {
-	m := hmac.New(sha256.New, key)
+// hmacToken is hashToken with a key or a purpose; apart, so that the
+// unkeyed reset path keeps b on the stack. With no key it is plain
+// SHA-256.
+func hmacToken(key []byte, b [tokenBytes]byte, p Purpose) Hash {
+	m := sha256.New()
+	if len(key) > 0 {
+		m = hmac.New(sha256.New, key)
+	}
 	m.Write(b[:])
+	if p == PurposeInvite {
+		m.Write([]byte(inviteDomain))
+	}
 	var h Hash
 	m.Sum(h[:0])
 	return h

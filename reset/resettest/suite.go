@@ -42,6 +42,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) reset.Store) {
 	run("RevokeAll", testRevokeAll)
 	run("Service", testService)
 	run("ServiceExpiryBoundary", testServiceExpiry)
+	run("Invitation", testInvitation)
 	run("ConsumeRacesRotate", testConsumeRacesRotate)
 	run("SecondFactor", testSecondFactor)
 	run("StampRoundTrips", testStampRoundTrips)
