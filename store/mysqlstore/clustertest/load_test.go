@@ -60,7 +60,7 @@ func journeyPassword(n int) string {
 // the journey's account.
 func TestJourneyPasswords(t *testing.T) {
 	users := &resettest.Users{}
-	svc, err := reset.New(reset.Config{Store: &memstore.Store{}, Users: users, Mailer: &resettest.Mailer{}, ResetURL: resetURL})
+	svc, err := reset.New(reset.Config{Store: &memstore.Store{}, Users: users, Mailer: &resettest.Mailer{}, ResetURL: resetURL, KeepSessions: true})
 	if err != nil {
 		t.Fatal(err)
 	}
